@@ -1,0 +1,182 @@
+"""What every reader shares: the row layout, the protocol and small IO helpers.
+
+No Polars here: reader code runs in scan worker processes that should start fast.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+#: The fields of one row, in order (the ledger schema minus device_id):
+#: client, provider, model, workspace, session_id, agent, event_key, ts (epoch µs),
+#: input, output, reasoning, cache_read, cache_write_5m, cache_write_1h,
+#: source_cost (float or None), rank (int: the highest rank of a key wins).
+ROW_FIELDS: tuple[str, ...] = (
+    "client",
+    "provider",
+    "model",
+    "workspace",
+    "session_id",
+    "agent",
+    "event_key",
+    "ts",
+    "input",
+    "output",
+    "reasoning",
+    "cache_read",
+    "cache_write_5m",
+    "cache_write_1h",
+    "source_cost",
+    "rank",
+)
+
+Row = tuple[Any, ...]
+
+Mode = Literal["append", "whole"]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One file a reader reads.
+
+    ``mode`` is ``"append"`` for logs that only grow (read from the saved
+    offset) or ``"whole"`` for files rewritten in place and databases (re-read
+    entirely when they change). ``companions`` are files whose change also
+    means this source changed (a SQLite ``-wal``).
+    """
+
+    client: str
+    path: Path
+    mode: Mode = "append"
+    companions: tuple[Path, ...] = ()
+
+
+@dataclass(slots=True)
+class ReadResult:
+    """What one read of a source found."""
+
+    rows: list[Row] = field(default_factory=list)
+    offset: int = 0
+    """Append mode: bytes consumed (start of the first incomplete line)."""
+    state: dict[str, Any] = field(default_factory=dict)
+    """Opaque, JSON-serialisable: handed back on the next append read."""
+    skipped: int = 0
+    """Lines or records that could not be decoded (malformed, truncated)."""
+    errors: list[str] = field(default_factory=list)
+    """Problems worth telling the user (unreadable file, locked database)."""
+
+
+class Reader(Protocol):
+    """The protocol every reader implements."""
+
+    client: str
+    """The client name, one of ``tokscope.events.CLIENTS``."""
+    session_totals: bool
+    """True when the client only keeps running totals per session."""
+
+    def roots(self) -> list[Path]:
+        """The directories (or files) this reader looks in, existing or not."""
+        ...
+
+    def discover(self, errors: list[str]) -> list[Source]:
+        """Every source file now present under the roots; problems go to ``errors``."""
+        ...
+
+    def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
+        """Read ``source`` from ``offset`` (append mode) or whole."""
+        ...
+
+
+# --- helpers ---------------------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def iso_to_us(text: Any) -> int | None:
+    """Parse an ISO-8601 timestamp to epoch microseconds (naive = UTC); None if invalid."""
+    if not isinstance(text, str):
+        return None
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return (dt - _EPOCH) // _US
+
+
+def env_paths(name: str) -> list[Path] | None:
+    """Paths from a comma-separated environment variable, or None if unset/empty."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    return [Path(p.strip()).expanduser() for p in value.split(",") if p.strip()]
+
+
+def home() -> Path:
+    """The user's home directory (honours ``HOME`` so tests can move it)."""
+    return Path(os.environ.get("HOME") or Path.home())
+
+
+def xdg(name: str, default: str) -> Path:
+    """An XDG base directory (``XDG_DATA_HOME`` etc.) with its default under HOME."""
+    value = os.environ.get(name)
+    return Path(value) if value else home() / default
+
+
+def read_new_lines(path: Path, offset: int) -> tuple[list[bytes], int]:
+    """Complete lines of ``path`` from byte ``offset`` on, and the offset after them.
+
+    A last line without its newline is not returned: the writer may still be
+    writing it, so the next scan picks it up whole.
+    """
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        data = fh.read()
+    end = data.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    return data[:end].split(b"\n"), offset + end + 1
+
+
+def iter_files(root: Path, suffix: str, errors: list[str] | None = None) -> Iterator[Path]:
+    """Files under ``root`` (recursively) ending in ``suffix``.
+
+    An unreadable directory is skipped and, if ``errors`` is given, named there.
+    """
+    if not root.is_dir():
+        return
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError as exc:
+            if errors is not None:
+                errors.append(f"cannot list {directory}: {exc.strerror or exc}")
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                elif entry.name.endswith(suffix) and entry.is_file():
+                    yield Path(entry.path)
+            except OSError:
+                continue
+
+
+def clamp(value: Any) -> int:
+    """A token count as a non-negative int (None, bools, floats and junk handled)."""
+    if isinstance(value, bool) or value is None:
+        return 0
+    if isinstance(value, int):
+        return value if value > 0 else 0
+    if isinstance(value, float) and value == value:
+        return int(value) if value > 0 else 0
+    return 0

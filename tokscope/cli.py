@@ -1,0 +1,311 @@
+"""The headless CLI: ``tokscope scan | sources | report | …`` (no sub-command: the TUI)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from tokscope import __version__
+
+FORMATS = ("table", "json", "csv")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {text!r}") from None
+
+
+def _keys(text: str) -> list[str]:
+    from tokscope.query import GROUP_KEYS
+
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in keys if k not in GROUP_KEYS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown key {', '.join(bad)} (use {', '.join(GROUP_KEYS)})")
+    return keys
+
+
+def _tz(text: str) -> str:
+    from tokscope.timezone import valid_tz
+
+    if not valid_tz(text):
+        raise argparse.ArgumentTypeError(f"unknown IANA timezone {text!r} (e.g. Europe/Berlin, UTC)")
+    return text
+
+
+def _csv_list(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="tokscope",
+        description="Where the tokens and dollars of your AI coding agents went. "
+        "Without a command: the live terminal UI.",
+    )
+    parser.add_argument("--version", action="version", version=f"tokscope {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("scan", help="read new agent logs into the local ledger")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser("sources", help="where each reader looks, files and events found")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--no-scan", action="store_true", help="do not scan first")
+    p.set_defaults(func=cmd_sources)
+
+    p = sub.add_parser("report", help="usage grouped by client, model, workspace, day …")
+    p.add_argument("--by", type=_keys, default=["client", "model"], help="comma list of: client, provider, model, workspace, session, device, day, hour (default client,model)")
+    p.add_argument("--period", choices=("today", "yesterday", "7d", "30d", "month", "all"), default="30d")
+    p.add_argument("--since", type=_date, help="first day, YYYY-MM-DD (overrides the period's)")
+    p.add_argument("--until", type=_date, help="last day, YYYY-MM-DD (overrides the period's)")
+    p.add_argument("--tz", type=_tz, help="IANA timezone for day buckets (default: local)")
+    p.add_argument("--client", type=_csv_list, default=[], help="only these clients (comma list)")
+    p.add_argument("--model", type=_csv_list, default=[], help="only these models (comma list)")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("--no-scan", action="store_true", help="report the ledger as it is, without scanning")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from tokscope.app import run_app
+
+        return run_app()
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+# --- scan ------------------------------------------------------------------
+
+
+def run_scan(quiet: bool = True) -> Any:
+    """Scan incrementally; show a progress bar on stderr when there is much to read."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    from tokscope.scan import scan
+
+    console = Console(stderr=True)
+    bar: Progress | None = None
+    task = None
+
+    def on_plan(files: int, size: int) -> None:
+        nonlocal bar, task
+        if not quiet and console.is_terminal and size >= 16 << 20:
+            bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            )
+            bar.start()
+            task = bar.add_task(f"scanning {files:,} files", total=size)
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None and task is not None:
+            bar.update(task, completed=done)
+
+    try:
+        return scan(progress=progress, on_plan=on_plan)
+    finally:
+        if bar is not None:
+            bar.stop()
+
+
+def _print_errors(summary: Any, limit: int = 20) -> None:
+    for message in summary.errors[:limit]:
+        print(f"tokscope: warning: {message}", file=sys.stderr)
+    if len(summary.errors) > limit:
+        print(f"tokscope: warning: … and {len(summary.errors) - limit} more", file=sys.stderr)
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """``tokscope scan``."""
+    import time
+
+    start = time.perf_counter()
+    summary = run_scan(quiet=args.quiet)
+    elapsed = time.perf_counter() - start
+    _print_errors(summary)
+    if not args.quiet:
+        print(
+            f"{summary.files:,} files ({summary.read:,} read, {summary.bytes_read / 1e6:,.1f} MB), "
+            f"{summary.events:,} events ({summary.new_events:,} new), "
+            f"{summary.skipped:,} lines skipped, in {elapsed:.2f}s"
+        )
+    return 0
+
+
+# --- sources ---------------------------------------------------------------
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    """``tokscope sources``."""
+    import polars as pl
+
+    from tokscope.ledger import Ledger
+    from tokscope.readers import all_readers
+
+    if not args.no_scan:
+        _print_errors(run_scan())
+    counts = dict(
+        Ledger().lazy().group_by("client").agg(pl.len()).collect().select(pl.col("client").cast(pl.String), "len").iter_rows()
+    )
+    entries = []
+    for reader in all_readers():
+        errors: list[str] = []
+        files = reader.discover(errors)
+        entries.append(
+            {
+                "client": reader.client,
+                "paths": [str(p) for p in reader.roots() if p.exists()],
+                "searched": [str(p) for p in reader.roots()],
+                "files": len(files),
+                "events": int(counts.get(reader.client, 0)),
+                "session_totals_only": reader.session_totals,
+                "errors": errors,
+            }
+        )
+    if args.format == "json":
+        print(json.dumps(entries, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Sources", title_justify="left")
+    for name, justify in (("Client", "left"), ("Paths", "left"), ("Files", "right"), ("Events", "right"), ("Notes", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for e in entries:
+        paths = "\n".join(e["paths"]) or f"[dim]none of: {', '.join(e['searched'])}[/dim]"
+        notes = []
+        if e["session_totals_only"]:
+            notes.append("session totals only")
+        notes.extend(e["errors"][:3])
+        table.add_row(e["client"], paths, f"{e['files']:,}", f"{e['events']:,}", "\n".join(notes))
+    Console().print(table)
+    return 0
+
+
+# --- report ----------------------------------------------------------------
+
+
+def report_data(args: argparse.Namespace) -> dict[str, Any]:
+    """The report as the JSON contract's dict (rows as dicts)."""
+    from tokscope import config as config_mod
+    from tokscope.identity import load_device
+    from tokscope.ledger import Ledger
+    from tokscope.query import Query, aggregate, today_in
+    from tokscope.timezone import local_tz
+    from tokscope.usage import local_events
+
+    settings = config_mod.load()
+    tz = args.tz or settings.timezone or local_tz()
+    query = Query(
+        by=args.by,
+        period=args.period,
+        since=args.since,
+        until=args.until,
+        tz=tz,
+        clients=args.client,
+        models=args.model,
+    )
+    today = today_in(tz)
+    events = local_events(Ledger(), load_device())
+    rows, totals = aggregate(events, query, today)
+    since, until = query.bounds(today)
+    return {
+        "period": {
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+            "tz": tz,
+        },
+        "by": list(query.by),
+        "rows": rows.to_dicts(),
+        "totals": totals,
+    }
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``tokscope report``."""
+    if not args.no_scan:
+        summary = run_scan()
+        _print_errors(summary)
+    data = report_data(args)
+    if args.format == "json":
+        print(json.dumps(data, indent=2))
+    elif args.format == "csv":
+        sys.stdout.write(_csv(data))
+    else:
+        _print_table(data)
+    return 0
+
+
+def _csv(data: dict[str, Any]) -> str:
+    from tokscope.query import COUNTERS
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*data["by"], *COUNTERS])
+    for row in data["rows"]:
+        writer.writerow([row[k] if row[k] is not None else "" for k in [*data["by"], *COUNTERS]])
+    return out.getvalue()
+
+
+def _print_table(data: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from tokscope.format import money, tokens
+
+    period = data["period"]
+    span = f"{period['since'] or 'the beginning'} – {period['until'] or 'now'}"
+    table = Table(title=f"Usage {span} ({period['tz']})", title_justify="left", show_footer=True)
+    totals = data["totals"]
+    for i, key in enumerate(data["by"]):
+        table.add_column(key.capitalize(), footer="Total" if i == 0 else "", no_wrap=key != "workspace", overflow="fold")
+    numeric = (
+        ("Turns", "turns"),
+        ("Input", "input"),
+        ("Output", "output"),
+        ("Reasoning", "reasoning"),
+        ("Cache read", "cache_read"),
+        ("Write 5m", "cache_write_5m"),
+        ("Write 1h", "cache_write_1h"),
+        ("Total", "total_tokens"),
+    )
+    for label, key in numeric:
+        table.add_column(label, justify="right", footer=tokens(totals[key]))
+    table.add_column("Cost", justify="right", footer=money(totals["cost"], totals["unpriced_turns"] or 0))
+    for row in data["rows"]:
+        cells = [str(row[k]) for k in data["by"]]
+        cells += [tokens(row[k]) for _, k in numeric]
+        cells.append(money(row["cost"], row["unpriced_turns"] or 0))
+        table.add_row(*cells)
+    console = Console()
+    console.print(table)
+    if totals["unpriced_turns"]:
+        console.print(f"[yellow]{totals['unpriced_turns']:,} turns unpriced[/yellow]: cost is a lower bound or unknown.")
+    if not data["rows"]:
+        console.print("No usage in this period. Try [bold]--period all[/bold], or [bold]tokscope sources[/bold] to see where tokscope looks.")

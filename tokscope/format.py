@@ -1,0 +1,28 @@
+"""Number formatting shared by the CLI tables and the TUI."""
+
+from __future__ import annotations
+
+
+def tokens(n: int | None) -> str:
+    """Full integer with thousands separators (``12,345``)."""
+    return "—" if n is None else f"{n:,}"
+
+
+def short(n: float | None) -> str:
+    """Abbreviated count: ``987``, ``12.3K``, ``4.56M``, ``1.2B``."""
+    if n is None:
+        return "—"
+    value = float(n)
+    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= limit:
+            scaled = value / limit
+            return f"{scaled:.1f}{suffix}" if scaled < 100 else f"{scaled:.0f}{suffix}"
+    return f"{value:.0f}"
+
+
+def money(cost: float | None, unpriced: int = 0) -> str:
+    """A dollar amount; ``—`` when nothing is priced, ``≥ $x`` when some turns are unpriced."""
+    if cost is None:
+        return "—"
+    text = f"${cost:,.2f}" if cost >= 0.01 or cost == 0 else f"${cost:.4f}"
+    return f"≥ {text}" if unpriced else text

@@ -1,0 +1,176 @@
+"""The local ledger: this device's durable, de-duplicated store of events.
+
+Layout under ``paths.ledger_dir()``:
+
+* ``state.json``: per-source scan state (inode, size, mtime, offset, reader
+  state), the next segment number and the event count;
+* ``events/base-N.parquet``: the compacted, de-duplicated events;
+* ``events/delta-N.parquet``: rows appended by later scans, newest last.
+
+Rows are upserted by ``(client, event_key)``: among rows with one key the
+highest ``rank`` wins, ties go to the row written last. Segments are written
+atomically and never changed, so a reader needs no lock; writers take
+``lock``. Events whose source file was deleted stay.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import polars as pl
+
+from tokscope import paths
+from tokscope.events import LEDGER_SCHEMA
+from tokscope.fsutil import atomic_write, atomic_write_with, locked
+
+STATE_VERSION = 1
+KEY = ["client", "event_key"]
+
+#: Compact when this many deltas pile up, or when they reach this share of the base.
+MAX_DELTAS = 16
+MAX_DELTA_SHARE = 0.05
+
+
+def dedupe(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per (client, event_key): highest rank, then the last written."""
+    return (
+        frame.with_row_index("_seq")
+        .sort(["rank", "_seq"])
+        .unique(KEY, keep="last")
+        .drop("_seq")
+    )
+
+
+class Ledger:
+    """The ledger at ``root`` (default: the platformdirs data dir)."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or paths.ledger_dir()
+        self.events_dir = self.root / "events"
+        self.state_path = self.root / "state.json"
+        self.lock_path = self.root / "lock"
+
+    # --- state ---------------------------------------------------------------
+
+    def load_state(self) -> dict[str, Any]:
+        """The saved scan state (a fresh one when there is none or it is unreadable)."""
+        try:
+            state = msgspec.json.decode(self.state_path.read_bytes())
+        except (OSError, msgspec.DecodeError):
+            state = None
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            return {"version": STATE_VERSION, "next_seq": self._next_seq_on_disk(), "events": None, "sources": {}}
+        return state
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        """Write the scan state atomically."""
+        atomic_write(self.state_path, msgspec.json.encode(state))
+
+    def lock(self):  # noqa: ANN201 (a context manager)
+        """Exclusive writer lock (scans, compaction)."""
+        return locked(self.lock_path)
+
+    # --- segments ------------------------------------------------------------
+
+    def _segments(self) -> tuple[Path | None, list[Path]]:
+        """The current base and the deltas after it, in write order."""
+        try:
+            names = [p for p in self.events_dir.iterdir() if p.suffix == ".parquet" and not p.name.startswith(".")]
+        except FileNotFoundError:
+            return None, []
+        bases = sorted((p for p in names if p.name.startswith("base-")), key=_seq)
+        base = bases[-1] if bases else None
+        floor = _seq(base) if base else -1
+        deltas = sorted((p for p in names if p.name.startswith("delta-") and _seq(p) > floor), key=_seq)
+        return base, deltas
+
+    def _next_seq_on_disk(self) -> int:
+        base, deltas = self._segments()
+        seqs = [_seq(p) for p in ([base] if base else []) + deltas]
+        return max(seqs, default=0) + 1
+
+    def lazy(self) -> pl.LazyFrame:
+        """All events, de-duplicated, as a LazyFrame in the ledger schema."""
+        for _attempt in range(5):
+            base, deltas = self._segments()
+            try:
+                return self._lazy(base, deltas)
+            except FileNotFoundError:  # a compaction removed a segment under us
+                time.sleep(0.05)
+        base, deltas = self._segments()
+        return self._lazy(base, deltas)
+
+    def _lazy(self, base: Path | None, deltas: list[Path]) -> pl.LazyFrame:
+        if base is None and not deltas:
+            return LEDGER_SCHEMA.to_frame().lazy()
+        if not deltas:
+            return pl.scan_parquet(base, schema=LEDGER_SCHEMA)
+        delta = pl.concat([pl.read_parquet(p, schema=LEDGER_SCHEMA) for p in deltas]).lazy()
+        if base is None:
+            return dedupe(delta)
+        base_frame = pl.scan_parquet(base, schema=LEDGER_SCHEMA)
+        touched = delta.select(KEY).unique()
+        untouched = base_frame.join(touched, on=KEY, how="anti")
+        contested = pl.concat([base_frame.join(touched, on=KEY, how="semi"), delta])
+        return pl.concat([untouched, dedupe(contested)])
+
+    def frame(self) -> pl.DataFrame:
+        """All events, de-duplicated, collected."""
+        return self.lazy().collect()
+
+    def keys(self) -> pl.DataFrame:
+        """The (client, event_key) pairs stored, not de-duplicated."""
+        base, deltas = self._segments()
+        frames = [pl.read_parquet(p, columns=KEY, schema=LEDGER_SCHEMA) for p in ([base] if base else []) + deltas]
+        if not frames:
+            return LEDGER_SCHEMA.to_frame().select(KEY)
+        return pl.concat(frames)
+
+    def append(self, rows: pl.DataFrame, state: dict[str, Any]) -> int:
+        """Write ``rows`` as a new delta; return how many keys were new. Hold the lock."""
+        if rows.is_empty():
+            return 0
+        fresh = rows.select(KEY).unique()
+        known = self.keys()
+        new = fresh.height if known.is_empty() else fresh.join(known, on=KEY, how="anti").height
+        seq = max(int(state.get("next_seq") or 1), self._next_seq_on_disk())
+        path = self.events_dir / f"delta-{seq:08d}.parquet"
+        atomic_write_with(path, lambda tmp: rows.write_parquet(tmp, compression="lz4", statistics=False))
+        state["next_seq"] = seq + 1
+        if state.get("events") is not None:
+            state["events"] += new
+        self.maybe_compact(state)
+        return new
+
+    def maybe_compact(self, state: dict[str, Any], force: bool = False) -> None:
+        """Merge the deltas into a new base when they are many or large. Hold the lock."""
+        base, deltas = self._segments()
+        if not deltas:
+            return
+        if not force and len(deltas) < MAX_DELTAS:
+            base_rows = pl.scan_parquet(base).select(pl.len()).collect().item() if base else 0
+            delta_rows = sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in deltas)
+            if base_rows and delta_rows < base_rows * MAX_DELTA_SHARE:
+                return
+        merged = self._lazy(base, deltas).collect()
+        seq = _seq(deltas[-1])
+        path = self.events_dir / f"base-{seq:08d}.parquet"
+        atomic_write_with(path, lambda tmp: merged.write_parquet(tmp, compression="zstd"))
+        state["events"] = merged.height
+        for old in ([base] if base else []) + deltas:
+            old.unlink(missing_ok=True)
+
+    def count(self, state: dict[str, Any] | None = None) -> int:
+        """How many distinct events the ledger holds."""
+        state = state if state is not None else self.load_state()
+        if state.get("events") is None:
+            state["events"] = self.lazy().select(pl.len()).collect().item()
+        return int(state["events"])
+
+
+def _seq(path: Path | None) -> int:
+    assert path is not None
+    return int(path.stem.split("-", 1)[1])

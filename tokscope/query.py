@@ -1,0 +1,147 @@
+"""From events to report rows: one query object -> one lazy Polars plan.
+
+The counters and their names are the ``tokscope report --format json`` contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from tokscope.events import TOTAL_FIELDS
+
+PERIODS = ("today", "yesterday", "7d", "30d", "month", "all")
+
+#: Group-by keys the user may name, and the column each one reads.
+GROUP_KEYS: dict[str, str] = {
+    "client": "client",
+    "provider": "provider",
+    "model": "model",
+    "workspace": "workspace",
+    "session": "session_id",
+    "device": "device_id",
+    "day": "day",
+    "hour": "hour",
+}
+
+#: The counters of every row and of the totals, in output order.
+COUNTERS: tuple[str, ...] = (
+    "turns",
+    "input",
+    "output",
+    "reasoning",
+    "cache_read",
+    "cache_write_5m",
+    "cache_write_1h",
+    "total_tokens",
+    "cost",
+    "unpriced_turns",
+)
+
+
+@dataclass
+class Query:
+    """What to report: the period, the timezone, filters and group-by keys."""
+
+    by: list[str] = field(default_factory=lambda: ["client", "model"])
+    period: str = "30d"
+    since: date | None = None
+    until: date | None = None
+    tz: str = "UTC"
+    clients: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)
+    """Device ids to keep (empty: all)."""
+
+    def bounds(self, today: date) -> tuple[date | None, date | None]:
+        """Inclusive first and last day of the query (None: open)."""
+        since, until = period_bounds(self.period, today)
+        if self.since is not None:
+            since = self.since
+        if self.until is not None:
+            until = self.until
+        return since, until
+
+
+def period_bounds(period: str, today: date) -> tuple[date | None, date | None]:
+    """Inclusive (first day, last day) of a named period ending ``today``."""
+    if period == "today":
+        return today, today
+    if period == "yesterday":
+        day = today - timedelta(days=1)
+        return day, day
+    if period == "7d":
+        return today - timedelta(days=6), today
+    if period == "30d":
+        return today - timedelta(days=29), today
+    if period == "month":
+        return today.replace(day=1), today
+    if period == "all":
+        return None, None
+    raise ValueError(f"unknown period {period!r} (one of {', '.join(PERIODS)})")
+
+
+def today_in(tz: str, now: datetime | None = None) -> date:
+    """Today's date in ``tz``."""
+    return (now or datetime.now(ZoneInfo(tz))).astimezone(ZoneInfo(tz)).date()
+
+
+def filtered(events: pl.LazyFrame, query: Query, today: date) -> pl.LazyFrame:
+    """Events of the query's period and filters, with ``day``/``hour`` in its timezone."""
+    local = pl.col("ts").dt.convert_time_zone(query.tz)
+    frame = events.with_columns(day=local.dt.date(), hour=local.dt.truncate("1h").dt.strftime("%Y-%m-%dT%H:00"))
+    since, until = query.bounds(today)
+    if since is not None:
+        frame = frame.filter(pl.col("day") >= since)
+    if until is not None:
+        frame = frame.filter(pl.col("day") <= until)
+    if query.clients:
+        frame = frame.filter(pl.col("client").cast(pl.String).is_in(query.clients))
+    if query.models:
+        frame = frame.filter(pl.col("model").cast(pl.String).is_in(query.models))
+    if query.devices:
+        frame = frame.filter(pl.col("device_id").cast(pl.String).is_in(query.devices))
+    return frame
+
+
+def _counters(schema: pl.Schema) -> list[pl.Expr]:
+    priced = "cost" in schema
+    exprs = [pl.len().alias("turns")]
+    exprs += [pl.col(c).sum().alias(c) for c in ("input", "output", "reasoning", "cache_read", "cache_write_5m", "cache_write_1h")]
+    exprs.append(pl.sum_horizontal(*[pl.col(c) for c in TOTAL_FIELDS]).sum().alias("total_tokens"))
+    if priced:
+        # a sum over only unpriced rows is null, never $0
+        exprs.append(pl.when(pl.col("cost").is_not_null().any()).then(pl.col("cost").sum()).alias("cost"))
+        exprs.append(pl.col("cost").is_null().sum().cast(pl.UInt32).alias("unpriced_turns"))
+    else:
+        exprs.append(pl.lit(None, pl.Float64).alias("cost"))
+        exprs.append(pl.len().alias("unpriced_turns"))
+    return exprs
+
+
+def aggregate(events: pl.LazyFrame, query: Query, today: date) -> tuple[pl.DataFrame, dict]:
+    """Grouped rows and totals for ``query``.
+
+    Rows hold the by-keys (as strings) then ``COUNTERS``; time keys sort
+    ascending, everything else by cost then tokens, descending.
+    """
+    for key in query.by:
+        if key not in GROUP_KEYS:
+            raise ValueError(f"unknown group-by key {key!r} (one of {', '.join(GROUP_KEYS)})")
+    frame = filtered(events, query, today)
+    schema = frame.collect_schema()
+    counters = _counters(schema)
+    keys = [pl.col(GROUP_KEYS[k]).cast(pl.String).fill_null("").alias(k) for k in query.by]
+    grouped = frame.group_by(keys).agg(counters) if keys else frame.select(counters)
+    if any(k in ("day", "hour") for k in query.by):
+        grouped = grouped.sort(query.by)
+    elif keys:
+        grouped = grouped.sort(["cost", "total_tokens", *query.by], descending=[True, True, *[False] * len(keys)], nulls_last=True)
+    totals = frame.select(counters)
+    rows, total = pl.collect_all([grouped, totals])
+    rows = rows.select([*query.by, *COUNTERS])
+    total_row = total.row(0, named=True) if total.height else {}
+    return rows, {c: total_row.get(c) for c in COUNTERS}

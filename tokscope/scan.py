@@ -1,0 +1,218 @@
+"""Incremental scanning: discover sources, read what changed, upsert into the ledger.
+
+For each source the ledger remembers (device, inode, size, mtime, offset,
+reader state). A scan then
+
+* skips files whose stat is unchanged;
+* reads append-only files from the saved offset (a partial last line waits);
+* re-reads from the start files that shrank, were replaced (new inode) or,
+  in ``whole`` mode, changed at all;
+* forgets files that are gone (their events stay in the ledger).
+
+Cold scans with enough bytes to read use a process pool (one worker per core).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tokscope.events import frame_from_rows
+from tokscope.ledger import Ledger
+from tokscope.readers import Reader, ReadResult, Source, all_readers, get_reader
+
+#: Below this many bytes to read, a process pool costs more than it saves.
+PARALLEL_MIN_BYTES = 48 << 20
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ScanSummary:
+    """What a scan did."""
+
+    files: int = 0
+    """Source files present."""
+    read: int = 0
+    """Files read (new, grown, changed)."""
+    bytes_read: int = 0
+    events: int = 0
+    """Distinct events in the ledger after the scan."""
+    new_events: int = 0
+    """Events whose key the ledger had not seen before."""
+    skipped: int = 0
+    """Lines or records that could not be decoded."""
+    errors: list[str] = field(default_factory=list)
+    per_client: dict[str, int] = field(default_factory=dict)
+    """Source files per client."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    source: Source
+    offset: int
+    state: dict[str, Any]
+    size: int
+    stat: tuple[int, int, int, int, list[Any]]
+
+
+def _signature(source: Source) -> tuple[int, int, int, int, list[Any]] | None:
+    try:
+        st = source.path.stat()
+    except OSError:
+        return None
+    companions = []
+    for extra in source.companions:
+        try:
+            cst = extra.stat()
+            companions.append([cst.st_ino, cst.st_size, cst.st_mtime_ns])
+        except OSError:
+            companions.append(None)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, companions)
+
+
+def plan(sources: Iterable[Source], saved: dict[str, Any]) -> tuple[list[_Job], list[str]]:
+    """Decide what to read: jobs for changed sources, and the paths still present."""
+    jobs: list[_Job] = []
+    present: list[str] = []
+    for source in sources:
+        sig = _signature(source)
+        if sig is None:
+            continue
+        key = str(source.path)
+        present.append(key)
+        dev, ino, size, mtime, companions = sig
+        old = saved.get(key)
+        if old is not None and old["client"] == source.client:
+            same_file = old["dev"] == dev and old["ino"] == ino
+            if same_file and old["size"] == size and old["mtime"] == mtime and old.get("comp") == companions:
+                continue
+            if source.mode == "append" and same_file and size > old["size"] and old["offset"] <= size:
+                jobs.append(_Job(source, old["offset"], old["state"], size - old["offset"], sig))
+                continue
+        jobs.append(_Job(source, 0, {}, size, sig))
+    return jobs, present
+
+
+def read_job(client: str, path: str, mode: str, companions: tuple[str, ...], offset: int, state: dict) -> ReadResult:
+    """Run one read (in this process or a worker); errors become a message, never an exception."""
+    source = Source(client, Path(path), mode, tuple(Path(c) for c in companions))  # type: ignore[arg-type]
+    try:
+        return get_reader(client).read(source, offset, state)
+    except OSError as exc:
+        return ReadResult(offset=offset, state=state, errors=[f"{path}: {exc.strerror or exc}"])
+    except Exception as exc:  # a reader bug must not lose the other files
+        return ReadResult(offset=offset, state=state, errors=[f"{path}: {type(exc).__name__}: {exc}"])
+
+
+def _run(jobs: list[_Job], progress: Progress | None, workers: int) -> list[tuple[_Job, ReadResult]]:
+    total = sum(j.size for j in jobs)
+    done = 0
+    results: list[tuple[_Job, ReadResult]] = []
+
+    def args(job: _Job) -> tuple:
+        s = job.source
+        return (s.client, str(s.path), s.mode, tuple(str(c) for c in s.companions), job.offset, job.state)
+
+    if workers > 1 and len(jobs) > 1 and total >= PARALLEL_MIN_BYTES:
+        ordered = sorted(jobs, key=lambda j: -j.size)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(read_job, *args(j)): j for j in ordered}
+            for future in as_completed(futures):
+                job = futures[future]
+                results.append((job, future.result()))
+                done += job.size
+                if progress:
+                    progress(done, total)
+        order = {id(j): i for i, j in enumerate(jobs)}
+        results.sort(key=lambda r: order[id(r[0])])
+    else:
+        for job in jobs:
+            results.append((job, read_job(*args(job))))
+            done += job.size
+            if progress:
+                progress(done, total)
+    return results
+
+
+def scan(
+    ledger: Ledger | None = None,
+    readers: Iterable[Reader] | None = None,
+    progress: Progress | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> ScanSummary:
+    """Scan every reader's sources into the ledger and say what happened.
+
+    ``on_plan(files_to_read, bytes_to_read)`` is called once the work is known
+    (the CLI uses it to decide whether to show a progress bar).
+    """
+    ledger = ledger or Ledger()
+    readers = list(readers) if readers is not None else list(all_readers())
+    summary = ScanSummary()
+    sources: list[Source] = []
+    for reader in readers:
+        found = reader.discover(summary.errors)
+        summary.per_client[reader.client] = len(found)
+        sources.extend(found)
+    summary.files = len(sources)
+    with ledger.lock():
+        state = ledger.load_state()
+        saved: dict[str, Any] = state["sources"]
+        jobs, present = plan(sources, saved)
+        if on_plan:
+            on_plan(len(jobs), sum(j.size for j in jobs))
+        results = _run(jobs, progress, workers or (os.cpu_count() or 1))
+        rows: list[tuple] = []
+        for job, result in results:
+            summary.skipped += result.skipped
+            summary.errors.extend(result.errors)
+            if result.errors and not result.rows:
+                continue  # unreadable: keep the old state so nothing is skipped for good
+            rows.extend(result.rows)
+            summary.read += 1
+            summary.bytes_read += job.size
+            dev, ino, size, mtime, companions = job.stat
+            saved[str(job.source.path)] = {
+                "client": job.source.client,
+                "dev": dev,
+                "ino": ino,
+                "size": size if job.source.mode == "whole" else result.offset,
+                "mtime": mtime,
+                "comp": companions,
+                "offset": result.offset,
+                "state": result.state,
+            }
+        gone = set(saved) - set(present)
+        for key in gone:
+            del saved[key]
+        if rows:
+            summary.new_events = ledger.append(frame_from_rows(rows), state)
+        if rows or gone or jobs or state.get("events") is None:
+            summary.events = ledger.count(state)
+            ledger.save_state(state)
+        else:
+            summary.events = ledger.count(state)
+    return summary
+
+
+def frame_of(readers: Iterable[Reader]) -> pl.DataFrame:
+    """Read every source of ``readers`` from scratch into one de-duplicated frame (no ledger).
+
+    For tests and one-off reads.
+    """
+    from tokscope.ledger import dedupe
+
+    errors: list[str] = []
+    rows: list[tuple] = []
+    for reader in readers:
+        for source in reader.discover(errors):
+            rows.extend(reader.read(source, 0, {}).rows)
+    return dedupe(frame_from_rows(rows).lazy()).collect()

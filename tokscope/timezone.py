@@ -1,0 +1,38 @@
+"""The local IANA timezone name (Polars needs a name, not an offset)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def local_tz() -> str:
+    """``TZ`` if it names a zone, else the zone ``/etc/localtime`` points to, else UTC."""
+    name = os.environ.get("TZ", "").lstrip(":")
+    if name and valid_tz(name):
+        return name
+    try:
+        target = str(Path("/etc/localtime").resolve())
+    except OSError:
+        target = ""
+    if "zoneinfo/" in target:
+        name = target.split("zoneinfo/", 1)[1]
+        if valid_tz(name):
+            return name
+    try:
+        name = Path("/etc/timezone").read_text().strip()
+        if valid_tz(name):
+            return name
+    except OSError:
+        pass
+    return "UTC"
+
+
+def valid_tz(name: str) -> bool:
+    """True if ``name`` is a known IANA zone."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

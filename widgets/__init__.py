@@ -1,0 +1,1 @@
+"""Textual widgets of the tokscope TUI (each with its DEFAULT_CSS; no IO here)."""
