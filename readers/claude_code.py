@@ -78,7 +78,7 @@ class _Nested(msgspec.Struct):
 
     message: _Message | None = None
     timestamp: Any = None
-    requestId: Any = None  # noqa: N815 (the log's field name)
+    requestId: Any = None
 
 
 class _Data(msgspec.Struct):
@@ -88,14 +88,14 @@ class _Data(msgspec.Struct):
 class _Line(msgspec.Struct):
     type: Any = None
     timestamp: Any = None
-    sessionId: Any = None  # noqa: N815
-    requestId: Any = None  # noqa: N815
+    sessionId: Any = None
+    requestId: Any = None
     uuid: Any = None
-    isSidechain: Any = None  # noqa: N815
+    isSidechain: Any = None
     cwd: Any = None
-    costUSD: Any = None  # noqa: N815
+    costUSD: Any = None
     provider: Any = None
-    providerId: Any = None  # noqa: N815
+    providerId: Any = None
     message: _Message | None = None
     data: _Data | None = None
 
@@ -228,7 +228,9 @@ def _row(line: _Line, state: dict[str, Any]) -> tuple | None:
     cache_read = clamp(usage.cache_read_input_tokens)
     write_total = clamp(usage.cache_creation_input_tokens)
     split = usage.cache_creation
-    if split is not None and (split.ephemeral_5m_input_tokens is not None or split.ephemeral_1h_input_tokens is not None):
+    if split is not None and (
+        split.ephemeral_5m_input_tokens is not None or split.ephemeral_1h_input_tokens is not None
+    ):
         w1h = clamp(split.ephemeral_1h_input_tokens)
         w5m = clamp(split.ephemeral_5m_input_tokens)
         if write_total >= w1h + w5m:

@@ -34,7 +34,6 @@ Traps handled:
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,13 @@ import msgspec
 
 from .base import ReadResult, Source, clamp, env_paths, home, iso_to_us, iter_files, read_new_lines
 
-_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "cache_write_input_tokens")
+_FIELDS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "reasoning_output_tokens",
+    "cache_write_input_tokens",
+)
 
 
 class _Usage(msgspec.Struct):
@@ -222,11 +227,8 @@ class CodexReader:
                 before = prev[0] + prev[2]
                 if grown < before and grown >= before * 0.98:
                     return None  # stale out-of-order snapshot
-        if (
-            state["parent"] is not None
-            and not state["turn_seen"]
-            or (state["parent"] is not None and isinstance(line.timestamp, str) and line.timestamp[:19] == state["meta_second"])
-        ):
+        same_second = isinstance(line.timestamp, str) and line.timestamp[:19] == state["meta_second"]
+        if state["parent"] is not None and (not state["turn_seen"] or same_second):
             if total is not None:
                 state["prev"] = list(total)
             return None  # the parent's replayed prefix
@@ -251,7 +253,9 @@ class CodexReader:
         model = state["model"] or (info.model if isinstance(info.model, str) and info.model else None)
         if model and not state["model"]:
             state["model"] = model
-        key_src = f"{state['session']}|{total}|{last}" if total is not None else f"{state['session']}|{line.timestamp}|{last}"
+        key_src = (
+            f"{state['session']}|{total}|{last}" if total is not None else f"{state['session']}|{line.timestamp}|{last}"
+        )
         key = hashlib.blake2b(key_src.encode(), digest_size=12).hexdigest()
         return (
             self.client,
@@ -271,7 +275,6 @@ class CodexReader:
             None,
             -ts,
         )
-
 
 
 READERS = (

@@ -29,7 +29,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     for name in list(os.environ):
-        if name in _ISOLATE or name.endswith("_HOME") and name not in ("HOME",) and name != "PYENV_HOME":
+        if name in _ISOLATE or (name.endswith("_HOME") and name not in ("HOME",) and name != "PYENV_HOME"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TZ", "UTC")
     return home

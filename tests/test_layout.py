@@ -29,17 +29,15 @@ def test_core_and_readers_never_import_textual() -> None:
 
 
 def test_readers_do_not_import_polars() -> None:
-    code = (
-        "import sys, tokscope.readers; tokscope.readers.all_readers();"
-        "sys.exit(1 if 'polars' in sys.modules else 0)"
-    )
+    code = "import sys, tokscope.readers; tokscope.readers.all_readers();sys.exit(1 if 'polars' in sys.modules else 0)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
     assert result.returncode == 0, "scan workers should not pay for importing polars"
 
 
 def test_every_reader_client_is_in_the_enum() -> None:
-    from tokscope.events import CLIENTS
     from tokscope.readers import all_readers
+
+    from tokscope.events import CLIENTS
 
     for reader in all_readers():
         assert reader.client in CLIENTS

@@ -65,7 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sources)
 
     p = sub.add_parser("report", help="usage grouped by client, model, workspace, day …")
-    p.add_argument("--by", type=_keys, default=["client", "model"], help="comma list of: client, provider, model, workspace, session, device, day, hour (default client,model)")
+    p.add_argument(
+        "--by",
+        type=_keys,
+        default=["client", "model"],
+        help="comma list of: client, provider, model, workspace, session, device, day, hour (default client,model)",
+    )
     p.add_argument("--period", choices=("today", "yesterday", "7d", "30d", "month", "all"), default="30d")
     p.add_argument("--since", type=_date, help="first day, YYYY-MM-DD (overrides the period's)")
     p.add_argument("--until", type=_date, help="last day, YYYY-MM-DD (overrides the period's)")
@@ -171,7 +176,13 @@ def cmd_sources(args: argparse.Namespace) -> int:
     if not args.no_scan:
         _print_errors(run_scan())
     counts = dict(
-        Ledger().lazy().group_by("client").agg(pl.len()).collect().select(pl.col("client").cast(pl.String), "len").iter_rows()
+        Ledger()
+        .lazy()
+        .group_by("client")
+        .agg(pl.len())
+        .collect()
+        .select(pl.col("client").cast(pl.String), "len")
+        .iter_rows()
     )
     entries = []
     for reader in all_readers():
@@ -195,7 +206,13 @@ def cmd_sources(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title="Sources", title_justify="left")
-    for name, justify in (("Client", "left"), ("Paths", "left"), ("Files", "right"), ("Events", "right"), ("Notes", "left")):
+    for name, justify in (
+        ("Client", "left"),
+        ("Paths", "left"),
+        ("Files", "right"),
+        ("Events", "right"),
+        ("Notes", "left"),
+    ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for e in entries:
         paths = "\n".join(e["paths"]) or f"[dim]none of: {', '.join(e['searched'])}[/dim]"
@@ -211,14 +228,12 @@ def cmd_sources(args: argparse.Namespace) -> int:
 # --- report ----------------------------------------------------------------
 
 
-def report_data(args: argparse.Namespace) -> dict[str, Any]:
-    """The report as the JSON contract's dict (rows as dicts)."""
+def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
+    """The report as the JSON contract's dict (rows as dicts), and its footnotes."""
     from tokscope import config as config_mod
-    from tokscope.identity import load_device
-    from tokscope.ledger import Ledger
     from tokscope.query import Query, aggregate, today_in
     from tokscope.timezone import local_tz
-    from tokscope.usage import local_events
+    from tokscope.usage import load_usage
 
     settings = config_mod.load()
     tz = args.tz or settings.timezone or local_tz()
@@ -232,8 +247,8 @@ def report_data(args: argparse.Namespace) -> dict[str, Any]:
         models=args.model,
     )
     today = today_in(tz)
-    events = local_events(Ledger(), load_device())
-    rows, totals = aggregate(events, query, today)
+    usage = load_usage(settings)
+    rows, totals = aggregate(usage.events, query, today)
     since, until = query.bounds(today)
     return {
         "period": {
@@ -244,7 +259,7 @@ def report_data(args: argparse.Namespace) -> dict[str, Any]:
         "by": list(query.by),
         "rows": rows.to_dicts(),
         "totals": totals,
-    }
+    }, usage.notes
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -252,7 +267,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not args.no_scan:
         summary = run_scan()
         _print_errors(summary)
-    data = report_data(args)
+    data, notes = report_data(args)
+    for note in notes:
+        print(f"tokscope: {note}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(data, indent=2))
     elif args.format == "csv":
@@ -284,7 +301,9 @@ def _print_table(data: dict[str, Any]) -> None:
     table = Table(title=f"Usage {span} ({period['tz']})", title_justify="left", show_footer=True)
     totals = data["totals"]
     for i, key in enumerate(data["by"]):
-        table.add_column(key.capitalize(), footer="Total" if i == 0 else "", no_wrap=key != "workspace", overflow="fold")
+        table.add_column(
+            key.capitalize(), footer="Total" if i == 0 else "", no_wrap=key != "workspace", overflow="fold"
+        )
     numeric = (
         ("Turns", "turns"),
         ("Input", "input"),
@@ -306,6 +325,11 @@ def _print_table(data: dict[str, Any]) -> None:
     console = Console()
     console.print(table)
     if totals["unpriced_turns"]:
-        console.print(f"[yellow]{totals['unpriced_turns']:,} turns unpriced[/yellow]: cost is a lower bound or unknown.")
+        console.print(
+            f"[yellow]{totals['unpriced_turns']:,} turns unpriced[/yellow]: cost is a lower bound or unknown."
+        )
     if not data["rows"]:
-        console.print("No usage in this period. Try [bold]--period all[/bold], or [bold]tokscope sources[/bold] to see where tokscope looks.")
+        console.print(
+            "No usage in this period. Try [bold]--period all[/bold], "
+            "or [bold]tokscope sources[/bold] to see where tokscope looks."
+        )

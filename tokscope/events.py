@@ -7,6 +7,7 @@ Readers produce rows in ``readers.base.ROW_FIELDS`` order (plain tuples, no Pola
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 import polars as pl
 
 from tokscope.readers.base import ROW_FIELDS
@@ -79,6 +80,7 @@ LEDGER_SCHEMA: pl.Schema = pl.Schema(
     {**{c: t for c, t in EVENT_SCHEMA.items() if c != "device_id"}, "rank": pl.Int64()}
 )
 
+
 def frame_from_rows(rows: Sequence[tuple]) -> pl.DataFrame:
     """Build a ledger-schema frame from reader rows (``ROW_FIELDS`` order).
 
@@ -105,7 +107,6 @@ def empty_events() -> pl.DataFrame:
 def total_tokens_expr() -> pl.Expr:
     """Expression for total tokens (input + output + cache read + cache writes)."""
     return pl.sum_horizontal(*[pl.col(c) for c in TOTAL_FIELDS])
-
 
 
 assert tuple(LEDGER_SCHEMA) == ROW_FIELDS, "reader rows and the ledger schema disagree"

@@ -36,12 +36,7 @@ MAX_DELTA_SHARE = 0.05
 
 def dedupe(frame: pl.LazyFrame) -> pl.LazyFrame:
     """One row per (client, event_key): highest rank, then the last written."""
-    return (
-        frame.with_row_index("_seq")
-        .sort(["rank", "_seq"])
-        .unique(KEY, keep="last")
-        .drop("_seq")
-    )
+    return frame.with_row_index("_seq").sort(["rank", "_seq"]).unique(KEY, keep="last").drop("_seq")
 
 
 class Ledger:
@@ -69,7 +64,7 @@ class Ledger:
         """Write the scan state atomically."""
         atomic_write(self.state_path, msgspec.json.encode(state))
 
-    def lock(self):  # noqa: ANN201 (a context manager)
+    def lock(self):
         """Exclusive writer lock (scans, compaction)."""
         return locked(self.lock_path)
 

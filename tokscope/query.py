@@ -110,7 +110,10 @@ def filtered(events: pl.LazyFrame, query: Query, today: date) -> pl.LazyFrame:
 def _counters(schema: pl.Schema) -> list[pl.Expr]:
     priced = "cost" in schema
     exprs = [pl.len().alias("turns")]
-    exprs += [pl.col(c).sum().alias(c) for c in ("input", "output", "reasoning", "cache_read", "cache_write_5m", "cache_write_1h")]
+    exprs += [
+        pl.col(c).sum().alias(c)
+        for c in ("input", "output", "reasoning", "cache_read", "cache_write_5m", "cache_write_1h")
+    ]
     exprs.append(pl.sum_horizontal(*[pl.col(c) for c in TOTAL_FIELDS]).sum().alias("total_tokens"))
     if priced:
         # a sum over only unpriced rows is null, never $0
@@ -139,7 +142,9 @@ def aggregate(events: pl.LazyFrame, query: Query, today: date) -> tuple[pl.DataF
     if any(k in ("day", "hour") for k in query.by):
         grouped = grouped.sort(query.by)
     elif keys:
-        grouped = grouped.sort(["cost", "total_tokens", *query.by], descending=[True, True, *[False] * len(keys)], nulls_last=True)
+        grouped = grouped.sort(
+            ["cost", "total_tokens", *query.by], descending=[True, True, *[False] * len(keys)], nulls_last=True
+        )
     totals = frame.select(counters)
     rows, total = pl.collect_all([grouped, totals])
     rows = rows.select([*query.by, *COUNTERS])

