@@ -15,7 +15,8 @@ from typing import Any, Literal, Protocol
 #: The fields of one row, in order (the ledger schema minus device_id):
 #: client, provider, model, workspace, session_id, agent, event_key, ts (epoch µs),
 #: input, output, reasoning, cache_read, cache_write_5m, cache_write_1h,
-#: source_cost (float or None), rank (int: the highest rank of a key wins).
+#: source_cost (float or None), service_tier ("fast", "priority" or None when
+#: standard, as the log says), rank (int: the highest rank of a key wins).
 ROW_FIELDS: tuple[str, ...] = (
     "client",
     "provider",
@@ -32,6 +33,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "cache_write_5m",
     "cache_write_1h",
     "source_cost",
+    "service_tier",
     "rank",
 )
 

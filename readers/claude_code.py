@@ -28,7 +28,8 @@ Traps handled:
 * ``<synthetic>`` lines (local notices) are skipped.
 * Cache writes split into 5-minute and 1-hour TTL; writes with no split
   count as 5-minute.
-* Legacy ``costUSD`` becomes ``source_cost``.
+* Legacy ``costUSD`` becomes ``source_cost``; ``usage.speed == "fast"`` and
+  ``usage.service_tier == "priority"`` become ``service_tier``.
 * Malformed JSON or invalid UTF-8 on one line skips that line only.
 * Workspace: the real path from the lines' ``cwd`` whose encoding matches
   the project directory name (``/`` and ``.`` become ``-``), else the first
@@ -64,6 +65,8 @@ class _Usage(msgspec.Struct):
     cache_read_input_tokens: Any = None
     cache_creation_input_tokens: Any = None
     cache_creation: _CacheCreation | None = None
+    speed: Any = None
+    service_tier: Any = None
 
 
 class _Message(msgspec.Struct):
@@ -274,6 +277,7 @@ def _row(line: _Line, state: dict[str, Any]) -> tuple | None:
         w5m,
         w1h,
         float(cost) if cost is not None else None,
+        "fast" if usage.speed == "fast" else ("priority" if usage.service_tier == "priority" else None),
         total if sidechain else total + MAIN_RANK,
     )
 

@@ -79,6 +79,7 @@ class _Payload(msgspec.Struct):
     agent_nickname: Any = None
     # turn_context
     model: Any = None
+    service_tier: Any = None
 
 
 class _Line(msgspec.Struct):
@@ -192,6 +193,8 @@ class CodexReader:
                 state["turn_seen"] = True
                 if isinstance(payload.model, str) and payload.model:
                     state["model"] = payload.model
+                tier = payload.service_tier
+                state["tier"] = tier if tier in ("fast", "priority") else None
             elif kind == "event_msg" and payload.type == "token_count":
                 row = self._token_count(state, line, payload)
                 if row is not None:
@@ -273,6 +276,7 @@ class CodexReader:
             cache_write,
             0,
             None,
+            state.get("tier"),
             -ts,
         )
 

@@ -72,6 +72,7 @@ EVENT_SCHEMA: pl.Schema = pl.Schema(
         "cache_write_5m": pl.Int64(),
         "cache_write_1h": pl.Int64(),
         "source_cost": pl.Float64(),
+        "service_tier": pl.Categorical(),
     }
 )
 
