@@ -25,6 +25,8 @@ __all__ = ["READER_MODULES", "ReadResult", "Reader", "Source", "all_readers", "g
 READER_MODULES: tuple[str, ...] = (
     "claude_code",
     "codex",
+    "copilot",
+    "cline",
 )
 
 

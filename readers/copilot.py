@@ -1,0 +1,432 @@
+"""GitHub Copilot CLI: OpenTelemetry file-exporter JSONL (formats.md §12).
+
+Roots: ``${COPILOT_HOME:-~/.copilot}/otel/**/*.jsonl`` plus the single file
+named by ``COPILOT_OTEL_FILE_EXPORTER_PATH`` (any name). Both exist only when
+the user turned on OTel export (``COPILOT_OTEL_ENABLED`` / exporter ``file``);
+with neither present the reader finds nothing. The files only grow: append mode.
+
+One JSON object per line, as the OpenTelemetry JS SDK serialises a finished
+span or log record: ``traceId``/``spanId`` at the top or under ``spanContext``,
+``name``, ``kind``, ``startTime``/``endTime``/``hrTime``, ``attributes`` with the
+GenAI semantic-convention keys. Lines without usage attributes are read only
+for their trace's model and session id.
+
+Traps handled:
+
+* The same model call appears up to three times: as a ``chat`` span, as a
+  ``gen_ai.client.inference.operation.details`` log record, and summed into the
+  ``invoke_agent`` span (and VS Code's ``copilot_chat.agent.turn`` log) that
+  wraps the turn. Chat spans are counted; an inference log only when no chat
+  span of its trace is known; agent-turn logs and ``invoke_agent`` aggregates
+  only when no chat span or inference log of their trace is known. "Known"
+  covers the whole batch being read (so a log written before its span still
+  loses) and every earlier read of the file (the reader state keeps the traces
+  already covered). A chat span and its inference log share the event key
+  (``gen_ai.response.id``, else trace + span id), rank 3 > 2, so even a log
+  read in an earlier scan than its span collapses with it in the ledger.
+  The aggregate span ends after its children, so it is written after them.
+* ``gen_ai.usage.input_tokens`` includes cache reads (OTel GenAI convention):
+  ``input = input_tokens - cache_read``. Cache writes
+  (``cache_write.input_tokens``, alias ``cache_creation.input_tokens``) are
+  kept apart and NOT subtracted, as tokscale and tokdash do (assumption: the
+  convention is unclear on whether writes are inside ``input_tokens``).
+* Reasoning (``reasoning.output_tokens``, alias ``reasoning_tokens``) is taken
+  as part of ``output_tokens`` (OpenAI convention): reported, never added.
+* Timestamps in several encodings: ``[seconds, nanos]`` arrays, scalars in s,
+  ms, µs or ns (scaled by magnitude), ``timeUnixNano``, ISO strings. Spans use
+  ``endTime`` (when the usage was known), logs ``hrTime``/``timestamp``, then
+  ``observedTimestamp``. No timestamp at all: the file's mtime.
+* Session: ``gen_ai.conversation.id`` (or the ``copilot_chat``/``session.id``
+  aliases), else the session id seen elsewhere in the same trace, else
+  ``github.copilot.interaction_id`` / the response id, else the trace id.
+  Model: ``gen_ai.response.model``, else ``gen_ai.request.model``, else the
+  trace's model, else ``unknown``.
+* Provider is ``github-copilot`` (the user pays Copilot, by premium request);
+  no source cost.
+
+Not read (assumption, left for later): OTLP-JSON batches
+(``resourceSpans``/``scopeSpans``) and the ``session-state/*/events.jsonl``
+fallback, which has output tokens only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .base import ReadResult, Source, clamp, home, iso_to_us, iter_files, read_new_lines
+
+CLIENT = "copilot"
+PROVIDER = "github-copilot"
+
+#: Candidate kinds, best first; the value is the row rank.
+CHAT, INFERENCE, TURN, AGGREGATE = 3, 2, 1, 0
+
+#: How many traces the state remembers (a trace is one user turn).
+MAX_TRACES = 4096
+
+_SESSION_PRIORITY = 3
+_INTERACTION_PRIORITY = 2
+_RESPONSE_PRIORITY = 1
+
+
+class _Attrs(msgspec.Struct):
+    op: Any = msgspec.field(default=None, name="gen_ai.operation.name")
+    event: Any = msgspec.field(default=None, name="event.name")
+    response_model: Any = msgspec.field(default=None, name="gen_ai.response.model")
+    request_model: Any = msgspec.field(default=None, name="gen_ai.request.model")
+    response_id: Any = msgspec.field(default=None, name="gen_ai.response.id")
+    conversation: Any = msgspec.field(default=None, name="gen_ai.conversation.id")
+    chat_session: Any = msgspec.field(default=None, name="copilot_chat.session_id")
+    chat_session2: Any = msgspec.field(default=None, name="copilot_chat.chat_session_id")
+    session: Any = msgspec.field(default=None, name="session.id")
+    interaction: Any = msgspec.field(default=None, name="github.copilot.interaction_id")
+    turn_index: Any = msgspec.field(default=None, name="turn.index")
+    turn_index2: Any = msgspec.field(default=None, name="copilot_chat.turn.index")
+    input_tokens: Any = msgspec.field(default=None, name="gen_ai.usage.input_tokens")
+    output_tokens: Any = msgspec.field(default=None, name="gen_ai.usage.output_tokens")
+    cache_read: Any = msgspec.field(default=None, name="gen_ai.usage.cache_read.input_tokens")
+    cache_read2: Any = msgspec.field(default=None, name="gen_ai.usage.cache_read_input_tokens")
+    cache_write: Any = msgspec.field(default=None, name="gen_ai.usage.cache_write.input_tokens")
+    cache_write2: Any = msgspec.field(default=None, name="gen_ai.usage.cache_creation.input_tokens")
+    reasoning: Any = msgspec.field(default=None, name="gen_ai.usage.reasoning.output_tokens")
+    reasoning2: Any = msgspec.field(default=None, name="gen_ai.usage.reasoning_tokens")
+
+
+class _SpanContext(msgspec.Struct):
+    traceId: Any = None
+    spanId: Any = None
+
+
+class _Record(msgspec.Struct):
+    type: Any = None
+    name: Any = None
+    kind: Any = None
+    traceId: Any = None
+    spanId: Any = None
+    spanContext: _SpanContext | None = None
+    startTime: Any = None
+    endTime: Any = None
+    duration: Any = None
+    hrTime: Any = None
+    hrTime2: Any = msgspec.field(default=None, name="_hrTime")
+    time: Any = None
+    timestamp: Any = None
+    observedTimestamp: Any = None
+    timeUnixNano: Any = None
+    body: Any = None
+    body2: Any = msgspec.field(default=None, name="_body")
+    attributes: _Attrs | None = None
+
+
+_decode = msgspec.json.Decoder(_Record).decode
+
+
+def _str(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, str):
+        try:
+            return clamp(int(float(value)))
+        except ValueError:
+            return 0
+    return clamp(value)
+
+
+def _first(*values: Any) -> int:
+    for value in values:
+        n = _int(value)
+        if n:
+            return n
+    return 0
+
+
+def _scalar_us(value: Any) -> int | None:
+    """A scalar timestamp in s, ms, µs or ns (by magnitude), or an ISO string, as epoch µs."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return iso_to_us(value.replace("Z", "+00:00"))
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 or value != value:
+        return None
+    if value >= 1e17:
+        return int(value // 1000)
+    if value >= 1e14:
+        return int(value)
+    if value >= 1e11:
+        return int(value * 1000)
+    return int(value * 1_000_000)
+
+
+def _time_us(value: Any) -> int | None:
+    """An OTel ``[seconds, nanos]`` pair or a scalar, as epoch µs."""
+    if isinstance(value, list):
+        if len(value) == 2 and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+            us = int(value[0]) * 1_000_000 + int(value[1]) // 1000
+            return us if us > 0 else None
+        return None
+    return _scalar_us(value)
+
+
+def _timestamp(record: _Record) -> int | None:
+    for value in (record.endTime, record.startTime, record.hrTime, record.hrTime2, record.time, record.timestamp):
+        if value is not None:
+            ts = _time_us(value)
+            if ts is not None:
+                return ts
+    if record.observedTimestamp is not None:
+        ts = _time_us(record.observedTimestamp)
+        if ts is not None:
+            return ts
+    if record.timeUnixNano is not None:
+        try:
+            ns = int(record.timeUnixNano)
+        except (TypeError, ValueError):
+            return None
+        return ns // 1000 if ns > 0 else None
+    return None
+
+
+def _is_span(record: _Record) -> bool:
+    if isinstance(record.type, str):
+        return record.type == "span"
+    if not isinstance(record.name, str):
+        return False
+    return (
+        isinstance(record.spanId, str)
+        or isinstance(record.traceId, str)
+        or record.startTime is not None
+        or record.endTime is not None
+        or record.duration is not None
+        or record.kind is not None
+    )
+
+
+def _kind(record: _Record, attrs: _Attrs) -> int | None:
+    name = record.name if isinstance(record.name, str) else ""
+    if _is_span(record):
+        if attrs.op == "chat" or name.startswith("chat "):
+            return CHAT
+        if attrs.op == "invoke_agent" or name.startswith("invoke_agent"):
+            return AGGREGATE
+        return None
+    body = record.body if isinstance(record.body, str) else (record.body2 if isinstance(record.body2, str) else "")
+    if attrs.event == "gen_ai.client.inference.operation.details" or body.startswith("GenAI inference:"):
+        return INFERENCE
+    if attrs.event == "copilot_chat.agent.turn" or body.startswith("copilot_chat.agent.turn"):
+        return TURN
+    return None
+
+
+def _session(attrs: _Attrs) -> tuple[str | None, int]:
+    for value in (attrs.conversation, attrs.chat_session, attrs.chat_session2, attrs.session):
+        if _str(value):
+            return _str(value), _SESSION_PRIORITY
+    if _str(attrs.interaction):
+        return _str(attrs.interaction), _INTERACTION_PRIORITY
+    if _str(attrs.response_id):
+        return _str(attrs.response_id), _RESPONSE_PRIORITY
+    return None, 0
+
+
+def _ids(record: _Record) -> tuple[str | None, str | None]:
+    trace, span = _str(record.traceId), _str(record.spanId)
+    if record.spanContext is not None:
+        trace = trace or _str(record.spanContext.traceId)
+        span = span or _str(record.spanContext.spanId)
+    return trace, span
+
+
+class CopilotReader:
+    """Reads Copilot CLI OpenTelemetry JSONL exports."""
+
+    client = CLIENT
+    session_totals = False
+
+    def home_dir(self) -> Path:
+        """``COPILOT_HOME`` or ``~/.copilot``."""
+        value = _str(os.environ.get("COPILOT_HOME"))
+        return Path(value).expanduser() if value else home() / ".copilot"
+
+    def exporter_file(self) -> Path | None:
+        """The file named by ``COPILOT_OTEL_FILE_EXPORTER_PATH``, if set."""
+        value = _str(os.environ.get("COPILOT_OTEL_FILE_EXPORTER_PATH"))
+        return Path(value).expanduser() if value else None
+
+    def roots(self) -> list[Path]:
+        """The ``otel`` directory and the exporter file."""
+        found = [self.home_dir() / "otel"]
+        extra = self.exporter_file()
+        if extra is not None:
+            found.append(extra)
+        return found
+
+    def discover(self, errors: list[str]) -> list[Source]:
+        """Every ``.jsonl`` under ``otel/`` plus the exporter file (once, even if inside ``otel/``)."""
+        seen: set[Path] = set()
+        found: list[Source] = []
+        paths = list(iter_files(self.home_dir() / "otel", ".jsonl", errors))
+        extra = self.exporter_file()
+        if extra is not None and extra.is_file():
+            paths.append(extra)
+        for path in paths:
+            real = path.resolve()
+            if real not in seen:
+                seen.add(real)
+                found.append(Source(CLIENT, path))
+        return found
+
+    def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
+        """Read records from ``offset`` on; usage rows for the best-covered record of each call."""
+        lines, new_offset = read_new_lines(source.path, offset)
+        if not state:
+            state = {"ctx": {}, "covered": {}}
+        contexts: dict[str, list[Any]] = state["ctx"]
+        covered: dict[str, int] = state["covered"]  # trace -> best kind counted so far
+        fallback_ts: int | None = None
+        skipped = 0
+        candidates: list[tuple[int, str | None, _Record, _Attrs]] = []
+        for raw in lines:
+            if b"gen_ai" not in raw and b"session" not in raw:
+                continue
+            try:
+                record = _decode(raw)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                try:
+                    record = _decode(raw.decode("utf-8", "replace"))
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    skipped += 1
+                    continue
+            attrs = record.attributes
+            if attrs is None:
+                continue
+            trace, _ = _ids(record)
+            if trace is not None:
+                _remember(contexts, trace, attrs)
+            if not _has_usage(attrs):
+                continue
+            kind = _kind(record, attrs)
+            if kind is not None:
+                candidates.append((kind, trace, record, attrs))
+        # The best kind per trace over this batch and what earlier reads counted.
+        best = dict(covered)
+        for kind, trace, *_ in candidates:
+            if trace is not None and kind > best.get(trace, -1):
+                best[trace] = kind
+        rows = []
+        for kind, trace, record, attrs in candidates:
+            if trace is not None and kind < best[trace]:
+                continue  # a better record of this trace's calls is counted
+            ts = _timestamp(record)
+            if ts is None:
+                if fallback_ts is None:
+                    fallback_ts = source.path.stat().st_mtime_ns // 1000
+                ts = fallback_ts
+            row = _row(kind, trace, record, attrs, contexts, ts)
+            if row is not None:
+                rows.append(row)
+                if trace is not None:
+                    covered[trace] = max(covered.get(trace, -1), kind)
+        _trim(covered)
+        _trim(contexts)
+        return ReadResult(rows=rows, offset=new_offset, state=state, skipped=skipped)
+
+
+def _has_usage(attrs: _Attrs) -> bool:
+    return any(
+        v is not None
+        for v in (
+            attrs.input_tokens,
+            attrs.output_tokens,
+            attrs.cache_read,
+            attrs.cache_read2,
+            attrs.cache_write,
+            attrs.cache_write2,
+        )
+    )
+
+
+def _remember(contexts: dict[str, list[Any]], trace: str, attrs: _Attrs) -> None:
+    """Keep the trace's model and its best session id (for records that lack them)."""
+    ctx = contexts.get(trace)
+    if ctx is None:
+        ctx = contexts[trace] = [None, None, 0]
+    if ctx[0] is None:
+        ctx[0] = _str(attrs.response_model) or _str(attrs.request_model)
+    session, priority = _session(attrs)
+    if session is not None and priority > ctx[2]:
+        ctx[1], ctx[2] = session, priority
+
+
+def _trim(table: dict[str, Any]) -> None:
+    """Forget the oldest traces beyond ``MAX_TRACES`` (dicts keep insertion order)."""
+    extra = len(table) - MAX_TRACES
+    if extra > 0:
+        for key in list(table)[:extra]:
+            del table[key]
+
+
+def _row(
+    kind: int,
+    trace: str | None,
+    record: _Record,
+    attrs: _Attrs,
+    contexts: dict[str, list[Any]],
+    ts: int,
+) -> tuple | None:
+    raw_input = _int(attrs.input_tokens)
+    output = _int(attrs.output_tokens)
+    cache_read = _first(attrs.cache_read, attrs.cache_read2)
+    cache_write = _first(attrs.cache_write, attrs.cache_write2)
+    reasoning = _first(attrs.reasoning, attrs.reasoning2)
+    uncached = raw_input - min(cache_read, raw_input)
+    if uncached + output + cache_read + cache_write == 0:
+        return None
+    ctx = contexts.get(trace) if trace is not None else None
+    model = _str(attrs.response_model) or _str(attrs.request_model) or (ctx[0] if ctx else None) or "unknown"
+    session, priority = _session(attrs)
+    if ctx is not None and ctx[1] is not None and ctx[2] > priority:
+        session = ctx[1]
+    session = session or trace or ""
+    _, span = _ids(record)
+    response = _str(attrs.response_id)
+    if kind in (CHAT, INFERENCE):
+        if response is not None:
+            key = "resp:" + response
+        elif trace is not None and span is not None:
+            key = f"span:{trace}:{span}"
+        else:
+            key = f"{kind}:{session}:{ts}:{raw_input}:{output}"
+    elif kind == TURN:
+        turn = attrs.turn_index if attrs.turn_index is not None else attrs.turn_index2
+        key = f"turn:{trace or session}:{turn}" if turn is not None else f"turn:{trace or session}:{ts}"
+    else:
+        key = f"agent:{trace}:{span}" if trace and span else f"agent:{session}:{ts}:{raw_input}:{output}"
+    return (
+        CLIENT,
+        PROVIDER,
+        model,
+        "",
+        session,
+        None,
+        key,
+        ts,
+        uncached,
+        output,
+        min(reasoning, output),
+        cache_read,
+        cache_write,
+        0,
+        None,
+        None,
+        kind,
+    )
+
+
+READERS = (CopilotReader(),)
