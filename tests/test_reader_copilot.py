@@ -1,0 +1,251 @@
+"""GitHub Copilot CLI OTEL reader: fixtures written into the test HOME, totals worked out by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from tokscope.readers.base import Source
+from tokscope.readers.copilot import CopilotReader, _time_us
+
+from tokscope.events import frame_from_rows
+from tokscope.ledger import dedupe
+from tokscope.scan import frame_of
+
+# Trace T1, session "sess-A" known only from a session.start log: two model calls.
+SESSION_START = {
+    "hrTime": [1775934250, 0],
+    "spanContext": {"traceId": "T1", "spanId": "L0"},
+    "attributes": {"event.name": "copilot.session.start", "session.id": "sess-A"},
+    "body": "session start",
+}
+# Call 1 as an inference log record, written BEFORE its chat span (trap: counted once).
+LOG_1 = {
+    "hrTime": [1775934261, 0],
+    "spanContext": {"traceId": "T1", "spanId": "S1"},
+    "attributes": {
+        "event.name": "gen_ai.client.inference.operation.details",
+        "gen_ai.response.id": "resp-1",
+        "gen_ai.request.model": "claude-sonnet-4.5",
+        "gen_ai.usage.input_tokens": 1000,
+        "gen_ai.usage.cache_read.input_tokens": 800,
+        "gen_ai.usage.output_tokens": 50,
+    },
+    "body": "GenAI inference: claude-sonnet-4.5",
+}
+# Call 1 as its chat span: endTime as [seconds, nanos].
+CHAT_1 = {
+    "type": "span",
+    "traceId": "T1",
+    "spanId": "S1",
+    "name": "chat claude-sonnet-4.5",
+    "startTime": [1775934260, 0],
+    "endTime": [1775934261, 250000000],
+    "attributes": {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.response.id": "resp-1",
+        "gen_ai.response.model": "claude-sonnet-4.5",
+        "gen_ai.usage.input_tokens": 1000,
+        "gen_ai.usage.cache_read.input_tokens": 800,
+        "gen_ai.usage.output_tokens": 50,
+        "gen_ai.usage.reasoning.output_tokens": 20,
+    },
+}
+# Call 2: no "type" (span recognised by name + ids), endTime in nanoseconds, tokens as a string,
+# a cache write (not subtracted from input), no response id.
+CHAT_2 = {
+    "traceId": "T1",
+    "spanId": "S2",
+    "name": "chat claude-sonnet-4.5",
+    "kind": 2,
+    "endTime": 1775934270123456789,
+    "attributes": {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "claude-sonnet-4.5",
+        "gen_ai.usage.input_tokens": "300",
+        "gen_ai.usage.cache_creation.input_tokens": 100,
+        "gen_ai.usage.output_tokens": 40,
+    },
+}
+# The invoke_agent span wrapping calls 1 and 2: their sum, must not count again.
+AGENT_1 = {
+    "type": "span",
+    "traceId": "T1",
+    "spanId": "A1",
+    "name": "invoke_agent copilot",
+    "endTime": [1775934271, 0],
+    "attributes": {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.conversation.id": "sess-A",
+        "gen_ai.response.model": "claude-sonnet-4.5",
+        "gen_ai.usage.input_tokens": 1300,
+        "gen_ai.usage.cache_read.input_tokens": 800,
+        "gen_ai.usage.output_tokens": 90,
+    },
+}
+# Trace T2: only an aggregate span (no chat span exported): the fallback counts it.
+AGENT_2 = {
+    "type": "span",
+    "traceId": "T2",
+    "spanId": "A2",
+    "name": "invoke_agent copilot",
+    "endTime": [1775934300, 0],
+    "attributes": {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.conversation.id": "conv-2",
+        "gen_ai.request.model": "gpt-5-mini",
+        "gen_ai.usage.input_tokens": 500,
+        "gen_ai.usage.cache_read.input_tokens": 100,
+        "gen_ai.usage.output_tokens": 10,
+    },
+}
+# Trace T3: an inference log only, timestamped by observedTimestamp in microseconds.
+LOG_3 = {
+    "observedTimestamp": 1775934400000000,
+    "traceId": "T3",
+    "spanId": "S3",
+    "attributes": {
+        "event.name": "gen_ai.client.inference.operation.details",
+        "gen_ai.request.model": "gpt-5-mini",
+        "gen_ai.conversation.id": "conv-3",
+        "gen_ai.usage.input_tokens": 200,
+        "gen_ai.usage.output_tokens": 5,
+    },
+}
+METRIC = {"type": "metric", "name": "gen_ai.client.token.usage"}
+TOOL = {
+    "type": "span",
+    "traceId": "T1",
+    "spanId": "X1",
+    "name": "execute_tool rg",
+    "attributes": {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "rg"},
+}
+
+
+def _lines(*records: dict[str, Any]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+def _otel_file(home: Path, name: str = "copilot.jsonl") -> Path:
+    path = home / ".copilot" / "otel" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _sorted(frame: Any) -> list[dict[str, Any]]:
+    return sorted(frame.to_dicts(), key=lambda r: r["ts"])
+
+
+def test_all_record_kinds_counted_once(home: Path) -> None:
+    path = _otel_file(home)
+    text = _lines(METRIC, SESSION_START, LOG_1, CHAT_1, CHAT_2, TOOL, AGENT_1, AGENT_2, LOG_3)
+    # A damaged complete line (skipped and counted), then a torn last line (waits for its newline).
+    path.write_text(text + '{"type":"span","attributes":{"gen_ai.usage.input_tokens":5,\n{"type":"sp')
+    reader = CopilotReader()
+    result = reader.read(reader.discover([])[0], 0, {})
+    assert result.skipped == 1
+    frame = frame_of([reader])
+    rows = _sorted(frame)
+    # Call 1 (chat span): input 1000 - 800 cache read = 200; reasoning 20 inside output 50.
+    # Call 2 (chat span): input 300 (no cache read), cache write 100 kept apart, output 40.
+    # T2 aggregate (no chat span in T2): input 500 - 100 = 400, cache read 100, output 10.
+    # T3 inference log: input 200, output 5.
+    assert [(r["input"], r["cache_read"], r["cache_write_5m"], r["output"], r["reasoning"]) for r in rows] == [
+        (200, 800, 0, 50, 20),
+        (300, 0, 100, 40, 0),
+        (400, 100, 0, 10, 0),
+        (200, 0, 0, 5, 0),
+    ]
+    # input 200+300+400+200 = 1100; output 50+40+10+5 = 105; cache read 800+100 = 900.
+    assert frame["input"].sum() == 1100
+    assert frame["output"].sum() == 105
+    assert frame["cache_read"].sum() == 900
+    assert frame["cache_write_5m"].sum() == 100
+    assert [r["session_id"] for r in rows] == ["sess-A", "sess-A", "conv-2", "conv-3"]
+    assert [r["model"] for r in rows] == ["claude-sonnet-4.5", "claude-sonnet-4.5", "gpt-5-mini", "gpt-5-mini"]
+    assert {r["provider"] for r in rows} == {"github-copilot"}
+    # Timestamps: [1775934261, 250000000] -> ...261.25 s; 1775934270123456789 ns -> ...270.123456 s.
+    us = [int(r["ts"].timestamp() * 1_000_000) for r in rows]
+    assert us == [1775934261250000, 1775934270123456, 1775934300000000, 1775934400000000]
+    assert rows[0]["event_key"] == "resp:resp-1"
+    assert rows[1]["event_key"] == "span:T1:S2"
+
+
+def test_timestamp_encodings() -> None:
+    # seconds, milliseconds, microseconds, nanoseconds, pair, ISO: all 2026-04-11T19:04:20Z.
+    expected = 1775934260_000000
+    for value in (1775934260, 1775934260000, 1775934260000000, 1775934260000000000, [1775934260, 0]):
+        assert _time_us(value) == expected
+    assert _time_us("2026-04-11T19:04:20Z") == expected
+    assert _time_us("1775934260000") == expected
+    assert _time_us([1775934260, 500]) == expected  # 500 ns rounds down to the µs
+    assert _time_us(None) is None and _time_us("junk") is None
+
+
+class _Scanner:
+    """What the scan does for one append-mode file: keep offset and state, pile rows, de-duplicate."""
+
+    def __init__(self, reader: CopilotReader, path: Path) -> None:
+        self.reader, self.path = reader, path
+        self.offset, self.state, self.rows = 0, {}, []
+
+    def scan(self) -> pl.DataFrame:
+        result = self.reader.read(Source("copilot", self.path), self.offset, self.state)
+        self.offset, self.state = result.offset, result.state
+        self.rows.extend(result.rows)
+        return dedupe(frame_from_rows(self.rows).lazy()).collect()
+
+
+def test_append_log_then_span_then_aggregate(home: Path) -> None:
+    path = _otel_file(home)
+    scanner = _Scanner(CopilotReader(), path)
+    # Scan 1: only the inference log of call 1 is there: it counts (fallback).
+    path.write_text(_lines(SESSION_START, LOG_1))
+    frame = scanner.scan()
+    assert frame.height == 1
+    assert (frame["input"][0], frame["reasoning"][0], frame["rank"][0]) == (200, 0, 2)
+    # Scan 2: its chat span arrives (same response id, rank 3 replaces the log's row) and
+    # the wrapping invoke_agent span (trace already covered: not counted). Half a line waits.
+    with path.open("a") as fh:
+        fh.write(_lines(CHAT_1, AGENT_1))
+        fh.write(json.dumps(CHAT_2)[:40])
+    frame = scanner.scan()
+    assert frame.height == 1
+    assert (frame["input"][0], frame["reasoning"][0], frame["rank"][0]) == (200, 20, 3)
+    # Scan 3: the rest of the torn line completes call 2.
+    with path.open("a") as fh:
+        fh.write(json.dumps(CHAT_2)[40:] + "\n")
+    frame = scanner.scan()
+    # 200 + 300 = 500 input; 50 + 40 = 90 output; the aggregate (1300 in / 90 out) never counted.
+    assert frame.height == 2
+    assert frame["input"].sum() == 500
+    assert frame["output"].sum() == 90
+
+
+def test_exporter_path_env_and_copilot_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    custom = home / "elsewhere" / "otel.log"
+    custom.parent.mkdir()
+    custom.write_text(_lines(CHAT_2))
+    monkeypatch.setenv("COPILOT_OTEL_FILE_EXPORTER_PATH", str(custom))
+    monkeypatch.setenv("COPILOT_HOME", str(home / "cop"))
+    inside = home / "cop" / "otel" / "a.jsonl"
+    inside.parent.mkdir(parents=True)
+    inside.write_text(_lines(LOG_3))
+    (home / ".copilot" / "otel").mkdir(parents=True)
+    (home / ".copilot" / "otel" / "ignored.jsonl").write_text(_lines(AGENT_2))
+    reader = CopilotReader()
+    assert sorted(s.path.name for s in reader.discover([])) == ["a.jsonl", "otel.log"]
+    # Pointing the env file inside otel/ must not read it twice.
+    monkeypatch.setenv("COPILOT_OTEL_FILE_EXPORTER_PATH", str(inside))
+    assert [s.path.name for s in reader.discover([])] == ["a.jsonl"]
+    # 300 (call 2 was in otel.log, now not discovered) -> only LOG_3: 200 input.
+    assert frame_of([reader])["input"].sum() == 200
+
+
+def test_no_otel_no_sources(home: Path) -> None:
+    reader = CopilotReader()
+    assert reader.discover([]) == []
+    assert reader.roots() == [home / ".copilot" / "otel"]
