@@ -25,6 +25,10 @@ __all__ = ["READER_MODULES", "ReadResult", "Reader", "Source", "all_readers", "g
 READER_MODULES: tuple[str, ...] = (
     "claude_code",
     "codex",
+    "kimi",
+    "pi",
+    "openclaw",
+    "amp",
     "copilot",
     "cline",
 )

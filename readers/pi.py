@@ -1,0 +1,415 @@
+"""Pi coding agent and OMP (oh-my-pi): session JSONL files (formats.md §5).
+
+Roots:
+
+* ``pi``: ``PI_CODING_AGENT_SESSION_DIR`` (the sessions dir itself), else
+  ``${PI_CODING_AGENT_DIR:-~/.pi/agent}/sessions``.
+* ``omp``: ``${OMP_CODING_AGENT_DIR:-~/.omp/agent}/sessions``. (OMP also
+  falls back to ``PI_CODING_AGENT_DIR`` when its own variable is unset; we do
+  not, so one directory is never counted under both clients.)
+
+Layout: ``sessions/<enc-cwd>/<timestamp>_<sessionId>.jsonl``. The first record
+is a header ``{"type":"session","id":..,"cwd":..,"parentSession"?:..}`` (OMP
+may write a ``title`` record before it); then tree entries, usage on
+``type:"message"`` with ``message.role == "assistant"``:
+``message.usage.{input, output, cacheRead, cacheWrite, totalTokens,
+reasoning|reasoningTokens, cost.total}``.
+
+Traps handled:
+
+* Pi normalises providers: ``input`` is already uncached, cache read and
+  write are separate: added, never subtracted. ``reasoning`` (or
+  ``reasoningTokens``) is part of ``output``: reported, not added. Cache
+  writes have no TTL: counted as 5-minute writes.
+* All parts 0 but ``totalTokens > 0``: the total is counted as output
+  (as ccusage/tokdash do).
+* ``usage.cost.total`` (USD, from Pi's model registry) becomes
+  ``source_cost``.
+* Entry ids are 8 hex chars and collide across sessions, and ``/fork`` writes
+  a new file that copies earlier entries with their ids, timestamps and usage.
+  The event key is therefore (entry id, timestamp, token counts), never the
+  session or the file name: copies collapse, unrelated entries do not. The
+  rank prefers the copy in a file without ``parentSession`` (the original).
+* ``/tree`` branches stay in one file: every assistant entry was a real call
+  and is counted, not only the active branch.
+* Subagents: OMP writes a task's transcript under a directory named after the
+  parent session file (``<parent>/<index>-<taskId>.jsonl``); those turns get
+  the parent's session id and the agent name from the parent's ``task`` tool
+  call (``arguments.agent`` for ``arguments.tasks[].id``), else
+  ``subagent``. A Pi ``session_info`` entry named ``subagent-<name>-<id>``
+  names the agent too.
+* Model and provider: ``message.model`` / ``message.provider``, else the last
+  ``model_change``; a missing provider is inferred from the model name.
+* Workspace: the header ``cwd``; without a header, the ``--enc-cwd--``
+  directory name decoded as well as it can be.
+* Timestamp: the entry's ISO ``timestamp``, else ``message.timestamp``
+  (epoch ms). Malformed lines are skipped and counted.
+
+Assumed (not confirmed upstream): Pi's own subagent extension, when used,
+writes separate session files (not nested like OMP); they are counted as their
+own sessions unless the session name marks them as subagents.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .base import ReadResult, Source, clamp, home, iso_to_us, iter_files, read_new_lines
+
+ORIGINAL_RANK = 1 << 40
+"""Rank bonus of a copy in an original (not forked) session file."""
+
+
+class _Cost(msgspec.Struct):
+    total: Any = None
+
+
+class PiUsage(msgspec.Struct):
+    """A Pi-style usage object (also used by OpenClaw)."""
+
+    input: Any = None
+    output: Any = None
+    cacheRead: Any = None
+    cacheWrite: Any = None
+    totalTokens: Any = None
+    reasoning: Any = None
+    reasoningTokens: Any = None
+    cost: Any = None
+
+
+class _Message(msgspec.Struct):
+    role: Any = None
+    model: Any = None
+    modelId: Any = None
+    provider: Any = None
+    usage: PiUsage | None = None
+    timestamp: Any = None
+    api: Any = None
+
+
+class _Entry(msgspec.Struct):
+    type: Any = None
+    id: Any = None
+    timestamp: Any = None
+    cwd: Any = None
+    parentSession: Any = None
+    message: _Message | None = None
+    name: Any = None
+    provider: Any = None
+    modelId: Any = None
+
+
+_decode = msgspec.json.Decoder(_Entry).decode
+
+
+def infer_provider(model: str) -> str:
+    """A provider name guessed from a model id ("unknown" when nothing fits)."""
+    m = model.lower().rsplit("/", 1)[-1]
+    if m.startswith("claude") or "anthropic" in model.lower():
+        return "anthropic"
+    if m.startswith(("gpt", "o1", "o3", "o4", "codex", "chatgpt")):
+        return "openai"
+    if m.startswith(("gemini", "gemma")):
+        return "google"
+    if m.startswith(("kimi", "moonshot")):
+        return "moonshot"
+    if m.startswith(("grok",)):
+        return "xai"
+    if m.startswith(("qwen",)):
+        return "alibaba"
+    if m.startswith(("deepseek",)):
+        return "deepseek"
+    if m.startswith(("glm",)):
+        return "zai"
+    if m.startswith(("mistral", "devstral", "codestral")):
+        return "mistral"
+    return "unknown"
+
+
+def number(value: Any) -> float | None:
+    """A finite, non-negative JSON number as float, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if value == value and value >= 0 and value != float("inf") else None
+
+
+def ms_to_us(value: Any) -> int | None:
+    """Epoch milliseconds (int or float) to epoch microseconds; None if not positive."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        return None
+    return int(value * 1000)
+
+
+def pi_tokens(usage: PiUsage) -> tuple[int, int, int, int, int]:
+    """(input, output, reasoning, cache_read, cache_write) of a Pi-style usage object."""
+    inp = clamp(usage.input)
+    out = clamp(usage.output)
+    cache_read = clamp(usage.cacheRead)
+    cache_write = clamp(usage.cacheWrite)
+    if inp + out + cache_read + cache_write == 0:
+        out = clamp(usage.totalTokens)  # only a total: count it as output
+    reasoning = clamp(usage.reasoning if usage.reasoning is not None else usage.reasoningTokens)
+    return inp, out, min(reasoning, out), cache_read, cache_write
+
+
+def _decode_line(raw: bytes) -> _Entry | None:
+    try:
+        return _decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        try:
+            return _decode(raw.decode("utf-8", "replace"))
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+
+
+def _decode_workspace(name: str) -> str:
+    """Best effort: ``--home-alice-src--`` -> ``/home/alice/src`` (dashes in names are lost)."""
+    if name.startswith("--") and name.endswith("--") and len(name) > 4:
+        return "/" + name[2:-2].replace("-", "/")
+    return ""
+
+
+def _header_id(path: Path) -> tuple[str | None, str | None]:
+    """(session id, cwd) from the header of a session file, reading only its first lines."""
+    try:
+        with path.open("rb") as fh:
+            for _ in range(4):
+                raw = fh.readline()
+                if not raw:
+                    break
+                if b'"session"' not in raw:
+                    continue
+                entry = _decode_line(raw.strip())
+                if entry is not None and entry.type == "session" and isinstance(entry.id, str):
+                    return entry.id, entry.cwd if isinstance(entry.cwd, str) else None
+    except OSError:
+        pass
+    return None, None
+
+
+class _Task(msgspec.Struct):
+    id: Any = None
+
+
+class _TaskArgs(msgspec.Struct):
+    agent: Any = None
+    tasks: list[_Task] | None = None
+
+
+class _Block(msgspec.Struct):
+    type: Any = None
+    name: Any = None
+    arguments: Any = None
+
+
+class _ParentMessage(msgspec.Struct):
+    content: Any = None
+
+
+class _ParentEntry(msgspec.Struct):
+    message: _ParentMessage | None = None
+
+
+_decode_parent = msgspec.json.Decoder(_ParentEntry).decode
+_task_args = msgspec.convert
+
+
+def _task_agents(parent: Path) -> dict[str, str]:
+    """task id (and ``<index>-<id>``) -> agent name, from the parent's ``task`` tool calls."""
+    found: dict[str, str] = {}
+    try:
+        data = parent.read_bytes()
+    except OSError:
+        return found
+    for raw in data.split(b"\n"):
+        if b'"task"' not in raw or b'"toolCall"' not in raw:
+            continue
+        try:
+            entry = _decode_parent(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            continue
+        content = entry.message.content if entry.message is not None else None
+        if not isinstance(content, list):
+            continue
+        for block in content:
+            if not isinstance(block, dict) or block.get("type") != "toolCall" or block.get("name") != "task":
+                continue
+            try:
+                args = _task_args(block.get("arguments"), _TaskArgs)
+            except (msgspec.ValidationError, TypeError):
+                continue
+            if not isinstance(args.agent, str) or not args.agent or not args.tasks:
+                continue
+            for index, task in enumerate(args.tasks):
+                if isinstance(task.id, str) and task.id:
+                    found[task.id] = args.agent
+                    found[f"{index}-{task.id}"] = args.agent
+    return found
+
+
+def _subagent_name(session_name: Any) -> str | None:
+    """``subagent-<name>-<id>`` (Pi's session name for a subagent run) -> ``<name>``."""
+    if not isinstance(session_name, str) or not session_name.startswith("subagent-"):
+        return None
+    rest = session_name[len("subagent-") :]
+    head, sep, tail = rest.rpartition("-")
+    if sep and tail.isdigit():  # subagent-<name>-<id>-<n>
+        rest = head
+        head, sep, tail = rest.rpartition("-")
+    if sep and head and len(tail) in (8, 36) and all(c in "0123456789abcdefABCDEF-" for c in tail):
+        return head
+    return rest or None
+
+
+def file_context(path: Path) -> dict[str, Any]:
+    """Facts that follow from a session file's place on disk (subagent parent, agent)."""
+    state: dict[str, Any] = {
+        "session": None,
+        "fallback_session": path.stem.rsplit("_", 1)[-1],
+        "workspace": _decode_workspace(path.parent.name),
+        "agent": None,
+        "parent_session": None,
+        "fork": False,
+        "model": None,
+        "provider": None,
+        "header": False,
+    }
+    parent_file = path.parent.with_name(path.parent.name + ".jsonl")
+    if parent_file.is_file():  # OMP task transcript: <parent>/<index>-<taskId>.jsonl
+        parent_id, parent_cwd = _header_id(parent_file)
+        state["parent_session"] = parent_id or parent_file.stem.rsplit("_", 1)[-1]
+        if parent_cwd:
+            state["workspace"] = parent_cwd
+        agents = _task_agents(parent_file)
+        stem = path.stem
+        state["agent"] = agents.get(stem) or agents.get(stem.split("-", 1)[-1]) or "subagent"
+        state["workspace"] = state["workspace"] or _decode_workspace(path.parent.parent.name)
+    return state
+
+
+class PiReader:
+    """Reads Pi-format session files for one client (pi or omp)."""
+
+    session_totals = False
+
+    def __init__(self, client: str, agent_env: str, default: str, session_env: str | None = None) -> None:
+        self.client = client
+        self._agent_env = agent_env
+        self._default = default
+        self._session_env = session_env
+
+    def roots(self) -> list[Path]:
+        """The sessions directory (env overrides first)."""
+        if self._session_env:
+            value = os.environ.get(self._session_env, "").strip()
+            if value:
+                return [Path(value).expanduser()]
+        value = os.environ.get(self._agent_env, "").strip()
+        agent_dir = Path(value).expanduser() if value else home() / self._default
+        return [agent_dir / "sessions"]
+
+    def discover(self, errors: list[str]) -> list[Source]:
+        """Every session file (subagent transcripts included)."""
+        return [Source(self.client, p) for root in self.roots() for p in iter_files(root, ".jsonl", errors)]
+
+    def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
+        """Read assistant entries with usage from ``offset`` on."""
+        lines, new_offset = read_new_lines(source.path, offset)
+        if not state:
+            state = file_context(source.path)
+        rows: list[tuple] = []
+        skipped = 0
+        for raw in lines:
+            if not raw.strip():
+                continue
+            if (
+                b'"usage"' not in raw
+                and b'"model_change"' not in raw
+                and b'"session_info"' not in raw
+                and (state["header"] or b'"session"' not in raw)
+            ):
+                continue
+            entry = _decode_line(raw)
+            if entry is None:
+                skipped += 1
+                continue
+            kind = entry.type
+            if kind == "session":
+                state["header"] = True
+                if isinstance(entry.id, str) and entry.id:
+                    state["session"] = entry.id
+                if isinstance(entry.cwd, str) and entry.cwd:
+                    state["workspace"] = entry.cwd
+                parent = entry.parentSession
+                state["fork"] = isinstance(parent, str) and bool(parent)
+            elif kind == "model_change":
+                if isinstance(entry.modelId, str) and entry.modelId:
+                    state["model"] = entry.modelId
+                if isinstance(entry.provider, str) and entry.provider:
+                    state["provider"] = entry.provider
+            elif kind == "session_info":
+                name = _subagent_name(entry.name)
+                if name and state["agent"] is None:
+                    state["agent"] = name
+            elif kind == "message":
+                row = self._row(entry, state)
+                if row is not None:
+                    rows.append(row)
+        return ReadResult(rows=rows, offset=new_offset, state=state, skipped=skipped)
+
+    def _row(self, entry: _Entry, state: dict[str, Any]) -> tuple | None:
+        message = entry.message
+        if message is None or message.role != "assistant" or message.usage is None:
+            return None
+        inp, out, reasoning, cache_read, cache_write = pi_tokens(message.usage)
+        if inp + out + cache_read + cache_write == 0:
+            return None
+        ts = iso_to_us(entry.timestamp)
+        if ts is None:
+            ts = ms_to_us(message.timestamp)
+        if ts is None:
+            return None
+        model = message.model if isinstance(message.model, str) and message.model else state["model"]
+        model = model or "unknown"
+        provider = message.provider if isinstance(message.provider, str) and message.provider else None
+        if not provider:  # the last model_change's provider only goes with its model
+            provider = state["provider"] if state["provider"] and model == state["model"] else infer_provider(model)
+        cost = message.usage.cost
+        source_cost = number(cost.get("total")) if isinstance(cost, dict) else number(cost)
+        entry_id = entry.id if isinstance(entry.id, str) and entry.id else ""
+        session = state["parent_session"] or state["session"] or state["fallback_session"]
+        if entry_id:
+            key = f"{entry_id}:{ts}:{inp}:{out}:{cache_read}:{cache_write}"
+        else:
+            key = f"{session}::{ts}:{inp}:{out}:{cache_read}:{cache_write}"
+        total = inp + out + cache_read + cache_write
+        return (
+            self.client,
+            provider,
+            model,
+            state["workspace"],
+            session,
+            state["agent"],
+            key,
+            ts,
+            inp,
+            out,
+            reasoning,
+            cache_read,
+            cache_write,
+            0,
+            source_cost,
+            None,
+            total if state["fork"] else total + ORIGINAL_RANK,
+        )
+
+
+READERS = (
+    PiReader("pi", "PI_CODING_AGENT_DIR", ".pi/agent", "PI_CODING_AGENT_SESSION_DIR"),
+    PiReader("omp", "OMP_CODING_AGENT_DIR", ".omp/agent"),
+)
