@@ -25,12 +25,20 @@ __all__ = ["READER_MODULES", "ReadResult", "Reader", "Source", "all_readers", "g
 READER_MODULES: tuple[str, ...] = (
     "claude_code",
     "codex",
+    "opencode",
+    "gemini_cli",
+    "qwen_code",
     "kimi",
     "pi",
     "openclaw",
     "amp",
     "copilot",
     "cline",
+    "goose",
+    "droid",
+    "hermes",
+    "crush",
+    "zed",
 )
 
 

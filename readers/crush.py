@@ -1,0 +1,179 @@
+"""Crush (charmbracelet/crush): per-project SQLite ``crush.db`` (formats.md §16).
+
+Discovery: the global index ``${XDG_DATA_HOME:-~/.local/share}/crush/projects.json``
+(``{"projects": [{"path", "data_dir", "last_accessed"}]}``, written by Crush's
+``internal/projects``) names every project and its data directory; the
+database is ``<data_dir>/crush.db`` (a relative ``data_dir`` is taken relative
+to the project ``path``). ``CRUSH_PROJECTS`` (comma list of extra ``crush.db``
+files or data directories) adds databases the index does not list.
+
+What can be trusted (the decision, after reading Crush's agent code):
+
+* ``sessions.cost`` is cumulative: every step adds its cost, title generation
+  adds its cost, and a sub-agent (task) session's cost is added to its parent's
+  when it finishes. So only ROOT sessions (``parent_session_id IS NULL``) are
+  read; child sessions would be counted twice.
+* ``sessions.prompt_tokens`` / ``completion_tokens`` are NOT cumulative: each
+  step overwrites them with that step's context size. They are not used; the
+  rows carry zero tokens and the session cost as ``source_cost`` (the price
+  Crush computed from its model catalogue), so reports show the spend, and
+  token totals honestly leave Crush out.
+* Model: when every assistant message of the root session used one model,
+  that model and its provider (``messages.model`` / ``messages.provider``);
+  otherwise ``session-total`` with provider ``crush`` (a cost with no single
+  model cannot be split; tokscale does the same for every session).
+* One row per root session keyed by its id (tied rank): a re-read replaces
+  the cost. Sessions with no cost are skipped.
+* Timestamp: ``updated_at`` (the last time the cost grew), floored at
+  ``created_at`` (epoch seconds; larger values read as ms).
+* Workspace: the project ``path`` from the index (else the directory holding
+  the data directory).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .base import ReadResult, Row, Source, xdg
+from .session_totals import any_to_us, col, columns, number, read_db, usage_time, wal_companions
+
+CLIENT = "crush"
+SESSION_MODEL = "session-total"
+
+
+class _Project(msgspec.Struct):
+    path: Any = None
+    data_dir: Any = None
+
+
+class _Index(msgspec.Struct):
+    projects: list[_Project] | None = None
+
+
+class CrushReader:
+    """Reads the Crush databases its project index lists."""
+
+    client = CLIENT
+    session_totals = True
+
+    def index_path(self) -> Path:
+        """Crush's global project index."""
+        return xdg("XDG_DATA_HOME", ".local/share") / "crush" / "projects.json"
+
+    def roots(self) -> list[Path]:
+        """The project index (and any extra databases from ``CRUSH_PROJECTS``)."""
+        return [self.index_path(), *self._extra()]
+
+    def _extra(self) -> list[Path]:
+        value = os.environ.get("CRUSH_PROJECTS", "").strip()
+        paths = [Path(p.strip()).expanduser() for p in value.split(",") if p.strip()]
+        return [p if p.name.endswith(".db") else p / "crush.db" for p in paths]
+
+    def projects(self, errors: list[str]) -> list[tuple[Path, str]]:
+        """(database, workspace) of every project the index lists."""
+        index = self.index_path()
+        try:
+            raw = index.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            errors.append(f"{index}: {exc.strerror or exc}")
+            return []
+        try:
+            listed = msgspec.json.decode(raw, type=_Index).projects or []
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            errors.append(f"{index}: not a Crush project index: {exc}")
+            return []
+        found = []
+        for project in listed:
+            if not isinstance(project.data_dir, str) or not project.data_dir:
+                continue
+            workspace = project.path if isinstance(project.path, str) else ""
+            data_dir = Path(project.data_dir).expanduser()
+            if not data_dir.is_absolute() and workspace:
+                data_dir = Path(workspace) / data_dir
+            found.append((data_dir / "crush.db", workspace))
+        return found
+
+    def discover(self, errors: list[str]) -> list[Source]:
+        """Every listed project database that exists."""
+        seen: set[Path] = set()
+        found = []
+        for path, _workspace in [*self.projects(errors), *((p, "") for p in self._extra())]:
+            if path.is_file() and path.resolve() not in seen:
+                seen.add(path.resolve())
+                found.append(Source(CLIENT, path, "whole", wal_companions(path)))
+        return found
+
+    def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
+        """One cost row per root session."""
+        workspace = ""
+        for path, listed in self.projects([]):
+            if path == source.path:
+                workspace = listed
+                break
+        if not workspace:
+            data_dir = source.path.parent
+            workspace = str(data_dir.parent if data_dir.name == ".crush" else data_dir)
+        return read_db(source.path, lambda conn: _rows(conn, workspace))
+
+
+def _rows(conn: sqlite3.Connection, workspace: str) -> list[Row]:
+    conn.execute("BEGIN")
+    present = columns(conn, "sessions")
+    if not {"id", "cost"} <= present:
+        return []
+    root = "parent_session_id IS NULL OR parent_session_id = ''" if "parent_session_id" in present else "1"
+    sessions = conn.execute(
+        f"""
+        SELECT id, cost, {col(present, "created_at")}, {col(present, "updated_at")}
+        FROM sessions WHERE ({root}) AND cost > 0
+        """
+    ).fetchall()
+    models: dict[str, set[tuple[str, str]]] = {}
+    message_cols = columns(conn, "messages")
+    if {"session_id", "model", "role"} <= message_cols:
+        provider = col(message_cols, "provider", "''")
+        for sid, model, prov in conn.execute(
+            f"SELECT DISTINCT session_id, model, {provider} FROM messages WHERE role = 'assistant' AND model != ''"
+        ):
+            models.setdefault(sid, set()).add((model, prov or ""))
+    conn.execute("COMMIT")
+    rows: list[Row] = []
+    for sid, cost, created, updated in sessions:
+        amount = number(cost)
+        ts = usage_time(any_to_us(created), any_to_us(updated))
+        if not isinstance(sid, str) or not sid or amount is None or ts is None:
+            continue
+        used = models.get(sid, set())
+        model, provider = next(iter(used)) if len(used) == 1 else (SESSION_MODEL, CLIENT)
+        rows.append(
+            (
+                CLIENT,
+                provider or CLIENT,
+                model,
+                workspace,
+                sid,
+                None,
+                sid,
+                ts,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                amount,
+                None,
+                0,
+            )
+        )
+    return rows
+
+
+READERS = (CrushReader(),)

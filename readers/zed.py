@@ -1,0 +1,247 @@
+"""Zed Agent panel: SQLite ``threads.db``, one running total per thread (formats.md §17).
+
+Roots: ``${XDG_DATA_HOME:-~/.local/share}/zed/threads/threads.db`` (Linux; also
+``~/.local/share/zed`` and the ``zed-preview`` channel) and
+``~/Library/Application Support/Zed/threads/threads.db`` (macOS);
+``ZED_THREADS_DB`` (comma list of files) replaces them.
+
+Schema read (Zed ``crates/agent`` thread store, tokscale ``sessions/zed.rs``):
+``threads(id, summary, updated_at, created_at?, folder_paths?,
+folder_paths_order?, data_type, data)``; ``data`` is the thread JSON, zstd
+compressed when ``data_type = 'zstd'`` (the default of current Zed), with
+``model.{provider, model}``, ``cumulative_token_usage`` and
+``request_token_usage`` (``{input_tokens, output_tokens,
+cache_creation_input_tokens, cache_read_input_tokens}``), ``imported``.
+
+Traps handled:
+
+* Only threads whose provider is Zed's own (``zed.dev``) are counted: threads
+  run through Claude Code, Codex or Gemini are already in those clients' logs
+  (the team's rule; see the report: current tokscale also counts
+  bring-your-own-key providers, which it says never reach another log).
+* ``cumulative_token_usage`` adds every request of the thread;
+  ``request_token_usage`` keeps only the last request of each turn's agent
+  loop, so the per-request sum is used only when the cumulative total is
+  missing or zero (tokscale's current rule; formats.md had it the other way).
+* Anthropic-style disjoint buckets: input excludes cache; cache writes count
+  as 5-minute writes (no TTL is recorded).
+* ``imported`` threads (copies from elsewhere) are skipped.
+* One row per thread keyed by the thread id with a tied rank: a re-read
+  replaces the thread's numbers.
+* zstd blobs are decoded with ``zstandard``; a blob that fails to decode or
+  parse is skipped and counted.
+* Timestamp: ``updated_at`` (the last save of the totals), floored at
+  ``created_at``.
+* Workspace: the first of ``folder_paths`` (newline separated) in
+  ``folder_paths_order``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .base import ReadResult, Row, Source, clamp, home, xdg
+from .session_totals import Locked, any_to_us, col, columns, query_ro, usage_time, wal_companions
+
+CLIENT = "zed"
+#: Providers whose threads are counted: Zed's hosted models only.
+COUNTED_PROVIDERS = frozenset({"zed.dev"})
+MAX_THREAD_BYTES = 64 << 20
+
+
+class _Usage(msgspec.Struct):
+    input_tokens: Any = None
+    output_tokens: Any = None
+    cache_creation_input_tokens: Any = None
+    cache_read_input_tokens: Any = None
+
+
+class _Model(msgspec.Struct):
+    provider: Any = None
+    model: Any = None
+
+
+class _Thread(msgspec.Struct):
+    model: _Model | None = None
+    cumulative_token_usage: _Usage | None = None
+    request_token_usage: dict[str, _Usage] | list[_Usage] | None = None
+    imported: Any = None
+    updated_at: Any = None
+
+
+_decode = msgspec.json.Decoder(_Thread).decode
+
+
+def _vector(usage: _Usage | None) -> tuple[int, int, int, int]:
+    if usage is None:
+        return (0, 0, 0, 0)
+    return (
+        clamp(usage.input_tokens),
+        clamp(usage.output_tokens),
+        clamp(usage.cache_read_input_tokens),
+        clamp(usage.cache_creation_input_tokens),
+    )
+
+
+class ZedReader:
+    """Reads Zed's agent thread database."""
+
+    client = CLIENT
+    session_totals = True
+
+    def roots(self) -> list[Path]:
+        """The candidate ``threads.db`` files."""
+        value = os.environ.get("ZED_THREADS_DB", "").strip()
+        if value:
+            return [Path(p.strip()).expanduser() for p in value.split(",") if p.strip()]
+        data = xdg("XDG_DATA_HOME", ".local/share")
+        return [
+            data / "zed" / "threads" / "threads.db",
+            home() / ".local" / "share" / "zed" / "threads" / "threads.db",
+            home() / "Library" / "Application Support" / "Zed" / "threads" / "threads.db",
+        ]
+
+    def discover(self, errors: list[str]) -> list[Source]:
+        """The databases that exist."""
+        seen: set[Path] = set()
+        found = []
+        for path in self.roots():
+            if path.is_file() and path.resolve() not in seen:
+                seen.add(path.resolve())
+                found.append(Source(CLIENT, path, "whole", wal_companions(path)))
+        return found
+
+    def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
+        """Every counted thread with usage, as one running-total row each."""
+        try:
+            raw = query_ro(source.path, _fetch)
+        except Locked:
+            return ReadResult(
+                errors=[f"{source.path}: database is locked (the client is writing); will retry on the next scan"]
+            )
+        except sqlite3.DatabaseError as exc:
+            return ReadResult(errors=[f"{source.path}: cannot read database: {exc}"])
+        result = ReadResult()
+        decompress = None
+        for tid, updated, created, folders, order, data_type, data in raw:
+            if not isinstance(tid, str) or not tid or data is None:
+                continue
+            if isinstance(data, str):
+                data = data.encode("utf-8")
+            kind = (data_type or "json").strip().lower() if isinstance(data_type, str) else "json"
+            if kind == "zstd":
+                if decompress is None:
+                    decompress = _zstd()
+                try:
+                    data = decompress(data)
+                except Exception:  # zstandard.ZstdError or a truncated frame
+                    result.skipped += 1
+                    continue
+            elif kind != "json":
+                result.skipped += 1
+                continue
+            # cheap check before decoding the whole thread
+            if b'"zed.dev"' not in data:
+                continue
+            try:
+                thread = _decode(data)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                result.skipped += 1
+                continue
+            row = _row(tid, updated, created, folders, order, thread)
+            if row is not None:
+                result.rows.append(row)
+        return result
+
+
+def _zstd():
+    import zstandard  # imported on first use: most scans never meet a zstd thread
+
+    dctx = zstandard.ZstdDecompressor()
+
+    def decompress(blob: bytes) -> bytes:
+        reader = dctx.stream_reader(blob)
+        out = reader.read(MAX_THREAD_BYTES + 1)
+        if len(out) > MAX_THREAD_BYTES:
+            raise ValueError("thread too large")
+        return out
+
+    return decompress
+
+
+def _fetch(conn: sqlite3.Connection) -> list[tuple]:
+    present = columns(conn, "threads")
+    if not {"id", "data"} <= present:
+        return []
+    return conn.execute(
+        f"""
+        SELECT id, {col(present, "updated_at")}, {col(present, "created_at")}, {col(present, "folder_paths")},
+               {col(present, "folder_paths_order")}, {col(present, "data_type")}, data
+        FROM threads
+        """
+    ).fetchall()
+
+
+def _workspace(folders: Any, order: Any) -> str:
+    if not isinstance(folders, str):
+        return ""
+    paths = [p.strip() for p in folders.splitlines() if p.strip()]
+    if not paths:
+        return ""
+    if isinstance(order, str) and order.strip():
+        ranks = []
+        for index, rank in enumerate(order.split(",")):
+            if index < len(paths) and rank.strip().isdigit():
+                ranks.append((int(rank), index))
+        if ranks:
+            return paths[min(ranks)[1]]
+    return paths[0]
+
+
+def _row(tid: str, updated: Any, created: Any, folders: Any, order: Any, thread: _Thread) -> Row | None:
+    if thread.imported is True or thread.model is None:
+        return None
+    provider, model = thread.model.provider, thread.model.model
+    if not isinstance(provider, str) or provider.strip() not in COUNTED_PROVIDERS:
+        return None
+    if not isinstance(model, str) or not model.strip():
+        return None
+    inp, out, cache_read, cache_write = _vector(thread.cumulative_token_usage)
+    if inp + out + cache_read + cache_write == 0:
+        requests = thread.request_token_usage
+        values = requests.values() if isinstance(requests, dict) else (requests or [])
+        for usage in values:
+            a, b, c, d = _vector(usage)
+            inp, out, cache_read, cache_write = inp + a, out + b, cache_read + c, cache_write + d
+    if inp + out + cache_read + cache_write == 0:
+        return None
+    ts = usage_time(any_to_us(created), any_to_us(updated) or any_to_us(thread.updated_at))
+    if ts is None:
+        return None
+    return (
+        CLIENT,
+        provider.strip(),
+        model.strip(),
+        _workspace(folders, order),
+        tid,
+        None,
+        tid,
+        ts,
+        inp,
+        out,
+        0,
+        cache_read,
+        cache_write,
+        0,
+        None,
+        None,
+        0,
+    )
+
+
+READERS = (ZedReader(),)
