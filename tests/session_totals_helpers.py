@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from tokscope.readers.base import Reader
 
 from tokscope.ledger import Ledger
-from tokscope.readers.base import Reader
 from tokscope.scan import ScanSummary, scan
 
 

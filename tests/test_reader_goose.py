@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-
-from tests.session_totals_helpers import exclusive_lock, execute, ledger_scan, listing, make_db, totals, us
 from tokscope.readers import get_reader
 from tokscope.readers.goose import GooseReader
+
+from tests.session_totals_helpers import exclusive_lock, execute, ledger_scan, listing, make_db, totals, us
 
 SCHEMA = """
 CREATE TABLE sessions (
@@ -38,7 +39,7 @@ INSERT = (
 
 
 def cfg(model: str) -> str:
-    return '{"model_name": "%s", "context_limit": null, "toolshim": false}' % model
+    return json.dumps({"model_name": model, "context_limit": None, "toolshim": False})
 
 
 ROWS = [
