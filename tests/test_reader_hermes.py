@@ -1,0 +1,147 @@
+"""Hermes reader: state.db session totals and per-model rows, replace-on-re-read, locked database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tokscope.readers import get_reader
+from tokscope.readers.hermes import HermesReader
+
+from tests.session_totals_helpers import exclusive_lock, execute, ledger_scan, listing, make_db, totals, us
+
+SCHEMA = """
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY, source TEXT NOT NULL, model TEXT, parent_session_id TEXT,
+    started_at REAL NOT NULL, ended_at REAL, message_count INTEGER DEFAULT 0,
+    input_tokens INTEGER DEFAULT 0, output_tokens INTEGER DEFAULT 0, cache_read_tokens INTEGER DEFAULT 0,
+    cache_write_tokens INTEGER DEFAULT 0, reasoning_tokens INTEGER DEFAULT 0, cwd TEXT,
+    billing_provider TEXT, estimated_cost_usd REAL, actual_cost_usd REAL
+);
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, role TEXT NOT NULL,
+    content TEXT, timestamp REAL NOT NULL
+);
+"""
+
+SMU = """
+CREATE TABLE session_model_usage (
+    session_id TEXT NOT NULL, model TEXT NOT NULL, billing_provider TEXT NOT NULL DEFAULT '',
+    billing_base_url TEXT NOT NULL DEFAULT '', billing_mode TEXT NOT NULL DEFAULT '', task TEXT NOT NULL DEFAULT '',
+    api_call_count INTEGER NOT NULL DEFAULT 0,
+    input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens INTEGER NOT NULL DEFAULT 0, cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens INTEGER NOT NULL DEFAULT 0, estimated_cost_usd REAL NOT NULL DEFAULT 0,
+    actual_cost_usd REAL NOT NULL DEFAULT 0, first_seen REAL, last_seen REAL,
+    PRIMARY KEY (session_id, model, billing_provider, billing_base_url, billing_mode, task)
+);
+"""
+
+S = "INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+M = "INSERT INTO messages (session_id, role, content, timestamp) VALUES (?,?,?,?)"
+U = (
+    "INSERT INTO session_model_usage (session_id, model, billing_provider, task, input_tokens, output_tokens,"
+    " cache_read_tokens, cache_write_tokens, reasoning_tokens, estimated_cost_usd, actual_cost_usd,"
+    " first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+T0 = us("2026-11-20T10:00:00") / 1e6
+
+SESSIONS = [
+    # s1: open session (ended_at NULL): stamped at its last message; actual cost wins over the estimate
+    ("s1", "cli", "claude-sonnet-4-6", None, T0, None, 4, 100, 30, 20, 5, 10, "/p/app", "anthropic", 0.99, 0.0123),
+    # s2: ended; actual 0 -> the estimate; provider NULL -> inferred; started_at in milliseconds
+    ("s2", "telegram", "gpt-5", None, T0 * 1000, T0 + 7200, 2, 50, 10, 0, 0, 4, None, None, 0.5, 0.0),
+    # no model / nothing counted: no row
+    ("s3", "cli", None, None, T0, None, 1, 9, 9, 0, 0, 0, None, None, None, None),
+    ("s4", "cli", "gpt-5", None, T0, None, 1, 0, 0, 0, 0, 0, None, None, None, None),
+]
+MESSAGES = [
+    ("s1", "user", "hi", T0 + 60),
+    ("s1", "assistant", "hello", T0 + 5400),  # 11:30
+]
+
+
+def hermes_db(home: Path, with_smu: bool = False) -> Path:
+    inserts = [(S, r) for r in SESSIONS] + [(M, m) for m in MESSAGES]
+    return make_db(home / ".hermes/state.db", SCHEMA + (SMU if with_smu else ""), inserts)
+
+
+def test_registered_and_roots(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reader = get_reader("hermes")
+    assert isinstance(reader, HermesReader) and reader.session_totals is True
+    assert reader.roots() == [home / ".hermes/state.db"]
+    monkeypatch.setenv("HERMES_HOME", f"{home}/a,{home}/b")
+    assert reader.roots() == [home / "a/state.db", home / "b/state.db"]
+
+
+def test_session_rows_and_traps(home: Path) -> None:
+    db = hermes_db(home)
+    result = HermesReader().read(HermesReader().discover([])[0], 0, {})
+    assert result.errors == []
+    rows = {r[4]: r for r in result.rows}
+    assert set(rows) == {"s1", "s2"}
+    s1 = rows["s1"]
+    assert s1[:8] == ("hermes", "anthropic", "claude-sonnet-4-6", "/p/app", "s1", None, "s1", us("2026-11-20T11:30:00"))
+    # input uncached, output includes reasoning (10 reported, not added), cache write as 5m
+    assert s1[8:] == (100, 30, 10, 20, 5, 0, 0.0123, None, 0)
+    s2 = rows["s2"]
+    assert s2[1] == "openai" and s2[3] == "" and s2[7] == us("2026-11-20T12:00:00")  # ended_at
+    assert s2[8:11] == (50, 10, 4) and s2[14] == 0.5
+    assert listing(db.parent) == {"state.db"}
+
+
+def test_per_model_rows_replace_the_session_total(home: Path) -> None:
+    db = hermes_db(home)
+    reader = HermesReader()
+    _, frame = ledger_scan(home, reader)
+    # s1 100 + s2 50 input
+    assert totals(frame)["input"] == 150
+    # Hermes upgraded: per-model rows for s1 (its own model + an auxiliary model)
+    conn_sql = SMU.strip()
+    execute(db, conn_sql)
+    execute(db, U, ("s1", "claude-sonnet-4-6", "anthropic", "", 120, 40, 25, 5, 12, 0, 0.02, T0 + 10, T0 + 6000))
+    execute(db, U, ("s1", "gpt-5-mini", "openrouter", "title", 7, 3, 0, 0, 0, 0.001, 0, T0 + 20, T0 + 30))
+    execute(db, U, ("s1", "gpt-5-mini", "openrouter", "compress", 3, 1, 0, 0, 0, 0.002, 0, T0 + 40, T0 + 50))
+    summary, frame = ledger_scan(home, reader)
+    assert summary.errors == []
+    s1 = frame.filter(frame["session_id"] == "s1").sort("event_key")
+    # own model keeps key "s1" (replacing the old total 100); gpt-5-mini rows of two tasks summed: 7 + 3
+    assert s1["event_key"].to_list() == ["s1", "s1|gpt-5-mini|openrouter"]
+    assert s1["input"].to_list() == [120, 10] and s1["output"].to_list() == [40, 4]
+    assert s1["source_cost"].to_list() == [0.02, pytest.approx(0.003)]
+    # 120 + 10 (s1) + 50 (s2) = 180, not 100 + 180
+    assert totals(frame)["input"] == 180
+    own = s1.filter(s1["event_key"] == "s1")
+    assert own["ts"].dt.epoch("us").item() == us("2026-11-20T11:40:00")  # last_seen T0 + 6000 s
+
+
+def test_reread_replaces_grown_totals(home: Path) -> None:
+    db = hermes_db(home)
+    reader = HermesReader()
+    ledger_scan(home, reader)
+    execute(db, "UPDATE sessions SET input_tokens = 180, output_tokens = 45 WHERE id = 's1'")
+    execute(db, M, ("s1", "assistant", "more", T0 + 86400))
+    _, frame = ledger_scan(home, reader)
+    # 180 + 50 = 230 input (replaced, not 100 + 180 + 50); 45 + 10 output
+    assert totals(frame)["input"] == 230 and totals(frame)["output"] == 55 and frame.height == 2
+    s1 = frame.filter(frame["session_id"] == "s1")
+    assert s1["ts"].dt.epoch("us").item() == us("2026-11-21T10:00:00")  # moved to its latest message
+
+
+def test_locked_database_is_reported(home: Path) -> None:
+    db = hermes_db(home)
+    with exclusive_lock(db):
+        summary, frame = ledger_scan(home, HermesReader())
+    assert frame.height == 0 and any("locked" in e for e in summary.errors)
+    summary, frame = ledger_scan(home, HermesReader())
+    assert summary.errors == [] and frame.height == 2
+
+
+def test_minimal_old_schema(home: Path) -> None:
+    make_db(
+        home / ".hermes/state.db",
+        "CREATE TABLE sessions (id TEXT, model TEXT, started_at REAL, input_tokens INTEGER, output_tokens INTEGER);",
+        [("INSERT INTO sessions VALUES (?,?,?,?,?)", ("x", "kimi-k2", T0, 8, 2))],
+    )
+    (row,) = HermesReader().read(HermesReader().discover([])[0], 0, {}).rows
+    assert row[1:3] == ("moonshot", "kimi-k2") and row[7] == us("2026-11-20T10:00:00") and row[8:12] == (8, 2, 0, 0)
