@@ -22,7 +22,8 @@ Traps handled:
   count twice: the event key is built from the entry itself (entry id,
   ``message.timestamp`` or the line timestamp, token counts), never from the
   file name or session. The session id is the file name up to ``.jsonl``
-  (the same before and after a rename).
+  (the same before and after a rename). Among copies, one whose model is
+  known (a fork copy may lack the ``model_change`` before it) wins.
 * ``reasoningTokens`` (turns run through the Codex app-server) is a subset of
   ``output``: reported as reasoning, not added.
 * Input is uncached (Pi convention); cache writes count as 5-minute writes.
@@ -244,7 +245,7 @@ def _row(entry: _Entry, state: dict[str, Any]) -> tuple | None:
         0,
         source_cost,
         None,
-        0,
+        0 if model == "unknown" else 1,  # a copy that knows its model beats one that does not
     )
 
 

@@ -405,7 +405,7 @@ class PiReader:
             0,
             source_cost,
             None,
-            total if state["fork"] else total + ORIGINAL_RANK,
+            (total if model != "unknown" else 0) + (0 if state["fork"] else ORIGINAL_RANK),
         )
 
 
