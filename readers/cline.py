@@ -58,7 +58,9 @@ cacheReadTokens, cacheWriteTokens, cost}``.
   into disjoint buckets (same numeric guard as above).
 * Forks copy the parent's messages (same ids, same metrics) into the new
   session's file: the event key is global, ``cline:<message id>``, so a copied
-  message counts once whichever file is read first.
+  message counts once whichever file is read first. Which session the copy is
+  attributed to is not determined (the files do not say which is the original
+  in a way confirmed here; ``origin`` was not decoded).
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ class _UiMessage(msgspec.Struct):
     type: Any = None
     say: Any = None
     ts: Any = None
-    text: msgspec.Raw | None = None
+    text: msgspec.Raw = msgspec.Raw()
     modelInfo: _ModelInfo | None = None
 
 
@@ -345,7 +347,7 @@ class VSCodeTaskReader:
                     found.append(Source(self.client, path, "whole", companions))
         if self.cline_store:
             sessions = cline_sessions_dir()
-            for entry in _subdirs(sessions, errors):
+            for entry in sorted(_subdirs(sessions, errors), key=lambda e: e.name):
                 try:
                     with os.scandir(entry.path) as it:
                         names = [e.name for e in it if e.name.endswith(MESSAGES_SUFFIX) and e.is_file()]
@@ -380,7 +382,7 @@ class VSCodeTaskReader:
         rows = []
         skipped = 0
         for message in messages:
-            if message.say != "api_req_started" or message.text is None:
+            if message.say != "api_req_started" or not message.text:
                 continue
             try:
                 req = _decode_req(_decode_str(message.text))
