@@ -1,0 +1,138 @@
+"""Factory Droid reader: cumulative settings.json per session, traps, replace-on-re-read."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from tokscope.readers import get_reader
+from tokscope.readers.droid import DroidReader, normalize_model
+
+from tests.session_totals_helpers import ledger_scan, totals, us
+
+SESSIONS = ".factory/sessions"
+
+
+def write(path: Path, data: object, mtime: str | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    if mtime:
+        t = us(mtime) / 1e6
+        os.utime(path, (t, t))
+    return path
+
+
+def droid_tree(home: Path) -> Path:
+    root = home / SESSIONS / "-home-al-app"
+    # a: thinking outside output (no totalTokens): output 567 + 34; stamped at mtime (after the lock)
+    write(
+        root / "a1.settings.json",
+        {
+            "model": "custom:Claude-Opus-4.5-Thinking-[Anthropic]-0",
+            "providerLock": "Anthropic",
+            "providerLockTimestamp": "2026-11-01T08:00:00Z",
+            "tokenUsage": {
+                "inputTokens": 1234,
+                "outputTokens": 567,
+                "cacheCreationTokens": 89,
+                "cacheReadTokens": 12,
+                "thinkingTokens": 34,
+            },
+        },
+        mtime="2026-11-20T12:00:00",
+    )
+    write(root / "a1.jsonl", '{"type":"session_start","id":"a1","cwd":"/home/al/app"}\n{"type":"message"}\n')
+    # b: totalTokens = in + out + cache -> thinking already inside output, only reported
+    write(
+        root / "b2.settings.json",
+        {
+            "model": "gpt-5-codex",
+            "tokenUsage": {"inputTokens": 100, "outputTokens": 50, "thinkingTokens": 20, "totalTokens": 150},
+        },
+        mtime="2026-11-20T13:00:00",
+    )
+    # c: no model -> the transcript's "Model:" line; mtime older than the lock -> the lock time
+    write(
+        root / "deeper" / "c3.settings.json",
+        {"providerLockTimestamp": "2026-11-21T09:30:00.000Z", "tokenUsage": {"inputTokens": 10, "outputTokens": 5}},
+        mtime="2026-11-21T09:00:00",
+    )
+    write(
+        root / "deeper" / "c3.jsonl",
+        json.dumps({"type": "message", "text": "<system-reminder>Model: GPT-5.1 Codex [OpenAI]\\nCwd: /x"}) + "\n",
+    )
+    # traps without rows: malformed JSON (skipped and counted), no tokenUsage, all zero
+    write(root / "d4.settings.json", '{"model": "x", "tokenUsage": {')
+    write(root / "e5.settings.json", {"model": "gpt-5"})
+    write(root / "f6.settings.json", {"model": "gpt-5", "tokenUsage": {"inputTokens": 0}})
+    write(root / "notes.json", {"tokenUsage": {"inputTokens": 999}})  # not a settings file
+    return root
+
+
+def test_normalize_model() -> None:
+    assert normalize_model("custom:Claude-Opus-4.5-Thinking-[Anthropic]-0") == ("claude-opus-4.5-thinking", "anthropic")
+    assert normalize_model("Claude-Sonnet-4-[Anthropic]") == ("claude-sonnet-4", "anthropic")
+    assert normalize_model("gemini-2.5-pro") == ("gemini-2.5-pro", None)
+    assert normalize_model("GPT 5.1 Codex") == ("gpt-5.1-codex", None)
+
+
+def test_registered_and_roots(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reader = get_reader("droid")
+    assert isinstance(reader, DroidReader) and reader.session_totals is True
+    assert reader.roots() == [home / SESSIONS]
+    monkeypatch.setenv("DROID_SESSIONS_DIR", str(home / "elsewhere"))
+    assert reader.roots() == [home / "elsewhere"]
+
+
+def test_rows_and_traps(home: Path) -> None:
+    droid_tree(home)
+    reader = DroidReader()
+    sources = reader.discover([])
+    assert len(sources) == 6 and all(s.mode == "whole" for s in sources)
+    rows, skipped = {}, 0
+    for source in sources:
+        result = reader.read(source, 0, {})
+        skipped += result.skipped
+        rows.update({r[4]: r for r in result.rows})
+    assert skipped == 1 and set(rows) == {"a1", "b2", "c3"}
+    a = rows["a1"]
+    assert a[:8] == (
+        "droid", "anthropic", "claude-opus-4.5-thinking", "/home/al/app", "a1", None, "a1", us("2026-11-20T12:00:00"),
+    )  # fmt: skip
+    # output 567 + 34 thinking = 601, reasoning 34; cache read 12, cache write 89 (5m)
+    assert a[8:] == (1234, 601, 34, 12, 89, 0, None, None, 0)
+    b = rows["b2"]
+    assert b[1:3] == ("openai", "gpt-5-codex") and b[8:11] == (100, 50, 20) and b[3] == ""
+    c = rows["c3"]
+    assert c[1:3] == ("openai", "gpt-5.1-codex") and c[7] == us("2026-11-21T09:30:00") and c[8:10] == (10, 5)
+
+
+def test_reread_replaces_session_totals(home: Path) -> None:
+    root = droid_tree(home)
+    reader = DroidReader()
+    summary, frame = ledger_scan(home, reader)
+    assert summary.skipped == 1
+    # input 1234 + 100 + 10 = 1344; output 601 + 50 + 5 = 656
+    assert totals(frame)["input"] == 1344 and totals(frame)["output"] == 656
+    settings = json.loads((root / "a1.settings.json").read_text())
+    settings["tokenUsage"].update(inputTokens=2000, outputTokens=700)
+    write(root / "a1.settings.json", settings, mtime="2026-11-22T07:00:00")
+    summary, frame = ledger_scan(home, reader)
+    assert summary.read == 1  # only the rewritten file
+    # replaced: 2000 + 100 + 10 = 2110 input; 700 + 34 + 50 + 5 = 789 output
+    assert totals(frame)["input"] == 2110 and totals(frame)["output"] == 789 and frame.height == 3
+    a = frame.filter(frame["session_id"] == "a1")
+    assert a["ts"].dt.epoch("us").item() == us("2026-11-22T07:00:00")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable files")
+def test_unreadable_file_is_reported(home: Path) -> None:
+    path = write(home / SESSIONS / "x" / "z.settings.json", {"tokenUsage": {"inputTokens": 1}})
+    path.chmod(0)
+    try:
+        summary, frame = ledger_scan(home, DroidReader())
+    finally:
+        path.chmod(0o600)
+    assert frame.height == 0 and summary.errors
