@@ -1,0 +1,140 @@
+"""Crush reader: root-session cost only, project index discovery, replace-on-re-read, locked database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tokscope.readers import get_reader
+from tokscope.readers.crush import SESSION_MODEL, CrushReader
+
+from tests.session_totals_helpers import exclusive_lock, execute, ledger_scan, make_db, us
+
+SCHEMA = """
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY, parent_session_id TEXT, title TEXT NOT NULL DEFAULT '',
+    message_count INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0, summary_message_id TEXT, cost REAL NOT NULL DEFAULT 0.0,
+    updated_at INTEGER NOT NULL, created_at INTEGER NOT NULL
+);
+CREATE TABLE messages (
+    id TEXT PRIMARY KEY, session_id TEXT NOT NULL, role TEXT NOT NULL, parts TEXT NOT NULL DEFAULT '[]',
+    model TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, finished_at INTEGER, provider TEXT
+);
+"""
+S = (
+    "INSERT INTO sessions (id, parent_session_id, message_count, prompt_tokens, completion_tokens, cost,"
+    " updated_at, created_at) VALUES (?,?,?,?,?,?,?,?)"
+)
+M = "INSERT INTO messages (id, session_id, role, model, provider, created_at, updated_at) VALUES (?,?,?,?,?,0,0)"
+T0 = us("2026-11-20T10:00:00") // 1_000_000
+
+
+def crush_tree(home: Path) -> tuple[Path, Path]:
+    app, lib = home / "src/app", home / "src/lib"
+    db1 = make_db(
+        app / ".crush/crush.db",
+        SCHEMA,
+        [
+            # r1: one model; tokens (last step's context) ignored; stamped at updated_at
+            (S, ("r1", None, 6, 90_000, 2_000, 1.5, T0 + 3600, T0)),
+            # c1: a task sub-session of r1: its 0.5 is already inside r1's 1.5
+            (S, ("c1", "r1", 3, 10_000, 500, 0.5, T0 + 1800, T0 + 600)),
+            # r2: no cost yet: no row
+            (S, ("r2", None, 1, 100, 0, 0.0, T0, T0)),
+            # r3: two models -> session-total; parent '' counts as a root
+            (S, ("r3", "", 4, 5_000, 100, 2.25, T0 + 100, T0 + 50)),
+            (M, ("m1", "r1", "assistant", "claude-sonnet-4-5", "anthropic")),
+            (M, ("m2", "r1", "assistant", "claude-sonnet-4-5", "anthropic")),
+            (M, ("m3", "r1", "user", "", "")),
+            (M, ("m4", "c1", "assistant", "claude-haiku-4-5", "anthropic")),
+            (M, ("m5", "r3", "assistant", "gpt-5", "openai")),
+            (M, ("m6", "r3", "assistant", "claude-sonnet-4-5", "anthropic")),
+        ],
+    )
+    # lib: relative data_dir; timestamps in milliseconds
+    db2 = make_db(lib / ".crush/crush.db", SCHEMA, [(S, ("q1", None, 2, 0, 0, 0.75, (T0 + 60) * 1000, T0 * 1000))])
+    index = home / ".local/share/crush/projects.json"
+    index.parent.mkdir(parents=True)
+    projects = [
+        {"path": str(app), "data_dir": str(app / ".crush"), "last_accessed": "2026-11-20T10:00:00Z"},
+        {"path": str(lib), "data_dir": ".crush", "last_accessed": "2026-11-19T10:00:00Z"},
+        {"path": str(home / "gone"), "data_dir": str(home / "gone/.crush"), "last_accessed": "2026-11-18T10:00:00Z"},
+    ]
+    index.write_text(json.dumps({"projects": projects}, indent=2))
+    return db1, db2
+
+
+def read_all(reader: CrushReader) -> dict[str, tuple]:
+    rows = {}
+    for source in reader.discover([]):
+        result = reader.read(source, 0, {})
+        assert result.errors == []
+        rows.update({r[4]: r for r in result.rows})
+    return rows
+
+
+def test_registered(home: Path) -> None:
+    reader = get_reader("crush")
+    assert isinstance(reader, CrushReader) and reader.session_totals is True
+    assert reader.roots() == [home / ".local/share/crush/projects.json"]
+
+
+def test_root_session_costs_only(home: Path) -> None:
+    db1, db2 = crush_tree(home)
+    reader = CrushReader()
+    assert [s.path for s in reader.discover([])] == [db1, db2]
+    rows = read_all(reader)
+    assert set(rows) == {"r1", "r3", "q1"}
+    r1 = rows["r1"]
+    assert r1[:8] == (
+        "crush",
+        "anthropic",
+        "claude-sonnet-4-5",
+        str(home / "src/app"),
+        "r1",
+        None,
+        "r1",
+        us("2026-11-20T11:00:00"),
+    )
+    # zero tokens (Crush's token columns are not cumulative), the session's cost (child 0.5 inside it)
+    assert r1[8:] == (0, 0, 0, 0, 0, 0, 1.5, None, 0)
+    r3 = rows["r3"]
+    assert r3[1:3] == ("crush", SESSION_MODEL) and r3[14] == 2.25 and r3[7] == us("2026-11-20T10:01:40")
+    q1 = rows["q1"]
+    assert q1[3] == str(home / "src/lib") and q1[7] == us("2026-11-20T10:01:00") and q1[14] == 0.75
+
+
+def test_reread_replaces_cost(home: Path) -> None:
+    db1, _ = crush_tree(home)
+    reader = CrushReader()
+    _, frame = ledger_scan(home, reader)
+    assert frame["source_cost"].sum() == pytest.approx(1.5 + 2.25 + 0.75)
+    execute(db1, "UPDATE sessions SET cost = 2.0, updated_at = ? WHERE id = 'r1'", (T0 + 86400,))
+    summary, frame = ledger_scan(home, reader)
+    assert summary.read == 1
+    # replaced: 2.0 + 2.25 + 0.75 = 5.0 (not 1.5 + 2.0 + ...)
+    assert frame.height == 3 and frame["source_cost"].sum() == pytest.approx(5.0)
+
+
+def test_locked_database_is_reported(home: Path) -> None:
+    db1, _ = crush_tree(home)
+    with exclusive_lock(db1):
+        summary, frame = ledger_scan(home, CrushReader())
+    assert any("locked" in e and str(db1) in e for e in summary.errors)
+    assert sorted(frame["session_id"].to_list()) == ["q1"]  # the other project still read
+    summary, frame = ledger_scan(home, CrushReader())
+    assert summary.errors == [] and frame.height == 3
+
+
+def test_bad_index_and_extra_databases(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    index = home / ".local/share/crush/projects.json"
+    index.parent.mkdir(parents=True)
+    index.write_text("{broken")
+    errors: list[str] = []
+    assert CrushReader().discover(errors) == [] and "not a Crush project index" in errors[0]
+    extra = make_db(home / "x/.crush/crush.db", SCHEMA, [(S, ("e1", None, 1, 0, 0, 0.1, T0, T0))])
+    monkeypatch.setenv("CRUSH_PROJECTS", str(extra.parent))
+    rows = read_all(CrushReader())
+    assert rows["e1"][3] == str(home / "x") and rows["e1"][14] == 0.1
