@@ -286,9 +286,7 @@ def _rows(thread: _Thread, thread_id: str, created: int | None, mtime_us: int, w
     return rows
 
 
-def _match(
-    messages: dict[str, tuple[_Message, Tokens]], paired: set[str], ledger: Tokens, raw: _Tokens | None
-) -> str | None:
+def _match(messages: dict[str, tuple[_Message, Tokens]], paired: set[str], raw: _Tokens | None) -> str | None:
     """The first unpaired message whose usage is the same inference as a ledger event without ``toMessageId``."""
     if raw is None:
         return None
