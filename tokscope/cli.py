@@ -80,7 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--no-scan", action="store_true", help="report the ledger as it is, without scanning")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("demo", help="the TUI on generated demo data (a temporary directory; nothing of yours is touched)")
+    p.add_argument("--interval", type=float, default=3.0, help="seconds between generated live turns (default 3)")
+    p.set_defaults(func=cmd_demo)
     return parser
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``tokscope demo``."""
+    from tokscope.demo import run_demo
+
+    return run_demo(interval=args.interval)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
