@@ -1,0 +1,139 @@
+"""Zed reader: threads.db (json and zstd), zed.dev threads only, replace-on-re-read, locked database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zstandard
+from tokscope.readers import get_reader
+from tokscope.readers.zed import ZedReader
+
+from tests.session_totals_helpers import exclusive_lock, execute, ledger_scan, make_db, totals, us
+
+SCHEMA = """
+CREATE TABLE threads (
+    id TEXT PRIMARY KEY, summary TEXT NOT NULL, updated_at TEXT NOT NULL, data_type TEXT NOT NULL,
+    data BLOB NOT NULL, parent_id TEXT, folder_paths TEXT, folder_paths_order TEXT, created_at TEXT
+);
+"""
+INSERT = (
+    "INSERT INTO threads (id, summary, updated_at, data_type, data, folder_paths, folder_paths_order, created_at)"
+    " VALUES (?,?,?,?,?,?,?,?)"
+)
+
+
+def usage(i: int, o: int, cw: int = 0, cr: int = 0) -> dict[str, int]:
+    return {"input_tokens": i, "output_tokens": o, "cache_creation_input_tokens": cw, "cache_read_input_tokens": cr}
+
+
+def thread(provider: str, model: str, cumulative: Any, requests: Any, imported: bool = False) -> bytes:
+    body = {
+        "version": "0.3.0",
+        "title": "t",
+        "messages": [{"User": {"id": "u1", "content": [{"Text": "hello " * 50}]}}],
+        "updated_at": "2026-11-20T12:30:00Z",
+        "model": {"provider": provider, "model": model},
+        "cumulative_token_usage": cumulative,
+        "request_token_usage": requests,
+        "imported": imported,
+    }
+    return json.dumps(body).encode()
+
+
+def zstd(data: bytes) -> bytes:
+    return zstandard.ZstdCompressor(level=3).compress(data)
+
+
+def thread_rows() -> list[tuple]:
+    return [
+        # t1: zstd; cumulative (every request) wins over the per-turn map (last request of each turn only)
+        ("t1", "s", "2026-11-20T12:30:00Z", "zstd",
+         zstd(thread("zed.dev", "claude-sonnet-4-5", usage(400, 60, 5, 30), {"u1": usage(100, 20, 5, 10)})),
+         "/work/a\n/work/b", "1,0", "2026-11-20T12:00:00Z"),
+        # t2: plain json, no cumulative total: the per-request map summed (100 + 50 in, 20 + 7 out)
+        ("t2", "s", "2026-11-21T08:00:00Z", "json",
+         thread("zed.dev", "gpt-5", None, {"u1": usage(100, 20, 0, 10), "u2": usage(50, 7)}), "/work/c", None, None),
+        # not counted: bring-your-own-key and external-agent providers, imported threads, no usage
+        ("t3", "s", "2026-11-20T12:30:00Z", "zstd",
+         zstd(thread("anthropic", "claude-sonnet-4-5", usage(9, 9), {})), None, None, None),
+        ("t4", "s", "2026-11-20T12:30:00Z", "json",
+         thread("claude-code", "default", usage(9, 9), {}), None, None, None),
+        ("t5", "s", "2026-11-20T12:30:00Z", "json",
+         thread("zed.dev", "claude-sonnet-4-5", usage(9, 9), {}, imported=True), None, None, None),
+        ("t6", "s", "2026-11-20T12:30:00Z", "json", thread("zed.dev", "gpt-5", usage(0, 0), {}), None, None, None),
+        # skipped and counted: corrupt zstd, unknown encoding, malformed JSON
+        ("t7", "s", "2026-11-20T12:30:00Z", "zstd", b"\x28\xb5\x2f\xfd garbage", None, None, None),
+        ("t8", "s", "2026-11-20T12:30:00Z", "xz", b"whatever", None, None, None),
+        ("t9", "s", "2026-11-20T12:30:00Z", "json", b'{"model": {"provider": "zed.dev", ', None, None, None),
+    ]  # fmt: skip
+
+
+def zed_db(home: Path) -> Path:
+    return make_db(home / ".local/share/zed/threads/threads.db", SCHEMA, [(INSERT, r) for r in thread_rows()])
+
+
+def test_registered_and_roots(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reader = get_reader("zed")
+    assert isinstance(reader, ZedReader) and reader.session_totals is True
+    assert home / "Library/Application Support/Zed/threads/threads.db" in reader.roots()
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    assert reader.roots()[0] == home / "data/zed/threads/threads.db"
+    monkeypatch.setenv("ZED_THREADS_DB", str(home / "t.db"))
+    assert reader.roots() == [home / "t.db"]
+
+
+def test_rows_and_traps(home: Path) -> None:
+    zed_db(home)
+    result = ZedReader().read(ZedReader().discover([])[0], 0, {})
+    assert result.errors == [] and result.skipped == 3
+    rows = {r[4]: r for r in result.rows}
+    assert set(rows) == {"t1", "t2"}
+    t1 = rows["t1"]
+    # workspace: folder_paths_order "1,0" puts /work/b first; stamped at updated_at (after created_at)
+    assert t1[:8] == ("zed", "zed.dev", "claude-sonnet-4-5", "/work/b", "t1", None, "t1", us("2026-11-20T12:30:00"))
+    assert t1[8:] == (400, 60, 0, 30, 5, 0, None, None, 0)
+    t2 = rows["t2"]
+    assert t2[3] == "/work/c" and t2[7] == us("2026-11-21T08:00:00") and t2[8:13] == (150, 27, 0, 10, 0)
+
+
+def test_reread_replaces_thread_totals(home: Path) -> None:
+    db = zed_db(home)
+    reader = ZedReader()
+    _, frame = ledger_scan(home, reader)
+    # 400 + 150 input, 60 + 27 output
+    assert totals(frame)["input"] == 550 and totals(frame)["output"] == 87
+    grown = zstd(thread("zed.dev", "claude-sonnet-4-5", usage(900, 100, 5, 70), {}))
+    execute(db, "UPDATE threads SET data = ?, updated_at = '2026-11-22T09:00:00Z' WHERE id = 't1'", (grown,))
+    summary, frame = ledger_scan(home, reader)
+    assert summary.read == 1
+    # replaced: 900 + 150 input (not 400 + 900 + 150); 100 + 27 output; cache read 70 + 10
+    assert totals(frame)["input"] == 1050 and totals(frame)["output"] == 127 and totals(frame)["cache_read"] == 80
+    t1 = frame.filter(frame["session_id"] == "t1")
+    assert frame.height == 2 and t1["ts"].dt.epoch("us").item() == us("2026-11-22T09:00:00")
+
+
+def test_locked_database_is_reported(home: Path) -> None:
+    db = zed_db(home)
+    with exclusive_lock(db):
+        summary, frame = ledger_scan(home, ZedReader())
+    assert frame.height == 0 and any("locked" in e for e in summary.errors)
+    summary, frame = ledger_scan(home, ZedReader())
+    assert summary.errors == [] and frame.height == 2
+
+
+def test_old_schema_without_created_at(home: Path) -> None:
+    make_db(
+        home / ".local/share/zed/threads/threads.db",
+        "CREATE TABLE threads (id TEXT PRIMARY KEY, summary TEXT, updated_at TEXT, data_type TEXT, data BLOB);",
+        [
+            (
+                "INSERT INTO threads VALUES (?,?,?,?,?)",
+                ("o1", "s", "2026-10-01T00:00:00Z", "json", thread("zed.dev", "gpt-5", usage(3, 4), {})),
+            )
+        ],
+    )
+    (row,) = ZedReader().read(ZedReader().discover([])[0], 0, {}).rows
+    assert row[3] == "" and row[7] == us("2026-10-01T00:00:00") and row[8:10] == (3, 4)
