@@ -1,7 +1,7 @@
 """Zed Agent panel: SQLite ``threads.db``, one running total per thread (formats.md §17).
 
 Roots: ``${XDG_DATA_HOME:-~/.local/share}/zed/threads/threads.db`` (Linux; also
-``~/.local/share/zed`` and the ``zed-preview`` channel) and
+``~/.local/share/zed`` when ``XDG_DATA_HOME`` points elsewhere) and
 ``~/Library/Application Support/Zed/threads/threads.db`` (macOS);
 ``ZED_THREADS_DB`` (comma list of files) replaces them.
 
@@ -99,12 +99,12 @@ class ZedReader:
         value = os.environ.get("ZED_THREADS_DB", "").strip()
         if value:
             return [Path(p.strip()).expanduser() for p in value.split(",") if p.strip()]
-        data = xdg("XDG_DATA_HOME", ".local/share")
-        return [
-            data / "zed" / "threads" / "threads.db",
+        candidates = [
+            xdg("XDG_DATA_HOME", ".local/share") / "zed" / "threads" / "threads.db",
             home() / ".local" / "share" / "zed" / "threads" / "threads.db",
             home() / "Library" / "Application Support" / "Zed" / "threads" / "threads.db",
         ]
+        return list(dict.fromkeys(candidates))
 
     def discover(self, errors: list[str]) -> list[Source]:
         """The databases that exist."""
