@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from tokscope import __version__
@@ -79,7 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=_csv_list, default=[], help="only these models (comma list)")
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--no-scan", action="store_true", help="report the ledger as it is, without scanning")
+    p.add_argument("--prices", type=Path, metavar="FILE", help="price overrides (TOML, USD per million tokens)")
     p.set_defaults(func=cmd_report)
+
+    from tokscope.prices_cli import register as register_prices
+
+    register_prices(sub)
 
     p = sub.add_parser("demo", help="the TUI on generated demo data (a temporary directory; nothing of yours is touched)")
     p.add_argument("--interval", type=float, default=3.0, help="seconds between generated live turns (default 3)")
@@ -258,7 +264,7 @@ def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         models=args.model,
     )
     today = today_in(tz)
-    usage = load_usage(settings)
+    usage = load_usage(settings, prices=getattr(args, "prices", None))
     rows, totals = aggregate(usage.events, query, today)
     since, until = query.bounds(today)
     return {
@@ -305,7 +311,7 @@ def _print_table(data: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from tokscope.format import money, tokens
+    from tokscope.format import money, money_total, tokens
 
     period = data["period"]
     span = f"{period['since'] or 'the beginning'} – {period['until'] or 'now'}"
@@ -327,7 +333,7 @@ def _print_table(data: dict[str, Any]) -> None:
     )
     for label, key in numeric:
         table.add_column(label, justify="right", footer=tokens(totals[key]))
-    table.add_column("Cost", justify="right", footer=money(totals["cost"], totals["unpriced_turns"] or 0))
+    table.add_column("Cost", justify="right", footer=money_total(totals["cost"], totals["unpriced_turns"] or 0))
     for row in data["rows"]:
         cells = [str(row[k]) for k in data["by"]]
         cells += [tokens(row[k]) for _, k in numeric]

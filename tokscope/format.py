@@ -26,3 +26,11 @@ def money(cost: float | None, unpriced: int = 0) -> str:
         return "—"
     text = f"${cost:,.2f}" if cost >= 0.01 or cost == 0 else f"${cost:.4f}"
     return f"≥ {text}" if unpriced else text
+
+
+def money_total(cost: float | None, unpriced: int = 0) -> str:
+    """A total that says what it leaves out: ``≥ $12.30 · 40 turns unpriced``."""
+    if not unpriced:
+        return money(cost)
+    note = f"{unpriced:,} turn{'s' if unpriced != 1 else ''} unpriced"
+    return f"{money(cost, unpriced)} · {note}"

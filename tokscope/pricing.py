@@ -520,6 +520,14 @@ def _built_at(head: str) -> str:
     return m.group(1) if m else ""
 
 
+def _read_table(path: Path) -> dict[str, Any]:
+    with path.open("rb") as fh:
+        data = json.load(fh)
+    if not isinstance(data, dict) or data.get("_meta", {}).get("format") != 1 or "models" not in data:
+        raise ValueError("not a tokscope price table (format 1)")
+    return data
+
+
 def load_table(
     overrides: Sequence[Path | None] | None = None,
     *,
@@ -529,17 +537,22 @@ def load_table(
 
     ``overrides`` default: the user's ``prices.toml``; later files win over earlier ones.
     """
-    path = path or table_path()
-    with path.open("rb") as fh:
-        data = json.load(fh)
-    if data.get("_meta", {}).get("format") != 1:
-        raise PriceFileError(f"{path}: unknown price table format")
-    rows, warnings = load_overrides([user_overrides_path()] if overrides is None else overrides)
+    warnings: list[str] = []
+    chosen = path or table_path()
+    try:
+        data = _read_table(chosen)
+    except (OSError, ValueError) as exc:
+        if path is not None or chosen == BUNDLED:
+            raise
+        warnings.append(f"{chosen}: {exc}; using the bundled price table (run `tokscope prices update` again)")
+        chosen, data = BUNDLED, _read_table(BUNDLED)
+    rows, more = load_overrides([user_overrides_path()] if overrides is None else overrides)
+    warnings += more
     return PriceTable(
         models=data["models"],
         aliases=data.get("aliases", {}),
         meta=data.get("_meta", {}),
-        path=path,
+        path=chosen,
         overrides=rows,
         warnings=warnings,
     )
@@ -548,24 +561,85 @@ def load_table(
 # --- vectorised pricing ---------------------------------------------------------------------
 
 _FAR_FUTURE_US = 2**62
+#: Service variants of a segment block: standard, ``fast``, ``priority``.
+_SERVICE_VARIANTS: tuple[str, ...] = ("std", "fast", "priority")
 
 
-def _blocks(entry: PriceEntry) -> tuple[list[int], list[Rates], list[float]]:
-    """Thresholds and the segment rates of an entry: for variant, version, tier index."""
+@dataclass
+class _Layout:
+    """Where one entry's segments sit in the flat rate arrays."""
+
+    offsets: tuple[int, int, int]
+    """Block start per service variant (standard, fast, priority)."""
+    stride: int
+    """Segments per version (= tiers + 1)."""
+    thresholds: list[int]
+    starts: list[int]
+    """Epoch µs at which versions 1.. start."""
+
+
+def _layout(entry: PriceEntry, rates: list[Rates], rz_extra: list[float], fast_name: bool) -> _Layout:
+    """Append an entry's segments (variant × version × tier) to ``rates``; return where they are.
+
+    Fast turns use the priority rates where the row has them, else the fast multiplier;
+    ``priority`` turns use the priority rates or stay standard. The entry's own multiplier
+    (user overrides) is folded in, so the runtime math is a plain dot product.
+    """
     thresholds = entry.thresholds()
     has_prio = any(v.priority is not None for v in entry.versions)
-    segs: list[Rates] = []
-    rz_extra: list[float] = []
-    for variant in ("std", "prio") if has_prio else ("std",):
+    blocks: dict[tuple[str, float], int] = {}
+
+    def block(variant: str, mult: float) -> int:
+        if (variant, mult) in blocks:
+            return blocks[(variant, mult)]
+        start = len(rates)
         for v in entry.versions:
             rs = v.priority if variant == "prio" and v.priority is not None else v.std
             for i in range(len(thresholds) + 1):
                 above = thresholds[i - 1] if i else -1
-                rates = rs.at(above)
-                segs.append(rates)
+                r = rs.at(above)
+                rates.append(tuple(x * mult for x in r))  # type: ignore[arg-type]
                 rz = rs.reasoning_at(above)
-                rz_extra.append(0.0 if rz is None else rz - rates[1])
-    return thresholds, segs, rz_extra
+                rz_extra.append(0.0 if rz is None else (rz - r[1]) * mult)
+        blocks[(variant, mult)] = start
+        return start
+
+    m = entry.multiplier
+    if has_prio:
+        fast = prio = block("prio", m)
+    else:
+        fast = block("std", m * (entry.fast or 1.0))
+        prio = block("std", m)
+    std = fast if fast_name else block("std", m)
+    starts = [int(v.start.timestamp() * 1_000_000) for v in entry.versions[1:] if v.start is not None]
+    return _Layout((std, fast, prio), len(thresholds) + 1, thresholds, starts)
+
+
+def _pair_ids(events: pl.LazyFrame, pairs: pl.DataFrame, keys: list[int | None]) -> tuple[pl.LazyFrame, pl.Expr]:
+    """Attach a per-pair index to events: by a lookup on the model's category code when the
+    provider never changes a model's resolution (the common case), else by a join."""
+    by_model: dict[str | None, int | None] = {}
+    for (_, model), key in zip(pairs.iter_rows(), keys, strict=True):
+        if model in by_model and by_model[model] != key:
+            break
+        by_model[model] = key
+    else:
+        models = pairs.select(pl.col("model").unique(maintain_order=True))
+        codes = models["model"].to_physical()
+        pid_of = dict(zip(pairs["model"].to_list(), range(pairs.height), strict=True))
+        size = int(codes.max() or 0) + 1 if codes.len() else 1
+        lut = pl.repeat(None, size, dtype=pl.UInt32, eager=True)
+        valid = [(c, pid_of[m]) for c, m in zip(codes.to_list(), models["model"].to_list(), strict=True)]
+        valid = [(c, p) for c, p in valid if c is not None]
+        if valid:
+            lut = lut.scatter([c for c, _ in valid], [p for _, p in valid])
+        null_pid = pid_of.get(None)
+        expr = pl.lit(lut).gather(pl.col("model").to_physical())
+        if null_pid is not None:
+            expr = expr.fill_null(pl.lit(null_pid, pl.UInt32))
+        return events, expr
+    pair_frame = pairs.with_columns(_pid=pl.int_range(pl.len(), dtype=pl.UInt32))
+    return events.join(pair_frame.lazy(), on=["provider", "model"], how="left", nulls_equal=True), pl.col("_pid")
 
 
 def price_detail(
@@ -578,101 +652,68 @@ def price_detail(
     table = table or load_table()
     schema = events.collect_schema()
     pairs = events.select("provider", "model").unique().collect()
-    resolutions: list[Resolution] = []
-    pid_of_entry: dict[int, int] = {}
-    entry_ids: list[int | None] = []
-    entries: list[PriceEntry] = []
-    for provider, model in pairs.iter_rows():
-        res = table.resolve(model, provider)
-        resolutions.append(res)
+    resolutions = [table.resolve(model, provider) for provider, model in pairs.iter_rows()]
+
+    rates: list[Rates] = []
+    rz_extra: list[float] = []
+    layouts: dict[tuple[int, bool], int] = {}
+    layout_list: list[_Layout] = []
+    keys: list[int | None] = []
+    for res in resolutions:
         if res.entry is None:
-            entry_ids.append(None)
+            keys.append(None)
             continue
-        eid = pid_of_entry.setdefault(id(res.entry), len(entries))
-        if eid == len(entries):
-            entries.append(res.entry)
-        entry_ids.append(eid)
+        lk = (id(res.entry), res.fast_hint)
+        if lk not in layouts:
+            layouts[lk] = len(layout_list)
+            layout_list.append(_layout(res.entry, rates, rz_extra, res.fast_hint))
+        keys.append(layouts[lk])
 
-    # per entry: offset into the segment arrays, tier thresholds, version starts
-    seg_rates: list[Rates] = []
-    seg_rz: list[float] = []
-    info = []
-    for e in entries:
-        thresholds, segs, rz = _blocks(e)
-        info.append((len(seg_rates), thresholds, len(e.versions), e))
-        seg_rates += segs
-        seg_rz += rz
-    n_pairs = len(entry_ids)
-    max_t = max((len(i[1]) for i in info), default=0)
-    max_v = max((i[2] for i in info), default=1)
-
-    def per_pair(fn: Any, dtype: pl.DataType) -> pl.Series:
-        values = [None if eid is None else fn(info[eid], res) for eid, res in zip(entry_ids, resolutions, strict=True)]
-        return pl.Series(values, dtype=dtype)
-
-    pair_frame = pairs.with_columns(_pid=pl.Series(range(n_pairs), dtype=pl.UInt32))
-    frame = events.join(pair_frame.lazy(), on=["provider", "model"], how="left", nulls_equal=True)
-    pid = pl.col("_pid")
-    service = pl.col("service_tier").cast(pl.String) if "service_tier" in schema else pl.lit(None, pl.String)
-
-    def lut(series: pl.Series) -> pl.Expr:
-        return pl.lit(series).gather(pid)
-
-    fast_name = lut(per_pair(lambda i, r: r.fast_hint, pl.Boolean))
-    is_fast = (service == "fast").fill_null(False) | fast_name
-    wants_prio = service.is_in(PRIORITY_TIERS).fill_null(False) | fast_name
-    has_prio = per_pair(lambda i, r: any(v.priority is not None for v in i[3].versions), pl.Boolean)
-    prompt = pl.col("input") + pl.col("cache_read") + pl.col("cache_write_5m") + pl.col("cache_write_1h")
-
-    tier_idx: pl.Expr = pl.lit(0, pl.Int64)
-    for j in range(max_t):
-        th = per_pair(lambda i, r, j=j: i[1][j] if j < len(i[1]) else _FAR_FUTURE_US, pl.Int64)
-        tier_idx = tier_idx + (prompt > lut(th)).cast(pl.Int64)
-    ver_idx: pl.Expr = pl.lit(0, pl.Int64)
-    for j in range(1, max_v):
-        starts = per_pair(
-            lambda i, r, j=j: int(i[3].versions[j].start.timestamp() * 1_000_000) if j < i[2] else _FAR_FUTURE_US,
-            pl.Int64,
-        )
-        ver_idx = ver_idx + (pl.col("ts").dt.epoch("us") >= lut(starts)).cast(pl.Int64)
-    use_prio = (wants_prio & lut(has_prio)).cast(pl.Int64)
-    offset = lut(per_pair(lambda i, r: i[0], pl.Int64))
-    n_ver = lut(per_pair(lambda i, r: i[2], pl.Int64))
-    n_tier = lut(per_pair(lambda i, r: len(i[1]) + 1, pl.Int64))
-    seg = offset + (use_prio * n_ver + ver_idx) * n_tier + tier_idx
-    mult_fast = per_pair(
-        lambda i, r: (i[3].fast or 1.0) if not any(v.priority for v in i[3].versions) else 1.0, pl.Float64
-    )
-    mult = lut(per_pair(lambda i, r: i[3].multiplier, pl.Float64)) * (
-        pl.when(is_fast).then(lut(mult_fast)).otherwise(1.0)
-    )
-
-    def rate(col: int) -> pl.Expr:
-        return pl.lit(pl.Series([r[col] for r in seg_rates], dtype=pl.Float64)).gather(pl.col("_seg"))
-
-    rz_extra = pl.lit(pl.Series(seg_rz, dtype=pl.Float64)).gather(pl.col("_seg"))
-    c_in = pl.col("input") * rate(0)
-    c_out = pl.col("output") * rate(1) + pl.col("reasoning") * rz_extra
-    c_cr = pl.col("cache_read") * rate(2)
-    c_cw = pl.col("cache_write_5m") * rate(3) + pl.col("cache_write_1h") * rate(4)
-    if not seg_rates:  # nothing priced: keep the plan simple and typed
-        computed = pl.lit(None, pl.Float64)
-        frame = frame.with_columns(_seg=pl.lit(None, pl.Int64), _mult=pl.lit(None, pl.Float64))
-    else:
-        frame = frame.with_columns(_seg=seg, _mult=mult)
-        computed = (c_in + c_cr + c_cw + c_out) * pl.col("_mult")
     source = pl.col("source_cost") if "source_cost" in schema else pl.lit(None, pl.Float64)
-    extra = []
-    if breakdown:
-        if seg_rates:
-            extra = [
-                (c_in * pl.col("_mult")).alias("cost_input"),
-                (c_out * pl.col("_mult")).alias("cost_output"),
-                (c_cr * pl.col("_mult")).alias("cost_cache_read"),
-                (c_cw * pl.col("_mult")).alias("cost_cache_write"),
-            ]
-        else:
-            extra = [pl.lit(None, pl.Float64).alias(c) for c in BUCKET_COSTS]
+    if not rates:  # nothing priced
+        computed: pl.Expr = pl.lit(None, pl.Float64)
+        parts = [pl.lit(None, pl.Float64)] * len(BUCKET_COSTS)
+        frame = events
+    else:
+        frame, pid = _pair_ids(events, pairs, keys)
+        lays = [None if k is None else layout_list[k] for k in keys]
+
+        def lut(values: list[Any]) -> pl.Expr:
+            return pl.lit(pl.Series(values, dtype=pl.Int64)).gather(pid)
+
+        service = pl.col("service_tier") if "service_tier" in schema else pl.lit(None, pl.String)
+        variant = pl.when(service == "fast").then(1).when(service == "priority").then(2).otherwise(0)
+        flat_offsets = [None if lay is None else lay.offsets[v] for lay in lays for v in range(3)]
+        seg = pl.lit(pl.Series(flat_offsets, dtype=pl.Int64)).gather(pid.cast(pl.Int64) * 3 + variant)
+        max_t = max(len(lay.thresholds) for lay in layout_list)
+        max_v = max(len(lay.starts) for lay in layout_list)
+        if max_t:
+            prompt = pl.col("input") + pl.col("cache_read") + pl.col("cache_write_5m") + pl.col("cache_write_1h")
+            for j in range(max_t):
+                th = [_FAR_FUTURE_US if lay is None or j >= len(lay.thresholds) else lay.thresholds[j] for lay in lays]
+                seg = seg + (prompt > lut(th)).cast(pl.Int64)
+        if max_v:
+            ts = pl.col("ts").dt.epoch("us")
+            stride = lut([1 if lay is None else lay.stride for lay in lays])
+            for j in range(max_v):
+                st = [_FAR_FUTURE_US if lay is None or j >= len(lay.starts) else lay.starts[j] for lay in lays]
+                seg = seg + (ts >= lut(st)).cast(pl.Int64) * stride
+        frame = frame.with_columns(_seg=seg)
+
+        def rate(col: int) -> pl.Expr:
+            return pl.lit(pl.Series([r[col] for r in rates], dtype=pl.Float64)).gather(pl.col("_seg"))
+
+        c_out = pl.col("output") * rate(1)
+        if any(rz_extra):
+            c_out = c_out + pl.col("reasoning") * pl.lit(pl.Series(rz_extra, dtype=pl.Float64)).gather(pl.col("_seg"))
+        parts = [
+            pl.col("input") * rate(0),
+            c_out,
+            pl.col("cache_read") * rate(2),
+            pl.col("cache_write_5m") * rate(3) + pl.col("cache_write_1h") * rate(4),
+        ]
+        computed = parts[0] + parts[2] + parts[3] + parts[1]
+    extra = [p.alias(name) for p, name in zip(parts, BUCKET_COSTS, strict=True)] if breakdown else []
     frame = frame.with_columns(computed.alias("_computed"), *extra).with_columns(
         cost=pl.coalesce("_computed", source),
         price_state=pl.when(pl.col("_computed").is_not_null())
@@ -682,7 +723,33 @@ def price_detail(
         .otherwise(pl.lit("unpriced"))
         .cast(PRICE_STATE),
     )
-    return frame.drop("_pid", "_seg", "_mult", "_computed"), resolutions
+    drop = [c for c in ("_pid", "_seg", "_computed") if c in frame.collect_schema()]
+    return frame.drop(drop), resolutions
+
+
+def apply_pricing(events: pl.LazyFrame, extra: Path | None = None) -> tuple[pl.LazyFrame, list[str]]:
+    """The pricing step of ``load_usage``: overrides from the user's ``prices.toml`` then ``extra``
+    (``--prices``); returns the priced events and footnotes (bad override files, unpriced models).
+
+    A broken override file is reported and skipped rather than failing the whole report.
+    """
+    notes: list[str] = []
+    files = [user_overrides_path(), extra]
+    if extra is not None and not extra.exists():
+        notes.append(f"price file not found: {extra}")
+    try:
+        table = load_table(files)
+        priced, resolutions = price_detail(events, table)
+    except PriceFileError as exc:
+        notes.append(f"price overrides ignored: {exc}")
+        table = load_table([])
+        priced, resolutions = price_detail(events, table)
+    notes += [f"warning: {w}" for w in table.warnings]
+    unpriced = sorted({r.model or "(no model)" for r in resolutions if r.entry is None})
+    if unpriced:
+        shown = ", ".join(unpriced[:5]) + (f" and {len(unpriced) - 5} more" if len(unpriced) > 5 else "")
+        notes.append(f"no price for {shown}: see `tokscope prices missing`")
+    return priced, notes
 
 
 def price(events: pl.LazyFrame, table: PriceTable | None = None, *, breakdown: bool = False) -> pl.LazyFrame:

@@ -52,5 +52,8 @@ def load_usage(
     device = load_device()
     usage = Usage(events=local_events(ledger or Ledger(), device), device=device)
     # merge step (devices): concatenates trusted snapshots, fills usage.devices / usage.notes
-    # pricing step: adds cost / price_state columns
+    from tokscope.pricing import apply_pricing  # pricing step: adds cost / price_state columns
+
+    usage.events, price_notes = apply_pricing(usage.events, prices)
+    usage.notes.extend(price_notes)
     return usage
