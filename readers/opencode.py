@@ -341,11 +341,11 @@ def _query_db(path: Path) -> tuple[list[_Parsed], dict[str, tuple[str | None, st
 class _LegacyIndex:
     """What a legacy file read needs to know about the rest of its data dir."""
 
-    def __init__(self, key: tuple, db_ids: set[str], files: dict[str, tuple[int, int, _Parsed | None]]) -> None:
+    def __init__(self, key: tuple, db_ids: set[str], files: dict[str, tuple[int, int, _Parsed | bool | None]]) -> None:
         self.key = key
         self.db_ids = db_ids
         self.files = files
-        self.smallest = _collapse([p for _, _, p in files.values() if p is not None])
+        self.smallest = _collapse([p for _, _, p in files.values() if isinstance(p, tuple)])
         self.sessions: dict[str, tuple[str | None, str]] = {}
 
 
@@ -386,14 +386,14 @@ def _legacy_index(data_dir: Path, dbs: list[Path]) -> _LegacyIndex:
     for db in dbs:
         parsed, _, _, _ = _query_db(db)
         db_ids.update(p[0] for p in parsed)
-    files: dict[str, tuple[int, int, _Parsed | None]] = {}
+    files: dict[str, tuple[int, int, _Parsed | bool | None]] = {}
     for path in iter_files(storage / "message", ".json"):
         try:
             st = path.stat()
         except OSError:
             continue
         p = _parse_file(path)
-        files[str(path)] = (st.st_mtime_ns, st.st_size, p if isinstance(p, tuple) else None)
+        files[str(path)] = (st.st_mtime_ns, st.st_size, p)
     index = _LegacyIndex(key, db_ids, files)
     for path in iter_files(storage / "session", ".json"):
         try:
