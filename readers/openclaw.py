@@ -36,14 +36,23 @@ Traps handled:
 * Agent: the ``<agentId>`` directory (``main`` is the default agent and is
   left empty).
 
-Not read (assumed out of scope, noted for later): the per-agent SQLite store
-``agents/<agentId>/agent/openclaw-agent.sqlite`` that OpenClaw 2026.x writes
-live transcripts to, and zstd-compressed ``.zst`` archives.
+The per-agent SQLite store ``agents/<agentId>/agent/openclaw-agent.sqlite``
+that OpenClaw 2026.x writes live transcripts to is read too (whole mode,
+read-only, its ``-wal`` watched): table ``transcript_events(session_id, seq,
+event_json, created_at)``, the same event records as the JSONL files, with the
+session's provider/model from ``session_windows`` (older schema:
+``sessions``) as a last fallback. ``openclaw doctor`` imports legacy JSONL
+into it and leaves the files in place: the event keys agree, so each event
+counts once. A locked store is retried, then reported. An event with no
+timestamp of its own takes the row's ``created_at`` (JSONL: the file's mtime)
+and is keyed by id and counts alone, since those fill-ins differ between the
+stores. Not read: zstd-compressed ``.zst`` archives; the incognito store.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +60,24 @@ import msgspec
 
 from .base import ReadResult, Source, env_paths, home, iso_to_us, read_new_lines
 from .pi import PiUsage, infer_provider, ms_to_us, number, pi_tokens
+from .session_totals import epoch_to_us, read_db, wal_companions
 
 CLIENT = "openclaw"
 LEGACY_DIRS = (".clawdbot", ".moltbot", ".moldbot")
 SUBDIRS = ("sessions", "session-sqlite-import-archive")
 ARTIFACT_MODELS = ("delivery-mirror", "gateway-injected")
+STORE = "openclaw-agent.sqlite"
+#: Only rows that can matter leave the database (assistant usage and model bookkeeping).
+_FILTER = """instr(e.event_json, '"usage"') > 0 OR instr(e.event_json, '"model_change"') > 0
+    OR instr(e.event_json, '"model-snapshot"') > 0"""
+_QUERIES = (
+    f"""SELECT e.session_id, e.event_json, e.created_at, w.model_provider, w.model FROM transcript_events e
+    LEFT JOIN session_windows w ON w.session_id = e.session_id WHERE {_FILTER} ORDER BY e.session_id, e.seq""",
+    f"""SELECT e.session_id, e.event_json, e.created_at, s.model_provider, s.model FROM transcript_events e
+    LEFT JOIN sessions s ON s.session_id = e.session_id WHERE {_FILTER} ORDER BY e.session_id, e.seq""",
+    f"""SELECT e.session_id, e.event_json, e.created_at, NULL, NULL FROM transcript_events e
+    WHERE {_FILTER} ORDER BY e.session_id, e.seq""",
+)
 
 
 class _Message(msgspec.Struct):
@@ -127,6 +149,9 @@ class OpenClawReader:
                 errors.append(f"cannot list {root}: {exc.strerror or exc}")
                 continue
             for agent in agents:
+                store = agent / "agent" / STORE
+                if store.is_file():
+                    found.append(Source(CLIENT, store, mode="whole", companions=wal_companions(store)))
                 for sub in SUBDIRS:
                     directory = agent / sub
                     if not directory.is_dir():
@@ -150,18 +175,18 @@ class OpenClawReader:
         return found
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
-        """Read assistant entries with usage from ``offset`` on."""
+        """Read assistant entries with usage from ``offset`` on (a SQLite store: whole)."""
         path = source.path
+        if path.name == STORE:
+            return _read_store(path)
         lines, new_offset = read_new_lines(path, offset)
         if not state:
             agent_dir = path.parent.parent.name
-            state = {
-                "session": _session_of(path),
-                "agent": None if agent_dir == "main" else agent_dir,
-                "workspace": "",
-                "model": None,
-                "provider": None,
-            }
+            state = _state(_session_of(path), agent_dir)
+        try:  # the fill-in time of entries without a timestamp of their own
+            state["mtime"] = path.stat().st_mtime_ns // 1000
+        except OSError:
+            state["mtime"] = 0
         rows: list[tuple] = []
         skipped = 0
         for raw in lines:
@@ -180,19 +205,77 @@ class OpenClawReader:
                 except (msgspec.DecodeError, msgspec.ValidationError):
                     skipped += 1
                     continue
-            kind = entry.type
-            if kind == "session":
-                if isinstance(entry.cwd, str) and entry.cwd:
-                    state["workspace"] = entry.cwd
-            elif kind == "model_change":
-                _remember(state, entry.modelId, entry.provider)
-            elif kind == "custom" and entry.customType == "model-snapshot" and isinstance(entry.data, dict):
-                _remember(state, entry.data.get("modelId"), entry.data.get("provider"))
-            elif kind == "message":
-                row = _row(entry, state)
-                if row is not None:
-                    rows.append(row)
+            _ingest(entry, state, rows)
         return ReadResult(rows=rows, offset=new_offset, state=state, skipped=skipped)
+
+
+def _state(session: str, agent_dir: str) -> dict[str, Any]:
+    return {
+        "session": session,
+        "agent": None if agent_dir == "main" else agent_dir,
+        "workspace": "",
+        "model": None,
+        "provider": None,
+        "mtime": 0,
+        "session_model": None,
+        "session_provider": None,
+    }
+
+
+def _ingest(entry: _Entry, state: dict[str, Any], rows: list[tuple]) -> None:
+    """Feed one event: remember model context, or append its usage row."""
+    kind = entry.type
+    if kind == "session":
+        if isinstance(entry.cwd, str) and entry.cwd:
+            state["workspace"] = entry.cwd
+    elif kind == "model_change":
+        _remember(state, entry.modelId, entry.provider)
+    elif kind == "custom" and entry.customType == "model-snapshot" and isinstance(entry.data, dict):
+        _remember(state, entry.data.get("modelId"), entry.data.get("provider"))
+    elif kind == "message":
+        row = _row(entry, state)
+        if row is not None:
+            rows.append(row)
+
+
+def _read_store(path: Path) -> ReadResult:
+    agent_dir = path.parent.parent.name
+    skipped = 0
+
+    def work(conn: sqlite3.Connection) -> list[tuple]:
+        nonlocal skipped
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "transcript_events" not in tables:
+            return []
+        cursor = None
+        for query in _QUERIES:
+            try:
+                cursor = conn.execute(query)
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc).lower() or "busy" in str(exc).lower():
+                    raise
+        if cursor is None:
+            return []
+        rows: list[tuple] = []
+        state: dict[str, Any] = {}
+        for session, event_json, created_at, w_provider, w_model in cursor:
+            if state.get("session") != session:
+                state = _state(str(session), agent_dir)
+                state["session_model"] = w_model if isinstance(w_model, str) and w_model else None
+                state["session_provider"] = w_provider if isinstance(w_provider, str) and w_provider else None
+            state["mtime"] = epoch_to_us(created_at) or 0
+            try:
+                entry = _decode(event_json)
+            except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
+                skipped += 1
+                continue
+            _ingest(entry, state, rows)
+        return rows
+
+    result = read_db(path, work)
+    result.skipped = skipped
+    return result
 
 
 def _remember(state: dict[str, Any], model: Any, provider: Any) -> None:
@@ -214,20 +297,28 @@ def _row(entry: _Entry, state: dict[str, Any]) -> tuple | None:
         return None
     own_ts = ms_to_us(message.timestamp)
     ts = own_ts if own_ts is not None else iso_to_us(entry.timestamp)
+    key_ts = "-" if ts is None else str(ts)  # a store's fill-in time never takes part in the key
     if ts is None:
-        return None
-    model = model or state["model"] or "unknown"
+        ts = state["mtime"]
+        if not ts:
+            return None
+    model = model or state["model"] or state["session_model"] or "unknown"
     provider = message.provider if isinstance(message.provider, str) and message.provider else None
     if not provider:  # the last model_change's provider only goes with its model
-        provider = state["provider"] if state["provider"] and model == state["model"] else infer_provider(model)
+        if state["provider"] and model == state["model"]:
+            provider = state["provider"]
+        elif state["session_provider"] and model == state["session_model"]:
+            provider = state["session_provider"]
+        else:
+            provider = infer_provider(model)
     state["model"], state["provider"] = model, provider
     cost = message.usage.cost
     source_cost = number(cost.get("total")) if isinstance(cost, dict) else number(cost)
     counts = f"{inp}:{out}:{cache_read}:{cache_write}"
     if isinstance(entry.id, str) and entry.id:
-        key = f"{entry.id}:{ts}:{counts}"
+        key = f"{entry.id}:{key_ts}:{counts}"
     else:
-        key = f"{state['session']}::{ts}:{counts}"
+        key = f"{state['session']}::{key_ts}:{counts}"
     return (
         CLIENT,
         provider,

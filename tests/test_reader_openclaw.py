@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import polars as pl
@@ -161,3 +162,83 @@ def test_openclaw_roots(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ]
     monkeypatch.setenv("OPENCLAW_STATE_DIR", str(home / "state"))
     assert reader.roots() == [home / "state/agents"]
+
+
+SCHEMA = """
+CREATE TABLE session_windows (
+  session_id TEXT NOT NULL PRIMARY KEY, session_key TEXT NOT NULL, created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL, model_provider TEXT, model TEXT, agent_harness_id TEXT
+) STRICT;
+CREATE TABLE transcript_events (
+  session_id TEXT NOT NULL, seq INTEGER NOT NULL, event_json TEXT NOT NULL, created_at INTEGER NOT NULL,
+  PRIMARY KEY (session_id, seq)
+) STRICT;
+"""
+
+
+def store_fixture(home: Path) -> Path:
+    """The 2026.x per-agent store: sess1 migrated from JSONL (e1 again) plus a live session."""
+    path = home / ".openclaw/agents/main/agent/openclaw-agent.sqlite"
+    path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.executescript(SCHEMA)
+    conn.execute("INSERT INTO session_windows VALUES ('live', 'agent:main:x', 1, 2, 'openai', 'gpt-5.5', NULL)")
+    events = [
+        ("sess1", 1, E1, 1772618400),  # the same event as in sess1.jsonl: one event
+        ("live", 1, {"type": "message", "id": "u1", "message": {"role": "user", "content": "go"}}, 1772700000),
+        # no timestamp of its own and no model: the row's created_at, the session window's model
+        (
+            "live",
+            2,
+            {
+                "type": "message",
+                "id": "e5000005",
+                "message": {"role": "assistant", "usage": {"input": 40, "output": 2}},
+            },
+            1772700010,
+        ),
+        ("live", 3, '{"type":"message","message":{"usage":', 1772700020),  # damaged row
+    ]
+    conn.executemany(
+        "INSERT INTO transcript_events VALUES (?, ?, ?, ?)",
+        [(s, q, e if isinstance(e, str) else json.dumps(e), c) for s, q, e, c in events],
+    )
+    conn.commit()
+    conn.close()
+    return path
+
+
+def test_openclaw_sqlite_store_and_jsonl_count_once(home: Path) -> None:
+    fixture(home)
+    store = store_fixture(home)
+    reader = get_reader("openclaw")
+    source = next(s for s in reader.discover([]) if s.path == store)
+    assert source.mode == "whole" and source.companions == (store.with_name(store.name + "-wal"),)
+    result = reader.read(source, 0, {})
+    assert result.skipped == 1 and not result.errors
+    frame = frame_of([reader])
+    # JSONL 6959 + e5 40+2 = 42 (e1 in the store is the JSONL's e1) = 7001 over 7 events
+    assert frame.height == 7
+    assert frame.select(total_tokens_expr().sum()).item() == 7001
+    e5 = frame.filter(pl.col("input") == 40).row(0, named=True)
+    assert (e5["session_id"], e5["model"], e5["provider"]) == ("live", "gpt-5.5", "openai")
+    assert e5["ts"].timestamp() == pytest.approx(1772700010)
+    before = sorted(p.name for p in store.parent.iterdir())
+    reader.read(source, 0, {})
+    assert sorted(p.name for p in store.parent.iterdir()) == before  # nothing created beside the store
+
+
+def test_openclaw_locked_store_is_reported_not_fatal(home: Path) -> None:
+    store = store_fixture(home)
+    holder = sqlite3.connect(store)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        reader = get_reader("openclaw")
+        result = reader.read(next(iter(reader.discover([]))), 0, {})
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result.rows == []
+    assert result.errors and "locked" in result.errors[0]
