@@ -126,10 +126,15 @@ _decode = msgspec.json.Decoder(_Record).decode
 
 
 def _str(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
+    """A non-blank string, else None."""
+    if type(value) is str and value and not value.isspace():
+        return value
+    return None
 
 
 def _int(value: Any) -> int:
+    if type(value) is int:
+        return value if value > 0 else 0
     if isinstance(value, str):
         try:
             return clamp(int(float(value)))
@@ -226,12 +231,12 @@ def _kind(record: _Record, attrs: _Attrs) -> int | None:
 
 def _session(attrs: _Attrs) -> tuple[str | None, int]:
     for value in (attrs.conversation, attrs.chat_session, attrs.chat_session2, attrs.session):
-        if _str(value):
-            return _str(value), _SESSION_PRIORITY
+        if value is not None and _str(value):
+            return value, _SESSION_PRIORITY
     if _str(attrs.interaction):
-        return _str(attrs.interaction), _INTERACTION_PRIORITY
+        return attrs.interaction, _INTERACTION_PRIORITY
     if _str(attrs.response_id):
-        return _str(attrs.response_id), _RESPONSE_PRIORITY
+        return attrs.response_id, _RESPONSE_PRIORITY
     return None, 0
 
 
@@ -291,36 +296,29 @@ class CopilotReader:
         covered: dict[str, int] = state["covered"]  # trace -> best kind counted so far
         fallback_ts: int | None = None
         skipped = 0
-        candidates: list[tuple[int, str | None, _Record, _Attrs]] = []
+        candidates: list[tuple[int, str | None, str | None, _Record, _Attrs]] = []
+        deferred: list[bytes] = []
         for raw in lines:
-            if b"gen_ai" not in raw and b"session" not in raw:
+            if b"gen_ai.usage." not in raw and b"session" not in raw and b"conversation.id" not in raw:
+                continue  # neither usage nor a session id: nothing to learn
+            if b"inference.operation.details" in raw:
+                deferred.append(raw)  # usually a copy of a chat span: decoded only if needed
                 continue
-            try:
-                record = _decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                try:
-                    record = _decode(raw.decode("utf-8", "replace"))
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    skipped += 1
-                    continue
-            attrs = record.attributes
-            if attrs is None:
-                continue
-            trace, _ = _ids(record)
-            if trace is not None:
-                _remember(contexts, trace, attrs)
-            if not _has_usage(attrs):
-                continue
-            kind = _kind(record, attrs)
-            if kind is not None:
-                candidates.append((kind, trace, record, attrs))
+            skipped += self._take(raw, contexts, candidates)
+        if deferred:
+            chat = {trace for kind, trace, *_ in candidates if kind == CHAT}
+            chat.update(trace for trace, kind in covered.items() if kind == CHAT)
+            for raw in deferred:
+                trace = _quick_trace(raw)
+                if trace is None or trace not in chat:
+                    skipped += self._take(raw, contexts, candidates)
         # The best kind per trace over this batch and what earlier reads counted.
         best = dict(covered)
         for kind, trace, *_ in candidates:
             if trace is not None and kind > best.get(trace, -1):
                 best[trace] = kind
         rows = []
-        for kind, trace, record, attrs in candidates:
+        for kind, trace, span, record, attrs in candidates:
             if trace is not None and kind < best[trace]:
                 continue  # a better record of this trace's calls is counted
             ts = _timestamp(record)
@@ -328,7 +326,7 @@ class CopilotReader:
                 if fallback_ts is None:
                     fallback_ts = source.path.stat().st_mtime_ns // 1000
                 ts = fallback_ts
-            row = _row(kind, trace, record, attrs, contexts, ts)
+            row = _row(kind, trace, span, attrs, contexts, ts)
             if row is not None:
                 rows.append(row)
                 if trace is not None:
@@ -337,18 +335,51 @@ class CopilotReader:
         _trim(contexts)
         return ReadResult(rows=rows, offset=new_offset, state=state, skipped=skipped)
 
+    @staticmethod
+    def _take(raw: bytes, contexts: dict[str, list[Any]], candidates: list[tuple]) -> int:
+        """Decode one line: learn its trace's model/session, keep it if it carries usage; 1 if undecodable."""
+        try:
+            record = _decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            try:
+                record = _decode(raw.decode("utf-8", "replace"))
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                return 1
+        attrs = record.attributes
+        if attrs is None:
+            return 0
+        trace, span = _ids(record)
+        if trace is not None:
+            ctx = contexts.get(trace)
+            if ctx is None or ctx[2] != _SESSION_PRIORITY or ctx[0] is None:
+                _remember(contexts, trace, attrs)
+        if _has_usage(attrs):
+            kind = _kind(record, attrs)
+            if kind is not None:
+                candidates.append((kind, trace, span, record, attrs))
+        return 0
+
+
+def _quick_trace(raw: bytes) -> str | None:
+    """The first ``traceId`` string of a JSON line without decoding it (None if not found plainly)."""
+    key = raw.find(b'"traceId"')
+    if key < 0:
+        return None
+    start = raw.find(b'"', key + 9)
+    if start < 0 or raw[key + 9 : start].strip(b" :") or b":" not in raw[key + 9 : start]:
+        return None
+    end = raw.find(b'"', start + 1)
+    return raw[start + 1 : end].decode("ascii", "replace") if end > start + 1 else None
+
 
 def _has_usage(attrs: _Attrs) -> bool:
-    return any(
-        v is not None
-        for v in (
-            attrs.input_tokens,
-            attrs.output_tokens,
-            attrs.cache_read,
-            attrs.cache_read2,
-            attrs.cache_write,
-            attrs.cache_write2,
-        )
+    return (
+        attrs.input_tokens is not None
+        or attrs.output_tokens is not None
+        or attrs.cache_read is not None
+        or attrs.cache_read2 is not None
+        or attrs.cache_write is not None
+        or attrs.cache_write2 is not None
     )
 
 
@@ -357,6 +388,8 @@ def _remember(contexts: dict[str, list[Any]], trace: str, attrs: _Attrs) -> None
     ctx = contexts.get(trace)
     if ctx is None:
         ctx = contexts[trace] = [None, None, 0]
+    elif ctx[2] == _SESSION_PRIORITY and ctx[0] is not None:
+        return  # nothing better to learn
     if ctx[0] is None:
         ctx[0] = _str(attrs.response_model) or _str(attrs.request_model)
     session, priority = _session(attrs)
@@ -375,7 +408,7 @@ def _trim(table: dict[str, Any]) -> None:
 def _row(
     kind: int,
     trace: str | None,
-    record: _Record,
+    span: str | None,
     attrs: _Attrs,
     contexts: dict[str, list[Any]],
     ts: int,
@@ -394,7 +427,6 @@ def _row(
     if ctx is not None and ctx[1] is not None and ctx[2] > priority:
         session = ctx[1]
     session = session or trace or ""
-    _, span = _ids(record)
     response = _str(attrs.response_id)
     if kind in (CHAT, INFERENCE):
         if response is not None:
