@@ -1,0 +1,813 @@
+"""The Textual app: live usage tables by client, model, workspace, session, device and day.
+
+Coordination only: the App owns the data pipeline (scan -> ``load_usage`` ->
+view) run in thread workers, the file watcher and the auto-export timer; the
+``MainScreen`` (``tokscope/screens.py``) renders. The view computation
+(``compute_view``) is plain Polars so tests and the benchmark call it directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import polars as pl
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.timer import Timer
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from tokscope.commands import TokscopeProvider
+from tokscope.config import Config
+from tokscope.events import TOTAL_FIELDS
+from tokscope.ledger import Ledger
+from tokscope.messages import ExportFinished, SourcesChanged, UsageLoaded, ViewReady
+from tokscope.query import GROUP_KEYS, Query, aggregate, filtered, period_bounds, today_in
+
+#: The tabs, in order (keys ``1``-``6``), and the group-by key of each.
+TABS: dict[str, str] = {
+    "clients": "client",
+    "models": "model",
+    "workspaces": "workspace",
+    "sessions": "session",
+    "devices": "device",
+    "daily": "day",
+}
+TAB_TITLES: dict[str, str] = {
+    "clients": "Clients",
+    "models": "Models",
+    "workspaces": "Workspaces",
+    "sessions": "Sessions",
+    "devices": "Devices",
+    "daily": "Daily",
+}
+#: Periods ``p`` cycles through.
+PERIOD_CYCLE: tuple[str, ...] = ("today", "7d", "30d", "month", "all")
+#: Second group-by keys ``g`` cycles through (those equal to the tab's own key are skipped).
+SECOND_KEYS: tuple[str, ...] = ("model", "client", "workspace", "device", "provider")
+#: Sort columns ``s`` cycles through; ``key`` is the tab's own key column.
+SORT_CYCLE: tuple[str, ...] = (
+    "cost",
+    "total_tokens",
+    "turns",
+    "input",
+    "output",
+    "cache_read",
+    "cache_write",
+    "reasoning",
+    "key",
+)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The wall clock (UTC)."""
+    return datetime.now(UTC)
+
+
+# --- state and data ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """Everything the user chose: which rows to show and how."""
+
+    tab: str = "clients"
+    period: str = "30d"
+    device: str | None = None
+    """A device id to keep, or all."""
+    client: str | None = None
+    """A client to keep, or all."""
+    group2: str | None = None
+    """The second group-by key (``g``)."""
+    sort: str | None = None
+    """Column to sort by; None: the tab's default."""
+    descending: bool = True
+    text: str = ""
+    """Row filter (``/``): rows whose key contains it."""
+    drill: tuple[tuple[str, str], ...] = ()
+    """Filters pushed by Enter on a row: (group key, value); Esc pops."""
+    back_tabs: tuple[str, ...] = ()
+    """The tab to return to when each drill filter is popped."""
+    metric: str = "cost"
+    """What the Daily chart shows: ``cost`` or ``tokens``."""
+
+    def by(self) -> list[str]:
+        """The group-by keys of the table."""
+        keys = ["session", "client", "workspace"] if self.tab == "sessions" else [TABS[self.tab]]
+        if self.group2 and self.group2 not in keys:
+            keys.append(self.group2)
+        return keys
+
+
+@dataclass
+class Loaded:
+    """The merged, priced events and what is known about the devices."""
+
+    events: pl.DataFrame
+    device_id: str
+    device_name: str
+    devices: list[dict[str, Any]]
+    """Device status entries (this device first), as dicts."""
+    notes: list[str]
+    names: dict[str, str]
+    """Device id -> display name."""
+    clients: list[str]
+    device_ids: list[str]
+    priced: bool
+    """True once the pricing step added a ``cost`` column."""
+    updated: datetime
+    scan_errors: list[str] = field(default_factory=list)
+    generation: int = 0
+
+
+@dataclass
+class View:
+    """What the screen shows for one ``ViewState``."""
+
+    state: ViewState
+    by: list[str]
+    rows: pl.DataFrame
+    """by-keys, the counters, ``cache_write``, ``share`` (and ``last`` for sessions)."""
+    totals: dict[str, Any]
+    sessions: int
+    top_model: str
+    cache_hit: float | None
+    since: date | None
+    until: date | None
+    daily: list[tuple[date, float | None, int]]
+    """(day, cost, tokens) for each day of the period, zero days included."""
+    devices: list[dict[str, Any]]
+    generation: int = 0
+
+
+def _entry_dict(entry: Any) -> dict[str, Any]:
+    """A device status entry (dataclass, object or dict) as a dict of the agreed fields."""
+    names = ("id", "name", "fingerprint", "trusted", "last_export", "rows", "status", "reason", "public_key")
+    if isinstance(entry, dict):
+        return {k: entry.get(k) for k in names}
+    return {k: getattr(entry, k, None) for k in names}
+
+
+def load(
+    settings: Config,
+    *,
+    ledger: Ledger | None = None,
+    shared: Path | None = None,
+    overlay: Callable[[], tuple[pl.DataFrame, list[Any], list[str]]] | None = None,
+    clock: Clock = utc_now,
+    generation: int = 0,
+) -> Loaded:
+    """Load the merged, priced events (``load_usage``) into memory.
+
+    ``overlay`` adds events, device entries and notes from elsewhere (the demo
+    before the merge step could read its snapshots).
+    """
+    from tokscope.usage import load_usage
+
+    usage = load_usage(settings, ledger=ledger, shared=shared)
+    events = usage.events.collect()
+    devices = [_entry_dict(d) for d in (usage.devices or [])]
+    notes = list(usage.notes or [])
+    if overlay is not None:
+        extra, extra_devices, extra_notes = overlay()
+        if extra.height:
+            events = pl.concat([events, extra], how="diagonal_relaxed")
+        devices += [_entry_dict(d) for d in extra_devices]
+        notes += extra_notes
+    me = usage.device
+    if not any(d["id"] == me.id for d in devices):
+        devices.insert(
+            0,
+            {
+                "id": me.id,
+                "name": me.name,
+                "fingerprint": None,
+                "trusted": True,
+                "last_export": None,
+                "rows": None,
+                "status": "this device",
+                "reason": None,
+            },
+        )
+    names = {str(d["id"]): str(d["name"] or d["id"]) for d in devices if d["id"]}
+    clients = sorted(events.get_column("client").cast(pl.String).unique().drop_nulls().to_list())
+    device_ids = sorted(events.get_column("device_id").cast(pl.String).unique().drop_nulls().to_list())
+    device_ids.sort(key=lambda d: (d != me.id, names.get(d, d)))
+    return Loaded(
+        events=events,
+        device_id=me.id,
+        device_name=me.name,
+        devices=devices,
+        notes=notes,
+        names=names,
+        clients=clients,
+        device_ids=device_ids,
+        priced="cost" in events.columns,
+        updated=clock(),
+        generation=generation,
+    )
+
+
+def _cost_sum(priced: bool) -> pl.Expr:
+    if not priced:
+        return pl.lit(None, pl.Float64).alias("cost")
+    return pl.when(pl.col("cost").is_not_null().any()).then(pl.col("cost").sum()).alias("cost")
+
+
+def compute_view(loaded: Loaded, state: ViewState, today: date, tz: str) -> View:
+    """Rows, totals, summary figures, the daily series and device rows for ``state``."""
+    events = loaded.events.lazy()
+    for key, value in state.drill:
+        events = events.filter(pl.col(GROUP_KEYS[key]).cast(pl.String).fill_null("") == value)
+    by = state.by()
+    query = Query(
+        by=by,
+        period=state.period,
+        tz=tz,
+        clients=[state.client] if state.client else [],
+        devices=[state.device] if state.device else [],
+    )
+    rows, totals = aggregate(events, query, today)
+    frame = filtered(events, query, today)
+    tokens = pl.sum_horizontal(*[pl.col(c) for c in TOTAL_FIELDS])
+    stats = frame.select(sessions=pl.col("session_id").n_unique())
+    top = (
+        frame.group_by("model")
+        .agg(_cost_sum(loaded.priced), tokens.sum().alias("tokens"))
+        .sort(["cost", "tokens"], descending=[True, True], nulls_last=True)
+        .head(1)
+        .select(pl.col("model").cast(pl.String))
+    )
+    plans = [stats, top]
+    if state.tab == "daily":
+        plans.append(frame.group_by("day").agg(_cost_sum(loaded.priced), tokens.sum().alias("tokens")).sort("day"))
+    if state.tab == "sessions":
+        plans.append(
+            frame.group_by(pl.col("session_id").cast(pl.String).fill_null("").alias("session")).agg(
+                last=pl.col("ts").max().dt.convert_time_zone(tz)
+            )
+        )
+    results = pl.collect_all(plans)
+    sessions = int(results[0].item()) if results[0].height else 0
+    top_model = results[1].item() if results[1].height else ""
+    rows = rows.with_columns(cache_write=pl.col("cache_write_5m") + pl.col("cache_write_1h"))
+    if state.tab == "sessions":
+        rows = rows.join(results[-1], on="session", how="left")
+    cost_total = totals.get("cost")
+    if cost_total:
+        rows = rows.with_columns(share=pl.col("cost").fill_null(0) / cost_total)
+    elif totals.get("total_tokens"):
+        rows = rows.with_columns(share=pl.col("total_tokens") / totals["total_tokens"])
+    else:
+        rows = rows.with_columns(share=pl.lit(None, pl.Float64))
+    if state.text:
+        needle = state.text.lower()
+        match = [pl.col(k).str.to_lowercase().str.contains(needle, literal=True) for k in by]
+        if "device" in by:
+            names = pl.DataFrame(
+                {"device": list(loaded.names), "_name": list(loaded.names.values())},
+                schema={"device": pl.String, "_name": pl.String},
+            )
+            rows = rows.join(names, on="device", how="left")
+            match.append(pl.col("_name").fill_null("").str.to_lowercase().str.contains(needle, literal=True))
+        rows = rows.filter(pl.any_horizontal(match))
+        if "_name" in rows.columns:
+            rows = rows.drop("_name")
+    rows = sort_rows(rows, state, by)
+    since, until = query.bounds(today)
+    daily: list[tuple[date, float | None, int]] = []
+    if state.tab == "daily":
+        series = {d: (c, t) for d, c, t in results[2].iter_rows()}
+        first = since or (min(series) if series else today)
+        last = until or today
+        day = first
+        while day <= last:
+            cost, tok = series.get(day, (None if not loaded.priced else 0.0, 0))
+            daily.append((day, cost, int(tok or 0)))
+            day += timedelta(days=1)
+    devices = device_rows(loaded, rows if state.tab == "devices" and not state.group2 else None)
+    cache_in = sum(int(totals.get(k) or 0) for k in ("input", "cache_read", "cache_write_5m", "cache_write_1h"))
+    cache_hit = (int(totals.get("cache_read") or 0) / cache_in) if cache_in else None
+    return View(
+        state=state,
+        by=by,
+        rows=rows,
+        totals=totals,
+        sessions=sessions,
+        top_model=top_model or "",
+        cache_hit=cache_hit,
+        since=since,
+        until=until,
+        daily=daily,
+        devices=devices,
+        generation=loaded.generation,
+    )
+
+
+def sort_rows(rows: pl.DataFrame, state: ViewState, by: list[str]) -> pl.DataFrame:
+    """Rows in the order the state asks for (default: cost, then tokens; days newest first)."""
+    column = state.sort
+    if column == "key":
+        column = by[0]
+    if column is None:
+        if by[0] == "day":
+            return rows.sort(["day", *by[1:]], descending=[True, *[False] * (len(by) - 1)])
+        return rows.sort(["cost", "total_tokens", *by], descending=[True, True, *[False] * len(by)], nulls_last=True)
+    if column not in rows.columns:
+        return rows
+    return rows.sort([column, *by], descending=[state.descending, *[False] * len(by)], nulls_last=True)
+
+
+def device_rows(loaded: Loaded, usage_rows: pl.DataFrame | None) -> list[dict[str, Any]]:
+    """One dict per known device: its status entry plus its usage in the view (if given)."""
+    by_id: dict[str, dict[str, Any]] = {}
+    if usage_rows is not None and "device" in usage_rows.columns:
+        by_id = {r["device"]: r for r in usage_rows.iter_rows(named=True)}
+    out = []
+    seen = set()
+    for entry in loaded.devices:
+        did = str(entry["id"])
+        seen.add(did)
+        out.append({**entry, "this": did == loaded.device_id, "usage": by_id.get(did)})
+    for did in loaded.device_ids:
+        if did not in seen:
+            out.append(
+                {
+                    "id": did,
+                    "name": loaded.names.get(did, did),
+                    "fingerprint": None,
+                    "trusted": None,
+                    "last_export": None,
+                    "rows": None,
+                    "status": "",
+                    "reason": None,
+                    "this": False,
+                    "usage": by_id.get(did),
+                }
+            )
+    return out
+
+
+def session_turns(loaded: Loaded, session_id: str, tz: str) -> pl.DataFrame:
+    """The turns of one session, oldest first, with running totals of tokens and cost."""
+    events = loaded.events.lazy().filter(pl.col("session_id").cast(pl.String) == session_id)
+    cost = pl.col("cost") if loaded.priced else pl.lit(None, pl.Float64)
+    return (
+        events.sort("ts")
+        .select(
+            time=pl.col("ts").dt.convert_time_zone(tz),
+            client=pl.col("client").cast(pl.String),
+            model=pl.col("model").cast(pl.String),
+            agent=pl.col("agent").cast(pl.String),
+            input=pl.col("input"),
+            output=pl.col("output"),
+            cache_read=pl.col("cache_read"),
+            cache_write=pl.col("cache_write_5m") + pl.col("cache_write_1h"),
+            total=pl.sum_horizontal(*[pl.col(c) for c in TOTAL_FIELDS]),
+            cost=cost,
+        )
+        .with_columns(
+            running_tokens=pl.col("total").cum_sum(),
+            running_cost=pl.when(pl.col("cost").is_not_null().cum_sum() > 0).then(
+                pl.col("cost").fill_null(0).cum_sum()
+            ),
+        )
+        .collect()
+    )
+
+
+def next_in(options: list[Any] | tuple[Any, ...], current: Any) -> Any:
+    """The option after ``current`` (wrapping; the first when ``current`` is unknown)."""
+    options = list(options)
+    if not options:
+        return current
+    try:
+        return options[(options.index(current) + 1) % len(options)]
+    except ValueError:
+        return options[0]
+
+
+def period_label(state: ViewState, today: date) -> str:
+    """``30d 10-25→11-23``."""
+    since, until = period_bounds(state.period, today)
+    if since is None:
+        return "all time"
+    if since == until:
+        return f"{state.period} {since:%m-%d}"
+    return f"{state.period} {since:%m-%d}→{until:%m-%d}"
+
+
+# --- export / trust hooks (devices feature) ----------------------------------------
+
+
+def export_function() -> Callable[..., Any] | None:
+    """The devices feature's export function, if it is installed in this tree."""
+    try:
+        from tokscope import snapshot  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    for name in ("export_snapshot", "export"):
+        fn = getattr(snapshot, name, None)
+        if callable(fn):
+            return fn
+    return None
+
+
+def trust_function() -> Callable[[str, str, str], Any] | None:
+    """The devices feature's ``pin(device_id, name, public_key)``, if it is installed in this tree."""
+    try:
+        from tokscope import trust  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    fn = getattr(trust, "pin", None)
+    return fn if callable(fn) else None
+
+
+# --- the app -------------------------------------------------------------------------
+
+
+class TokscopeApp(App):
+    """tokscope's terminal UI."""
+
+    CSS_PATH = Path(__file__).parent / "tokscope.tcss"
+    TITLE = "tokscope"
+    COMMANDS = App.COMMANDS | {TokscopeProvider}
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit tokscope"),
+        Binding("question_mark", "keys", "Keys", key_display="?", id="keys", tooltip="Show every key"),
+        Binding("r", "rescan", "Rescan", id="rescan", tooltip="Scan the agent logs now"),
+        Binding("e", "export", "Export", id="export", tooltip="Export this device's snapshot now"),
+    ]
+
+    def __init__(
+        self,
+        settings: Config | None = None,
+        *,
+        ledger: Ledger | None = None,
+        shared: Path | None = None,
+        readers: list[Any] | None = None,
+        clock: Clock = utc_now,
+        tz: str | None = None,
+        live: bool = True,
+        scan_on_start: bool = True,
+        overlay: Callable[[], tuple[pl.DataFrame, list[Any], list[str]]] | None = None,
+        tick: Callable[[], Any] | None = None,
+        tick_interval: float = 4.0,
+        state: ViewState | None = None,
+        banner: str = "",
+    ) -> None:
+        super().__init__()
+        from tokscope import config as config_mod
+        from tokscope.timezone import local_tz
+
+        self.settings = settings or config_mod.load()
+        self.ledger = ledger or Ledger()
+        self.shared = shared if shared is not None else self.settings.shared_folder
+        self.readers = readers
+        self.clock = clock
+        self.tz = tz or self.settings.timezone or local_tz()
+        self.live = live
+        self.scan_on_start = scan_on_start
+        self.overlay = overlay
+        self.tick = tick
+        self.tick_interval = tick_interval
+        self.banner = banner
+        """Shown in the header (``demo``)."""
+        self.state = state or ViewState()
+        """What the user chose to see."""
+        self.loaded: Loaded | None = None
+        """The data, once loaded."""
+        self.view: View | None = None
+        """What the screen shows."""
+        self.watcher: Any = None
+        self.busy = False
+        """A scan/load is running."""
+        self._pending_scan: bool | None = None
+        """A refresh asked for while one ran (True: with a scan)."""
+        self._generation = 0
+        self._shown_notes: list[str] = []
+        self._export_timer: Timer | None = None
+        self.export_busy = False
+        self.last_export: str | None = None
+        self.timings: dict[str, float] = {"start": time.perf_counter()}
+        """perf_counter marks (start, loaded, shown …) for the benchmark."""
+        keys = self.settings.extra.get("keys") if isinstance(self.settings.extra, dict) else None
+        if isinstance(keys, dict):
+            self.set_keymap({str(k): str(v) for k, v in keys.items()})
+
+    # --- screens ---------------------------------------------------------------------
+
+    def get_default_screen(self) -> Any:
+        """The main screen."""
+        from tokscope.screens import MainScreen
+
+        return MainScreen()
+
+    @property
+    def main(self) -> Any:
+        """The main screen."""
+        from tokscope.screens import MainScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen
+        raise LookupError("no main screen")
+
+    def on_ready(self) -> None:
+        """First load, then the watcher (started after the widgets exist)."""
+        self.timings["ready"] = time.perf_counter()
+        self.request_refresh(scan=self.scan_on_start)
+        if self.live:
+            self.start_watcher()
+        if self.tick is not None:
+            self.set_interval(self.tick_interval, self._tick)
+
+    def on_unmount(self) -> None:
+        """Stop the watcher thread."""
+        if self.watcher is not None:
+            self.watcher.stop()
+
+    # --- live ------------------------------------------------------------------------
+
+    def start_watcher(self) -> None:
+        """Watch every reader's roots and the shared folder."""
+        from tokscope.readers import all_readers
+        from tokscope.watch import SourceWatcher
+
+        roots: list[Path] = []
+        for reader in self.readers if self.readers is not None else all_readers():
+            roots.extend(reader.roots())
+        ignore = [self.shared / self.device_id] if self.shared and self.device_id else []
+        self.watcher = SourceWatcher(roots, self.shared, self._notify_change, ignore=ignore)
+        self.watcher.start()
+
+    @property
+    def device_id(self) -> str | None:
+        """This device's id (known once loaded)."""
+        return self.loaded.device_id if self.loaded else None
+
+    def _notify_change(self, path: str, shared: bool) -> None:
+        """Called in the watchdog thread: post a coalescing message."""
+        self.post_message(SourcesChanged(path, shared))
+
+    @on(SourcesChanged)
+    def _sources_changed(self, message: SourcesChanged) -> None:
+        self.request_refresh(scan=True)
+
+    def _tick(self) -> None:
+        if self.tick is not None:
+            self.tick()
+
+    # --- loading -----------------------------------------------------------------------
+
+    def request_refresh(self, scan: bool = True) -> None:
+        """Scan (optionally) and reload; while one runs, queue one more."""
+        if self.busy:
+            self._pending_scan = bool(self._pending_scan) or scan
+            return
+        self.busy = True
+        self._generation += 1
+        self._refresh_status()
+        self._load_worker(scan, self.loaded is None, self._generation)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="scan and load")
+    def _load_worker(self, scan: bool, first: bool, generation: int) -> None:
+        """Scan, load, compute the view; post each stage's result."""
+        worker = get_current_worker()
+        errors: list[str] = []
+        if first:
+            # paint what the ledger holds before scanning anything
+            loaded = self._load(generation, errors)
+            if worker.is_cancelled:
+                return
+            self.post_message(UsageLoaded((loaded, self._compute(loaded), 0)))
+        new_events = 0
+        if scan:
+            from tokscope.scan import scan as run_scan
+
+            summary = run_scan(ledger=self.ledger, readers=self.readers)
+            errors = summary.errors
+            new_events = summary.new_events
+            if first and not summary.new_events and not summary.read:
+                return
+        elif first:
+            return
+        loaded = self._load(generation, errors)
+        if worker.is_cancelled:
+            return
+        self.post_message(UsageLoaded((loaded, self._compute(loaded), new_events)))
+
+    def _load(self, generation: int, errors: list[str]) -> Loaded:
+        loaded = load(
+            self.settings,
+            ledger=self.ledger,
+            shared=self.shared,
+            overlay=self.overlay,
+            clock=self.clock,
+            generation=generation,
+        )
+        loaded.scan_errors = errors
+        return loaded
+
+    def today(self) -> date:
+        """Today in the app's timezone (from the injected clock)."""
+        return today_in(self.tz, self.clock())
+
+    def _compute(self, loaded: Loaded, state: ViewState | None = None) -> View:
+        return compute_view(loaded, state or self.state, self.today(), self.tz)
+
+    @on(UsageLoaded)
+    def _usage_loaded(self, message: UsageLoaded) -> None:
+        loaded, view, new_events = message.data
+        first = self.loaded is None
+        if new_events:
+            self.schedule_export()
+        self.loaded = loaded
+        if first:
+            self.timings["loaded"] = time.perf_counter()
+        if view.state == self.state:
+            self._show(view)
+        else:
+            self.recompute()
+        if loaded.notes and loaded.notes != self._shown_notes:
+            self._shown_notes = list(loaded.notes)
+            self.notify("\n".join(loaded.notes[:4]), title="Notes", severity="warning", timeout=8)
+        if loaded.scan_errors:
+            self.notify("\n".join(loaded.scan_errors[:3]), title="Scan problems", severity="warning")
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group == "load" and event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            self.busy = False
+            if event.state == WorkerState.ERROR:
+                self.notify(f"{type(worker.error).__name__}: {worker.error}", title="Loading failed", severity="error")
+            pending, self._pending_scan = self._pending_scan, None
+            if pending is not None:
+                self.request_refresh(scan=pending)
+            else:
+                self._refresh_status()
+        elif worker.group == "view" and event.state == WorkerState.ERROR:
+            self.notify(f"{type(worker.error).__name__}: {worker.error}", title="View failed", severity="error")
+        elif worker.group == "export" and event.state == WorkerState.ERROR:
+            self.export_busy = False
+            self.notify(f"{type(worker.error).__name__}: {worker.error}", title="Export failed", severity="error")
+
+    # --- view ----------------------------------------------------------------------------
+
+    def set_state(self, **changes: Any) -> None:
+        """Change what is shown and recompute the view in a worker."""
+        new = replace(self.state, **changes)
+        if new == self.state:
+            return
+        self.state = new
+        self.recompute()
+
+    def recompute(self) -> None:
+        """Recompute the view for the current state (no rescan)."""
+        if self.loaded is not None:
+            self._view_worker(self.loaded, self.state)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="view", description="compute view")
+    def _view_worker(self, loaded: Loaded, state: ViewState) -> None:
+        view = self._compute(loaded, state)
+        if not get_current_worker().is_cancelled:
+            self.post_message(ViewReady(view))
+
+    @on(ViewReady)
+    def _view_ready(self, message: ViewReady) -> None:
+        view = message.view
+        if view.state == self.state and self.loaded is not None and view.generation == self.loaded.generation:
+            self._show(view)
+
+    def _show(self, view: View) -> None:
+        self.view = view
+        self.main.show_view(view)
+        self.timings.setdefault("shown", time.perf_counter())
+        self.timings["updated"] = time.perf_counter()
+
+    def _refresh_status(self) -> None:
+        with contextlib.suppress(LookupError):
+            self.main.refresh_status()
+
+    # --- actions -----------------------------------------------------------------------
+
+    def action_rescan(self) -> None:
+        """Scan the agent logs now."""
+        self.notify("Scanning…", timeout=1.5)
+        self.request_refresh(scan=True)
+
+    def action_keys(self) -> None:
+        """Show the keys help."""
+        from tokscope.screens import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.active_bindings))
+
+    def action_export(self) -> None:
+        """Export this device's snapshot to the shared folder now."""
+        self.export_now()
+
+    def export_now(self, quiet: bool = False) -> bool:
+        """Start an export; False (and a notice) when it cannot run."""
+        if self._export_timer is not None:
+            self._export_timer.stop()
+            self._export_timer = None
+        fn = export_function()
+        if fn is None:
+            if not quiet:
+                self.notify("Exporting needs the devices feature (tokscope.snapshot).", severity="warning")
+            return False
+        if self.shared is None:
+            if not quiet:
+                self.notify("No shared folder configured (shared_folder in config.toml).", severity="warning")
+            return False
+        if self.export_busy:
+            return True
+        self.export_busy = True
+        self._export_worker(fn)
+        return True
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export", description="export snapshot")
+    def _export_worker(self, fn: Callable[..., Any]) -> None:
+        result = call_export(fn, self.settings, self.ledger, self.shared)
+        self.post_message(ExportFinished(True, str(result or "")))
+
+    @on(ExportFinished)
+    def _export_finished(self, message: ExportFinished) -> None:
+        self.export_busy = False
+        self.last_export = self.clock().astimezone(ZoneInfo(self.tz)).strftime("%H:%M:%S")
+        self._refresh_status()
+
+    def schedule_export(self) -> None:
+        """Export after ``export_debounce`` seconds without further changes."""
+        if self.shared is None or export_function() is None:
+            return
+        if self._export_timer is not None:
+            self._export_timer.stop()
+        self._export_timer = self.set_timer(self.settings.export_debounce, lambda: self.export_now(quiet=True))
+
+
+def call_export(fn: Callable[..., Any], settings: Config, ledger: Ledger, shared: Path | None) -> Any:
+    """Call the export function with the arguments it accepts."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    kwargs: dict[str, Any] = {}
+    if "settings" in params:
+        kwargs["settings"] = settings
+    if "ledger" in params:
+        kwargs["ledger"] = ledger
+    if "shared" in params:
+        kwargs["shared"] = shared
+    return fn(**kwargs)
+
+
+def make_app(
+    settings: Config | None = None,
+    *,
+    ledger: Ledger | None = None,
+    shared: Path | None = None,
+    clock: Clock = utc_now,
+    tz: str | None = None,
+    live: bool = True,
+    scan_on_start: bool = True,
+    readers: list[Any] | None = None,
+    overlay: Callable[[], tuple[pl.DataFrame, list[Any], list[str]]] | None = None,
+    tick: Callable[[], Any] | None = None,
+    tick_interval: float = 4.0,
+    state: ViewState | None = None,
+    banner: str = "",
+) -> TokscopeApp:
+    """Build the app (the CLI, the demo, the tests and the screenshot script share this)."""
+    return TokscopeApp(
+        settings,
+        ledger=ledger,
+        shared=shared,
+        clock=clock,
+        tz=tz,
+        live=live,
+        scan_on_start=scan_on_start,
+        readers=readers,
+        overlay=overlay,
+        tick=tick,
+        tick_interval=tick_interval,
+        state=state,
+        banner=banner,
+    )
+
+
+def run_app() -> int:
+    """``tokscope`` without a command: run the TUI; the exit status."""
+    make_app().run()
+    return 0

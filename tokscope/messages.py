@@ -1,0 +1,53 @@
+"""App-wide messages: what the background workers and the file watcher tell the UI.
+
+Widget-owned messages live on their widgets; these cross the app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+
+@dataclass
+class SourcesChanged(Message):
+    """A watched file changed (posted from the watchdog thread).
+
+    A burst collapses into one: a queued ``SourcesChanged`` is replaced by the
+    next, so 200 file events cause one rescan.
+    """
+
+    path: str = ""
+    """The last path that changed."""
+    shared: bool = False
+    """True if it is under the shared folder (another device's snapshot)."""
+
+    def can_replace(self, message: Message) -> bool:
+        """A newer change supersedes a queued one."""
+        return isinstance(message, SourcesChanged)
+
+
+@dataclass
+class UsageLoaded(Message):
+    """The events were (re)loaded: scan, merge and pricing are done."""
+
+    data: Any
+    """A ``tokscope.app.Loaded``."""
+
+
+@dataclass
+class ViewReady(Message):
+    """Rows, totals and the summary for the current view state are computed."""
+
+    view: Any
+    """A ``tokscope.app.View``."""
+
+
+@dataclass
+class ExportFinished(Message):
+    """An export of this device's snapshot ended."""
+
+    ok: bool
+    detail: str = ""

@@ -1,0 +1,765 @@
+"""Screens: the main tabs, a session's turns, the keys help and the trust dialog."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, Input, Label, Static, Tab, Tabs
+
+from tokscope.format import short
+from tokscope.widgets.daily_chart import DailyChart
+from tokscope.widgets.empty_state import EmptyState
+from tokscope.widgets.status_line import StatusLine
+from tokscope.widgets.summary import Summary, SummaryData
+from tokscope.widgets.usage_table import Column, UsageTable
+
+if TYPE_CHECKING:
+    from tokscope.app import TokscopeApp, View
+
+SEP = "\x1f"
+"""Joins the key values of a row into its row key."""
+
+LABELS = {
+    "client": "Client",
+    "model": "Model",
+    "workspace": "Workspace",
+    "session": "Session",
+    "device": "Device",
+    "day": "Day",
+    "provider": "Provider",
+}
+
+#: The counter columns of every usage table: (key, label, priority, width).
+NUMBERS: tuple[tuple[str, str, int, int], ...] = (
+    ("turns", "Turns", 3, 6),
+    ("input", "Input", 4, 6),
+    ("output", "Output", 4, 6),
+    ("cache_read", "Cache rd", 5, 8),
+    ("cache_write", "Cache wr", 6, 8),
+    ("reasoning", "Reason", 7, 6),
+    ("total_tokens", "Total", 1, 6),
+    ("cost", "Cost", 1, 9),
+    ("share", "Share", 2, 6),
+)
+
+
+def money_short(cost: float | None, unpriced: int = 0) -> str:
+    """``$4.56``, ``$12.3K`` above $10,000, ``—`` when unpriced; ``≥`` when partly unpriced."""
+    if cost is None:
+        return "—"
+    text = f"${short(cost)}" if cost >= 10_000 else (f"${cost:,.2f}" if cost >= 0.01 or cost == 0 else "<$0.01")
+    return f"≥{text}" if unpriced else text
+
+
+def percent(value: float | None) -> str:
+    """``93.1%`` (``—`` when unknown)."""
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _shorten_workspace(path: str) -> str:
+    """The last two components of a workspace path (``~/src/tokscope`` -> ``src/tokscope``)."""
+    parts = [p for p in path.split("/") if p]
+    return "/".join(parts[-2:]) if len(parts) > 2 else path
+
+
+class MainScreen(Screen):
+    """Header line, summary, tabs and the table (plus the Daily chart)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "app.keys", "Keys", key_display="?", id="keys", tooltip="Show every key"),
+        Binding("q", "app.quit", "Quit", id="quit", tooltip="Quit tokscope"),
+        Binding("1", "tab('clients')", "Clients", show=False, id="tab.clients"),
+        Binding("2", "tab('models')", "Models", show=False, id="tab.models"),
+        Binding("3", "tab('workspaces')", "Workspaces", show=False, id="tab.workspaces"),
+        Binding("4", "tab('sessions')", "Sessions", show=False, id="tab.sessions"),
+        Binding("5", "tab('devices')", "Devices", show=False, id="tab.devices"),
+        Binding("6", "tab('daily')", "Daily", show=False, id="tab.daily"),
+        Binding("g", "group", "Group", id="group", tooltip="Split the rows by a second key"),
+        Binding("p", "period", "Period", id="period", tooltip="today · 7d · 30d · month · all"),
+        Binding("d", "device", "Device", id="device", tooltip="All devices or one"),
+        Binding("c", "client", "Client", id="client", tooltip="All clients or one"),
+        Binding("s", "sort", "Sort", id="sort", tooltip="Next sort column"),
+        Binding("slash", "filter", "Filter", key_display="/", id="filter", tooltip="Filter rows by text"),
+        Binding("escape", "back", "Back", id="back", show=False, tooltip="Close the filter, undo a drill-down"),
+        Binding("m", "metric", "Cost/tokens", id="metric", tooltip="Daily chart: cost or tokens"),
+        Binding("t", "trust", "Trust", id="trust", tooltip="Trust the selected device (shows its fingerprint)"),
+    ]
+
+    app: TokscopeApp
+
+    def compose(self) -> ComposeResult:
+        """The layout, top to bottom."""
+        from tokscope.app import TAB_TITLES
+
+        yield StatusLine(id="status")
+        yield Summary(id="summary")
+        yield Tabs(*[Tab(f"{i} {t}", id=k) for i, (k, t) in enumerate(TAB_TITLES.items(), start=1)], id="tabs")
+        yield Input(placeholder="filter rows (Enter keeps, Esc clears)", id="filter", compact=True)
+        yield DailyChart(id="chart", classes="-hidden")
+        yield UsageTable(id="table")
+        yield EmptyState(id="empty")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        """Start on the state's tab, focus the table, say we are loading."""
+        tabs = self.query_one(Tabs)
+        tabs.can_focus = False
+        tabs.active = self.app.state.tab
+        self.query_one("#filter", Input).display = False
+        self.query_one(UsageTable).focus()
+        self.query_one(UsageTable).display = False
+        self.query_one(EmptyState).update("Loading…")
+        self.refresh_status()
+
+    # --- rendering -------------------------------------------------------------------
+
+    def refresh_status(self) -> None:
+        """Redraw the header line."""
+        app = self.app
+        today = app.today()
+        from tokscope.app import period_label
+
+        state = app.state
+        loaded = app.loaded
+        parts: list[str] = []
+        if app.banner:
+            parts.append(app.banner)
+        parts.append(period_label(state, today))
+        parts.append(app.tz)
+        names = loaded.names if loaded else {}
+        parts.append(f"device {names.get(state.device, state.device)}" if state.device else "all devices")
+        if state.client:
+            parts.append(f"client {state.client}")
+        for key, value in state.drill:
+            parts.append(f"{key}={self._display(key, value)}")
+        if state.text:
+            parts.append(f"/{state.text}")
+        if loaded is None:
+            parts.append("loading…")
+        else:
+            parts.append(f"updated {loaded.updated.astimezone(ZoneInfo(app.tz)):%H:%M:%S}")
+        warnings = []
+        if loaded is not None:
+            refused = [d for d in loaded.devices if str(d.get("status") or "").startswith("refused")]
+            if refused:
+                warnings.append(f"{len(refused)} device{'s' if len(refused) > 1 else ''} refused")
+        view = app.view
+        if view is not None and view.totals.get("turns") and loaded is not None and loaded.priced:
+            unpriced = int(view.totals.get("unpriced_turns") or 0)
+            if unpriced:
+                warnings.append(f"{short(unpriced)} unpriced")
+        self.query_one(StatusLine).show(parts, warnings, busy=app.busy and loaded is not None)
+
+    def _display(self, key: str, value: str) -> str:
+        if key == "device" and self.app.loaded is not None:
+            return self.app.loaded.names.get(value, value[:8])
+        if key == "session":
+            return value[:8]
+        if key == "workspace":
+            return _shorten_workspace(value) or "(none)"
+        return value or "(none)"
+
+    def show_view(self, view: View) -> None:
+        """Render a computed view."""
+        app = self.app
+        loaded = app.loaded
+        assert loaded is not None
+        state = view.state
+        tabs = self.query_one(Tabs)
+        if tabs.active != state.tab:
+            tabs.active = state.tab
+        self.refresh_status()
+        self._show_summary(view)
+        chart = self.query_one(DailyChart)
+        chart.set_class(state.tab != "daily", "-hidden")
+        if state.tab == "daily":
+            self._show_chart(view)
+        table = self.query_one(UsageTable)
+        empty = self.query_one(EmptyState)
+        if loaded.events.height == 0 and state.tab != "devices":
+            table.display = False
+            empty.display = True
+            empty.update(self._empty_text())
+            return
+        if view.rows.height == 0 and state.tab != "devices":
+            table.display = False
+            empty.display = True
+            empty.update(
+                Text.assemble(
+                    ("No usage here.\n\n", "bold"),
+                    "Nothing in this period with these filters. Press ",
+                    ("p", "bold"),
+                    " for another period, ",
+                    ("Esc", "bold"),
+                    " to undo a drill-down, ",
+                    ("d", "bold"),
+                    "/",
+                    ("c", "bold"),
+                    " to change the device or client.",
+                )
+            )
+            return
+        empty.display = False
+        table.display = True
+        if state.tab == "devices" and not state.group2:
+            self._show_devices(view)
+        else:
+            self._show_rows(view)
+
+    def _empty_text(self) -> Text:
+        from tokscope.readers import all_readers
+
+        text = Text()
+        text.append("No usage recorded yet.\n\n", style="bold")
+        text.append("tokscope reads the logs of your coding agents; none were found in:\n")
+        readers = self.app.readers if self.app.readers is not None else all_readers()
+        for reader in readers:
+            roots = ", ".join(str(r) for r in reader.roots()[:2])
+            text.append(f"  {reader.client}: {roots}\n", style="dim")
+        text.append("\nRun an agent and this screen updates by itself, or try ")
+        text.append("tokscope demo", style="bold")
+        text.append(".\nq quits.")
+        return text
+
+    def _show_summary(self, view: View) -> None:
+        t = view.totals
+        loaded = self.app.loaded
+        priced = loaded is not None and loaded.priced
+        unpriced = int(t.get("unpriced_turns") or 0)
+        turns = int(t.get("turns") or 0)
+        self.query_one(Summary).show(
+            SummaryData(
+                cost=money_short(t.get("cost"), unpriced) if priced else "—",
+                unpriced=f"+{short(unpriced)} unpriced" if priced and unpriced and turns else "",
+                total=short(t.get("total_tokens") or 0),
+                input=short(t.get("input") or 0),
+                output=short(t.get("output") or 0),
+                cache_read=short(t.get("cache_read") or 0),
+                cache_write=short(int(t.get("cache_write_5m") or 0) + int(t.get("cache_write_1h") or 0)),
+                cache_hit=percent(view.cache_hit),
+                turns=f"{turns:,}",
+                sessions=f"{view.sessions:,}",
+                top_model=view.top_model or "—",
+            )
+        )
+
+    def _show_chart(self, view: View) -> None:
+        metric = view.state.metric
+        if metric == "cost" and self.app.loaded is not None and self.app.loaded.priced:
+            days = [(d, float(c or 0.0)) for d, c, _t in view.daily]
+            fmt = money_short
+            title = "Cost per day"
+        else:
+            days = [(d, float(t)) for d, _c, t in view.daily]
+            fmt = short
+            title = "Tokens per day" + (" (no prices yet)" if metric == "cost" else "")
+        self.query_one(DailyChart).show(days, fmt, f"{title}  (m: cost/tokens)")
+
+    def _key_columns(self, view: View) -> list[Column]:
+        cols = []
+        for i, key in enumerate(view.by):
+            if key == "day":
+                cols.append(Column("day", "Day", 0, 10, numeric=False))
+            elif key == "session":
+                cols.append(Column("session", "Session", 0, 8, numeric=False))
+            elif key == "client" and view.state.tab == "sessions":
+                cols.append(Column("client", "Client", 3, 11, numeric=False))
+            elif key == "workspace" and view.state.tab == "sessions":
+                cols.append(Column("workspace", "Workspace", 4, 10, numeric=False, flex=True, min_width=10))
+            else:
+                cols.append(
+                    Column(key, LABELS.get(key, key), 0, 12, numeric=False, flex=True, min_width=12 if i == 0 else 10)
+                )
+        if view.state.tab == "sessions":
+            cols.append(Column("last", "Last", 5, 11, numeric=False))
+        return cols
+
+    def _show_rows(self, view: View) -> None:
+        cols = self._key_columns(view)
+        for key, label, prio, width in NUMBERS:
+            cols.append(Column(key, label, prio, width))
+        rows = []
+        priced = self.app.loaded is not None and self.app.loaded.priced
+        for r in view.rows.iter_rows(named=True):
+            cells: dict[str, Any] = {}
+            for key in view.by:
+                cells[key] = (
+                    self._display(key, r[key]) if key in ("device", "session", "workspace") else (r[key] or "(none)")
+                )
+                if key == "workspace" and view.state.tab != "sessions":
+                    cells[key] = r[key] or "(none)"
+            if "last" in r and r["last"] is not None:
+                cells["last"] = f"{r['last']:%m-%d %H:%M}"
+            for key, _label, _p, _w in NUMBERS[:7]:
+                cells[key] = short(r[key])
+            cells["cost"] = money_short(r["cost"], int(r["unpriced_turns"] or 0)) if priced else "—"
+            cells["share"] = percent(r["share"])
+            rows.append((SEP.join(str(r[k]) for k in view.by), cells))
+        sort = view.state.sort
+        if sort == "key":
+            sort = view.by[0]
+        if sort is None:
+            sort = "day" if view.by[0] == "day" else "cost" if priced else "total_tokens"
+        self.query_one(UsageTable).show(cols, rows, sort, view.state.descending if view.state.sort else sort != "key")
+
+    def _show_devices(self, view: View) -> None:
+        priced = self.app.loaded is not None and self.app.loaded.priced
+        cols = [
+            Column("name", "Device", 0, 12, numeric=False, flex=True, min_width=10),
+            Column("id", "Id", 6, 8, numeric=False),
+            Column("fingerprint", "Fingerprint", 4, 24, numeric=False),
+            Column("trusted", "Trusted", 3, 7, numeric=False),
+            Column("last_export", "Last export", 5, 11, numeric=False),
+            Column("rows", "Rows", 6, 6),
+            Column("status", "Status", 1, 16, numeric=False, flex=True, min_width=12),
+            Column("turns", "Turns", 7, 6),
+            Column("total_tokens", "Total", 2, 6),
+            Column("cost", "Cost", 2, 9),
+        ]
+        rows = []
+        for d in view.devices:
+            usage = d.get("usage") or {}
+            status = str(d.get("status") or "")
+            if d.get("reason"):
+                status = f"{status}: {d['reason']}" if status else str(d["reason"])
+            last = d.get("last_export")
+            if isinstance(last, str):
+                with contextlib.suppress(ValueError):
+                    last = datetime.fromisoformat(last)
+            if hasattr(last, "strftime"):
+                last = f"{last.astimezone(ZoneInfo(self.app.tz)):%m-%d %H:%M}"
+            cells = {
+                "name": (d.get("name") or "") + (" (this)" if d.get("this") else ""),
+                "id": str(d.get("id") or "")[:8],
+                "fingerprint": str(d.get("fingerprint") or "—"),
+                "trusted": "yes" if d.get("trusted") else ("no" if d.get("trusted") is False else "—"),
+                "last_export": str(last or "—"),
+                "rows": short(d["rows"]) if isinstance(d.get("rows"), int) else "—",
+                "status": Text(status, style="bold red") if status.startswith("refused") else status,
+                "turns": short(usage.get("turns")) if usage else "0",
+                "total_tokens": short(usage.get("total_tokens")) if usage else "0",
+                "cost": money_short(usage.get("cost"), int(usage.get("unpriced_turns") or 0))
+                if usage and priced
+                else "—",
+            }
+            rows.append((str(d.get("id")), cells))
+        self.query_one(UsageTable).show(cols, rows, None)
+
+    # --- actions ----------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``m`` only on the Daily tab, ``t`` only on the Devices tab."""
+        if action == "metric":
+            return self.app.state.tab == "daily"
+        if action == "trust":
+            return self.app.state.tab == "devices"
+        return True
+
+    def action_tab(self, tab: str) -> None:
+        """Switch to ``tab``."""
+        self.query_one(Tabs).active = tab
+
+    @on(Tabs.TabActivated, "#tabs")
+    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        if event.tab is not None and event.tab.id and event.tab.id != self.app.state.tab:
+            self.app.set_state(
+                tab=event.tab.id,
+                sort=None,
+                group2=None if self.app.state.group2 == _tab_key(event.tab.id) else self.app.state.group2,
+            )
+            self.refresh_bindings()
+        self.query_one(UsageTable).focus()
+
+    def action_group(self) -> None:
+        """Cycle the second group-by key."""
+        from tokscope.app import SECOND_KEYS, TABS, next_in
+
+        state = self.app.state
+        options = [None, *[k for k in SECOND_KEYS if k != TABS[state.tab] and k not in state.by()[:1]]]
+        if state.tab == "sessions":
+            options = [None, "model", "device"]
+        self.app.set_state(group2=next_in(options, state.group2), sort=None)
+
+    def action_period(self) -> None:
+        """Cycle the period."""
+        from tokscope.app import PERIOD_CYCLE, next_in
+
+        self.app.set_state(period=next_in(PERIOD_CYCLE, self.app.state.period))
+
+    def action_device(self) -> None:
+        """Cycle all devices / each device."""
+        from tokscope.app import next_in
+
+        loaded = self.app.loaded
+        options = [None, *(loaded.device_ids if loaded else [])]
+        self.app.set_state(device=next_in(options, self.app.state.device))
+
+    def action_client(self) -> None:
+        """Cycle all clients / each client."""
+        from tokscope.app import next_in
+
+        loaded = self.app.loaded
+        options = [None, *(loaded.clients if loaded else [])]
+        self.app.set_state(client=next_in(options, self.app.state.client))
+
+    def action_sort(self) -> None:
+        """Sort by the next column."""
+        from tokscope.app import SORT_CYCLE, next_in
+
+        current = self.app.state.sort or ("key" if self.app.state.tab == "daily" else "cost")
+        self.sort_by(next_in(SORT_CYCLE, current))
+
+    def sort_by(self, column: str, descending: bool | None = None) -> None:
+        """Sort by ``column`` (numbers descending, names ascending unless told)."""
+        if descending is None:
+            descending = column != "key" or self.app.state.tab == "daily"
+        self.app.set_state(sort=column, descending=descending)
+
+    @on(DataTable.HeaderSelected, "#table")
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        view = self.app.view
+        if view is None or self.app.state.tab == "devices":
+            return
+        column = "key" if key == view.by[0] else key
+        if key in view.by[1:] or key == "last":
+            return
+        state = self.app.state
+        if state.sort == column:
+            self.sort_by(column, not state.descending)
+        else:
+            self.sort_by(column)
+
+    def action_filter(self) -> None:
+        """Show the filter input."""
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.value = self.app.state.text
+        field.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.app.set_state(text=event.value.strip())
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        field = self.query_one("#filter", Input)
+        if not field.value.strip():
+            field.display = False
+        self.query_one(UsageTable).focus()
+
+    def action_back(self) -> None:
+        """Close the filter (clearing it), else undo the last drill-down."""
+        field = self.query_one("#filter", Input)
+        state = self.app.state
+        if field.display or state.text:
+            field.value = ""
+            field.display = False
+            self.app.set_state(text="")
+            self.query_one(UsageTable).focus()
+            return
+        if state.drill:
+            back = state.back_tabs[-1] if state.back_tabs else state.tab
+            self.app.set_state(drill=state.drill[:-1], back_tabs=state.back_tabs[:-1], tab=back, sort=None)
+
+    def action_drill(self) -> None:
+        """Drill into the row under the cursor (Enter when the table is not focused)."""
+        table = self.query_one(UsageTable)
+        if table.display and table.row_count:
+            table.action_select_cursor()
+
+    def action_metric(self) -> None:
+        """Daily chart: switch between cost and tokens."""
+        self.app.set_state(metric="tokens" if self.app.state.metric == "cost" else "cost")
+
+    def action_trust(self) -> None:
+        """Trust the device under the cursor (after showing its fingerprint)."""
+        key = self.query_one(UsageTable).cursor_key()
+        if key:
+            self.ask_trust(key)
+
+    def ask_trust(self, device_id: str) -> None:
+        """Show a device's fingerprint and trust it if the user confirms."""
+        loaded = self.app.loaded
+        entry = next((d for d in (loaded.devices if loaded else []) if str(d.get("id")) == device_id), None)
+        if entry is None:
+            return
+        if device_id == loaded.device_id:
+            self.app.notify("This device is always trusted.")
+            return
+        if entry.get("trusted"):
+            self.app.notify(f"{entry.get('name')} is already trusted.")
+            return
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self.trust(entry)
+
+        self.app.push_screen(TrustScreen(entry), done)
+
+    def trust(self, entry: Mapping[str, Any]) -> None:
+        """Trust a device through the devices feature, then reload."""
+        from tokscope.app import trust_function
+
+        fn = trust_function()
+        if fn is None:
+            self.app.notify("Trusting needs the devices feature (tokscope.trust).", severity="warning")
+            return
+        try:
+            call_trust(fn, entry)
+        except Exception as exc:  # a refusal is a message, not a crash
+            self.app.notify(f"{type(exc).__name__}: {exc}", title="Not trusted", severity="error")
+            return
+        self.app.notify(f"Trusted {entry.get('name') or entry.get('id')}.")
+        self.app.request_refresh(scan=False)
+
+    @on(DataTable.RowSelected, "#table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        key = str(event.row_key.value)
+        state = self.app.state
+        view = self.app.view
+        if view is None:
+            return
+        if state.tab == "devices" and not state.group2:
+            entry = next((d for d in view.devices if str(d.get("id")) == key), None)
+            if entry is not None and not entry.get("trusted"):
+                self.ask_trust(key)
+                return
+            if entry is not None and entry.get("status") not in ("merged", "this device", "ok"):
+                self.app.notify(str(entry.get("reason") or entry.get("status")), title=str(entry.get("name") or key))
+                return
+            self._drill([("device", key)])
+            return
+        values = key.split(SEP)
+        if state.tab == "sessions":
+            self.app.push_screen(SessionScreen(values[0]))
+            return
+        self._drill([(k, v) for k, v in zip(view.by, values, strict=False)])
+
+    def _drill(self, filters: list[tuple[str, str]]) -> None:
+        state = self.app.state
+        pairs = [(k, v) for k, v in filters if (k, v) not in state.drill]
+        if not pairs:
+            return
+        self.app.set_state(
+            drill=state.drill + tuple(pairs),
+            back_tabs=state.back_tabs + (state.tab,) + (state.tab,) * (len(pairs) - 1),
+            tab="sessions",
+            group2=None,
+            sort=None,
+        )
+
+
+def _tab_key(tab: str) -> str:
+    from tokscope.app import TABS
+
+    return TABS.get(tab, tab)
+
+
+def call_trust(fn: Any, entry: Mapping[str, Any]) -> Any:
+    """Pin the device's public key as trusted (``tokscope.trust.pin``)."""
+    if not entry.get("public_key"):
+        raise ValueError("its snapshot shows no public key yet; wait for it to sync")
+    return fn(str(entry.get("id")), str(entry.get("name") or ""), str(entry["public_key"]))
+
+
+class SessionScreen(Screen):
+    """The turns of one session: time, model, tokens, cost, running total."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back", id="session.back"),
+        Binding("q", "app.pop_screen", "Back", show=False, id="session.quit"),
+    ]
+
+    app: TokscopeApp
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__()
+        self.session_id = session_id
+
+    def compose(self) -> ComposeResult:
+        """Title line, the turns, the footer."""
+        yield StatusLine(id="session-title")
+        yield UsageTable(id="turns")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        """Load the session's turns (a filter over the in-memory events)."""
+        from tokscope.app import session_turns
+
+        app = self.app
+        loaded = app.loaded
+        assert loaded is not None
+        turns = session_turns(loaded, self.session_id, app.tz)
+        priced = loaded.priced
+        first = turns.row(0, named=True) if turns.height else {}
+        cost_total = turns.get_column("running_cost")[-1] if turns.height else None
+        tokens_total = turns.get_column("running_tokens")[-1] if turns.height else 0
+        self.query_one(StatusLine).show(
+            [
+                f"session {self.session_id[:8]}",
+                str(first.get("client") or ""),
+                _shorten_workspace(self._workspace()),
+                f"{turns.height} turns",
+                f"{short(tokens_total)} tokens",
+                money_short(cost_total) if priced else "cost —",
+            ]
+        )
+        cols = [
+            Column("time", "Time", 0, 14, numeric=False),
+            Column("model", "Model", 1, 12, numeric=False, flex=True, min_width=10),
+            Column("agent", "Agent", 6, 8, numeric=False),
+            Column("input", "Input", 4, 6),
+            Column("output", "Output", 3, 6),
+            Column("cache_read", "Cache rd", 5, 8),
+            Column("cache_write", "Cache wr", 5, 8),
+            Column("total", "Total", 2, 6),
+            Column("cost", "Cost", 1, 8),
+            Column("running", "Running", 1, 9),
+        ]
+        rows = []
+        for i, r in enumerate(turns.iter_rows(named=True)):
+            cells = {
+                "time": f"{r['time']:%m-%d %H:%M:%S}",
+                "model": r["model"] or "",
+                "agent": r["agent"] or "",
+                "input": short(r["input"]),
+                "output": short(r["output"]),
+                "cache_read": short(r["cache_read"]),
+                "cache_write": short(r["cache_write"]),
+                "total": short(r["total"]),
+                "cost": money_short(r["cost"]) if priced else "—",
+                "running": money_short(r["running_cost"])
+                if priced and r["running_cost"] is not None
+                else short(r["running_tokens"]),
+            }
+            rows.append((str(i), cells))
+        table = self.query_one(UsageTable)
+        table.show(cols, rows, "time", False)
+        table.focus()
+        if rows:
+            table.move_cursor(row=len(rows) - 1)
+
+    def _workspace(self) -> str:
+        loaded = self.app.loaded
+        if loaded is None:
+            return ""
+        import polars as pl
+
+        hit = (
+            loaded.events.lazy()
+            .filter(pl.col("session_id").cast(pl.String) == self.session_id)
+            .select(pl.col("workspace").cast(pl.String).first())
+            .collect()
+        )
+        return str(hit.item() or "") if hit.height else ""
+
+
+class HelpScreen(ModalScreen):
+    """Every key and what it does (remapped keys shown as they are now)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss", "Close", id="help.close"),
+        Binding("question_mark", "dismiss", "Close", show=False, id="help.close2"),
+        Binding("q", "dismiss", "Close", show=False, id="help.close3"),
+    ]
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical {
+        width: auto; max-width: 90%; height: auto; max-height: 90%;
+        border: round $primary; background: $surface; padding: 0 1;
+    }
+    """
+
+    def __init__(self, bindings: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.bindings_now = bindings
+
+    def compose(self) -> ComposeResult:
+        """A two-column table of keys."""
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        seen: set[str] = set()
+        rows = []
+        for key, active in self.bindings_now.items():
+            binding = active.binding
+            if not binding.description or binding.action in ("app.pop_screen",):
+                continue
+            label = binding.key_display or key
+            desc = binding.tooltip or binding.description
+            if (binding.description, label) in seen:
+                continue
+            seen.add((binding.description, label))
+            rows.append((label, f"{binding.description}: {desc}" if desc != binding.description else desc))
+        rows.append(("↑ ↓ PgUp PgDn", "move in the table"))
+        rows.append(("ctrl+p", "command palette: every action, and pickers"))
+        for key, desc in rows:
+            table.add_row(key, desc)
+        with Vertical():
+            yield Label(Text("Keys (remap them by id in config.toml [keys])", style="bold"))
+            yield Static(table)
+            yield Label(Text("Esc closes", style="dim"))
+
+
+class TrustScreen(ModalScreen[bool]):
+    """Show a device's fingerprint; trust it on confirmation."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Trust", id="trust.yes"),
+        Binding("n,escape", "answer(False)", "Cancel", id="trust.no"),
+    ]
+
+    DEFAULT_CSS = """
+    TrustScreen { align: center middle; }
+    TrustScreen > Vertical {
+        width: 64; max-width: 95%; height: auto;
+        border: round $warning; background: $surface; padding: 0 1;
+    }
+    TrustScreen Horizontal { height: auto; align-horizontal: right; }
+    TrustScreen Button { margin: 0 0 0 1; }
+    """
+
+    def __init__(self, entry: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.entry = dict(entry)
+
+    def compose(self) -> ComposeResult:
+        """Name, id, fingerprint, status and the two buttons."""
+        e = self.entry
+        text = Text()
+        text.append(f"Trust device {e.get('name') or ''}?\n\n", style="bold")
+        text.append(f"id           {e.get('id')}\n")
+        text.append("fingerprint  ")
+        text.append(f"{e.get('fingerprint') or 'unknown'}\n", style="bold")
+        if e.get("status"):
+            text.append(f"status       {e.get('status')}{': ' + str(e['reason']) if e.get('reason') else ''}\n")
+        text.append(
+            "\nCompare the fingerprint with the one `tokscope devices` shows on that device. Trust only if they match.",
+            style="dim",
+        )
+        with Vertical():
+            yield Static(text)
+            with Horizontal():
+                yield Button("Trust (y)", variant="warning", id="yes")
+                yield Button("Cancel (n)", id="no")
+
+    def action_answer(self, ok: bool) -> None:
+        """Close with the answer."""
+        self.dismiss(ok)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
