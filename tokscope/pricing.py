@@ -203,7 +203,7 @@ _EFFORT_RE = re.compile(r"-(?:minimal|low|medium|high|xhigh)$")
 #: Families where ``-fast`` / ``-thinking`` are decorations of one model, not other models.
 _DECORATED_FAMILIES = ("claude-", "gpt-")
 _DIGIT_DASH_RE = re.compile(r"(?<![\d.])(\d)-(?=\d(?![\d]))")
-_DIGIT_DOT_RE = re.compile(r"(?<![\d-])(\d)\.(?=\d(?![\d]))")
+_DIGIT_DOT_RE = re.compile(r"(?<![\d.])(\d)\.(?=\d(?![\d]))")
 
 #: Event ``provider`` spellings → LiteLLM key prefixes to try for provider-qualified rows.
 PROVIDER_PREFIXES: dict[str, tuple[str, ...]] = {
@@ -278,12 +278,13 @@ def name_variants(raw: str) -> list[tuple[str, str]]:
 def _swaps(name: str, step: str) -> list[tuple[str, str]]:
     """``claude-sonnet-4.5`` ↔ ``claude-sonnet-4-5`` (single digits only, never dates)."""
     out = []
+    prefix = "" if step.startswith("exact") else f"{step}; "
     dashed = _DIGIT_DOT_RE.sub(r"\1-", name)
     if dashed != name:
-        out.append((dashed, f"{step}; dots → dashes"))
+        out.append((dashed, f"{prefix}dots → dashes"))
     dotted = _DIGIT_DASH_RE.sub(r"\1.", name)
     if dotted != name:
-        out.append((dotted, f"{step}; dashes → dots"))
+        out.append((dotted, f"{prefix}dashes → dots"))
     return out
 
 
@@ -548,7 +549,7 @@ def load_table(
         chosen, data = BUNDLED, _read_table(BUNDLED)
     rows, more = load_overrides([user_overrides_path()] if overrides is None else overrides)
     warnings += more
-    return PriceTable(
+    table = PriceTable(
         models=data["models"],
         aliases=data.get("aliases", {}),
         meta=data.get("_meta", {}),
@@ -556,6 +557,14 @@ def load_table(
         overrides=rows,
         warnings=warnings,
     )
+    for o in rows:  # fail early on bad rows, not only when a matching model shows up
+        try:
+            groups_from_toml(o.row, o.where)
+        except ValueError as exc:
+            raise PriceFileError(str(exc)) from exc
+        if o.row.get("alias") and table.lookup(str(o.row["alias"])).entry is None:
+            raise PriceFileError(f"{o.where}: alias {o.row['alias']!r} is not a known model")
+    return table
 
 
 # --- vectorised pricing ---------------------------------------------------------------------
@@ -789,6 +798,8 @@ def explain(res: Resolution) -> list[str]:
             lines.append(f"  reasoning ${v.std.reasoning * 1e6:g} per M")
         if v.priority is not None:
             lines.append(f"  priority {fmt(v.priority.base)}")
+            for above, tier in v.priority.tiers:
+                lines.append(f"  priority prompt > {above:,}: {fmt(tier)}")
     if e.fast:
         lines.append(f"fast      x{e.fast:g} when the log says fast mode")
     if e.multiplier != 1.0:
