@@ -289,6 +289,214 @@ def gen_amp(rng: random.Random, home: Path, target: int) -> int:
     return written
 
 
+# --- GitHub Copilot CLI (OTEL JSONL) ----------------------------------------------
+
+_COPILOT_RESOURCE = {
+    "attributes": {
+        "service.name": "github-copilot",
+        "service.version": "0.0.354",
+        "telemetry.sdk.language": "nodejs",
+        "telemetry.sdk.name": "opentelemetry",
+        "telemetry.sdk.version": "2.1.0",
+        "host.name": "alice-laptop",
+    }
+}
+
+
+def _copilot_turn(rng: random.Random, t0: int, conv: str, capture: bool) -> list[dict]:
+    """One user turn: chat spans + their inference logs + tool spans, then the invoke_agent span."""
+    trace = f"{rng.getrandbits(128):032x}"
+    agent_span = f"{rng.getrandbits(64):016x}"
+    records: list[dict] = []
+    total_in = total_out = total_cached = 0
+    t = t0
+    for _call in range(rng.randint(2, 5)):
+        span = f"{rng.getrandbits(64):016x}"
+        cached = rng.randint(5_000, 60_000)
+        inp, out = cached + rng.randint(10, 3000), rng.randint(20, 2000)
+        total_in, total_out, total_cached = total_in + inp, total_out + out, total_cached + cached
+        attrs = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "github",
+            "gen_ai.request.model": "claude-sonnet-4.5",
+            "gen_ai.response.model": "claude-sonnet-4.5",
+            "gen_ai.response.id": f"msg_{rng.getrandbits(80):020x}",
+            "gen_ai.conversation.id": conv,
+            "gen_ai.response.finish_reasons": ["tool_calls"],
+            "gen_ai.usage.input_tokens": inp,
+            "gen_ai.usage.cache_read.input_tokens": cached,
+            "gen_ai.usage.output_tokens": out,
+            "server.address": "api.githubcopilot.com",
+        }
+        content = {"gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [text(rng, 900)]}])}
+        records.append(
+            {
+                "resource": _COPILOT_RESOURCE,
+                "instrumentationScope": {"name": "github-copilot", "version": "0.0.354"},
+                "traceId": trace,
+                "parentId": agent_span,
+                "spanId": span,
+                "name": "chat claude-sonnet-4.5",
+                "kind": 2,
+                "startTime": [t, 0],
+                "endTime": [t + 3, rng.randrange(10**9)],
+                "status": {"code": 0},
+                "attributes": {**attrs, **content} if capture else attrs,
+                "events": [],
+            }
+        )
+        records.append(
+            {
+                "resource": _COPILOT_RESOURCE,
+                "hrTime": [t + 3, 0],
+                "spanContext": {"traceId": trace, "spanId": span, "traceFlags": 1},
+                "attributes": {"event.name": "gen_ai.client.inference.operation.details", **attrs},
+                "body": "GenAI inference: claude-sonnet-4.5",
+            }
+        )
+        for _tool in range(rng.randint(1, 3)):
+            tool = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "bash"}
+            if capture:
+                tool["gen_ai.tool.call.result"] = text(rng, 700)
+            records.append(
+                {
+                    "resource": _COPILOT_RESOURCE,
+                    "traceId": trace,
+                    "parentId": agent_span,
+                    "spanId": f"{rng.getrandbits(64):016x}",
+                    "name": "execute_tool bash",
+                    "startTime": [t + 4, 0],
+                    "endTime": [t + 5, 0],
+                    "attributes": tool,
+                }
+            )
+        t += 6
+    records.append(
+        {
+            "resource": _COPILOT_RESOURCE,
+            "traceId": trace,
+            "spanId": agent_span,
+            "name": "invoke_agent copilot",
+            "startTime": [t0, 0],
+            "endTime": [t, 0],
+            "attributes": {
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.conversation.id": conv,
+                "gen_ai.response.model": "claude-sonnet-4.5",
+                "gen_ai.usage.input_tokens": total_in,
+                "gen_ai.usage.cache_read.input_tokens": total_cached,
+                "gen_ai.usage.output_tokens": total_out,
+            },
+        }
+    )
+    return records
+
+
+@generator("copilot")
+def gen_copilot(rng: random.Random, home: Path, target: int) -> int:
+    """Copilot CLI OTEL exports; content capture on for a third of the sessions."""
+    written, n = 0, 0
+    while written < target:
+        n += 1
+        conv, t0 = f"{rng.getrandbits(128):032x}", 1_775_000_000 + n * 10_000
+        turns = [_copilot_turn(rng, t0 + i * 60, conv, n % 3 == 0) for i in range(rng.randint(20, 60))]
+        lines = [json.dumps(r) for turn in turns for r in turn]
+        written += _write_lines(home / ".copilot" / "otel" / f"copilot-otel-{n}.jsonl", lines)
+    return written
+
+
+# --- Cline / Roo Code / Kilo Code ---------------------------------------------------
+
+
+def _cline_ui_messages(rng: random.Random, requests: int, ts: int) -> list[dict]:
+    """A task's ui_messages.json: api_req_started rows among text, reasoning and tool rows."""
+    out: list[dict] = [{"ts": ts, "type": "say", "say": "text", "text": text(rng, 400)}]
+    for _ in range(requests):
+        ts += rng.randint(2000, 30000)
+        cached = rng.randint(5000, 80000)
+        req = {
+            "request": "<task>\n" + text(rng, rng.randint(600, 2500)) + "\n</task>",
+            "apiProtocol": "anthropic",
+            "tokensIn": cached + rng.randint(1, 400),
+            "tokensOut": rng.randint(20, 2000),
+            "cacheWrites": rng.randint(0, 3000),
+            "cacheReads": cached,
+            "cost": round(rng.random() / 20, 6),
+        }
+        tool = json.dumps({"tool": "readFile", "path": "src/app.ts", "content": text(rng, 600)})
+        out += [
+            {"ts": ts, "type": "say", "say": "api_req_started", "text": json.dumps(req)},
+            {"ts": ts + 1, "type": "say", "say": "reasoning", "text": text(rng, 300), "partial": False},
+            {"ts": ts + 2, "type": "say", "say": "text", "text": text(rng, rng.randint(200, 900))},
+            {"ts": ts + 3, "type": "ask", "ask": "tool", "text": tool},
+        ]
+    return out
+
+
+def _vscode_tasks(rng: random.Random, home: Path, target: int, extension: str, every: int = 1) -> int:
+    """VS Code task directories of ``extension``; only ``ui_messages.json`` counts as source bytes."""
+    written, n = 0, 0
+    while written < target:
+        n += 1
+        ts = 1_772_000_000_000 + n * 3_600_000
+        task = home / ".config" / "Code" / "User" / "globalStorage" / extension / "tasks" / f"{ts}"
+        task.mkdir(parents=True, exist_ok=True)
+        env = "<environment_details>\n<slug>code</slug>\n<model>claude-sonnet-4-5</model>\n</environment_details>"
+        history = [{"role": "user", "content": [{"type": "text", "text": env}]}]
+        (task / "api_conversation_history.json").write_text(json.dumps(history))
+        data = json.dumps(_cline_ui_messages(rng, rng.randint(30, 120), ts)).encode()
+        (task / "ui_messages.json").write_bytes(data)
+        written += len(data)
+    return written
+
+
+def _cline_sessions(rng: random.Random, home: Path, target: int) -> int:
+    """``~/.cline/data/sessions/<id>/<id>.messages.json`` files."""
+    written, n = 0, 0
+    while written < target:
+        n += 1
+        ts = 1_785_000_000_000 + n * 3_600_000
+        messages = []
+        for i in range(rng.randint(30, 120)):
+            cached = rng.randint(5000, 80000)
+            metrics = {
+                "inputTokens": cached + rng.randint(1, 400),
+                "outputTokens": rng.randint(20, 2000),
+                "cacheReadTokens": cached,
+                "cacheWriteTokens": rng.randint(0, 3000),
+                "cost": 0.01,
+            }
+            messages += [
+                {"id": f"u{n}-{i}", "role": "user", "ts": ts + i * 1000, "content": text(rng, 800)},
+                {
+                    "id": f"msg_{rng.getrandbits(80):020x}",
+                    "role": "assistant",
+                    "ts": ts + i * 1000 + 500,
+                    "content": [{"type": "text", "text": text(rng, 1200)}],
+                    "modelInfo": {"id": "claude-sonnet-4-5", "provider": "anthropic"},
+                    "metrics": metrics,
+                },
+            ]
+        path = home / ".cline" / "data" / "sessions" / f"s{n}" / f"s{n}.messages.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps({"version": 1, "sessionId": f"s{n}", "messages": messages}).encode()
+        path.write_bytes(data)
+        written += len(data)
+    return written
+
+
+@generator("cline")
+def gen_cline(rng: random.Random, home: Path, target: int) -> int:
+    """Half VS Code task files, half the ``~/.cline`` session store."""
+    return _vscode_tasks(rng, home, target // 2, "saoudrizwan.claude-dev") + _cline_sessions(rng, home, target // 2)
+
+
+@generator("roo-code")
+def gen_roo_code(rng: random.Random, home: Path, target: int) -> int:
+    """Roo Code task files (Kilo Code's are the same format)."""
+    return _vscode_tasks(rng, home, target, "rooveterinaryinc.roo-cline")
+
+
 # --- runner -----------------------------------------------------------------------
 
 _CLEAR = (
@@ -297,6 +505,10 @@ _CLEAR = (
     "CLAUDE_CONFIG_DIR",
     "KIMI_CODE_HOME",
     "KIMI_SHARE_DIR",
+    "COPILOT_HOME",
+    "COPILOT_OTEL_FILE_EXPORTER_PATH",
+    "CLINE_DIR",
+    "CLINE_DATA_DIR",
 )
 
 
