@@ -81,11 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--no-scan", action="store_true", help="report the ledger as it is, without scanning")
     p.add_argument("--prices", type=Path, metavar="FILE", help="price overrides (TOML, USD per million tokens)")
+    p.add_argument("--device", type=_csv_list, default=[], help="only these devices: ids or names (comma list)")
+    p.add_argument("--shared", type=Path, metavar="DIR", help="the shared folder to merge (overrides config and env)")
     p.set_defaults(func=cmd_report)
 
     from tokscope.prices_cli import register as register_prices
 
     register_prices(sub)
+
+    from tokscope.devices_cli import register as register_devices
+
+    register_devices(sub)
 
     p = sub.add_parser("demo", help="the TUI on generated demo data (a temporary directory; nothing of yours is touched)")
     p.add_argument("--interval", type=float, default=3.0, help="seconds between generated live turns (default 3)")
@@ -264,8 +270,12 @@ def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         models=args.model,
     )
     today = today_in(tz)
-    usage = load_usage(settings, prices=getattr(args, "prices", None))
+    usage = load_usage(settings, prices=getattr(args, "prices", None), shared=getattr(args, "shared", None))
+    from tokscope.devices_cli import device_filter, with_device_names
+
+    query.devices = device_filter(getattr(args, "device", []), usage)
     rows, totals = aggregate(usage.events, query, today)
+    rows = with_device_names(rows, usage)
     since, until = query.bounds(today)
     return {
         "period": {
@@ -301,9 +311,10 @@ def _csv(data: dict[str, Any]) -> str:
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*data["by"], *COUNTERS])
+    keys = [c for k in data["by"] for c in ((k, "device_name") if k == "device" else (k,))]
+    writer.writerow([*keys, *COUNTERS])
     for row in data["rows"]:
-        writer.writerow([row[k] if row[k] is not None else "" for k in [*data["by"], *COUNTERS]])
+        writer.writerow([row.get(k) if row.get(k) is not None else "" for k in [*keys, *COUNTERS]])
     return out.getvalue()
 
 
@@ -335,7 +346,10 @@ def _print_table(data: dict[str, Any]) -> None:
         table.add_column(label, justify="right", footer=tokens(totals[key]))
     table.add_column("Cost", justify="right", footer=money_total(totals["cost"], totals["unpriced_turns"] or 0))
     for row in data["rows"]:
-        cells = [str(row[k]) for k in data["by"]]
+        cells = [
+            f"{row['device_name']} ({row[k][:8]})" if k == "device" and row.get("device_name") else str(row[k])
+            for k in data["by"]
+        ]
         cells += [tokens(row[k]) for _, k in numeric]
         cells.append(money(row["cost"], row["unpriced_turns"] or 0))
         table.add_row(*cells)

@@ -51,7 +51,10 @@ def load_usage(
     """
     device = load_device()
     usage = Usage(events=local_events(ledger or Ledger(), device), device=device)
-    # merge step (devices): concatenates trusted snapshots, fills usage.devices / usage.notes
+    from tokscope.merge import merge_shared  # merge step (devices): trusted snapshots + this ledger
+
+    merged = merge_shared(usage.events, device, shared or settings.shared_folder)
+    usage.events, usage.devices, usage.notes = merged.events, merged.devices, [*usage.notes, *merged.notes]
     from tokscope.pricing import apply_pricing  # pricing step: adds cost / price_state columns
 
     usage.events, price_notes = apply_pricing(usage.events, prices)

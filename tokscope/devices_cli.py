@@ -1,0 +1,362 @@
+"""``tokscope devices …`` and ``tokscope export``: identity, trust and snapshots from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+SHARED_HELP = "the folder synced between devices (overrides shared_folder in config.toml and TOKSCOPE_SHARED)"
+
+
+def shared_parent() -> argparse.ArgumentParser:
+    """A parent parser adding ``--shared DIR`` (absent from the namespace unless given)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--shared", type=Path, metavar="DIR", default=argparse.SUPPRESS, help=SHARED_HELP)
+    return parent
+
+
+def register(subparsers: Any) -> None:
+    """Add ``devices`` (with show/trust/untrust/rename) and ``export`` to the CLI's sub-commands."""
+    shared = shared_parent()
+    p = subparsers.add_parser(
+        "devices",
+        parents=[shared],
+        help="devices seen in the shared folder, trust, rename",
+        description="Without a sub-command: every device seen in the shared folder, with its status.",
+    )
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_devices)
+    dsub = p.add_subparsers(dest="devices_command", metavar="SUBCOMMAND")
+
+    s = dsub.add_parser("show", parents=[shared], help="this device's id, name and key fingerprint")
+    s.add_argument("--format", choices=("table", "json"), default="table")
+    s.set_defaults(func=cmd_show)
+
+    s = dsub.add_parser("trust", parents=[shared], help="merge a device's snapshots from now on")
+    s.add_argument("device", metavar="ID|NAME")
+    s.add_argument("--fingerprint", metavar="FP", help="the fingerprint `tokscope devices show` prints on that device")
+    s.set_defaults(func=cmd_trust)
+
+    s = dsub.add_parser("untrust", parents=[shared], help="stop merging a device's snapshots")
+    s.add_argument("device", metavar="ID|NAME")
+    s.set_defaults(func=cmd_untrust)
+
+    s = dsub.add_parser("rename", help="give this device a new name")
+    s.add_argument("name")
+    s.set_defaults(func=cmd_rename)
+
+    p = subparsers.add_parser(
+        "export", parents=[shared], help="write this device's signed snapshot to the shared folder"
+    )
+    p.add_argument(
+        "--redact-workspaces", action="store_true", help="export only the last path component of each workspace"
+    )
+    p.add_argument("--no-scan", action="store_true", help="export the ledger as it is, without scanning first")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    p.set_defaults(func=cmd_export)
+
+
+def shared_folder(args: argparse.Namespace) -> Path | None:
+    """``--shared`` if given, else the configured shared folder (config.toml / ``TOKSCOPE_SHARED``)."""
+    given = getattr(args, "shared", None)
+    if given is not None:
+        return Path(given).expanduser()
+    from tokscope import config
+
+    return config.load().shared_folder
+
+
+def _error(message: str) -> int:
+    print(f"tokscope: error: {message}", file=sys.stderr)
+    return 1
+
+
+NO_SHARED = "no shared folder: set shared_folder in config.toml, the TOKSCOPE_SHARED variable, or pass --shared DIR"
+
+
+# --- devices -------------------------------------------------------------------
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    """``tokscope devices``: this device and every device seen in the shared folder."""
+    from tokscope.merge import list_devices
+
+    shared = shared_folder(args)
+    devices = list_devices(shared)
+    if args.format == "json":
+        print(json.dumps([d.as_dict() for d in devices], indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    from tokscope.format import tokens
+
+    title = f"Devices in {shared}" if shared else "Devices (no shared folder configured)"
+    table = Table(title=title, title_justify="left")
+    for name, justify in (
+        ("Name", "left"),
+        ("Id", "left"),
+        ("Fingerprint", "left"),
+        ("Trusted", "center"),
+        ("Last export", "left"),
+        ("Rows", "right"),
+        ("Status", "left"),
+    ):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    colors = {"this device": "cyan", "merged": "green", "untrusted": "yellow", "refused": "red", "missing": "red"}
+    for d in devices:
+        status = f"[{colors.get(d.status, 'white')}]{d.status}[/]"
+        if d.reason:
+            status += f": {d.reason}"
+        table.add_row(
+            d.name,
+            d.id,
+            d.fingerprint or "",
+            "yes" if d.trusted else "no",
+            d.last_export or "",
+            tokens(d.rows) if d.rows is not None else "",
+            status,
+        )
+    console = Console()
+    console.print(table)
+    if shared is None:
+        console.print(NO_SHARED)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """``tokscope devices show``: this device's id, name, fingerprint and public key."""
+    from tokscope.identity import IdentityError, load_identity
+
+    try:
+        ident = load_identity()
+    except IdentityError as exc:
+        return _error(str(exc))
+    data = {
+        "id": ident.device.id,
+        "name": ident.device.name,
+        "fingerprint": ident.fingerprint,
+        "public_key": ident.public_key_text,
+    }
+    if args.format == "json":
+        print(json.dumps(data, indent=2))
+    else:
+        for key, label in (
+            ("name", "Name"),
+            ("id", "Id"),
+            ("fingerprint", "Fingerprint"),
+            ("public_key", "Public key"),
+        ):
+            print(f"{label + ':':<13}{data[key]}")
+    return 0
+
+
+def _match(query: str, candidates: list[tuple[str, str]]) -> list[str]:
+    """Device ids matching ``query``: an exact id, else an id prefix (4+ chars), else a name (any case)."""
+    q = query.strip().lower()
+    exact = [i for i, _ in candidates if i.lower() == q]
+    if exact:
+        return exact[:1]
+    named = sorted({i for i, n in candidates if n and n.lower() == q})
+    if named:
+        return named
+    if len(q) >= 4:
+        return sorted({i for i, _ in candidates if i.lower().startswith(q)})
+    return []
+
+
+def cmd_trust(args: argparse.Namespace) -> int:
+    """``tokscope devices trust ID|NAME [--fingerprint FP]``."""
+    shared = shared_folder(args)
+    if shared is None:
+        return _error(NO_SHARED)
+    try:
+        pinned = trust(args.device, fingerprint=args.fingerprint, shared=shared)
+    except TrustRefused as exc:
+        return _error(str(exc))
+    print(f"Trusted {pinned.name or pinned.id} ({pinned.id}), key fingerprint {pinned.fingerprint}.")
+    if not args.fingerprint:
+        print("Compare that fingerprint with `tokscope devices show` on the device itself.")
+    return 0
+
+
+class TrustRefused(Exception):
+    """A trust or untrust request that cannot be carried out (the message says why)."""
+
+
+def trust(device: str, *, fingerprint: str | None = None, shared: Path | None = None) -> Any:
+    """Trust the device ``device`` (id, id prefix or name) of the shared folder; return its ``TrustedDevice``.
+
+    The key pinned is the one in the device's current manifest, whose own
+    signature must verify. With ``fingerprint`` the key must have that
+    fingerprint; a device already trusted with another key (a new key, or an
+    impersonation) is re-pinned only with ``fingerprint``. Raises
+    ``TrustRefused`` with the reason otherwise. The TUI's Devices tab calls this
+    after showing the fingerprint (``list_devices``).
+    """
+    from tokscope import config
+    from tokscope.identity import load_device, normalize_fingerprint
+    from tokscope.merge import SnapshotRefused, device_folders, read_signed_manifest
+    from tokscope.trust import pin, trusted_devices
+
+    shared = shared if shared is not None else config.load().shared_folder
+    if shared is None:
+        raise TrustRefused(NO_SHARED)
+    local = load_device()
+    found: dict[str, tuple[str, Any]] = {}  # id -> (name, manifest or the refusal)
+    for folder in device_folders(shared):
+        try:
+            manifest = read_signed_manifest(folder)
+            found[folder.name] = (str(manifest.get("name") or ""), manifest)
+        except SnapshotRefused as exc:
+            found[folder.name] = ("", exc)
+    ids = _match(device, [(i, n) for i, (n, _) in found.items()] + [(local.id, local.name)])
+    if not ids:
+        known = ", ".join(f"{n} ({i})" if n else i for i, (n, _) in found.items()) or "none"
+        raise TrustRefused(f"no device {device!r} has a snapshot in {shared} (devices there: {known})")
+    if len(ids) > 1:
+        raise TrustRefused(f"{device!r} is ambiguous: {', '.join(ids)}; give the id")
+    device_id = ids[0]
+    if device_id == local.id:
+        raise TrustRefused("this device is always trusted")
+    name, manifest = found[device_id]
+    if isinstance(manifest, SnapshotRefused):
+        raise TrustRefused(f"cannot trust {device_id}: {manifest.reason}")
+    from tokscope.identity import decode_key
+    from tokscope.identity import fingerprint as fingerprint_of
+
+    key = manifest["public_key"]
+    presented = fingerprint_of(decode_key(key))
+    if fingerprint is not None and normalize_fingerprint(fingerprint) != presented:
+        raise TrustRefused(
+            f"fingerprint mismatch: {device_id} presents key {presented}, not {normalize_fingerprint(fingerprint)}"
+        )
+    current = trusted_devices().get(device_id)
+    if current is not None and current.public_key != key and fingerprint is None:
+        raise TrustRefused(
+            f"{device_id} is trusted with key {current.fingerprint} but its snapshot carries key "
+            f"{presented}: if that device really made a new key, read its fingerprint with "
+            "`tokscope devices show` there and pass it with --fingerprint"
+        )
+    return pin(device_id, name, key)
+
+
+def untrust(device: str, *, shared: Path | None = None) -> str:
+    """Stop trusting ``device`` (id, id prefix or name); return its id. Raises ``TrustRefused``."""
+    from tokscope.identity import load_device
+    from tokscope.trust import trusted_devices, unpin
+
+    pins = trusted_devices()
+    ids = _match(device, [(i, p.name) for i, p in pins.items()])
+    if not ids and shared is not None:
+        from tokscope.merge import scan_shared
+
+        seen = scan_shared(shared, load_device(), read=False, record=False)
+        ids = [i for i in _match(device, [(s.status.id, s.status.name) for s in seen]) if i in pins]
+    if not ids:
+        raise TrustRefused(f"no trusted device {device!r}")
+    if len(ids) > 1:
+        raise TrustRefused(f"{device!r} is ambiguous: {', '.join(ids)}; give the id")
+    unpin(ids[0])
+    return ids[0]
+
+
+def cmd_untrust(args: argparse.Namespace) -> int:
+    """``tokscope devices untrust ID|NAME``."""
+    try:
+        device_id = untrust(args.device, shared=shared_folder(args))
+    except TrustRefused as exc:
+        return _error(str(exc))
+    print(f"No longer trusting {device_id}: its snapshots are not merged any more.")
+    return 0
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    """``tokscope devices rename NAME``."""
+    from tokscope.identity import rename_device
+
+    try:
+        device = rename_device(args.name)
+    except ValueError as exc:
+        return _error(str(exc))
+    print(f"This device is now {device.name!r} ({device.id}); other devices see the name after the next export.")
+    return 0
+
+
+# --- export --------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``tokscope export [--redact-workspaces]``."""
+    import time
+
+    from tokscope.identity import IdentityError
+    from tokscope.snapshot import export
+
+    shared = shared_folder(args)
+    if shared is None:
+        return _error(NO_SHARED)
+    if not shared.is_dir():
+        return _error(f"shared folder {shared} does not exist (create it, or point --shared at the synced folder)")
+    if not args.no_scan:
+        from tokscope.cli import _print_errors, run_scan
+
+        _print_errors(run_scan(quiet=args.quiet))
+    start = time.perf_counter()
+    try:
+        result = export(shared, redact_workspaces=args.redact_workspaces)
+    except (OSError, IdentityError) as exc:
+        return _error(f"export failed: {exc}")
+    elapsed = time.perf_counter() - start
+    if args.quiet:
+        return 0
+    if result.unchanged:
+        print(f"Nothing new: {result.folder} is up to date (sequence {result.sequence}, {result.rows:,} events).")
+    else:
+        print(
+            f"Exported {result.rows:,} events in {result.months} month files to {result.folder} "
+            f"({len(result.written)} written, {len(result.removed)} removed), sequence {result.sequence}, "
+            f"in {elapsed:.2f}s."
+        )
+    return 0
+
+
+# --- report helpers ------------------------------------------------------------
+
+
+def device_names(usage: Any) -> dict[str, str]:
+    """Device id -> name: this device and every device the merge saw."""
+    names = {d.id: d.name for d in usage.devices if d.name}
+    names[usage.device.id] = usage.device.name
+    return names
+
+
+def device_filter(wanted: list[str], usage: Any) -> list[str]:
+    """``report --device`` values (ids, id prefixes or names) as device ids; exits with an error for an unknown one."""
+    if not wanted:
+        return []
+    names = device_names(usage)
+    ids: list[str] = []
+    for value in wanted:
+        found = _match(value, list(names.items()))
+        if not found:
+            known = ", ".join(f"{n} ({i})" for i, n in names.items())
+            print(f"tokscope: error: no device {value!r} (known: {known})", file=sys.stderr)
+            raise SystemExit(2)
+        ids.extend(found)
+    return ids
+
+
+def with_device_names(rows: Any, usage: Any) -> Any:
+    """Report rows (a Polars frame) with a ``device_name`` column right after ``device``, when grouped by device."""
+    import polars as pl
+
+    if "device" not in rows.columns:
+        return rows
+    names = device_names(usage)
+    named = rows.with_columns(device_name=pl.col("device").replace_strict(names, default="", return_dtype=pl.String))
+    columns = [c for k in rows.columns for c in ((k, "device_name") if k == "device" else (k,))]
+    return named.select(columns)

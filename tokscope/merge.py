@@ -1,0 +1,679 @@
+"""Merge: the trusted devices' snapshots in the shared folder, verified, joined to this device's ledger.
+
+For every device folder ``<shared>/<uuid>/`` (anything else is ignored: sync
+tools' hidden folders, conflict copies, stray files):
+
+1. ``manifest.json`` and ``manifest.sig`` must exist and parse; the manifest
+   must name the folder's device id;
+2. the device must be trusted (``tokscope devices trust``), and the manifest's
+   public key must be the pinned one (else: impersonation);
+3. the signature must verify against the pinned key over the exact manifest
+   bytes (else: tampered, or half-synced when the signature belongs to another
+   export);
+4. the sequence must not be lower than the last one accepted (else: rolled back);
+5. every listed file must be present with its size (else: half-synced) and
+   SHA-256 (else: tampered), and be readable Parquet.
+
+Files are read once into memory and hashed there, so what was verified is
+exactly what is parsed, whatever a sync tool or an export does meanwhile.
+Only files the manifest lists are read: ``.syncthing.*.tmp``, ``*.sync-conflict-*``
+and Dropbox "conflicted copy" files are never looked at. A refused device gets a
+status and a reason (shown by ``tokscope devices`` and as a report footnote);
+the other devices still merge. This device's own folder is not read back: its
+live ledger stands for it.
+
+Events are concatenated (this device first, then the others by id) and
+duplicate ``(client, event_key)`` pairs are dropped, the first kept. Finding
+duplicates among 10 M keys is the costly part, so the sorted key hashes of the
+remote snapshots (which change only when a device exports) are cached in the
+cache dir, keyed by the snapshot files' SHA-256s; hashes only select
+candidates, equality is decided on the keys themselves.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tokscope import paths
+from tokscope.events import EVENT_SCHEMA
+from tokscope.fsutil import atomic_write, atomic_write_with
+from tokscope.identity import Device, decode_key, fingerprint, verify
+from tokscope.snapshot import FILE_RE, FORMAT, MANIFEST, SIGNATURE
+from tokscope.trust import (
+    TrustedDevice,
+    TrustError,
+    accepted_sequences,
+    last_sequence,
+    record_accepted,
+    trusted_devices,
+)
+
+#: Device statuses.
+THIS_DEVICE = "this device"
+MERGED = "merged"
+UNTRUSTED = "untrusted"
+REFUSED = "refused"
+MISSING = "missing"
+
+#: Seeds of the key hash (a candidate filter only; equal hashes are checked on the keys).
+_SEED = 0x746F6B73636F7065
+#: Changes when the cached index's meaning changes.
+_INDEX_VERSION = 1
+#: Attempts at a folder that looks half-written (an export or a sync in progress).
+_ATTEMPTS = 3
+_RETRY_DELAY = 0.05
+
+KEY = ["client", "event_key"]
+
+
+@dataclass
+class DeviceStatus:
+    """One device as ``tokscope devices`` shows it."""
+
+    id: str
+    name: str
+    fingerprint: str | None
+    trusted: bool
+    last_export: str | None
+    """``created_at`` of its manifest (ISO 8601, UTC)."""
+    rows: int | None
+    status: str
+    """``this device``, ``merged``, ``untrusted``, ``refused`` or ``missing``."""
+    reason: str | None
+    """Why it is not merged (None when merged or this device)."""
+    public_key: str | None = None
+    sequence: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``tokscope devices --format json`` object (exactly these fields)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "fingerprint": self.fingerprint,
+            "trusted": self.trusted,
+            "last_export": self.last_export,
+            "rows": self.rows,
+            "status": self.status,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class Blob:
+    """One verified Parquet file, in memory."""
+
+    device_id: str
+    name: str
+    sha256: str
+    data: bytes
+
+
+@dataclass
+class Snapshot:
+    """What was found in one device folder: its status and, if accepted, its files."""
+
+    status: DeviceStatus
+    blobs: list[Blob] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MergeResult:
+    """Merged events and what to tell the user."""
+
+    events: pl.LazyFrame
+    devices: list[DeviceStatus]
+    notes: list[str]
+
+
+class SnapshotRefused(Exception):
+    """A device folder that cannot be merged; ``reason`` says why."""
+
+    def __init__(self, reason: str, *, transient: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+        self.partial: DeviceStatus | None = None
+        """What was learnt of the device before the refusal (name, key, …)."""
+
+
+# --- the shared folder ---------------------------------------------------------
+
+
+def device_folders(shared: Path) -> list[Path]:
+    """Folders of the shared folder named by a device UUID, sorted (conflict copies, hidden folders skipped)."""
+    try:
+        entries = list(shared.iterdir())
+    except OSError:
+        return []
+    out = []
+    for path in entries:
+        name = path.name
+        if name.startswith(".") or not _is_uuid(name):
+            continue
+        try:
+            if path.is_dir():
+                out.append(path)
+        except OSError:
+            continue
+    return sorted(out, key=lambda p: p.name)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text.lower() and len(text) == 36
+    except ValueError:
+        return False
+
+
+def _short(fp: str | None) -> str:
+    return fp or "?"
+
+
+def _read_manifest(folder: Path) -> tuple[bytes, dict[str, Any], dict[str, Any], bytes]:
+    """Manifest bytes and content, signature file content and raw signature; raises SnapshotRefused."""
+    try:
+        data = (folder / MANIFEST).read_bytes()
+    except FileNotFoundError:
+        if (folder / SIGNATURE).exists():
+            raise SnapshotRefused("half-synced: manifest.sig without manifest.json", transient=True) from None
+        raise SnapshotRefused("no manifest.json (not a snapshot, or not synced yet)", transient=True) from None
+    except OSError as exc:
+        raise SnapshotRefused(f"cannot read manifest.json: {exc.strerror or exc}") from None
+    try:
+        manifest = json.loads(data)
+    except ValueError:
+        raise SnapshotRefused("unreadable manifest.json (not JSON; half-synced or damaged)", transient=True) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise SnapshotRefused("manifest.json is not a tokscope snapshot manifest")
+    try:
+        sig_data = (folder / SIGNATURE).read_bytes()
+    except FileNotFoundError:
+        raise SnapshotRefused("unsigned: no manifest.sig") from None
+    except OSError as exc:
+        raise SnapshotRefused(f"cannot read manifest.sig: {exc.strerror or exc}") from None
+    try:
+        sig = json.loads(sig_data)
+        raw_sig = base64.b64decode(sig["signature"], validate=True)
+        if not isinstance(sig, dict) or len(raw_sig) != 64:
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        raise SnapshotRefused("unsigned: manifest.sig is not a signature", transient=True) from None
+    return data, manifest, sig, raw_sig
+
+
+def _manifest_status(folder: Path, manifest: dict[str, Any]) -> DeviceStatus:
+    key = manifest.get("public_key")
+    try:
+        fp: str | None = fingerprint(decode_key(key))
+    except ValueError:
+        fp = None
+    rows = manifest.get("rows")
+    seq = manifest.get("sequence")
+    return DeviceStatus(
+        id=folder.name,
+        name=str(manifest.get("name") or ""),
+        fingerprint=fp,
+        trusted=False,
+        last_export=str(manifest.get("created_at")) if manifest.get("created_at") else None,
+        rows=rows if isinstance(rows, int) else None,
+        status=REFUSED,
+        reason=None,
+        public_key=key if isinstance(key, str) else None,
+        sequence=seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+    )
+
+
+def _check_signature(data: bytes, manifest: dict[str, Any], sig: dict[str, Any], raw_sig: bytes, key: bytes) -> None:
+    if verify(key, raw_sig, data):
+        return
+    if (
+        sig.get("sequence") != manifest.get("sequence")
+        and sig.get("manifest_sha256") != hashlib.sha256(data).hexdigest()
+    ):
+        raise SnapshotRefused("half-synced: manifest.sig belongs to another export", transient=True)
+    raise SnapshotRefused("tampered: the signature does not match manifest.json")
+
+
+def read_signed_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of ``folder``, checked against its own key (no trust involved); raises ``SnapshotRefused``.
+
+    What ``devices trust`` pins: a snapshot that its own key signed, naming its own folder.
+    """
+    for attempt in range(_ATTEMPTS):
+        try:
+            data, manifest, sig, raw_sig = _read_manifest(folder)
+            if manifest.get("device_id") != folder.name:
+                raise SnapshotRefused(f"manifest names device {manifest.get('device_id')!r}, not its folder's")
+            try:
+                key = decode_key(manifest.get("public_key"))
+            except ValueError as exc:
+                raise SnapshotRefused(f"manifest.json has no valid public key ({exc})") from None
+            _check_signature(data, manifest, sig, raw_sig, key)
+            return manifest
+        except SnapshotRefused as refusal:
+            if not refusal.transient or attempt + 1 == _ATTEMPTS:
+                raise
+            time.sleep(_RETRY_DELAY)
+    raise AssertionError("unreachable")
+
+
+def _verified_path() -> Path:
+    return paths.cache_dir() / "verified.json"
+
+
+def _stat_key(st: os.stat_result) -> list[int]:
+    # any write changes mtime and ctime; ctime cannot be set back without root
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _read_files(folder: Path, manifest: dict[str, Any], verified: dict[str, list[Any]]) -> list[Blob]:
+    entries = manifest.get("files")
+    if not isinstance(entries, list):
+        raise SnapshotRefused("manifest.json lists no files")
+    blobs: list[Blob] = []
+    for entry in entries:
+        try:
+            name, want_sha, want_size = entry["name"], entry["sha256"], entry["bytes"]
+        except (KeyError, TypeError):
+            raise SnapshotRefused("manifest.json has a malformed file entry") from None
+        if not isinstance(name, str) or not FILE_RE.match(name):
+            raise SnapshotRefused(f"manifest.json lists an unexpected file name {name!r}")
+        path = folder / name
+        try:
+            with path.open("rb") as fh:
+                st = os.fstat(fh.fileno())
+                data = fh.read()
+        except FileNotFoundError:
+            raise SnapshotRefused(f"half-synced: {name} is missing", transient=True) from None
+        except OSError as exc:
+            raise SnapshotRefused(f"cannot read {name}: {exc.strerror or exc}") from None
+        if len(data) != want_size:
+            raise SnapshotRefused(f"half-synced: {name} has {len(data):,} of {want_size:,} bytes", transient=True)
+        stat_key = _stat_key(st)
+        cached = verified.get(str(path))
+        if cached is None or cached[:-1] != stat_key or cached[-1] != want_sha:
+            if hashlib.sha256(data).hexdigest() != want_sha:
+                raise SnapshotRefused(f"tampered: {name} does not match its SHA-256 in the manifest")
+            verified[str(path)] = [*stat_key, want_sha]
+        try:
+            pl.read_parquet_schema(io.BytesIO(data))
+        except Exception as exc:  # polars raises several types for a bad footer
+            raise SnapshotRefused(f"unreadable {name}: {exc}") from None
+        blobs.append(Blob(device_id=folder.name, name=name, sha256=want_sha, data=data))
+    return blobs
+
+
+def inspect_folder(
+    folder: Path,
+    local: Device,
+    local_key: str | None,
+    trusted: dict[str, TrustedDevice],
+    accepted: dict[str, tuple[str, int]],
+    verified: dict[str, list[Any]],
+    read: bool = True,
+) -> Snapshot:
+    """Verify one device folder; the files are read (and returned) only for a trusted, valid snapshot."""
+    status = DeviceStatus(
+        id=folder.name, name="", fingerprint=None, trusted=folder.name in trusted, last_export=None, rows=None,
+        status=REFUSED, reason=None,
+    )  # fmt: skip
+    pinned = trusted.get(folder.name)
+    if pinned is not None:
+        status.name, status.fingerprint = pinned.name, pinned.fingerprint
+    for attempt in range(_ATTEMPTS):
+        try:
+            return _inspect(folder, local, local_key, pinned, accepted, verified, read)
+        except SnapshotRefused as refusal:
+            if refusal.transient and attempt + 1 < _ATTEMPTS:
+                time.sleep(_RETRY_DELAY)
+                continue
+            if refusal.partial is not None:
+                status = refusal.partial
+                status.status = REFUSED
+            status.reason = refusal.reason
+            return Snapshot(status=status)
+    raise AssertionError("unreachable")
+
+
+def _inspect(
+    folder: Path,
+    local: Device,
+    local_key: str | None,
+    pinned: TrustedDevice | None,
+    accepted: dict[str, tuple[str, int]],
+    verified: dict[str, list[Any]],
+    read: bool,
+) -> Snapshot:
+    partial: DeviceStatus | None = None
+    try:
+        data, manifest, sig, raw_sig = _read_manifest(folder)
+        status = partial = _manifest_status(folder, manifest)
+        status.trusted = pinned is not None or folder.name == local.id
+        if pinned is not None and not status.name:
+            status.name = pinned.name
+        if manifest.get("device_id") != folder.name:
+            raise SnapshotRefused(f"manifest names device {manifest.get('device_id')!r}, not its folder's")
+        try:
+            key = decode_key(manifest.get("public_key"))
+        except ValueError as exc:
+            raise SnapshotRefused(f"manifest.json has no valid public key ({exc})") from None
+        if folder.name == local.id:
+            status.name = local.name
+            if local_key is not None and manifest.get("public_key") != local_key:
+                raise SnapshotRefused(
+                    f"impersonation: a snapshot claims this device's id with another key ({_short(status.fingerprint)})"
+                )
+            status.status, status.trusted = THIS_DEVICE, True
+            return Snapshot(status=status, manifest=manifest)
+        if pinned is None:
+            _check_signature(data, manifest, sig, raw_sig, key)
+            status.status = UNTRUSTED
+            status.reason = f"not trusted: compare the fingerprint, then run: tokscope devices trust {folder.name}"
+            return Snapshot(status=status, manifest=manifest)
+        if manifest.get("public_key") != pinned.public_key:
+            status.fingerprint = pinned.fingerprint
+            raise SnapshotRefused(
+                f"impersonation: signed with key {_short(fingerprint(key))}, "
+                f"but this device is trusted with key {pinned.fingerprint}"
+            )
+        _check_signature(data, manifest, sig, raw_sig, decode_key(pinned.public_key))
+        sequence = status.sequence
+        if sequence is None:
+            raise SnapshotRefused("manifest.json has no sequence number")
+        last = last_sequence(accepted, folder.name, pinned.public_key)
+        if last is not None and sequence < last:
+            raise SnapshotRefused(f"rolled back: sequence {sequence} is older than {last}, accepted before")
+        blobs = _read_files(folder, manifest, verified) if read else []
+        status.status = MERGED
+        return Snapshot(status=status, blobs=blobs, manifest=manifest)
+    except SnapshotRefused as refusal:
+        refusal.partial = partial
+        raise
+
+
+def _load_verified() -> dict[str, list[Any]]:
+    try:
+        data = json.loads(_verified_path().read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _save_verified(verified: dict[str, list[Any]], before: str) -> None:
+    text = json.dumps(verified, sort_keys=True)
+    if text != before:
+        with contextlib.suppress(OSError):  # a cache: losing it only costs a re-hash
+            atomic_write(_verified_path(), text.encode())
+
+
+def scan_shared(shared: Path | None, local: Device, *, read: bool = True, record: bool = True) -> list[Snapshot]:
+    """Inspect every device folder of ``shared`` (this device's first); one refusal never stops the others.
+
+    With ``read`` the accepted snapshots' files are read and returned; with
+    ``record`` their sequence numbers are remembered as accepted.
+    """
+    try:
+        trusted = trusted_devices()
+    except TrustError:
+        trusted = {}
+    try:
+        accepted = accepted_sequences()
+    except TrustError:
+        accepted = {}
+    verified = _load_verified()
+    before = json.dumps(verified, sort_keys=True)
+    folders = device_folders(shared) if shared is not None else []
+    local_key: str | None = None
+    if any(f.name == local.id for f in folders):
+        from tokscope.identity import load_identity
+
+        local_key = load_identity().public_key_text
+    snapshots: list[Snapshot] = []
+    for folder in folders:
+        try:
+            snapshots.append(inspect_folder(folder, local, local_key, trusted, accepted, verified, read))
+        except Exception as exc:  # never let one folder take the others down
+            status = DeviceStatus(folder.name, "", None, folder.name in trusted, None, None, REFUSED, f"error: {exc}")
+            snapshots.append(Snapshot(status=status))
+    _save_verified(verified, before)
+    if record:
+        updates = {
+            s.status.id: (s.status.public_key, s.status.sequence)
+            for s in snapshots
+            if s.status.status == MERGED and s.status.public_key and s.status.sequence is not None
+        }
+        with contextlib.suppress(OSError, TrustError):
+            record_accepted(updates)  # type: ignore[arg-type]
+    seen = {s.status.id for s in snapshots}
+    for device_id, pin in sorted(trusted.items()):
+        if shared is not None and device_id not in seen and device_id != local.id:
+            reason = "no snapshot in the shared folder"
+            snapshots.append(
+                Snapshot(DeviceStatus(device_id, pin.name, pin.fingerprint, True, None, None, MISSING, reason))
+            )
+    return snapshots
+
+
+def local_status(local: Device, rows: int | None, snapshots: Iterable[Snapshot]) -> DeviceStatus:
+    """This device's row in the device list."""
+    from tokscope.identity import load_identity
+
+    ident = load_identity()
+    own = next((s for s in snapshots if s.status.id == local.id and s.status.status == THIS_DEVICE), None)
+    return DeviceStatus(
+        id=local.id,
+        name=local.name,
+        fingerprint=ident.fingerprint,
+        trusted=True,
+        last_export=own.status.last_export if own else None,
+        rows=rows,
+        status=THIS_DEVICE,
+        reason=None,
+        public_key=ident.public_key_text,
+        sequence=own.status.sequence if own else None,
+    )
+
+
+def list_devices(
+    shared: Path | None = None, *, local: Device | None = None, rows: int | None = None
+) -> list[DeviceStatus]:
+    """Every device: this one first, then each device folder of ``shared``, then trusted devices not found.
+
+    Verifies each snapshot fully (signature, sequence, file hashes) so the
+    status says whether a merge would take it. ``shared`` defaults to the
+    configured shared folder; ``rows`` is this device's event count (the
+    ledger's when None).
+    """
+    from tokscope import config
+    from tokscope.identity import load_device
+    from tokscope.ledger import Ledger
+
+    if shared is None:
+        shared = config.load().shared_folder
+    local = local or load_device()
+    snapshots = scan_shared(shared, local, read=True, record=False)
+    if rows is None:
+        rows = Ledger().count()
+    out = [local_status(local, rows, snapshots)]
+    for snap in snapshots:
+        if snap.status.id == local.id and snap.status.status == THIS_DEVICE:
+            continue
+        out.append(snap.status)
+    return out
+
+
+def notes_for(statuses: Iterable[DeviceStatus]) -> list[str]:
+    """Report footnotes for the devices that were not merged."""
+    notes = []
+    for st in statuses:
+        if st.status in (REFUSED, UNTRUSTED, MISSING):
+            label = f"{st.name} ({st.id[:8]})" if st.name else st.id
+            notes.append(f"device {label} not merged: {st.reason}")
+    return notes
+
+
+# --- reading and de-duplicating -----------------------------------------------
+
+
+def _blob_frame(blob: Blob) -> pl.LazyFrame:
+    """A verified file as a LazyFrame in the event schema (missing columns null, extra ones dropped)."""
+    schema = pl.read_parquet_schema(io.BytesIO(blob.data))
+    source = io.BytesIO(blob.data)
+    if dict(schema) == dict(EVENT_SCHEMA):
+        frame = pl.scan_parquet(source, schema=EVENT_SCHEMA)
+    else:
+        frame = pl.scan_parquet(source).select(
+            [
+                pl.col(c).cast(t, strict=False) if c in schema else pl.lit(None, t).alias(c)
+                for c, t in EVENT_SCHEMA.items()
+            ]
+        )
+    # a snapshot speaks for its own device only
+    return frame.with_columns(device_id=pl.lit(blob.device_id, pl.Categorical()))
+
+
+def _hash_expr() -> pl.Expr:
+    return pl.col("event_key").hash(_SEED).alias("_h")
+
+
+def _index_dir() -> Path:
+    return paths.cache_dir() / "merge-index"
+
+
+def _remote_index(blobs: list[Blob], frames: list[pl.LazyFrame]) -> tuple[pl.Series, dict[int, list[int]]]:
+    """Sorted key hashes of every remote row, and the rows to drop (duplicates among remote files).
+
+    Cached by the files' SHA-256s (files are immutable under their names).
+    """
+    ident = hashlib.sha256(
+        f"{_INDEX_VERSION}|{pl.__version__}|".encode() + "|".join(f"{b.device_id}:{b.sha256}" for b in blobs).encode()
+    ).hexdigest()[:32]
+    path = _index_dir() / f"{ident}.arrow"
+    try:
+        cached = pl.read_ipc(path)
+        drops_path = path.with_suffix(".json")
+        drops = {int(k): v for k, v in json.loads(drops_path.read_bytes()).items()}
+        return cached["_h"], drops
+    except (OSError, ValueError, pl.exceptions.PolarsError):
+        pass
+    hashes = pl.collect_all([f.select(_hash_expr()) for f in frames])
+    tagged = pl.concat(
+        [
+            h.with_columns(_f=pl.lit(i, pl.UInt32), _r=pl.int_range(h.height, dtype=pl.UInt32))
+            for i, h in enumerate(hashes)
+        ]
+    )
+    ordered = tagged.sort("_h")
+    dup_hashes = ordered.filter(pl.col("_h") == pl.col("_h").shift(1))["_h"].unique()
+    drops = _exact_drops(frames, tagged.filter(pl.col("_h").is_in(dup_hashes.implode()))) if dup_hashes.len() else {}
+    sorted_h = ordered["_h"]
+    try:
+        _index_dir().mkdir(parents=True, exist_ok=True)
+        for old in _index_dir().iterdir():
+            if old.stem != ident and time.time() - old.stat().st_mtime > 60:
+                old.unlink(missing_ok=True)
+        atomic_write(path.with_suffix(".json"), json.dumps({str(k): v for k, v in drops.items()}).encode())
+        atomic_write_with(path, lambda tmp: sorted_h.to_frame().write_ipc(tmp))
+    except OSError:
+        pass  # a cache
+    return sorted_h, drops
+
+
+def _exact_drops(frames: list[pl.LazyFrame], candidates: pl.DataFrame) -> dict[int, list[int]]:
+    """Among candidate rows (``_f`` frame, ``_r`` row), the ones repeating an earlier frame's key."""
+    parts = []
+    for i, frame in enumerate(frames):
+        rows = candidates.filter(pl.col("_f") == i)["_r"]
+        if rows.len():
+            parts.append(
+                frame.with_row_index("_r")
+                .filter(pl.col("_r").is_in(rows.implode()))
+                .select(pl.lit(i, pl.UInt32).alias("_f"), "_r", *KEY)
+                .collect()
+            )
+    if not parts:
+        return {}
+    found = pl.concat(parts).sort(["_f", "_r"])
+    dropped = found.filter(~pl.struct(KEY).is_first_distinct())
+    out: dict[int, list[int]] = {}
+    for f, r in dropped.select("_f", "_r").iter_rows():
+        out.setdefault(int(f), []).append(int(r))
+    return out
+
+
+def merge_events(local: pl.LazyFrame, blobs: list[Blob]) -> pl.LazyFrame:
+    """This device's events, then the verified files' events, without duplicate ``(client, event_key)``.
+
+    The first occurrence wins: this device over the others, then devices by id.
+    """
+    if not blobs:
+        return local
+    frames = [_blob_frame(b) for b in blobs]
+    sorted_h, drops = _remote_index(blobs, frames)
+    local_h = local.select(_hash_expr()).collect()["_h"]
+    if local_h.len() and sorted_h.len():
+        pos = sorted_h.search_sorted(local_h).clip(0, sorted_h.len() - 1)
+        shared = local_h.filter(sorted_h.gather(pos) == local_h).unique()
+        if shared.len():
+            drops = _local_wins(local, frames, shared, drops)
+    out = [local]
+    for i, frame in enumerate(frames):
+        rows = drops.get(i)
+        if rows:
+            frame = frame.with_row_index("_r").filter(~pl.col("_r").is_in(rows)).drop("_r")
+        out.append(frame)
+    return pl.concat(out, how="vertical")
+
+
+def _local_wins(
+    local: pl.LazyFrame, frames: list[pl.LazyFrame], shared: pl.Series, drops: dict[int, list[int]]
+) -> dict[int, list[int]]:
+    """Add to ``drops`` the remote rows whose key this device's ledger also holds."""
+    wanted = shared.implode()
+    local_keys = local.filter(_hash_expr().is_in(wanted)).select(KEY).collect()
+    out = {k: list(v) for k, v in drops.items()}
+    for i, frame in enumerate(frames):
+        hit = (
+            frame.with_row_index("_r")
+            .filter(_hash_expr().is_in(wanted))
+            .join(local_keys.lazy(), on=KEY, how="semi")
+            .select("_r")
+            .collect()["_r"]
+        )
+        if hit.len():
+            out[i] = sorted(set(out.get(i, [])) | set(hit.to_list()))
+    return out
+
+
+def merge_shared(local_events: pl.LazyFrame, local: Device, shared: Path | None) -> MergeResult:
+    """Merge ``shared``'s trusted snapshots into ``local_events``: the merge step of ``load_usage``.
+
+    Never raises for a bad folder: each refused device becomes a status and a footnote.
+    """
+    if shared is None:
+        return MergeResult(events=local_events, devices=[], notes=[])
+    snapshots = scan_shared(shared, local, read=True, record=True)
+    blobs = [b for s in snapshots if s.status.status == MERGED for b in s.blobs]
+    devices = [s.status for s in snapshots]
+    notes = [] if shared.is_dir() else [f"shared folder {shared} not found: showing this device only"]
+    notes += notes_for(devices)
+    try:
+        events = merge_events(local_events, blobs)
+    except Exception as exc:  # nothing crashes: fall back to this device alone, and say so
+        notes.append(f"merge failed ({type(exc).__name__}: {exc}); showing this device only")
+        events = local_events
+    return MergeResult(events=events, devices=devices, notes=notes)

@@ -1,0 +1,342 @@
+"""Export: this device's ledger as a signed snapshot in the shared folder.
+
+Layout of ``<shared>/<device_id>/``::
+
+    events-YYYY-MM-<sha12>.parquet   one file per month of events (UTC), event schema, lz4
+    manifest.json                    what the snapshot holds (see ``build_manifest``)
+    manifest.sig                     Ed25519 signature over the exact bytes of manifest.json
+
+A month's file name carries the first 12 hex digits of its SHA-256, so a file
+is never changed in place: an export writes the months whose content changed
+as new files, then ``manifest.sig``, then ``manifest.json`` (the manifest
+last), and only then removes files that neither the new nor the previous
+manifest lists. A merge that read the previous manifest a moment ago still
+finds its files, and a sync tool moves only the changed months. Every file is
+written as temp file + fsync + rename; a process killed mid-export leaves the
+previous snapshot whole.
+
+``manifest.sig`` is a small JSON object: the signature (base64) plus the
+manifest's sequence and SHA-256, so a reader can tell a half-synced pair (the
+signature of another export) from an edited manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tokscope import paths
+from tokscope.events import EVENT_SCHEMA
+from tokscope.fsutil import atomic_write, atomic_write_with, locked
+from tokscope.identity import Identity, load_identity
+from tokscope.ledger import Ledger
+
+FORMAT = "tokscope-snapshot"
+SIGNATURE_FORMAT = "tokscope-signature"
+#: Version of the snapshot layout and event schema written; readers accept any and adapt columns.
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+#: Names of the month files an export writes.
+FILE_RE = re.compile(r"^events-(\d{4}-\d{2})-([0-9a-f]{12})\.parquet$")
+#: Our own temp files (see ``fsutil.atomic_write``) older than this are leftovers of a killed export.
+STALE_TEMP_SECONDS = 3600.0
+
+
+@dataclass
+class ExportResult:
+    """What an export did."""
+
+    folder: Path
+    """``<shared>/<device_id>``."""
+    sequence: int
+    """The manifest's sequence number after the export."""
+    rows: int
+    """Events in the snapshot."""
+    months: int
+    """Month files in the snapshot."""
+    written: list[str] = field(default_factory=list)
+    """Month files written by this export (empty when nothing changed)."""
+    removed: list[str] = field(default_factory=list)
+    """Month files no manifest needs any more, deleted."""
+    unchanged: bool = False
+    """True when nothing had changed and no file was written."""
+
+
+def device_folder(shared: Path, device_id: str) -> Path:
+    """The folder of ``device_id`` in the shared folder."""
+    return shared / device_id
+
+
+def export_state_path() -> Path:
+    """This device's memory of its last export (lets an export with nothing new skip all work)."""
+    return paths.data_dir() / "export-state.json"
+
+
+def redact_workspace(expr: pl.Expr) -> pl.Expr:
+    """A workspace path reduced to its last component (``/home/me/src/app/`` -> ``app``)."""
+    return expr.cast(pl.String).str.replace(r"[/\\]+$", "").str.extract(r"([^/\\]*)$", 1).fill_null("")
+
+
+def _ledger_signature(ledger: Ledger) -> list[list[Any]]:
+    """Name, size and mtime of every ledger segment: equal signatures mean equal content."""
+    out = []
+    try:
+        entries = sorted(ledger.events_dir.iterdir())
+    except FileNotFoundError:
+        return []
+    for path in entries:
+        if path.suffix == ".parquet" and not path.name.startswith("."):
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            out.append([path.name, st.st_size, st.st_mtime_ns, st.st_ino])
+    return out
+
+
+def events_for_export(ledger: Ledger, device_id: str, redact_workspaces: bool = False) -> pl.DataFrame:
+    """The ledger in the event schema with ``device_id`` filled, sorted for byte-stable files."""
+    frame = ledger.lazy().with_columns(device_id=pl.lit(device_id, pl.Categorical()))
+    if redact_workspaces:
+        frame = frame.with_columns(workspace=redact_workspace(pl.col("workspace")).cast(pl.Categorical()))
+    return frame.select(list(EVENT_SCHEMA)).sort(["ts", "client", "event_key"]).collect()
+
+
+def month_files(events: pl.DataFrame) -> dict[str, tuple[bytes, dict[str, Any]]]:
+    """Each month's Parquet bytes and manifest entry (without the file name)."""
+    out: dict[str, tuple[bytes, dict[str, Any]]] = {}
+    if events.is_empty():
+        return out
+    months = events.with_columns(_month=pl.col("ts").dt.strftime("%Y-%m"))
+    for (month,), part in months.partition_by("_month", as_dict=True, maintain_order=True).items():
+        part = part.drop("_month")
+        buf = io.BytesIO()
+        part.write_parquet(buf, compression="lz4", statistics=True)
+        data = buf.getvalue()
+        first, last = part["ts"].min(), part["ts"].max()
+        out[str(month)] = (
+            data,
+            {
+                "month": str(month),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "bytes": len(data),
+                "rows": part.height,
+                "first_ts": first.isoformat() if first is not None else None,  # type: ignore[union-attr]
+                "last_ts": last.isoformat() if last is not None else None,  # type: ignore[union-attr]
+            },
+        )
+    return out
+
+
+def build_manifest(
+    identity: Identity, sequence: int, files: list[dict[str, Any]], redacted: bool, created_at: str
+) -> bytes:
+    """The exact manifest bytes that get signed."""
+    manifest = {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "device_id": identity.device.id,
+        "name": identity.device.name,
+        "public_key": identity.public_key_text,
+        "sequence": sequence,
+        "created_at": created_at,
+        "redacted_workspaces": redacted,
+        "rows": sum(int(f["rows"]) for f in files),
+        "files": sorted(files, key=lambda f: f["name"]),
+    }
+    return (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+
+
+def build_signature(identity: Identity, manifest: bytes, sequence: int) -> bytes:
+    """``manifest.sig``: the Ed25519 signature of ``manifest`` plus what identifies the pair."""
+    import base64
+
+    sig = {
+        "format": SIGNATURE_FORMAT,
+        "algorithm": "ed25519",
+        "sequence": sequence,
+        "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+        "signature": base64.b64encode(identity.sign(manifest)).decode("ascii"),
+    }
+    return (json.dumps(sig, indent=1, sort_keys=True) + "\n").encode()
+
+
+def _publish(path: Path, data: bytes) -> None:
+    """Write a file of the snapshot atomically, readable by the sync tool and other users (0644)."""
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+        tmp.chmod(0o644)
+
+    atomic_write_with(path, write)
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _own_manifest(folder: Path, identity: Identity) -> tuple[bytes | None, dict[str, Any]]:
+    """The manifest now in our folder (bytes, parsed) if it is one of ours, else (None, {})."""
+    try:
+        data = (folder / MANIFEST).read_bytes()
+        manifest = json.loads(data)
+    except (OSError, ValueError):
+        return None, {}
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("device_id") != identity.device.id
+        or manifest.get("public_key") != identity.public_key_text
+    ):
+        return None, {}
+    return data, manifest
+
+
+def _files_intact(folder: Path, manifest: dict[str, Any]) -> bool:
+    for entry in manifest.get("files") or []:
+        try:
+            if (folder / entry["name"]).stat().st_size != entry["bytes"]:
+                return False
+        except (OSError, KeyError, TypeError):
+            return False
+    return True
+
+
+def export(
+    shared: Path,
+    *,
+    ledger: Ledger | None = None,
+    identity: Identity | None = None,
+    redact_workspaces: bool = False,
+) -> ExportResult:
+    """Write this device's ledger to ``<shared>/<device_id>/`` as a signed snapshot.
+
+    Only months whose content changed are written; when nothing changed
+    (same ledger segments, same name, same redaction, our manifest and files
+    still in place) no file is written at all. Returns what was done.
+    """
+    ledger = ledger or Ledger()
+    identity = identity or load_identity()
+    folder = device_folder(shared, identity.device.id)
+    state_path = export_state_path()
+    with locked(state_path.with_name(".export.lock")):
+        states = _load_json(state_path)
+        key = str(folder.absolute())
+        state = states.get(key) if isinstance(states.get(key), dict) else {}
+        signature = _ledger_signature(ledger)
+        current, manifest = _own_manifest(folder, identity)
+        wanted = {
+            "ledger": signature,
+            "redact": redact_workspaces,
+            "name": identity.device.name,
+            "public_key": identity.public_key_text,
+        }
+        if (
+            current is not None
+            and all(state.get(k) == v for k, v in wanted.items())
+            and state.get("manifest_sha256") == hashlib.sha256(current).hexdigest()
+            and _files_intact(folder, manifest)
+        ):
+            return ExportResult(
+                folder=folder,
+                sequence=int(manifest["sequence"]),
+                rows=int(manifest.get("rows") or 0),
+                months=len(manifest.get("files") or []),
+                unchanged=True,
+            )
+        result = _write_snapshot(folder, ledger, identity, redact_workspaces, manifest, state)
+        states[key] = {
+            **wanted,
+            "sequence": result.sequence,
+            "manifest_sha256": hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest(),
+        }
+        atomic_write(state_path, (json.dumps(states, indent=1, sort_keys=True) + "\n").encode())
+        return result
+
+
+def _write_snapshot(
+    folder: Path,
+    ledger: Ledger,
+    identity: Identity,
+    redact: bool,
+    previous: dict[str, Any],
+    state: dict[str, Any],
+) -> ExportResult:
+    events = events_for_export(ledger, identity.device.id, redact)
+    months = month_files(events)
+    folder.mkdir(parents=True, exist_ok=True)
+    old_by_sha = {e.get("sha256"): e for e in previous.get("files") or [] if isinstance(e, dict)}
+    files: list[dict[str, Any]] = []
+    written: list[str] = []
+    for month, (data, entry) in sorted(months.items()):
+        name = f"events-{month}-{entry['sha256'][:12]}.parquet"
+        entry = {"name": name, **entry}
+        path = folder / name
+        old = old_by_sha.get(entry["sha256"])
+        intact = old is not None and old.get("name") == name and _size(path) == entry["bytes"]
+        if not intact:
+            _publish(path, data)
+            written.append(name)
+        files.append(entry)
+    # a sequence that only grows, even if this device lost its state or the folder its manifest
+    last = max(int(state.get("sequence") or 0), _int(previous.get("sequence")))
+    sequence = max(last + 1, int(time.time() * 1000))
+    created_at = datetime.now(UTC).isoformat(timespec="seconds")
+    manifest = build_manifest(identity, sequence, files, redact, created_at)
+    _publish(folder / SIGNATURE, build_signature(identity, manifest, sequence))
+    _publish(folder / MANIFEST, manifest)  # last: it makes the new snapshot visible
+    keep = {f["name"] for f in files} | {e.get("name") for e in previous.get("files") or [] if isinstance(e, dict)}
+    removed = _clean(folder, keep)
+    return ExportResult(
+        folder=folder,
+        sequence=sequence,
+        rows=events.height,
+        months=len(files),
+        written=written,
+        removed=removed,
+    )
+
+
+def _clean(folder: Path, keep: set[Any]) -> list[str]:
+    """Remove month files no manifest in reach lists, and our temp files a killed export left."""
+    removed: list[str] = []
+    now = time.time()
+    for path in folder.iterdir():
+        name = path.name
+        try:
+            if FILE_RE.match(name) and name not in keep:
+                path.unlink()
+                removed.append(name)
+            elif (
+                name.startswith((".events-", f".{MANIFEST}.", f".{SIGNATURE}."))
+                and name.endswith(".tmp")
+                and now - path.stat().st_mtime > STALE_TEMP_SECONDS
+            ):
+                path.unlink()
+        except OSError:
+            continue
+    return removed
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
