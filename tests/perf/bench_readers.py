@@ -498,11 +498,265 @@ def gen_roo_code(rng: random.Random, home: Path, target: int) -> int:
     return _vscode_tasks(rng, home, target, "rooveterinaryinc.roo-cline")
 
 
+# --- OpenCode / Kilo, Gemini CLI, Qwen Code (readers/opencode.py, gemini_cli.py, qwen_code.py) -----
+
+_OC_SCHEMA = """
+CREATE TABLE project (id TEXT PRIMARY KEY, worktree TEXT NOT NULL, time_created INTEGER, time_updated INTEGER);
+CREATE TABLE session (id TEXT PRIMARY KEY, project_id TEXT NOT NULL, parent_id TEXT, slug TEXT NOT NULL,
+    directory TEXT NOT NULL, title TEXT NOT NULL, version TEXT NOT NULL, time_created INTEGER, time_updated INTEGER);
+CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, time_created INTEGER NOT NULL,
+    time_updated INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE part (id TEXT PRIMARY KEY, message_id TEXT NOT NULL, session_id TEXT NOT NULL,
+    time_created INTEGER NOT NULL, time_updated INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE INDEX message_session_idx ON message (session_id);
+CREATE INDEX part_message_idx ON part (message_id);
+"""
+
+
+def _oc_turn(rng: random.Random, sid: str, t: int, ms: int) -> tuple[list[tuple], list[tuple]]:
+    """One OpenCode turn: user + assistant message metadata, text/tool parts with the content."""
+    uid, aid = f"msg_{ms:012x}{t:04d}u{rng.getrandbits(40):010x}", f"msg_{ms:012x}{t:04d}a{rng.getrandbits(40):010x}"
+    user = {
+        "role": "user",
+        "time": {"created": ms},
+        "agent": "build",
+        "model": {"providerID": "anthropic", "modelID": "claude-sonnet-4-5"},
+    }
+    reasoning = rng.randint(0, 400)
+    assistant = {
+        "role": "assistant",
+        "parentID": uid,
+        "mode": "build",
+        "agent": "build",
+        "modelID": "claude-sonnet-4-5",
+        "providerID": "anthropic",
+        "path": {"cwd": "/home/alice/src/app", "root": "/home/alice/src/app"},
+        "time": {"created": ms + 100, "completed": ms + 9000},
+        "cost": 0.0213,
+        "finish": "tool-calls",
+        "tokens": {
+            "input": rng.randint(1, 500),
+            "output": rng.randint(50, 3000),
+            "reasoning": reasoning,
+            "cache": {"read": rng.randint(10_000, 150_000), "write": 1830},
+        },
+    }
+    messages = [(uid, sid, ms, ms, json.dumps(user)), (aid, sid, ms + 100, ms + 9000, json.dumps(assistant))]
+    parts = [
+        (f"prt_{uid[4:]}0", uid, sid, ms, ms, json.dumps({"type": "text", "text": text(rng, rng.randint(900, 1700))})),
+        (f"prt_{aid[4:]}0", aid, sid, ms, ms, json.dumps({"type": "text", "text": text(rng, rng.randint(500, 1200))})),
+        (
+            f"prt_{aid[4:]}1",
+            aid,
+            sid,
+            ms,
+            ms,
+            json.dumps(
+                {
+                    "type": "tool",
+                    "tool": "read",
+                    "callID": "c1",
+                    "state": {"status": "completed", "input": {"filePath": "/x"}, "output": text(rng, 1800)},
+                }
+            ),
+        ),
+    ]
+    return messages, parts
+
+
+def _opencode_tree(rng: random.Random, home: Path, target: int, name: str) -> int:
+    """``<name>.db`` (WAL, closed cleanly) with ~85% of the bytes, a legacy JSON tree with the rest (>= 10%)."""
+    import sqlite3
+
+    data_dir = home / ".local/share" / name
+    data_dir.mkdir(parents=True, exist_ok=True)
+    db = data_dir / f"{name}.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=wal")
+    conn.executescript(_OC_SCHEMA)
+    size, n = 0, 0
+    while size < target * 0.8:
+        n += 1
+        sid = f"ses_{rng.getrandbits(80):020x}"
+        parent = None if n % 4 else f"ses_parent{n - 1}"
+        conn.execute(
+            "INSERT INTO session VALUES (?,?,?,?,?,?,?,?,?)",
+            (sid, "p1", parent, f"s{n}", "/home/alice/src/app", "t", "1.2.3", 1790000000000, 1790000000000),
+        )
+        messages, parts = [], []
+        for t in range(rng.randint(150, 350)):
+            m, p = _oc_turn(rng, sid, t, 1790000000000 + n * 10**7 + t * 10_000)
+            messages += m
+            parts += p
+        conn.executemany("INSERT INTO message VALUES (?,?,?,?,?)", messages)
+        conn.executemany("INSERT INTO part VALUES (?,?,?,?,?,?)", parts)
+        size += sum(len(r[4]) for r in messages) + sum(len(r[5]) for r in parts)
+    conn.commit()
+    conn.close()  # the last connection checkpoints and removes the -wal
+    written = db.stat().st_size
+    storage, n, legacy_target = data_dir / "storage", 0, max(target - written, target // 10)
+    while written < db.stat().st_size + legacy_target:
+        n += 1
+        sid = f"ses_legacy{n:06d}"
+        for t in range(rng.randint(150, 350)):
+            messages, parts = _oc_turn(rng, sid, t, 1780000000000 + n * 10**7 + t * 10_000)
+            for mid, _, _, _, data in messages:
+                path = storage / "message" / sid / f"{mid}.json"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                body = json.dumps({"id": mid, "sessionID": sid, **json.loads(data)}, indent=2).encode()
+                path.write_bytes(body)
+                written += len(body)
+            for pid, mid, _, _, _, data in parts:
+                path = storage / "part" / mid / f"{pid}.json"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(data)
+                written += len(data)
+    return written
+
+
+@generator("opencode")
+def gen_opencode(rng: random.Random, home: Path, target: int) -> int:
+    """OpenCode: ``opencode.db`` (message metadata + parts with the content) and a legacy JSON tree."""
+    return _opencode_tree(rng, home, target, "opencode")
+
+
+@generator("kilo")
+def gen_kilo(rng: random.Random, home: Path, target: int) -> int:
+    """Kilo CLI: the same layout as OpenCode under ``kilo/``."""
+    return _opencode_tree(rng, home, target, "kilo")
+
+
+def _gemini_turn(rng: random.Random, t: int, day: int) -> list[dict]:
+    """A user message, the reply pushed before and after its tokens, and a tool-call reply."""
+    ts = _ts(day, t)
+    user = {
+        "id": f"u{t}-{rng.getrandbits(32):08x}",
+        "timestamp": ts,
+        "type": "user",
+        "content": [{"text": text(rng, rng.randint(900, 1700))}],
+    }
+    thoughts = [{"subject": "Planning", "description": text(rng, 300), "timestamp": ts}]
+    reply = {
+        "id": f"g{t}-{rng.getrandbits(32):08x}",
+        "timestamp": ts,
+        "type": "gemini",
+        "content": [{"text": text(rng, rng.randint(500, 1200))}],
+        "thoughts": thoughts,
+        "model": "gemini-2.5-pro",
+    }
+    prompt, cached = rng.randint(20_000, 150_000), rng.randint(0, 15_000)
+    out, think = rng.randint(50, 3000), rng.randint(0, 900)
+    tokens = {
+        "input": prompt,
+        "output": out,
+        "cached": cached,
+        "thoughts": think,
+        "tool": 0,
+        "total": prompt + out + think,
+    }
+    tool = {
+        "id": "call_1",
+        "name": "read_file",
+        "args": {"path": "/x"},
+        "status": "success",
+        "timestamp": ts,
+        "result": [
+            {"functionResponse": {"id": "call_1", "name": "read_file", "response": {"output": text(rng, 1800)}}}
+        ],
+    }
+    return [user, reply, {**reply, "tokens": tokens}, {**reply, "tokens": tokens, "toolCalls": [tool]}]
+
+
+@generator("gemini-cli")
+def gen_gemini(rng: random.Random, home: Path, target: int) -> int:
+    """Gemini CLI: half JSONL recordings (each update appended), half whole-session ``.json`` files."""
+    written, n = 0, 0
+    chats = home / ".gemini/tmp/app/chats"
+    while written < target:
+        n += 1
+        day, turns = 1 + n % 22, rng.randint(150, 350)
+        header = {"sessionId": f"{rng.getrandbits(64):016x}-{n}", "projectHash": "ab" * 32, "startTime": _ts(day, 0)}
+        records = [r for t in range(turns) for r in _gemini_turn(rng, t, day)]
+        if n % 2:
+            written += _write_lines(
+                chats / f"session-2026-11-{day:02d}T10-00-{n:08d}.jsonl",
+                [json.dumps(header)] + [json.dumps(r) for r in records],
+            )
+        else:
+            latest = {r["id"]: r for r in records}  # the .json file holds each message once, updated
+            path = chats / f"session-2026-11-{day:02d}T10-00-{n:08d}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = json.dumps(
+                {**header, "lastUpdated": _ts(day, turns), "messages": list(latest.values())}, indent=2
+            ).encode()
+            path.write_bytes(data)
+            written += len(data)
+    return written
+
+
+@generator("qwen-code")
+def gen_qwen(rng: random.Random, home: Path, target: int) -> int:
+    """Qwen Code chat recordings: user, assistant (with usageMetadata) and tool_result records."""
+    written, n = 0, 0
+    while written < target:
+        n += 1
+        sid, day = f"{rng.getrandbits(64):016x}-{n}", 1 + n % 22
+        base = {"sessionId": sid, "cwd": "/home/bob/src/api", "version": "0.9.0", "gitBranch": "main"}
+        lines, parent = [], None
+        for t in range(rng.randint(300, 700)):
+            ts = _ts(day, t)
+            uid, aid, rid = (f"{rng.getrandbits(128):032x}" for _ in range(3))
+            prompt, cached, out = rng.randint(20_000, 150_000), rng.randint(0, 15_000), rng.randint(50, 3000)
+            usage = {
+                "promptTokenCount": prompt,
+                "candidatesTokenCount": out,
+                "thoughtsTokenCount": out // 4,
+                "cachedContentTokenCount": cached,
+                "totalTokenCount": prompt + out,
+            }
+            user = {"role": "user", "parts": [{"text": text(rng, rng.randint(900, 1700))}]}
+            model = {"role": "model", "parts": [{"text": text(rng, rng.randint(500, 1200))}]}
+            result = {
+                "role": "user",
+                "parts": [{"functionResponse": {"name": "read_file", "response": {"output": text(rng, 1800)}}}],
+            }
+            lines.append(
+                json.dumps(
+                    {"uuid": uid, "parentUuid": parent, **base, "timestamp": ts, "type": "user", "message": user}
+                )
+            )
+            lines.append(
+                json.dumps(
+                    {
+                        "uuid": aid,
+                        "parentUuid": uid,
+                        **base,
+                        "timestamp": ts,
+                        "type": "assistant",
+                        "model": "qwen3-coder-plus",
+                        "message": model,
+                        "usageMetadata": usage,
+                    }
+                )
+            )
+            lines.append(
+                json.dumps(
+                    {"uuid": rid, "parentUuid": aid, **base, "timestamp": ts, "type": "tool_result", "message": result}
+                )
+            )
+            parent = rid
+        written += _write_lines(home / ".qwen/projects/-home-bob-src-api/chats" / f"{sid}.jsonl", lines)
+    return written
+
+
 # --- runner -----------------------------------------------------------------------
 
 _CLEAR = (
     "XDG_DATA_HOME",
     "XDG_CONFIG_HOME",
+    "GEMINI_CLI_HOME",
+    "QWEN_HOME",
+    "QWEN_RUNTIME_DIR",
     "CLAUDE_CONFIG_DIR",
     "KIMI_CODE_HOME",
     "KIMI_SHARE_DIR",
