@@ -47,7 +47,9 @@ Traps handled:
   file; in the legacy tree it uses an index of every message file of the data
   dir, kept per process and rebuilt when a database, the ``storage/message``
   directory (a new session directory, as a fork makes) or a session project
-  directory changes.
+  directory changes (checked at most once a second: a scan reads the files in
+  one burst). The index also caches each file's parsed message by (mtime,
+  size), so a cold scan parses every legacy file once.
 * Child sessions (``task`` tool subagents, ``session.parent_id``): their turns
   are attributed to the root session of the ``parent_id`` chain (like Claude
   Code subagents); the agent is the message's ``agent`` (else ``mode``) name,
@@ -69,6 +71,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -347,9 +350,12 @@ class _LegacyIndex:
         self.files = files
         self.smallest = _collapse([p for _, _, p in files.values() if isinstance(p, tuple)])
         self.sessions: dict[str, tuple[str | None, str]] = {}
+        self.checked = time.monotonic()
 
 
 _INDEX: dict[str, _LegacyIndex] = {}
+#: Seconds during which a checked index is trusted without re-checking (one scan reads its files in a burst).
+REVALIDATE_AFTER = 1.0
 
 
 def _mtime(path: Path) -> int:
@@ -375,17 +381,37 @@ def _parse_file(path: Path) -> _Parsed | bool | None:
     return _parse(message, None, path.parent.name)
 
 
-def _legacy_index(data_dir: Path, dbs: list[Path]) -> _LegacyIndex:
+def _db_ids(path: Path) -> set[str]:
+    """Every message id in a database (empty if it cannot be read now)."""
+    delay = LOCK_BACKOFF
+    for attempt in range(LOCK_RETRIES):
+        try:
+            conn = _connect(path)
+            try:
+                return {row[0] for row in conn.execute("SELECT id FROM message")}
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError:
+            if attempt + 1 < LOCK_RETRIES:
+                time.sleep(delay)
+                delay *= 2
+    return set()
+
+
+def _legacy_index(data_dir: Path, list_dbs: Callable[[Path], list[Path]]) -> _LegacyIndex:
+    index = _INDEX.get(str(data_dir))
+    if index is not None and time.monotonic() - index.checked < REVALIDATE_AFTER:
+        return index
     storage = data_dir / "storage"
+    dbs = list_dbs(data_dir)
     db_sig = tuple((str(db), _mtime(db), _mtime(Path(str(db) + "-wal"))) for db in dbs)
     key = (db_sig, _mtime(storage / "message"), _subdir_mtimes(storage / "session"))
-    index = _INDEX.get(str(data_dir))
     if index is not None and index.key == key:
+        index.checked = time.monotonic()
         return index
     db_ids: set[str] = set()
     for db in dbs:
-        parsed, _, _, _ = _query_db(db)
-        db_ids.update(p[0] for p in parsed)
+        db_ids.update(_db_ids(db))
     files: dict[str, tuple[int, int, _Parsed | bool | None]] = {}
     for path in iter_files(storage / "message", ".json"):
         try:
@@ -459,7 +485,7 @@ class OpenCodeReader:
     def _read_json(self, path: Path) -> ReadResult:
         # .../<data_dir>/storage/message/<session>/<message>.json
         data_dir = path.parent.parent.parent.parent
-        index = _legacy_index(data_dir, self.databases(data_dir))
+        index = _legacy_index(data_dir, self.databases)
         try:
             st = path.stat()
         except OSError as exc:
