@@ -198,3 +198,27 @@ def test_pi_env_overrides(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert get_reader("omp").roots() == [home / ".omp/agent/sessions"]
     monkeypatch.setenv("OMP_CODING_AGENT_DIR", str(home / "omp"))
     assert get_reader("omp").roots() == [home / "omp/sessions"]
+
+
+def test_pi_subagent_session_name_and_message_timestamp(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PI_CODING_AGENT_SESSION_DIR", str(home / "custom-sessions"))
+    no_entry_ts = assistant("b0000002", "", {"input": 3, "output": 4}, "claude-haiku-4-5", "anthropic")
+    del no_entry_ts["timestamp"]
+    no_entry_ts["message"]["timestamp"] = 1772450000000  # epoch ms on the message only
+    write_jsonl(
+        home / "custom-sessions/--srv-w--/2026-03-02T10-00-00-000Z_S9.jsonl",
+        [
+            header("S9", "/srv/w"),
+            {"type": "session_info", "id": "i0000001", "name": "subagent-explorer-1a2b3c4d"},
+            assistant(
+                "b0000001", "2026-03-02T10:00:05.000Z", {"input": 1, "output": 2}, "claude-haiku-4-5", "anthropic"
+            ),
+            no_entry_ts,
+        ],
+    )
+    frame = frame_of([get_reader("pi")])
+    # 1+2 = 3 and 3+4 = 7 -> 10
+    assert frame.select(total_tokens_expr().sum()).item() == 10
+    assert set(frame["agent"]) == {"explorer"}
+    late = frame.filter(pl.col("input") == 3).row(0, named=True)
+    assert late["ts"].timestamp() == pytest.approx(1772450000.0)
