@@ -314,9 +314,9 @@ def build_table(
         if key in parsed:
             k, p, under = parsed[key]
             parsed[key] = (k, p, _merge_groups(groups, under))  # LiteLLM wins where both have a rate
+        elif "in" not in groups["std"][0] or "out" not in groups["std"][0]:
+            continue  # a gap-filling row for a model this LiteLLM copy does not have
         else:
-            if "in" not in groups["std"][0] or "out" not in groups["std"][0]:
-                raise ValueError(f"{where}: a new model needs at least input and output")
             parsed[key] = (key, provider, groups)
             sources[key] = str(row.get("source") or "")
         if row.get("fast") is not None:
