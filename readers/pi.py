@@ -29,7 +29,8 @@ Traps handled:
   a new file that copies earlier entries with their ids, timestamps and usage.
   The event key is therefore (entry id, timestamp, token counts), never the
   session or the file name: copies collapse, unrelated entries do not. The
-  rank prefers the copy in a file without ``parentSession`` (the original).
+  rank prefers the copy in a file without ``parentSession`` (the original),
+  then a copy whose model is known.
 * ``/tree`` branches stay in one file: every assistant entry was a real call
   and is counted, not only the active branch.
 * Subagents: OMP writes a task's transcript under a directory named after the
@@ -201,12 +202,6 @@ class _TaskArgs(msgspec.Struct):
     tasks: list[_Task] | None = None
 
 
-class _Block(msgspec.Struct):
-    type: Any = None
-    name: Any = None
-    arguments: Any = None
-
-
 class _ParentMessage(msgspec.Struct):
     content: Any = None
 
@@ -216,7 +211,6 @@ class _ParentEntry(msgspec.Struct):
 
 
 _decode_parent = msgspec.json.Decoder(_ParentEntry).decode
-_task_args = msgspec.convert
 
 
 def _task_agents(parent: Path) -> dict[str, str]:
@@ -240,7 +234,7 @@ def _task_agents(parent: Path) -> dict[str, str]:
             if not isinstance(block, dict) or block.get("type") != "toolCall" or block.get("name") != "task":
                 continue
             try:
-                args = _task_args(block.get("arguments"), _TaskArgs)
+                args = msgspec.convert(block.get("arguments"), _TaskArgs)
             except (msgspec.ValidationError, TypeError):
                 continue
             if not isinstance(args.agent, str) or not args.agent or not args.tasks:
