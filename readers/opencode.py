@@ -138,7 +138,7 @@ _decode_session = msgspec.json.Decoder(_SessionInfo).decode
 _Parsed = tuple[str, str, int, str, str, Any, int, int, int, int, int, Any, tuple, str]
 
 
-def _parse(message: _Message, row_id: Any = None, row_session: Any = None) -> _Parsed | None:
+def _parse(message: _Message, row_id: Any = None, row_session: Any = None, row_created: Any = None) -> _Parsed | None:
     """The usage facts of one message, or None if it is not a counted assistant turn."""
     if message.role != "assistant" or message.tokens is None:
         return None
@@ -156,6 +156,8 @@ def _parse(message: _Message, row_id: Any = None, row_session: Any = None) -> _P
         return None
     session = row_session if isinstance(row_session, str) and row_session else message.sessionID
     created = message.time.created if message.time is not None else None
+    if created is None:
+        created = row_created  # the row's time_created column (epoch ms)
     completed = message.time.completed if message.time is not None else None
     if isinstance(created, bool) or not isinstance(created, int | float):
         return None
@@ -291,9 +293,10 @@ def _db_sessions(conn: sqlite3.Connection) -> dict[str, tuple[str | None, str]]:
 def _db_messages(conn: sqlite3.Connection) -> tuple[list[_Parsed], int]:
     cols = _columns(conn, "message")
     session_col = "session_id" if "session_id" in cols else "NULL"
+    created_col = "time_created" if "time_created" in cols else "NULL"
     parsed: list[_Parsed] = []
     skipped = 0
-    for mid, sid, data in conn.execute(f"SELECT id, {session_col}, data FROM message"):
+    for mid, sid, row_created, data in conn.execute(f"SELECT id, {session_col}, {created_col}, data FROM message"):
         if not data:
             continue
         if isinstance(data, str):
@@ -306,7 +309,7 @@ def _db_messages(conn: sqlite3.Connection) -> tuple[list[_Parsed], int]:
         except (msgspec.DecodeError, msgspec.ValidationError):
             skipped += 1
             continue
-        p = _parse(message, mid, sid)
+        p = _parse(message, mid, sid, row_created)
         if p is not None:
             parsed.append(p)
     return parsed, skipped

@@ -101,7 +101,10 @@ def _provider(model: str) -> str:
 
 
 def _expand(value: str) -> Path:
-    return Path(value).expanduser() if not value.startswith("~") else home() / value[1:].lstrip("/\\")
+    """A path from the environment, ``~`` meaning HOME (as the client expands it)."""
+    if value == "~" or value.startswith(("~/", "~\\")):
+        return home() / value[2:]
+    return Path(value)
 
 
 class QwenCodeReader:

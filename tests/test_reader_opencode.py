@@ -208,12 +208,13 @@ def test_fixture_totals(home: Path) -> None:
 
 def test_skipped_and_fallback_workspace(home: Path) -> None:
     base = data_dir(home)
-    make_db(base / "opencode.db", sessions=[], messages=[("msg_x", "ses_gone", msg((1, 1, 0, 0, 0)))])
+    no_time = {k: v for k, v in msg((1, 1, 0, 0, 0)).items() if k != "time"}  # time from the time_created column
+    make_db(base / "opencode.db", sessions=[], messages=[("msg_x", "ses_gone", no_time)])
     make_legacy(base)
     reader = oc.OpenCodeReader("opencode", "opencode")
     db = reader.read(next(s for s in reader.discover([]) if s.path.suffix == ".db"), 0, {})
     assert db.skipped == 1 and db.errors == []
-    assert [(r[3], r[4]) for r in db.rows] == [("/root-of-path", "ses_gone")]  # no session row: path.root
+    assert [(r[3], r[4], r[7]) for r in db.rows] == [("/root-of-path", "ses_gone", T0 * 1000)]  # no session: path.root
     bad = next(s for s in reader.discover([]) if s.path.name == "msg_053.json")
     assert reader.read(bad, 0, {}).skipped == 1
 
