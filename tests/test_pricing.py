@@ -447,3 +447,19 @@ def test_apply_pricing_reports_bad_overrides_and_unpriced_models(home: Path) -> 
 def test_price_detail_lists_resolutions(table) -> None:
     _, res = price_detail(events(dict(model="gpt-5"), dict(model="nope")), table)
     assert {(r.model, r.kind) for r in res} == {("gpt-5", "exact"), ("nope", "unpriced")}
+
+
+def test_plain_string_columns_and_missing_optional_columns(table) -> None:
+    # a frame with String model/provider and without service_tier / source_cost still prices
+    frame = (
+        events(
+            dict(model="claude-sonnet-4-5", input=1_000),  # 1,000 x $3 = $0.003
+            dict(model="accounts/fireworks/models/code-llama-13b", provider="fireworks", input=1_000),
+            dict(model="accounts/fireworks/models/code-llama-13b", provider="x", input=1_000),
+        )
+        .with_columns(pl.col("model", "provider").cast(pl.String))
+        .drop("service_tier", "source_cost")
+    )
+    out = price(frame, table).collect()
+    assert out["cost"].to_list()[0] == pytest.approx(0.003)
+    assert out["price_state"].cast(pl.String).to_list() == ["priced", "priced", "unpriced"]

@@ -628,11 +628,13 @@ def _pair_ids(events: pl.LazyFrame, pairs: pl.DataFrame, keys: list[int | None])
     """Attach a per-pair index to events: by a lookup on the model's category code when the
     provider never changes a model's resolution (the common case), else by a join."""
     by_model: dict[str | None, int | None] = {}
+    per_model = isinstance(pairs.schema["model"], pl.Categorical)  # plain strings have no codes: join
     for (_, model), key in zip(pairs.iter_rows(), keys, strict=True):
         if model in by_model and by_model[model] != key:
+            per_model = False
             break
         by_model[model] = key
-    else:
+    if per_model:
         models = pairs.select(pl.col("model").unique(maintain_order=True))
         codes = models["model"].to_physical()
         pid_of = dict(zip(pairs["model"].to_list(), range(pairs.height), strict=True))
