@@ -49,7 +49,8 @@ Traps handled:
   directory (a new session directory, as a fork makes) or a session project
   directory changes (checked at most once a second: a scan reads the files in
   one burst). The index also caches each file's parsed message by (mtime,
-  size), so a cold scan parses every legacy file once.
+  size), so a cold scan parses every legacy file once (once per worker process
+  when the scan uses a pool).
 * Child sessions (``task`` tool subagents, ``session.parent_id``): their turns
   are attributed to the root session of the ``parent_id`` chain (like Claude
   Code subagents); the agent is the message's ``agent`` (else ``mode``) name,
