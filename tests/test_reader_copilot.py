@@ -55,7 +55,7 @@ CHAT_1 = {
     },
 }
 # Call 2: no "type" (span recognised by name + ids), endTime in nanoseconds, tokens as a string,
-# a cache write (not subtracted from input), no response id.
+# a cache write inside input_tokens (subtracted), no response id.
 CHAT_2 = {
     "traceId": "T1",
     "spanId": "S2",
@@ -150,17 +150,17 @@ def test_all_record_kinds_counted_once(home: Path) -> None:
     frame = frame_of([reader])
     rows = _sorted(frame)
     # Call 1 (chat span): input 1000 - 800 cache read = 200; reasoning 20 inside output 50.
-    # Call 2 (chat span): input 300 (no cache read), cache write 100 kept apart, output 40.
+    # Call 2 (chat span): input 300 - 100 cache write = 200, output 40.
     # T2 aggregate (no chat span in T2): input 500 - 100 = 400, cache read 100, output 10.
     # T3 inference log: input 200, output 5.
     assert [(r["input"], r["cache_read"], r["cache_write_5m"], r["output"], r["reasoning"]) for r in rows] == [
         (200, 800, 0, 50, 20),
-        (300, 0, 100, 40, 0),
+        (200, 0, 100, 40, 0),
         (400, 100, 0, 10, 0),
         (200, 0, 0, 5, 0),
     ]
-    # input 200+300+400+200 = 1100; output 50+40+10+5 = 105; cache read 800+100 = 900.
-    assert frame["input"].sum() == 1100
+    # input 200+200+400+200 = 1000; output 50+40+10+5 = 105; cache read 800+100 = 900.
+    assert frame["input"].sum() == 1000
     assert frame["output"].sum() == 105
     assert frame["cache_read"].sum() == 900
     assert frame["cache_write_5m"].sum() == 100
@@ -219,9 +219,9 @@ def test_append_log_then_span_then_aggregate(home: Path) -> None:
     with path.open("a") as fh:
         fh.write(json.dumps(CHAT_2)[40:] + "\n")
     frame = scanner.scan()
-    # 200 + 300 = 500 input; 50 + 40 = 90 output; the aggregate (1300 in / 90 out) never counted.
+    # 200 + 200 = 400 input; 50 + 40 = 90 output; the aggregate (1300 in / 90 out) never counted.
     assert frame.height == 2
-    assert frame["input"].sum() == 500
+    assert frame["input"].sum() == 400
     assert frame["output"].sum() == 90
 
 
@@ -241,7 +241,7 @@ def test_exporter_path_env_and_copilot_home(home: Path, monkeypatch: pytest.Monk
     # Pointing the env file inside otel/ must not read it twice.
     monkeypatch.setenv("COPILOT_OTEL_FILE_EXPORTER_PATH", str(inside))
     assert [s.path.name for s in reader.discover([])] == ["a.jsonl"]
-    # 300 (call 2 was in otel.log, now not discovered) -> only LOG_3: 200 input.
+    # Call 2 was in otel.log, no longer discovered: only LOG_3 remains, 200 input.
     assert frame_of([reader])["input"].sum() == 200
 
 
