@@ -1,0 +1,141 @@
+"""Simulated devices for the device/snapshot/merge tests: each has its own HOME, config, data and
+cache dirs; all share one folder. Claude Code transcripts are the agent logs they scan."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tokscope.cli import main
+
+#: Every token counter of a generated turn: input 10, output 5, cache read 100 -> 115 total tokens.
+TURN_INPUT, TURN_OUTPUT, TURN_CACHE_READ = 10, 5, 100
+TURN_TOTAL = TURN_INPUT + TURN_OUTPUT + TURN_CACHE_READ
+
+_ENV_KEYS = ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "TOKSCOPE_SHARED")
+
+
+class Dev:
+    """One simulated machine."""
+
+    def __init__(self, root: Path, shared: Path, label: str) -> None:
+        self.root = root / label
+        self.label = label
+        self.shared = shared
+        self.home = self.root / "home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        shared.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment variables that make tokscope run as this device."""
+        return {
+            "HOME": str(self.home),
+            "XDG_CONFIG_HOME": str(self.root / "config"),
+            "XDG_DATA_HOME": str(self.root / "data"),
+            "XDG_CACHE_HOME": str(self.root / "cache"),
+            "TOKSCOPE_SHARED": str(self.shared),
+        }
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """Run the block as this device (environment swapped, then restored)."""
+        saved = {k: os.environ.get(k) for k in _ENV_KEYS}
+        os.environ.update(self.env)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def cli(self, *args: str) -> tuple[int, str, str]:
+        """``tokscope ARGS`` in this process as this device: (status, stdout, stderr)."""
+        out, err = io.StringIO(), io.StringIO()
+        with self.active(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+        return code, out.getvalue(), err.getvalue()
+
+    def ok(self, *args: str) -> str:
+        """``tokscope ARGS`` that must succeed; its stdout."""
+        code, out, err = self.cli(*args)
+        assert code == 0, f"tokscope {' '.join(args)} -> {code}\n{out}\n{err}"
+        return out
+
+    def json(self, *args: str) -> Any:
+        """``tokscope ARGS --format json`` parsed."""
+        return json.loads(self.ok(*args, "--format", "json"))
+
+    def subprocess(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess:
+        """``python -m tokscope ARGS`` in a child process as this device."""
+        env = {**os.environ, **self.env}
+        return subprocess.run(
+            [sys.executable, "-m", "tokscope", *args], env=env, capture_output=True, text=True, **kwargs
+        )
+
+    def turns(self, session: str, count: int, *, month: int = 1, start: int = 0, cwd: str = "/home/u/proj") -> None:
+        """Append ``count`` assistant turns (TURN_* tokens each) to a Claude Code transcript of this device.
+
+        Turn ``i`` has message id ``msg_<session>_<i>`` and falls on day 15 of ``month`` 2026.
+        """
+        folder = self.home / ".claude" / "projects" / cwd.replace("/", "-")
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / f"{session}.jsonl").open("a", encoding="utf-8") as fh:
+            for i in range(start, start + count):
+                line = {
+                    "type": "assistant",
+                    "timestamp": f"2026-{month:02d}-15T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
+                    "sessionId": session,
+                    "requestId": f"req_{session}_{i}",
+                    "cwd": cwd,
+                    "message": {
+                        "id": f"msg_{session}_{i}",
+                        "model": "claude-sonnet-4-5",
+                        "usage": {
+                            "input_tokens": TURN_INPUT,
+                            "output_tokens": TURN_OUTPUT,
+                            "cache_read_input_tokens": TURN_CACHE_READ,
+                        },
+                    },
+                }
+                fh.write(json.dumps(line) + "\n")
+
+    @property
+    def id(self) -> str:
+        """This device's id (creates the identity on first use)."""
+        return self.json("devices", "show")["id"]
+
+    @property
+    def folder(self) -> Path:
+        """This device's folder in the shared folder."""
+        return self.shared / self.id
+
+    def by_device(self, *extra: str) -> dict[str, dict[str, Any]]:
+        """``report --by device --period all`` rows keyed by device name."""
+        data = self.json("report", "--by", "device", "--period", "all", *extra)
+        return {row["device_name"]: row for row in data["rows"]}
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """``devices --format json`` keyed by device name."""
+        return {d["name"]: d for d in self.json("devices")}
+
+
+def make_devices(tmp: Path, *labels: str) -> list[Dev]:
+    """Devices named after ``labels`` sharing ``tmp/shared``, each renamed to its label."""
+    shared = tmp / "shared"
+    devs = [Dev(tmp, shared, label) for label in labels]
+    for dev in devs:
+        dev.ok("devices", "rename", dev.label)
+    return devs

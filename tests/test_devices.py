@@ -1,0 +1,167 @@
+"""Identity (UUID, Ed25519 key, fingerprint, rename) and trust, through the CLI."""
+
+from __future__ import annotations
+
+import base64
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.devices_helpers import TURN_TOTAL, make_devices
+from tokscope import identity, trust
+from tokscope.identity import IdentityError, load_identity, normalize_fingerprint
+
+FP = re.compile(r"^[A-Z2-7]{4}(-[A-Z2-7]{4}){4}$")
+
+
+def test_identity_created_once_with_private_key_0600(home: Path) -> None:
+    first = load_identity()
+    second = load_identity()
+    assert first.device == second.device
+    assert first.public_key == second.public_key and len(first.public_key) == 32
+    assert stat.S_IMODE(identity.key_path().stat().st_mode) == 0o600
+    assert FP.match(first.fingerprint)
+    assert identity.verify(first.public_key, first.sign(b"x"), b"x")
+    assert not identity.verify(first.public_key, first.sign(b"x"), b"y")
+
+
+def test_loosened_key_mode_is_tightened(home: Path) -> None:
+    load_identity()
+    identity.key_path().chmod(0o644)
+    load_identity()
+    assert stat.S_IMODE(identity.key_path().stat().st_mode) == 0o600
+
+
+def test_broken_key_is_reported_not_replaced(home: Path) -> None:
+    load_identity()
+    identity.key_path().write_bytes(b"not a key")
+    with pytest.raises(IdentityError, match="not a usable private key"):
+        load_identity()
+    assert identity.key_path().read_bytes() == b"not a key"
+
+
+def test_fingerprint_normalization() -> None:
+    fp = identity.fingerprint(bytes(32))
+    assert FP.match(fp)
+    assert normalize_fingerprint(fp.lower().replace("-", " ")) == fp
+    assert identity.fingerprint(bytes(31) + b"\x01") != fp
+
+
+def test_devices_show_and_rename(tmp_path: Path) -> None:
+    (dev,) = make_devices(tmp_path, "laptop")
+    shown = dev.json("devices", "show")
+    assert set(shown) == {"id", "name", "fingerprint", "public_key"}
+    assert shown["name"] == "laptop"
+    with dev.active():
+        assert base64.b64decode(shown["public_key"]) == load_identity().public_key
+    assert shown["fingerprint"] == identity.fingerprint(base64.b64decode(shown["public_key"]))
+    dev.ok("devices", "rename", "work box")
+    again = dev.json("devices", "show")
+    assert again["name"] == "work box" and again["id"] == shown["id"]
+    assert dev.cli("devices", "rename", "  ")[0] == 1
+
+
+def test_devices_json_has_exactly_the_documented_fields(tmp_path: Path) -> None:
+    a, b = make_devices(tmp_path, "a", "b")
+    b.turns("s1", 2)
+    a.ok("export")
+    b.ok("export")
+    listing = a.json("devices")
+    assert [d["name"] for d in listing] == ["a", "b"]
+    for entry in listing:
+        assert list(entry) == ["id", "name", "fingerprint", "trusted", "last_export", "rows", "status", "reason"]
+    mine, other = listing
+    assert mine["status"] == "this device" and mine["trusted"] is True and mine["reason"] is None
+    assert other["status"] == "untrusted" and other["trusted"] is False and other["rows"] == 2
+    assert other["fingerprint"] == b.json("devices", "show")["fingerprint"]
+    assert "devices trust" in other["reason"]
+    # the table names the same things
+    table = a.ok("devices")
+    assert "untrusted" in table and "this device" in table
+
+
+def test_trust_by_name_checks_the_fingerprint(tmp_path: Path) -> None:
+    a, b = make_devices(tmp_path, "a", "b")
+    b.turns("s1", 3)
+    b.ok("export")
+    fp = b.json("devices", "show")["fingerprint"]
+    code, _, err = a.cli("devices", "trust", "b", "--fingerprint", "AAAA-BBBB-CCCC-DDDD-EEEE")
+    assert code == 1 and "fingerprint mismatch" in err
+    assert a.status()["b"]["trusted"] is False
+    # typed in lower case without dashes still matches
+    a.ok("devices", "trust", "B", "--fingerprint", fp.lower().replace("-", ""))
+    status = a.status()["b"]
+    assert status["trusted"] is True and status["status"] == "merged"
+    rows = a.by_device("--no-scan")
+    assert rows["b"]["turns"] == 3 and rows["b"]["total_tokens"] == 3 * TURN_TOTAL  # 3 × 115 = 345
+
+
+def test_trust_errors(tmp_path: Path) -> None:
+    a, b, c = make_devices(tmp_path, "a", "b", "c")
+    b.ok("export")
+    c.ok("devices", "rename", "b")  # two devices named "b"
+    c.ok("export")
+    code, _, err = a.cli("devices", "trust", "b")
+    assert code == 1 and "ambiguous" in err
+    code, _, err = a.cli("devices", "trust", "nobody")
+    assert code == 1 and "no device 'nobody'" in err
+    code, _, err = a.cli("devices", "trust", a.id)
+    assert code == 1 and "always trusted" in err
+    a.ok("devices", "trust", b.id[:8])  # an id prefix
+    assert {d["id"]: d["trusted"] for d in a.json("devices")}[b.id] is True
+    code, _, err = a.cli("devices", "untrust", "nobody")
+    assert code == 1 and "no trusted device" in err
+
+
+def test_untrust_stops_the_merge_and_says_so(tmp_path: Path) -> None:
+    a, b = make_devices(tmp_path, "a", "b")
+    a.turns("sa", 1)
+    b.turns("sb", 2)
+    a.ok("export")
+    b.ok("export")
+    a.ok("devices", "trust", "b")
+    assert a.by_device()["b"]["turns"] == 2
+    a.ok("devices", "untrust", "b")
+    code, out, err = a.cli("report", "--by", "device", "--period", "all", "--format", "json")
+    assert code == 0
+    assert "device b (" in err and "not trusted" in err
+    assert "b" not in {r.get("device_name") for r in __import__("json").loads(out)["rows"]}
+
+
+def test_trust_store_files(tmp_path: Path) -> None:
+    a, b = make_devices(tmp_path, "a", "b")
+    b.ok("export")
+    a.ok("devices", "trust", "b")
+    with a.active():
+        pinned = trust.trusted_devices()
+        assert list(pinned) == [b.id]
+        assert pinned[b.id].fingerprint == b.json("devices", "show")["fingerprint"]
+        assert trust.trust_path().parent == identity.device_path().parent  # in the config dir
+        accepted = trust.accepted_sequences()
+    assert accepted == {}  # listing and trusting accept nothing; a merge does
+    a.by_device()
+    with a.active():
+        assert trust.accepted_sequences()[b.id][1] > 0
+
+
+def test_report_device_filter_and_csv_names(tmp_path: Path) -> None:
+    a, b = make_devices(tmp_path, "a", "b")
+    a.turns("sa", 4)
+    b.turns("sb", 2)
+    a.ok("export")
+    b.ok("export")
+    a.ok("devices", "trust", "b")
+    only_b = a.json("report", "--by", "client", "--period", "all", "--device", "b")
+    assert only_b["totals"]["turns"] == 2 and only_b["by"] == ["client"]
+    assert "device_name" not in only_b["rows"][0]
+    by_id = a.json("report", "--by", "device", "--period", "all", "--device", f"{a.id},b")
+    assert by_id["totals"]["turns"] == 6  # 4 + 2
+    assert [list(r)[:2] for r in by_id["rows"]] == [["device", "device_name"]] * 2
+    csv_out = a.ok("report", "--by", "device", "--period", "all", "--format", "csv", "--device", "b")
+    header, row = csv_out.strip().splitlines()
+    assert header.startswith("device,device_name,turns,")
+    assert row.startswith(f"{b.id},b,2,")
+    code, _, err = a.cli("report", "--device", "nobody")
+    assert code == 2 and "no device 'nobody'" in err

@@ -1,0 +1,278 @@
+"""Merge across devices end to end through the CLI: totals, duplicates, every refusal one by one
+(the other devices still merged), sync-tool debris ignored, schema drift tolerated."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.devices_helpers import TURN_CACHE_READ, TURN_INPUT, TURN_OUTPUT, TURN_TOTAL, Dev, make_devices
+from tokscope.snapshot import MANIFEST, SIGNATURE
+
+
+def trio(tmp_path: Path) -> tuple[Dev, Dev, Dev]:
+    """a trusts b and c; b has 2 turns, c 3, a 1; all exported."""
+    a, b, c = make_devices(tmp_path, "a", "b", "c")
+    a.turns("sa", 1)
+    b.turns("sb", 2, month=1)
+    c.turns("sc", 3, month=2)
+    for dev in (a, b, c):
+        dev.ok("export")
+    a.ok("devices", "trust", "b")
+    a.ok("devices", "trust", "c")
+    return a, b, c
+
+
+def test_two_devices_merge_both_ways(tmp_path: Path) -> None:
+    a, b = make_devices(tmp_path, "a", "b")
+    a.turns("sa", 4, month=1)
+    b.turns("sb", 3, month=2)
+    a.ok("export")
+    b.ok("export")
+    a.ok("devices", "trust", "b")
+    b.ok("devices", "trust", "a", "--fingerprint", a.json("devices", "show")["fingerprint"])
+    for dev in (a, b):
+        data = dev.json("report", "--by", "device", "--period", "all")
+        rows = {r["device_name"]: r for r in data["rows"]}
+        assert rows["a"]["turns"] == 4 and rows["b"]["turns"] == 3
+        assert rows["a"]["device"] == a.id and rows["b"]["device"] == b.id
+        # 7 turns × (10 input + 5 output + 100 cache read) = 805 tokens
+        assert data["totals"]["turns"] == 7 and data["totals"]["total_tokens"] == 7 * TURN_TOTAL == 805
+        assert data["totals"]["input"] == 7 * TURN_INPUT and data["totals"]["output"] == 7 * TURN_OUTPUT
+        assert data["totals"]["cache_read"] == 7 * TURN_CACHE_READ
+        assert list(data) == ["period", "by", "rows", "totals"]
+    # grouping by something else still counts every device's turns
+    months = {r["day"]: r["turns"] for r in a.json("report", "--by", "day", "--period", "all")["rows"]}
+    assert months == {"2026-01-15": 4, "2026-02-15": 3}
+
+
+def test_three_devices_and_the_local_ledger_is_live(tmp_path: Path) -> None:
+    a, b, _c = trio(tmp_path)
+    assert {k: v["turns"] for k, v in a.by_device().items()} == {"a": 1, "b": 2, "c": 3}
+    # a's own new turns count at once (its live ledger), without an export
+    a.turns("sa", 2, start=1)
+    assert a.by_device()["a"]["turns"] == 3
+    # b's new turns count once b exports
+    b.turns("sb", 5, month=1, start=2)
+    assert a.by_device()["b"]["turns"] == 2
+    b.ok("export")
+    assert a.by_device()["b"]["turns"] == 7
+    statuses = a.status()
+    assert [statuses[n]["status"] for n in "abc"] == ["this device", "merged", "merged"]
+
+
+def test_duplicate_events_count_once(tmp_path: Path) -> None:
+    """The same transcript on two devices (a synced ~/.claude): its turns are counted once, for this device."""
+    a, b, c = make_devices(tmp_path, "a", "b", "c")
+    for dev in (a, b, c):
+        dev.turns("shared-session", 4)
+    b.turns("only-b", 1)
+    c.turns("only-c", 2)
+    for dev in (a, b, c):
+        dev.ok("export")
+    a.ok("devices", "trust", "b")
+    a.ok("devices", "trust", "c")
+    # 4 shared + 1 only-b + 2 only-c = 7 distinct turns; the shared ones go to a (this device first)
+    assert {k: v["turns"] for k, v in a.by_device().items()} == {"a": 4, "b": 1, "c": 2}
+    # on b: b's own copy wins, c's duplicates drop out (b trusts only c)
+    b.ok("devices", "trust", "c")
+    assert {k: v["turns"] for k, v in b.by_device().items()} == {"b": 5, "c": 2}
+    # among remote devices only: the first by id keeps the shared turns
+    d = Dev(tmp_path, tmp_path / "shared", "d")
+    d.ok("devices", "trust", "b")
+    d.ok("devices", "trust", "c")
+    rows = {k: v["turns"] for k, v in d.by_device().items()}
+    first, second = sorted([(b.id, "b", 1), (c.id, "c", 2)])
+    assert rows == {first[1]: first[2] + 4, second[1]: second[2]}
+    # and again from the cached index
+    assert {k: v["turns"] for k, v in d.by_device().items()} == rows
+
+
+def flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def month_file(dev: Dev) -> Path:
+    return dev.folder / json.loads((dev.folder / MANIFEST).read_bytes())["files"][0]["name"]
+
+
+def edit_manifest(dev: Dev) -> None:
+    path = dev.folder / MANIFEST
+    path.write_bytes(path.read_bytes().replace(b'"rows": 2', b'"rows": 20'))
+
+
+def swap_key(dev: Dev) -> None:
+    """b makes a new key pair (same id) and exports with it: it could be anyone."""
+    (dev.root / "config" / "tokscope" / "device.key").unlink()
+    dev.ok("export")
+
+
+def replay_older(dev: Dev, a: Dev) -> None:
+    """a has accepted b's newer snapshot; then b's older (validly signed) manifest reappears."""
+    old = {p.name: p.read_bytes() for p in dev.folder.iterdir()}
+    dev.turns("sb", 1, month=1, start=2)
+    dev.ok("export")
+    assert a.by_device()["b"]["turns"] == 3  # accepted the newer one
+    for name, data in old.items():
+        (dev.folder / name).write_bytes(data)
+
+
+def truncate_under_older_manifest(dev: Dev, a: Dev) -> None:
+    """An older manifest (never accepted here) whose file arrived half-way."""
+    path = month_file(dev)
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def drop_signature(dev: Dev) -> None:
+    (dev.folder / SIGNATURE).unlink()
+
+
+def mismatched_signature(dev: Dev) -> None:
+    """manifest.sig of the next export arrived, manifest.json not yet."""
+    old_manifest = (dev.folder / MANIFEST).read_bytes()
+    dev.turns("sb", 1, month=1, start=2)
+    dev.ok("export")
+    (dev.folder / MANIFEST).write_bytes(old_manifest)
+
+
+def missing_file(dev: Dev) -> None:
+    month_file(dev).unlink()
+
+
+def copied_into_other_folder(dev: Dev) -> None:
+    """b's snapshot copied under another id, which a then trusts: the manifest names b, not that folder."""
+    shutil.rmtree(dev.folder)
+    dev.ok("export")
+
+
+REFUSALS = {
+    "flipped byte": (lambda b, a: flip_byte(month_file(b)), "tampered: events-"),
+    "edited manifest": (lambda b, a: edit_manifest(b), "tampered: the signature does not match"),
+    "swapped key": (lambda b, a: swap_key(b), "impersonation: signed with key"),
+    "older manifest replayed": (replay_older, "rolled back: sequence"),
+    "truncated file": (truncate_under_older_manifest, "half-synced: events-"),
+    "unsigned": (lambda b, a: drop_signature(b), "unsigned: no manifest.sig"),
+    "signature of another export": (lambda b, a: mismatched_signature(b), "half-synced: manifest.sig belongs"),
+    "missing file": (lambda b, a: missing_file(b), "is missing"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_each_refusal_keeps_the_other_devices(tmp_path: Path, case: str) -> None:
+    a, b, c = trio(tmp_path)
+    assert {k: v["turns"] for k, v in a.by_device().items()} == {"a": 1, "b": 2, "c": 3}
+    damage, reason = REFUSALS[case]
+    damage(b, a)
+    code, out, err = a.cli("report", "--by", "device", "--period", "all", "--format", "json")
+    assert code == 0
+    rows = {r["device_name"]: r["turns"] for r in json.loads(out)["rows"]}
+    assert rows == {"a": 1, "c": 3}, case  # b refused, c still merged
+    assert f"device b ({b.id[:8]}) not merged: " in err and reason in err, err
+    status = {d["id"]: d for d in a.json("devices")}[b.id]
+    assert status["status"] == "refused" and reason in status["reason"]
+    assert status["trusted"] is True
+    assert {d["id"]: d for d in a.json("devices")}[c.id]["status"] == "merged"
+
+
+def test_impersonating_this_device_is_refused(tmp_path: Path) -> None:
+    a, b, _c = trio(tmp_path)
+    # someone writes a snapshot into a's folder with another key
+    shutil.rmtree(a.folder)
+    shutil.copytree(b.folder, a.folder)
+    manifest = json.loads((a.folder / MANIFEST).read_bytes())
+    manifest["device_id"] = a.id
+    (a.folder / MANIFEST).write_text(json.dumps(manifest))
+    listing = a.json("devices")
+    assert listing[0]["status"] == "this device" and listing[0]["id"] == a.id
+    refused = [d for d in listing if d["status"] == "refused"]
+    assert len(refused) == 1 and refused[0]["id"] == a.id
+    assert "impersonation: a snapshot claims this device's id" in refused[0]["reason"]
+    assert {k: v["turns"] for k, v in a.by_device().items()} == {"a": 1, "b": 2, "c": 3}
+
+
+def test_manifest_in_a_foreign_folder_is_refused(tmp_path: Path) -> None:
+    a, b, _c = trio(tmp_path)
+    stranger = tmp_path / "shared" / str(uuid.uuid4())
+    shutil.copytree(b.folder, stranger)
+    statuses = {d["id"]: d for d in a.json("devices")}
+    assert statuses[stranger.name]["status"] == "refused"
+    assert "manifest names device" in statuses[stranger.name]["reason"]
+    code, _, err = a.cli("devices", "trust", stranger.name)
+    assert code == 1 and "manifest names device" in err
+    assert {k: v["turns"] for k, v in a.by_device().items()} == {"a": 1, "b": 2, "c": 3}
+
+
+def test_untrusted_device_is_listed_not_merged(tmp_path: Path) -> None:
+    a, b, c = make_devices(tmp_path, "a", "b", "c")
+    b.turns("sb", 2)
+    c.turns("sc", 3)
+    b.ok("export")
+    c.ok("export")
+    a.ok("devices", "trust", "c")
+    _code, out, err = a.cli("report", "--by", "device", "--period", "all", "--format", "json")
+    assert {r["device_name"]: r["turns"] for r in json.loads(out)["rows"]} == {"c": 3}
+    assert "device b" in err and "not trusted" in err
+
+
+def test_sync_debris_is_ignored(tmp_path: Path) -> None:
+    a, b, _c = trio(tmp_path)
+    name = month_file(b).name
+    junk = {
+        f".syncthing.{name}.tmp": b"partial",
+        "events-2026-01-000000000000.sync-conflict-20260115-101010-ABCDEFG.parquet": b"junk",
+        "manifest.sync-conflict-20260115-101010-ABCDEFG.json": b"{not json",
+        "manifest (laptop's conflicted copy 2026-01-15).json": b"{}",
+        f"{name} (conflicted copy)": b"junk",
+        "desktop.ini": b"",
+    }
+    for junk_name, data in junk.items():
+        (b.folder / junk_name).write_bytes(data)
+    (tmp_path / "shared" / f"{b.id}.sync-conflict-20260115-101010-ABCDEFG").mkdir()
+    (tmp_path / "shared" / ".stfolder").mkdir()
+    (tmp_path / "shared" / ".stversions" / b.id).mkdir(parents=True)
+    (tmp_path / "shared" / "notes.txt").write_text("hello")
+    code, out, err = a.cli("report", "--by", "device", "--period", "all", "--format", "json")
+    assert code == 0 and "not merged" not in err
+    assert {r["device_name"]: r["turns"] for r in json.loads(out)["rows"]} == {"a": 1, "b": 2, "c": 3}
+    assert len(a.json("devices")) == 3
+
+
+def test_other_versions_columns_are_adapted(tmp_path: Path) -> None:
+    """A newer device writes an extra column and lacks one; a file claims another device id."""
+    a, b = make_devices(tmp_path, "a", "b")
+    b.turns("sb", 2)
+    b.ok("export")
+    a.ok("devices", "trust", "b")
+    path = month_file(b)
+    frame = pl.read_parquet(path)
+    frame = frame.drop("service_tier", "reasoning").with_columns(
+        future_column=pl.lit(7), device_id=pl.lit(str(uuid.uuid4())), input=pl.col("input").cast(pl.Int32)
+    )
+    # re-sign a snapshot holding this file, as b (a newer tokscope would)
+    from tokscope import snapshot
+
+    with b.active():
+        frame.write_parquet(path)
+        data = path.read_bytes()
+        import hashlib
+
+        sha = hashlib.sha256(data).hexdigest()
+        new = path.with_name(f"events-2026-01-{sha[:12]}.parquet")
+        path.rename(new)
+        ident = snapshot.load_identity()
+        entry = {"name": new.name, "month": "2026-01", "sha256": sha, "bytes": len(data), "rows": 2}
+        entry |= {"first_ts": None, "last_ts": None}
+        manifest = snapshot.build_manifest(ident, 10**14, [entry], False, "2026-11-23T00:00:00+00:00")
+        (b.folder / SIGNATURE).write_bytes(snapshot.build_signature(ident, manifest, 10**14))
+        (b.folder / MANIFEST).write_bytes(manifest)
+    data = a.json("report", "--by", "device", "--period", "all")
+    row = {r["device_name"]: r for r in data["rows"]}["b"]
+    assert row["device"] == b.id  # the folder's device, whatever the file says
+    assert row["turns"] == 2 and row["input"] == 2 * TURN_INPUT and row["reasoning"] == 0
