@@ -48,9 +48,29 @@ Traps handled:
 * Provider is ``github-copilot`` (the user pays Copilot, by premium request);
   no source cost.
 
+**Fallback: ``${COPILOT_HOME:-~/.copilot}/session-store.db``** (no opt-in
+needed). Copilot CLI keeps one row per model call in ``assistant_usage_events``
+(``session_id``, ``model``/``copilot_usage_model``, ``input_tokens``,
+``output_tokens``, ``cache_read_tokens``, ``cache_write_tokens``,
+``reasoning_tokens``, ``total_nano_aiu``, ``created_at``) joined to
+``sessions(id, cwd, created_at)`` (schema as tokscale reads it). Read-only,
+mode ``whole`` (its ``-wal`` a companion), locked -> retried, then reported.
+``input_tokens`` includes cache reads and writes (split as above). Key
+``store:<session>:<row id>``; workspace = ``sessions.cwd``; ``total_nano_aiu``
+(premium-request units, not USD) is not kept as a cost.
+
+The store and the OTel export describe the same calls with no shared id, so a
+row counts only when it lies outside the time the OTel export covers: from the
+first record of the oldest OTel file to the newest OTel file's mtime plus
+``OTEL_GRACE`` (6 h; the export is flushed in batches, so a store row written
+seconds before its spans must not slip through). Known gaps: calls made while
+OTel was on but from a shell without it are not counted; the first call after
+more than 6 h without any OTel write may count twice if a scan falls in the
+seconds between its store row and its spans. The ``session-state/*/events.jsonl``
+logs are not read (per tokdash they carry output tokens only).
+
 Not read (assumption, left for later): OTLP-JSON batches
-(``resourceSpans``/``scopeSpans``) and the ``session-state/*/events.jsonl``
-fallback, which has output tokens only.
+(``resourceSpans``/``scopeSpans``).
 """
 
 from __future__ import annotations
@@ -62,6 +82,7 @@ from typing import Any
 import msgspec
 
 from .base import ReadResult, Source, clamp, home, iso_to_us, iter_files, read_new_lines
+from .session_totals import columns, read_db, wal_companions
 
 CLIENT = "copilot"
 PROVIDER = "github-copilot"
@@ -71,6 +92,10 @@ CHAT, INFERENCE, TURN, AGGREGATE = 3, 2, 1, 0
 
 #: How many traces the state remembers (a trace is one user turn).
 MAX_TRACES = 4096
+
+STORE = "session-store.db"
+#: How long after the newest OTel write the store is still taken to be covered by OTel (µs).
+OTEL_GRACE = 6 * 3600 * 1_000_000
 
 _SESSION_PRIORITY = 3
 _INTERACTION_PRIORITY = 2
@@ -277,9 +302,17 @@ class CopilotReader:
         return found
 
     def discover(self, errors: list[str]) -> list[Source]:
-        """Every ``.jsonl`` under ``otel/`` plus the exporter file (once, even if inside ``otel/``)."""
+        """Every OTel ``.jsonl`` (the exporter file once, even if inside ``otel/``) and the session store."""
+        found = [Source(CLIENT, path) for path in self.otel_files(errors)]
+        store = self.home_dir() / STORE
+        if store.is_file():
+            found.append(Source(CLIENT, store, "whole", wal_companions(store)))
+        return found
+
+    def otel_files(self, errors: list[str] | None = None) -> list[Path]:
+        """The OTel export files present now."""
         seen: set[Path] = set()
-        found: list[Source] = []
+        found: list[Path] = []
         paths = list(iter_files(self.home_dir() / "otel", ".jsonl", errors))
         extra = self.exporter_file()
         if extra is not None and extra.is_file():
@@ -288,11 +321,13 @@ class CopilotReader:
             real = path.resolve()
             if real not in seen:
                 seen.add(real)
-                found.append(Source(CLIENT, path))
+                found.append(path)
         return found
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
-        """Read records from ``offset`` on; usage rows for the best-covered record of each call."""
+        """Read OTel records from ``offset`` on (usage rows for the best record of each call), or the store."""
+        if source.mode == "whole" and source.path.name == STORE:
+            return self._read_store(source.path)
         lines, new_offset = read_new_lines(source.path, offset)
         if not state:
             state = {"ctx": {}, "covered": {}}
@@ -339,6 +374,54 @@ class CopilotReader:
         _trim(contexts)
         return ReadResult(rows=rows, offset=new_offset, state=state, skipped=skipped)
 
+    def otel_window(self) -> tuple[int, int] | None:
+        """(first OTel record, newest OTel write + grace) in epoch µs, or None without OTel files."""
+        start = end = None
+        for path in self.otel_files():
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            first = _first_record_us(path, st.st_size, st.st_mtime_ns)
+            mtime = st.st_mtime_ns // 1000
+            start = min(x for x in (start, first, mtime) if x is not None)
+            end = mtime if end is None else max(end, mtime)
+        if start is None or end is None:
+            return None
+        return start, end + OTEL_GRACE
+
+    def _read_store(self, path: Path) -> ReadResult:
+        window = self.otel_window()
+
+        def work(conn: Any) -> list[tuple]:
+            have = columns(conn, "assistant_usage_events")
+            if not {"session_id", "input_tokens"} <= have:
+                return []
+            sessions = columns(conn, "sessions")
+            joined = "id" in sessions
+            s_cwd = "s.cwd" if joined and "cwd" in sessions else "NULL"
+            s_created = "s.created_at" if joined and "created_at" in sessions else "NULL"
+            fields = ", ".join(
+                "e." + c if c in have else "NULL"
+                for c in (
+                    "id",
+                    "session_id",
+                    "model",
+                    "copilot_usage_model",
+                    "input_tokens",
+                    "output_tokens",
+                    "cache_read_tokens",
+                    "cache_write_tokens",
+                    "reasoning_tokens",
+                    "created_at",
+                )
+            )
+            join = "LEFT JOIN sessions s ON s.id = e.session_id" if joined else ""
+            sql = f"SELECT {fields}, {s_cwd}, {s_created}, e.rowid FROM assistant_usage_events e {join}"
+            return [row for r in conn.execute(sql) if (row := _store_row(r, window)) is not None]
+
+        return read_db(path, work)
+
     @staticmethod
     def _take(raw: bytes, contexts: dict[str, list[Any]], candidates: list[tuple]) -> int:
         """Decode one line: learn its trace's model/session, keep it if it carries usage; 1 if undecodable."""
@@ -362,6 +445,77 @@ class CopilotReader:
             if kind is not None:
                 candidates.append((kind, trace, span, record, attrs))
         return 0
+
+
+_FIRST: dict[str, tuple[int, int, int | None]] = {}
+
+
+def _first_record_us(path: Path, size: int, mtime: int) -> int | None:
+    """The timestamp of the first record in an OTel file (cached per size and mtime)."""
+    key = str(path)
+    cached = _FIRST.get(key)
+    if cached is not None and cached[0] <= size and cached[2] is not None:
+        return cached[2]  # the first record of a growing file does not change
+    if cached is not None and cached[:2] == (size, mtime):
+        return cached[2]
+    first = None
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1 << 20)
+    except OSError:
+        head = b""
+    for raw in head.split(b"\n")[:200]:
+        try:
+            record = _decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            continue
+        first = _timestamp(record)
+        if first is not None:
+            break
+    _FIRST[key] = (size, mtime, first)
+    return first
+
+
+def _store_row(r: tuple, window: tuple[int, int] | None) -> tuple | None:
+    """One ``assistant_usage_events`` row as a usage row; None when empty, undated or inside the OTel window."""
+    rid, session, model, usage_model, inp, out, cread, cwrite, reasoning, created, cwd, s_created, rowid = r
+    ts = _store_time(created) or _store_time(s_created)
+    if ts is None or not isinstance(session, str) or not session:
+        return None
+    if window is not None and window[0] <= ts <= window[1]:
+        return None  # the OTel export covers this time: its records count instead
+    cache_read, cache_write, output = _int(cread), _int(cwrite), _int(out)
+    uncached = split_input(_int(inp), cache_read, cache_write)
+    if uncached + output + cache_read + cache_write == 0:
+        return None
+    name = _str(usage_model) or _str(model) or "unknown"
+    return (
+        CLIENT,
+        PROVIDER,
+        name,
+        cwd if isinstance(cwd, str) else "",
+        session,
+        None,
+        f"store:{session}:{rid if rid is not None else rowid}",
+        ts,
+        uncached,
+        output,
+        min(_int(reasoning), output),
+        cache_read,
+        cache_write,
+        0,
+        None,
+        None,
+        0,
+    )
+
+
+def _store_time(value: Any) -> int | None:
+    if isinstance(value, str):
+        text = value.strip()
+        if text and not text.replace(".", "").isdigit():
+            return iso_to_us(text.replace("Z", "+00:00"))
+    return _scalar_us(value)
 
 
 def _quick_trace(raw: bytes) -> str | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -249,3 +251,89 @@ def test_no_otel_no_sources(home: Path) -> None:
     reader = CopilotReader()
     assert reader.discover([]) == []
     assert reader.roots() == [home / ".copilot" / "otel"]
+
+
+# --- the session-store.db fallback -------------------------------------------------------------
+
+
+def _store(home: Path) -> Path:
+    """Copilot CLI's session store (schema as tokscale reads it) with four usage rows."""
+    path = home / ".copilot" / "session-store.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE sessions (id TEXT PRIMARY KEY, cwd TEXT, created_at TEXT, updated_at TEXT);
+        CREATE TABLE assistant_usage_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT, turn_index INTEGER, model TEXT,
+            copilot_usage_model TEXT, input_tokens INTEGER, output_tokens INTEGER, cache_read_tokens INTEGER,
+            cache_write_tokens INTEGER, reasoning_tokens INTEGER, total_nano_aiu INTEGER, duration_ms INTEGER,
+            created_at TEXT);
+        INSERT INTO sessions VALUES ('sess-1', '/home/u/repo', '2026-07-01 12:00:00', NULL);
+        """
+    )
+    rows = [
+        # e1 12:34:56: 21343 in = 20974 cache write + 369 fresh.
+        ("sess-1", "gpt-5.4-mini", None, 21343, 100, 0, 20974, 0, "2026-07-01 12:34:56"),
+        # e2 12:40: 1000 in = 800 cache read + 200 fresh; the usage model wins over the requested one.
+        ("sess-1", "gpt-4o", "claude-sonnet-4-5", 1000, 50, 800, 0, 10, "2026-07-01T12:40:00.000Z"),
+        ("sess-1", "gpt-4o", None, 0, 0, 0, 0, 0, "2026-07-01 12:41:00"),  # e3: empty
+        ("sess-1", "gpt-4o", None, 10, 5, 0, 0, 0, "junk"),  # e4: dated by its session, 12:00
+    ]
+    conn.executemany(
+        "INSERT INTO assistant_usage_events (session_id, model, copilot_usage_model, input_tokens, output_tokens,"
+        " cache_read_tokens, cache_write_tokens, reasoning_tokens, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
+    conn.commit()
+    conn.close()
+    return path
+
+
+def test_session_store_without_otel(home: Path) -> None:
+    path = _store(home)
+    frame = frame_of([CopilotReader()])
+    rows = sorted(frame.to_dicts(), key=lambda r: r["ts"])
+    # e4 (12:00): 10/5; e1 (12:34:56): 369 fresh, 20974 written, 100 out; e2 (12:40): 200 fresh, 800 read, 50 out.
+    assert [(r["input"], r["cache_read"], r["cache_write_5m"], r["output"]) for r in rows] == [
+        (10, 0, 0, 5),
+        (369, 0, 20974, 100),
+        (200, 800, 0, 50),
+    ]
+    assert [r["model"] for r in rows] == ["gpt-4o", "gpt-5.4-mini", "claude-sonnet-4-5"]
+    assert [int(r["ts"].timestamp()) for r in rows] == [1782907200, 1782909296, 1782909600]
+    assert {r["workspace"] for r in rows} == {"/home/u/repo"}
+    assert rows[2]["reasoning"] == 10
+    assert rows[1]["event_key"] == "store:sess-1:1"
+    # input 10 + 369 + 200 = 579; output 5 + 100 + 50 = 155.
+    assert (frame["input"].sum(), frame["output"].sum()) == (579, 155)
+    # Read-only: nothing created beside the database.
+    assert sorted(p.name for p in path.parent.iterdir()) == ["session-store.db"]
+
+
+def test_session_store_suppressed_while_otel_covers(home: Path) -> None:
+    _store(home)
+    otel = _otel_file(home)
+    span = {**CHAT_2, "endTime": [1782909330, 0]}  # the first OTel record: 12:35:30
+    otel.write_text(_lines(span))
+    os.utime(otel, (1782909360, 1782909360))  # last OTel write 12:36:00; covered until 18:36:00
+    frame = frame_of([CopilotReader()])
+    keys = sorted(frame["event_key"].to_list())
+    # e2 (12:40) falls inside the OTel window: left to OTel. e1 (12:34:56) and e4 (12:00) came before it.
+    assert keys == ["span:T1:S2", "store:sess-1:1", "store:sess-1:4"]
+    # 369 + 10 from the store, 300 - 100 = 200 from the span: 579.
+    assert frame["input"].sum() == 579
+
+
+def test_session_store_locked_is_reported(home: Path) -> None:
+    path = _store(home)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        reader = CopilotReader()
+        source = next(s for s in reader.discover([]) if s.path == path)
+        result = reader.read(source, 0, {})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.rows == [] and result.errors and "locked" in result.errors[0]
