@@ -185,7 +185,7 @@ def cmd_missing(args: argparse.Namespace) -> int:
     console.print(
         "Add a price in [bold]prices.toml[/bold] (USD per million tokens), e.g.\n"
         '  [[price]]\n  model = "my-model*"\n  input = 1.0\n  output = 5.0\n'
-        "or map it to a known model with [bold]alias = \"claude-sonnet-4-5\"[/bold]. "
+        'or map it to a known model with [bold]alias = "claude-sonnet-4-5"[/bold]. '
         "[bold]tokscope prices show MODEL[/bold] explains a match."
     )
     return 0
