@@ -20,37 +20,41 @@ import polars as pl
 
 from tokscope.events import EVENT_SCHEMA
 
-MODELS = [
-    ("anthropic", "claude-sonnet-4-5-20250929"),
-    ("anthropic", "claude-opus-4-6"),
-    ("anthropic", "claude-opus-4-8"),
-    ("anthropic", "claude-haiku-4-5-20251001"),
-    ("anthropic", "claude-sonnet-4-20250514"),
-    ("anthropic", "claude-opus-4-1-20250805"),
-    ("anthropic", "claude-3-5-haiku-20241022"),
-    ("anthropic", "claude-sonnet-4.5"),
-    ("anthropic", "claude-opus-4-6[1m]"),
-    ("openai", "gpt-5-codex"),
-    ("openai", "gpt-5.1-codex-max"),
-    ("openai", "gpt-5.4"),
-    ("openai", "gpt-5.5"),
-    ("openai", "gpt-5"),
-    ("openai", "gpt-5-high"),
-    ("google", "gemini-2.5-pro"),
-    ("google", "gemini-2.5-flash"),
-    ("google", "gemini-3.1-pro-preview"),
-    ("zai", "glm-4.6"),
-    ("openrouter", "anthropic/claude-sonnet-4.5"),
-    ("openrouter", "qwen/qwen3-coder-plus"),
-    ("deepseek", "deepseek-chat"),
-    ("moonshot", "kimi-k2-0905-preview"),
-    ("xai", "grok-code-fast-1"),
-    ("anthropic", "unknown-model-a"),
-    ("openai", "unknown-model-b"),
-] + [("anthropic", f"claude-sonnet-4-5-2025{m:02d}01") for m in range(1, 13)] + [
-    ("bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
-    ("vertex", "claude-sonnet-4-5@20250929"),
-]
+MODELS = (
+    [
+        ("anthropic", "claude-sonnet-4-5-20250929"),
+        ("anthropic", "claude-opus-4-6"),
+        ("anthropic", "claude-opus-4-8"),
+        ("anthropic", "claude-haiku-4-5-20251001"),
+        ("anthropic", "claude-sonnet-4-20250514"),
+        ("anthropic", "claude-opus-4-1-20250805"),
+        ("anthropic", "claude-3-5-haiku-20241022"),
+        ("anthropic", "claude-sonnet-4.5"),
+        ("anthropic", "claude-opus-4-6[1m]"),
+        ("openai", "gpt-5-codex"),
+        ("openai", "gpt-5.1-codex-max"),
+        ("openai", "gpt-5.4"),
+        ("openai", "gpt-5.5"),
+        ("openai", "gpt-5"),
+        ("openai", "gpt-5-high"),
+        ("google", "gemini-2.5-pro"),
+        ("google", "gemini-2.5-flash"),
+        ("google", "gemini-3.1-pro-preview"),
+        ("zai", "glm-4.6"),
+        ("openrouter", "anthropic/claude-sonnet-4.5"),
+        ("openrouter", "qwen/qwen3-coder-plus"),
+        ("deepseek", "deepseek-chat"),
+        ("moonshot", "kimi-k2-0905-preview"),
+        ("xai", "grok-code-fast-1"),
+        ("anthropic", "unknown-model-a"),
+        ("openai", "unknown-model-b"),
+    ]
+    + [("anthropic", f"claude-sonnet-4-5-2025{m:02d}01") for m in range(1, 13)]
+    + [
+        ("bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+        ("vertex", "claude-sonnet-4-5@20250929"),
+    ]
+)
 
 
 def make_events(n: int, seed: int = 7) -> pl.DataFrame:
