@@ -132,14 +132,23 @@ def xdg(name: str, default: str) -> Path:
     return Path(value) if value else home() / default
 
 
+class Rewound(Exception):
+    """The file no longer continues where the saved offset says: read it again from the start."""
+
+
 def read_new_lines(path: Path, offset: int) -> tuple[list[bytes], int]:
     """Complete lines of ``path`` from byte ``offset`` on, and the offset after them.
 
     A last line without its newline is not returned: the writer may still be
-    writing it, so the next scan picks it up whole.
+    writing it, so the next scan picks it up whole. Raises ``Rewound`` when the
+    byte before ``offset`` is not a newline (the file was replaced or rewritten
+    in place with other content).
     """
     with path.open("rb") as fh:
-        fh.seek(offset)
+        if offset:
+            fh.seek(offset - 1)
+            if fh.read(1) != b"\n":
+                raise Rewound(str(path))
         data = fh.read()
     end = data.rfind(b"\n")
     if end < 0:

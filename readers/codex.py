@@ -173,8 +173,10 @@ class CodexReader:
         rows: list[tuple] = []
         skipped = 0
         for raw in lines:
-            if b'"token_count"' not in raw and b'"session_meta"' not in raw and b'"turn_context"' not in raw:
-                continue
+            if b'"response_item"' in raw[:96] or (
+                b'"token_count"' not in raw and b'"session_meta"' not in raw and b'"turn_context"' not in raw
+            ):
+                continue  # transcript lines (the bulk) carry no usage
             try:
                 line = _decode(raw)
             except (msgspec.DecodeError, msgspec.ValidationError):

@@ -19,14 +19,14 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from tokscope.events import frame_from_rows
 from tokscope.ledger import Ledger
-from tokscope.readers import Reader, ReadResult, Source, all_readers, get_reader
+from tokscope.readers import Reader, ReadResult, Source, all_readers
+from tokscope.scan_worker import read_job
 
 #: Below this many bytes to read, a process pool costs more than it saves.
 PARALLEL_MIN_BYTES = 48 << 20
@@ -99,17 +99,6 @@ def plan(sources: Iterable[Source], saved: dict[str, Any]) -> tuple[list[_Job], 
                 continue
         jobs.append(_Job(source, 0, {}, size, sig))
     return jobs, present
-
-
-def read_job(client: str, path: str, mode: str, companions: tuple[str, ...], offset: int, state: dict) -> ReadResult:
-    """Run one read (in this process or a worker); errors become a message, never an exception."""
-    source = Source(client, Path(path), mode, tuple(Path(c) for c in companions))  # type: ignore[arg-type]
-    try:
-        return get_reader(client).read(source, offset, state)
-    except OSError as exc:
-        return ReadResult(offset=offset, state=state, errors=[f"{path}: {exc.strerror or exc}"])
-    except Exception as exc:  # a reader bug must not lose the other files
-        return ReadResult(offset=offset, state=state, errors=[f"{path}: {type(exc).__name__}: {exc}"])
 
 
 def _run(jobs: list[_Job], progress: Progress | None, workers: int) -> list[tuple[_Job, ReadResult]]:

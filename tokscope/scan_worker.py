@@ -1,0 +1,27 @@
+"""One read job, importable without Polars (scan worker processes start fast)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tokscope.readers import ReadResult, Source, get_reader
+from tokscope.readers.base import Rewound
+
+
+def read_job(client: str, path: str, mode: str, companions: tuple[str, ...], offset: int, state: dict) -> ReadResult:
+    """Run one read; errors become a message, never an exception.
+
+    If the file turns out rewritten under the saved offset, it is read again
+    from the start with a fresh state.
+    """
+    source = Source(client, Path(path), mode, tuple(Path(c) for c in companions))  # type: ignore[arg-type]
+    reader = get_reader(client)
+    try:
+        try:
+            return reader.read(source, offset, state)
+        except Rewound:
+            return reader.read(source, 0, {})
+    except OSError as exc:
+        return ReadResult(offset=offset, state=state, errors=[f"{path}: {exc.strerror or exc}"])
+    except Exception as exc:  # a reader bug must not lose the other files
+        return ReadResult(offset=offset, state=state, errors=[f"{path}: {type(exc).__name__}: {exc}"])
