@@ -20,8 +20,8 @@ CREATE TABLE threads (
 );
 """
 INSERT = (
-    "INSERT INTO threads (id, summary, updated_at, data_type, data, folder_paths, folder_paths_order, created_at)"
-    " VALUES (?,?,?,?,?,?,?,?)"
+    "INSERT INTO threads (id, summary, updated_at, data_type, data, folder_paths, folder_paths_order, created_at,"
+    " parent_id) VALUES (?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -29,18 +29,23 @@ def usage(i: int, o: int, cw: int = 0, cr: int = 0) -> dict[str, int]:
     return {"input_tokens": i, "output_tokens": o, "cache_creation_input_tokens": cw, "cache_read_input_tokens": cr}
 
 
-def thread(provider: str, model: str, cumulative: Any, requests: Any, imported: bool = False) -> bytes:
-    body = {
-        "version": "0.3.0",
+def thread(provider: str, model: str, cumulative: Any, requests: Any, imported: bool = False, compact=True) -> bytes:
+    """Thread JSON as Zed writes it (serde_json: compact, DbThread field order) or, with
+    ``compact=False``, spaced with the model first (the reader's full-decode fallback)."""
+    body: dict[str, Any] = {
         "title": "t",
-        "messages": [{"User": {"id": "u1", "content": [{"Text": "hello " * 50}]}}],
+        "messages": [{"User": {"id": "u1", "content": [{"Text": 'say "cumulative_token_usage": 1 ' * 20}]}}],
         "updated_at": "2026-11-20T12:30:00Z",
-        "model": {"provider": provider, "model": model},
         "cumulative_token_usage": cumulative,
         "request_token_usage": requests,
+        "model": {"provider": provider, "model": model},
         "imported": imported,
+        "version": "0.3.0",
     }
-    return json.dumps(body).encode()
+    if not compact:
+        body = {"model": body.pop("model"), **body}
+        return json.dumps(body).encode()
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def zstd(data: bytes) -> bytes:
@@ -55,7 +60,8 @@ def thread_rows() -> list[tuple]:
          "/work/a\n/work/b", "1,0", "2026-11-20T12:00:00Z"),
         # t2: plain json, no cumulative total: the per-request map summed (100 + 50 in, 20 + 7 out)
         ("t2", "s", "2026-11-21T08:00:00Z", "json",
-         thread("zed.dev", "gpt-5", None, {"u1": usage(100, 20, 0, 10), "u2": usage(50, 7)}), "/work/c", None, None),
+         thread("zed.dev", "gpt-5", None, {"u1": usage(100, 20, 0, 10), "u2": usage(50, 7)}, compact=False),
+         "/work/c", None, None, "t1"),
         # not counted: bring-your-own-key and external-agent providers, imported threads, no usage
         ("t3", "s", "2026-11-20T12:30:00Z", "zstd",
          zstd(thread("anthropic", "claude-sonnet-4-5", usage(9, 9), {})), None, None, None),
@@ -72,7 +78,8 @@ def thread_rows() -> list[tuple]:
 
 
 def zed_db(home: Path) -> Path:
-    return make_db(home / ".local/share/zed/threads/threads.db", SCHEMA, [(INSERT, r) for r in thread_rows()])
+    rows = [r if len(r) == 9 else (*r, None) for r in thread_rows()]  # parent_id
+    return make_db(home / ".local/share/zed/threads/threads.db", SCHEMA, [(INSERT, r) for r in rows])
 
 
 def test_registered_and_roots(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,6 +102,7 @@ def test_rows_and_traps(home: Path) -> None:
     # workspace: folder_paths_order "1,0" puts /work/b first; stamped at updated_at (after created_at)
     assert t1[:8] == ("zed", "zed.dev", "claude-sonnet-4-5", "/work/b", "t1", None, "t1", us("2026-11-20T12:30:00"))
     assert t1[8:] == (400, 60, 0, 30, 5, 0, None, None, 0)
+    assert rows["t2"][5] == "subagent"  # parent_id set
     t2 = rows["t2"]
     assert t2[3] == "/work/c" and t2[7] == us("2026-11-21T08:00:00") and t2[8:13] == (150, 27, 0, 10, 0)
 
