@@ -790,8 +790,10 @@ def explain(res: Resolution) -> list[str]:
         names = ("input", "output", "cache read", "write 5m", "write 1h")
         return ", ".join(f"{n} ${r * 1e6:g}" for n, r in zip(names, rates, strict=True))
 
-    for v in e.versions:
-        since = f"from {v.start.date()}" if v.start else "always" if len(e.versions) == 1 else "until next"
+    for i, v in enumerate(e.versions):
+        nxt = e.versions[i + 1].start if i + 1 < len(e.versions) else None
+        since = " ".join([*([f"from {v.start.date()}"] if v.start else []), *([f"until {nxt.date()}"] if nxt else [])])
+        since = since or "always"
         lines.append(f"rates     [{since}] {fmt(v.std.base)} per M")
         for above, tier in v.std.tiers:
             lines.append(f"  tier    prompt > {above:,}: {fmt(tier)}")
