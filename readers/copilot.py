@@ -60,13 +60,17 @@ mode ``whole`` (its ``-wal`` a companion), locked -> retried, then reported.
 (premium-request units, not USD) is not kept as a cost.
 
 The store and the OTel export describe the same calls with no shared id, so a
-row counts only when it lies outside the time the OTel export covers: from the
-first record of the oldest OTel file to the newest OTel file's mtime plus
-``OTEL_GRACE`` (6 h; the export is flushed in batches, so a store row written
-seconds before its spans must not slip through). Known gaps: calls made while
-OTel was on but from a shell without it are not counted; the first call after
-more than 6 h without any OTel write may count twice if a scan falls in the
-seconds between its store row and its spans. The ``session-state/*/events.jsonl``
+store row counts only outside the times the OTel files cover (each file from
+its first record to its mtime; assumption: the exporter writes a file per
+process, so the gaps between files are times OTel was off). A row newer
+than the last OTel write is held back (not emitted) until ``OTEL_GRACE``
+(10 min) has passed without an OTel write covering it: the export is flushed in
+batches, so its spans may land seconds after the store row; once the grace is
+over, OTel was evidently off and the row counts (on the next read of the
+store, i.e. the next Copilot call). Known gap: calls made while OTel was on,
+but from a shell without it, are not counted; with one shared exporter file
+(``COPILOT_OTEL_FILE_EXPORTER_PATH``) a pause inside its time span is counted
+only by a scan made during the pause. The ``session-state/*/events.jsonl``
 logs are not read (per tokdash they carry output tokens only).
 
 Not read (assumption, left for later): OTLP-JSON batches
@@ -76,6 +80,7 @@ Not read (assumption, left for later): OTLP-JSON batches
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +99,8 @@ CHAT, INFERENCE, TURN, AGGREGATE = 3, 2, 1, 0
 MAX_TRACES = 4096
 
 STORE = "session-store.db"
-#: How long after the newest OTel write the store is still taken to be covered by OTel (µs).
-OTEL_GRACE = 6 * 3600 * 1_000_000
+#: How long a store row newer than the last OTel write waits for its spans (µs).
+OTEL_GRACE = 10 * 60 * 1_000_000
 
 _SESSION_PRIORITY = 3
 _INTERACTION_PRIORITY = 2
@@ -374,24 +379,21 @@ class CopilotReader:
         _trim(contexts)
         return ReadResult(rows=rows, offset=new_offset, state=state, skipped=skipped)
 
-    def otel_window(self) -> tuple[int, int] | None:
-        """(first OTel record, newest OTel write + grace) in epoch µs, or None without OTel files."""
-        start = end = None
+    def otel_spans(self) -> list[tuple[int, int]]:
+        """For each OTel file, the time it covers: (its first record, its mtime) in epoch µs."""
+        spans = []
         for path in self.otel_files():
             try:
                 st = path.stat()
             except OSError:
                 continue
-            first = _first_record_us(path, st.st_size, st.st_mtime_ns)
             mtime = st.st_mtime_ns // 1000
-            start = min(x for x in (start, first, mtime) if x is not None)
-            end = mtime if end is None else max(end, mtime)
-        if start is None or end is None:
-            return None
-        return start, end + OTEL_GRACE
+            first = _first_record_us(path, st.st_size, st.st_mtime_ns)
+            spans.append((min(first, mtime) if first is not None else mtime, mtime))
+        return spans
 
     def _read_store(self, path: Path) -> ReadResult:
-        window = self.otel_window()
+        spans = self.otel_spans()
 
         def work(conn: Any) -> list[tuple]:
             have = columns(conn, "assistant_usage_events")
@@ -418,7 +420,8 @@ class CopilotReader:
             )
             join = "LEFT JOIN sessions s ON s.id = e.session_id" if joined else ""
             sql = f"SELECT {fields}, {s_cwd}, {s_created}, e.rowid FROM assistant_usage_events e {join}"
-            return [row for r in conn.execute(sql) if (row := _store_row(r, window)) is not None]
+            now = time.time_ns() // 1000
+            return [row for r in conn.execute(sql) if (row := _store_row(r, spans, now)) is not None]
 
         return read_db(path, work)
 
@@ -476,14 +479,17 @@ def _first_record_us(path: Path, size: int, mtime: int) -> int | None:
     return first
 
 
-def _store_row(r: tuple, window: tuple[int, int] | None) -> tuple | None:
-    """One ``assistant_usage_events`` row as a usage row; None when empty, undated or inside the OTel window."""
+def _store_row(r: tuple, spans: list[tuple[int, int]], now: int) -> tuple | None:
+    """One ``assistant_usage_events`` row as a usage row; None when empty, undated, covered by OTel or held."""
     rid, session, model, usage_model, inp, out, cread, cwrite, reasoning, created, cwd, s_created, rowid = r
     ts = _store_time(created) or _store_time(s_created)
     if ts is None or not isinstance(session, str) or not session:
         return None
-    if window is not None and window[0] <= ts <= window[1]:
-        return None  # the OTel export covers this time: its records count instead
+    if spans:
+        if any(start <= ts <= end for start, end in spans):
+            return None  # an OTel file covers this time: its records count instead
+        if ts > max(end for _, end in spans) and now - ts < OTEL_GRACE:
+            return None  # newer than the last OTel write: its spans may still come; decide later
     cache_read, cache_write, output = _int(cread), _int(cwrite), _int(out)
     uncached = split_input(_int(inp), cache_read, cache_write)
     if uncached + output + cache_read + cache_write == 0:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -316,13 +318,54 @@ def test_session_store_suppressed_while_otel_covers(home: Path) -> None:
     otel = _otel_file(home)
     span = {**CHAT_2, "endTime": [1782909330, 0]}  # the first OTel record: 12:35:30
     otel.write_text(_lines(span))
-    os.utime(otel, (1782909360, 1782909360))  # last OTel write 12:36:00; covered until 18:36:00
+    os.utime(otel, (1782910800, 1782910800))  # the last OTel write: 13:00
     frame = frame_of([CopilotReader()])
     keys = sorted(frame["event_key"].to_list())
     # e2 (12:40) falls inside the OTel window: left to OTel. e1 (12:34:56) and e4 (12:00) came before it.
     assert keys == ["span:T1:S2", "store:sess-1:1", "store:sess-1:4"]
     # 369 + 10 from the store, 300 - 100 = 200 from the span: 579.
     assert frame["input"].sum() == 579
+    # A second OTel file 14:00-15:00: a store call at 13:30 lies in the gap (OTel off then) and counts.
+    conn = sqlite3.connect(home / ".copilot" / "session-store.db")
+    conn.execute(
+        "INSERT INTO assistant_usage_events (session_id, model, input_tokens, output_tokens, created_at)"
+        " VALUES ('sess-1', 'gpt-4o', 1000, 3, '2026-07-01 13:30:00')"
+    )
+    conn.commit()
+    conn.close()
+    later = _otel_file(home, "copilot-2.jsonl")
+    later.write_text(_lines({**LOG_3, "observedTimestamp": 1782914400000000}))  # 14:00
+    os.utime(later, (1782918000, 1782918000))  # 15:00
+    frame = frame_of([CopilotReader()])
+    assert "store:sess-1:5" in frame["event_key"].to_list()
+    # 579 + 1000 (e5) + 200 (LOG_3) = 1779
+    assert frame["input"].sum() == 1779
+
+
+def test_session_store_row_after_last_otel_write_waits(home: Path) -> None:
+    path = _store(home)
+    now = int(time.time())
+    conn = sqlite3.connect(path)
+    for minutes_ago in (1, 30):  # e5: 1 minute ago, e6: 30 minutes ago
+        stamp = datetime.fromtimestamp(now - 60 * minutes_ago, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        conn.execute(
+            "INSERT INTO assistant_usage_events (session_id, model, input_tokens, output_tokens, created_at)"
+            " VALUES ('sess-1', 'gpt-4o', 7, 1, ?)",
+            (stamp,),
+        )
+    conn.commit()
+    conn.close()
+    otel = _otel_file(home)
+    otel.write_text(_lines({**CHAT_2, "endTime": [1782909330, 0]}))
+    os.utime(otel, (now - 3600, now - 3600))  # OTel last wrote an hour ago
+    keys = set(frame_of([CopilotReader()])["event_key"].to_list())
+    # e6 is 30 min newer than the last OTel write (more than the 10 min grace): OTel was off, it counts.
+    # e5 is 1 min old: its spans may still be on their way, so it waits for a later read.
+    assert "store:sess-1:6" in keys and "store:sess-1:5" not in keys
+    # Then its span arrives (OTel writes now): e5 is covered by OTel and never counts from the store.
+    os.utime(otel, (now, now))
+    keys = set(frame_of([CopilotReader()])["event_key"].to_list())
+    assert "store:sess-1:5" not in keys and "store:sess-1:6" not in keys
 
 
 def test_session_store_locked_is_reported(home: Path) -> None:
