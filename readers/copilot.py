@@ -299,8 +299,8 @@ class CopilotReader:
         return Path(value).expanduser() if value else None
 
     def roots(self) -> list[Path]:
-        """The ``otel`` directory and the exporter file."""
-        found = [self.home_dir() / "otel"]
+        """The ``otel`` directory, the exporter file and the session store."""
+        found = [self.home_dir() / "otel", self.home_dir() / STORE]
         extra = self.exporter_file()
         if extra is not None:
             found.append(extra)

@@ -252,7 +252,7 @@ def test_exporter_path_env_and_copilot_home(home: Path, monkeypatch: pytest.Monk
 def test_no_otel_no_sources(home: Path) -> None:
     reader = CopilotReader()
     assert reader.discover([]) == []
-    assert reader.roots() == [home / ".copilot" / "otel"]
+    assert reader.roots() == [home / ".copilot" / "otel", home / ".copilot" / "session-store.db"]
 
 
 # --- the session-store.db fallback -------------------------------------------------------------
