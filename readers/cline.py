@@ -10,8 +10,9 @@ dirs searched: VS Code, VS Code Insiders, Cursor, VSCodium and Windsurf under
 ``${XDG_CONFIG_HOME:-~/.config}`` (macOS ``~/Library/Application Support``,
 Windows ``%APPDATA%``), ``$VSCODE_PORTABLE/user-data``, and the remote servers
 ``~/.vscode-server/data`` (also ``-insiders`` and ``~/.cursor-server/data``).
-For Cline also ``<cline data dir>/tasks`` (the standalone Cline core keeps the
-same task layout there; assumption).
+For Cline also ``<cline data dir>/tasks``: newer Cline migrates the
+extension's tasks there on startup (same layout, same task ids and ``ts``, so
+a migrated copy has the same event keys and counts once).
 
 * Usage rows are ``{"type":"say","say":"api_req_started","ts":<epoch ms>,
   "text":"<JSON>"}``; the embedded JSON has ``tokensIn``, ``tokensOut``,
@@ -39,9 +40,9 @@ same task layout there; assumption).
   ``<environment_details>``), else ``unknown``. Provider: ``modelInfo.providerId``,
   else ``apiProtocol``. Agent (mode): ``modelInfo.mode``, else the last
   ``<slug>`` tag, else ``history_item.json`` ``mode``.
-* Workspace: ``history_item.json`` ``workspace`` (Roo/Kilo), else Cline's
-  ``state/taskHistory.json`` entry's ``cwdOnTaskInitialization`` (assumption
-  from Cline's HistoryItem type), else ``""``.
+* Workspace: ``history_item.json`` ``workspace`` (Roo/Kilo), else the task's
+  ``cwdOnTaskInitialization`` in Cline's task history (``<ext>/state/taskHistory.json``,
+  or ``tasks/taskHistory.json`` in ``~/.cline/data``), else ``""``.
 
 **The newer Cline store** (client ``cline``):
 ``${CLINE_SESSION_DATA_DIR:-${CLINE_DATA_DIR:-${CLINE_DIR:-~/.cline}/data}/sessions}/<session id>/``
@@ -242,20 +243,26 @@ def _read_json(path: Path, decode: Any) -> Any:
 _TASK_HISTORY: dict[str, tuple[int, dict[str, str]]] = {}
 
 
-def _task_cwd(ext_dir: Path, task: str) -> str | None:
-    """``cwdOnTaskInitialization`` of ``task`` from Cline's ``state/taskHistory.json`` (cached per mtime)."""
-    path = ext_dir / "state" / "taskHistory.json"
-    try:
-        mtime = path.stat().st_mtime_ns
-    except OSError:
-        return None
-    key = str(path)
-    cached = _TASK_HISTORY.get(key)
-    if cached is None or cached[0] != mtime:
-        entries = _read_json(path, _decode_task_history) or []
-        table = {e.id: e.cwdOnTaskInitialization for e in entries if _str(e.id) and _str(e.cwdOnTaskInitialization)}
-        cached = _TASK_HISTORY[key] = (mtime, table)
-    return cached[1].get(task)
+def _task_cwd(tasks_dir: Path, task: str) -> str | None:
+    """``cwdOnTaskInitialization`` of ``task`` from Cline's task history (cached per mtime).
+
+    The extension keeps it in ``<globalStorage>/<ext>/state/taskHistory.json``; the
+    ``~/.cline/data`` store in ``tasks/taskHistory.json``.
+    """
+    for path in (tasks_dir.parent / "state" / "taskHistory.json", tasks_dir / "taskHistory.json"):
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            continue
+        key = str(path)
+        cached = _TASK_HISTORY.get(key)
+        if cached is None or cached[0] != mtime:
+            entries = _read_json(path, _decode_task_history) or []
+            table = {e.id: e.cwdOnTaskInitialization for e in entries if _str(e.id) and _str(e.cwdOnTaskInitialization)}
+            cached = _TASK_HISTORY[key] = (mtime, table)
+        if task in cached[1]:
+            return cached[1][task]
+    return None
 
 
 def user_dirs() -> list[Path]:
@@ -444,8 +451,8 @@ class VSCodeTaskReader:
         if item is not None:
             workspace = _str(item.workspace)
             agent = agent or _str(item.mode)
-        if workspace is None and task_dir.parent.name == "tasks":
-            workspace = _task_cwd(task_dir.parent.parent, task_dir.name)
+        if workspace is None:
+            workspace = _task_cwd(task_dir.parent, task_dir.name)
         return {"model": model, "agent": agent, "workspace": workspace or ""}
 
     # --- the ~/.cline store --------------------------------------------------------

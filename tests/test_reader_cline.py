@@ -274,3 +274,17 @@ def test_fork_copies_counted_once_in_any_order(home: Path) -> None:
     assert frame.height == 3
     # 7457 + 100 + 40 = 7597
     assert frame["input"].sum() == 7597
+
+
+def test_migrated_cline_task_counted_once(home: Path) -> None:
+    # Newer Cline copies the extension's tasks into ~/.cline/data/tasks: same task id, same ts.
+    rows = [_api_req(1772447100000, tokensIn=20, tokensOut=30, cacheReads=1000)]
+    _write(_task_dir(home / ".config" / "Code", CLINE_EXT, "t-1") / "ui_messages.json", rows)
+    tasks = home / ".cline" / "data" / "tasks"
+    _write(tasks / "t-1" / "ui_messages.json", rows)
+    _write(tasks / "taskHistory.json", [{"id": "t-1", "cwdOnTaskInitialization": "/w"}])
+    assert len(CLINE.discover([])) == 2
+    frame = frame_of([CLINE])
+    # One event: input 20 (below its 1000 cache read: the uncached part), output 30.
+    assert frame.select("event_key", "input", "output").rows() == [("t-1:1772447100000", 20, 30)]
+    assert set(CLINE.read(s, 0, {}).rows[0][3] for s in CLINE.discover([])) == {"/w", ""}
