@@ -380,3 +380,25 @@ def test_session_store_locked_is_reported(home: Path) -> None:
         holder.execute("ROLLBACK")
         holder.close()
     assert result.rows == [] and result.errors and "locked" in result.errors[0]
+
+
+def test_agent_turn_log_uses_trace_context(home: Path) -> None:
+    # VS Code Copilot Chat: a session.start log names the session and model; the turn log has only usage.
+    start = {
+        "hrTime": [1775934260, 0],
+        "spanContext": {"traceId": "TT", "spanId": "s0"},
+        "attributes": {"event.name": "copilot_chat.session.start", "session.id": "vs-1", "gen_ai.request.model": "m1"},
+        "_body": "copilot_chat.session.start",
+    }
+    turn = {
+        "hrTime": [1775934264, 967317833],
+        "spanContext": {"traceId": "TT", "spanId": "s1"},
+        "attributes": {"turn.index": 3, "gen_ai.usage.input_tokens": 120, "gen_ai.usage.output_tokens": 9},
+        "_body": "copilot_chat.agent.turn: 3",
+    }
+    _otel_file(home).write_text(_lines(start, turn))
+    rows = frame_of([CopilotReader()]).to_dicts()
+    assert [(r["session_id"], r["model"], r["input"], r["output"], r["event_key"]) for r in rows] == [
+        ("vs-1", "m1", 120, 9, "turn:TT:3")
+    ]
+    assert int(rows[0]["ts"].timestamp() * 1000) == 1775934264967
