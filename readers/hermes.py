@@ -17,8 +17,10 @@ Traps handled:
   where ``session_model_usage`` has rows for the session), keyed stably, with a
   tied rank: a re-read replaces the numbers. A session with any per-model row
   is read from those rows only (never both, which would double count); the
-  row of the session's own model keeps the bare session id as key, so it
-  replaces a total read before Hermes started writing per-model rows.
+  row of the session's first model (earliest ``first_seen``) keeps the bare
+  session id as key, so it replaces a total read before Hermes started
+  writing per-model rows, and keys never move between rows as a session
+  grows or switches model (a moved key would leave a stale row behind).
 * Hermes normalises usage itself (``agent/usage_pricing.py``): ``input`` is
   uncached (prompt = input + cache read + cache write), ``output`` includes
   reasoning (``reasoning_tokens`` is reported, never added again).
@@ -63,6 +65,10 @@ class HermesReader:
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """Every session (or session and model) with usage, as running-total rows."""
         return read_db(source.path, _rows)
+
+
+def _float(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 def _cost(actual: Any, estimated: Any) -> float | None:
@@ -144,8 +150,9 @@ def _rows(conn: sqlite3.Connection) -> list[Row]:
             ORDER BY session_id, model, {provider}
             """
         ).fetchall()
-        # the session's own model first: it keeps the bare session id as its key
-        per_model.sort(key=lambda r: (str(r[0]), r[1] != sessions.get(r[0], (None,))[0]))
+        # the session's first model (earliest first_seen) keeps the bare session id as its key:
+        # stable while the session grows, and the model a pre-upgrade session total was credited to
+        per_model.sort(key=lambda r: (str(r[0]), r[10] is None, _float(r[10]), str(r[1]), str(r[2])))
         keyed: set[str] = set()
         for sid, model, prov, inp, out, cr, cw, rs, cost, seen_last, seen_first in per_model:
             if not isinstance(sid, str) or not sid:

@@ -114,6 +114,14 @@ def test_per_model_rows_replace_the_session_total(home: Path) -> None:
     own = s1.filter(s1["event_key"] == "s1")
     assert own["ts"].dt.epoch("us").item() == us("2026-11-20T11:40:00")  # last_seen T0 + 6000 s
 
+    # the session switches model (/model): keys stay with their rows, nothing counted twice
+    execute(db, "UPDATE sessions SET model = 'gpt-5-mini' WHERE id = 's1'")
+    execute(db, "UPDATE session_model_usage SET input_tokens = 20 WHERE task = 'title'")
+    _, frame = ledger_scan(home, reader)
+    s1 = frame.filter(frame["session_id"] == "s1").sort("event_key")
+    # 120 (s1) + 20 + 3 (gpt-5-mini) = 143 for s1; + 50 (s2) = 193
+    assert s1["input"].to_list() == [120, 23] and totals(frame)["input"] == 193
+
 
 def test_reread_replaces_grown_totals(home: Path) -> None:
     db = hermes_db(home)
