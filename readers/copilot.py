@@ -1,9 +1,9 @@
-"""GitHub Copilot CLI: OpenTelemetry file-exporter JSONL (formats.md §12).
+"""GitHub Copilot CLI: OpenTelemetry file-exporter JSONL, else its session store (formats.md §12).
 
 Roots: ``${COPILOT_HOME:-~/.copilot}/otel/**/*.jsonl`` plus the single file
 named by ``COPILOT_OTEL_FILE_EXPORTER_PATH`` (any name). Both exist only when
-the user turned on OTel export (``COPILOT_OTEL_ENABLED`` / exporter ``file``);
-with neither present the reader finds nothing. The files only grow: append mode.
+the user turned on OTel export with the file exporter (opt-in); the session
+store below is the fallback. The OTel files only grow: append mode.
 
 One JSON object per line, as the OpenTelemetry JS SDK serialises a finished
 span or log record: ``traceId``/``spanId`` at the top or under ``spanContext``,
