@@ -59,6 +59,14 @@ def exclusive_lock(path: Path) -> Iterator[None]:
         conn.close()
 
 
+def fast_lock_retry(monkeypatch: Any) -> None:
+    """Shrink the locked-database retry budget so lock tests take milliseconds."""
+    from tokscope.readers import session_totals
+
+    monkeypatch.setattr(session_totals, "LOCK_BACKOFF", (0.01, 0.01))
+    monkeypatch.setattr(session_totals, "BUSY_TIMEOUT", 0.01)
+
+
 def ledger_scan(home: Path, reader: Reader) -> tuple[ScanSummary, pl.DataFrame]:
     """Scan ``reader`` into a ledger under ``home``; the summary and the de-duplicated events."""
     ledger = Ledger(home / ".tokscope-ledger")

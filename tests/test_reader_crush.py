@@ -9,7 +9,7 @@ import pytest
 from tokscope.readers import get_reader
 from tokscope.readers.crush import SESSION_MODEL, CrushReader
 
-from tests.session_totals_helpers import exclusive_lock, execute, ledger_scan, make_db, us
+from tests.session_totals_helpers import exclusive_lock, execute, fast_lock_retry, ledger_scan, make_db, us
 
 SCHEMA = """
 CREATE TABLE sessions (
@@ -118,7 +118,8 @@ def test_reread_replaces_cost(home: Path) -> None:
     assert frame.height == 3 and frame["source_cost"].sum() == pytest.approx(5.0)
 
 
-def test_locked_database_is_reported(home: Path) -> None:
+def test_locked_database_is_reported(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_lock_retry(monkeypatch)
     db1, _ = crush_tree(home)
     with exclusive_lock(db1):
         summary, frame = ledger_scan(home, CrushReader())

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 from tokscope.readers import get_reader
 from tokscope.readers.goose import GooseReader
 
-from tests.session_totals_helpers import exclusive_lock, execute, ledger_scan, listing, make_db, totals, us
+from tests.session_totals_helpers import (
+    exclusive_lock,
+    execute,
+    fast_lock_retry,
+    ledger_scan,
+    listing,
+    make_db,
+    totals,
+    us,
+)
 
 SCHEMA = """
 CREATE TABLE sessions (
@@ -128,7 +139,8 @@ def test_reread_replaces_session_totals(home: Path) -> None:
     assert row["ts"].dt.epoch("us").item() == us("2026-11-22T08:00:00")
 
 
-def test_locked_database_is_reported_not_fatal(home: Path) -> None:
+def test_locked_database_is_reported_not_fatal(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_lock_retry(monkeypatch)
     db = goose_db(home)
     reader = GooseReader()
     with exclusive_lock(db):
@@ -166,3 +178,17 @@ def test_not_a_database_is_an_error(home: Path) -> None:
     path.write_bytes(b"garbage" * 100)
     result = GooseReader().read(GooseReader().discover([])[0], 0, {})
     assert result.rows == [] and result.errors
+
+
+def test_lock_released_during_the_retries_is_read(home: Path) -> None:
+    db = goose_db(home)
+    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    conn.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(0.12, lambda: conn.execute("ROLLBACK"))  # within the default retry budget
+    release.start()
+    try:
+        result = GooseReader().read(GooseReader().discover([])[0], 0, {})
+    finally:
+        release.join()
+        conn.close()
+    assert result.errors == [] and len(result.rows) == 3

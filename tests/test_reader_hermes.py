@@ -8,7 +8,16 @@ import pytest
 from tokscope.readers import get_reader
 from tokscope.readers.hermes import HermesReader
 
-from tests.session_totals_helpers import exclusive_lock, execute, ledger_scan, listing, make_db, totals, us
+from tests.session_totals_helpers import (
+    exclusive_lock,
+    execute,
+    fast_lock_retry,
+    ledger_scan,
+    listing,
+    make_db,
+    totals,
+    us,
+)
 
 SCHEMA = """
 CREATE TABLE sessions (
@@ -136,7 +145,8 @@ def test_reread_replaces_grown_totals(home: Path) -> None:
     assert s1["ts"].dt.epoch("us").item() == us("2026-11-21T10:00:00")  # moved to its latest message
 
 
-def test_locked_database_is_reported(home: Path) -> None:
+def test_locked_database_is_reported(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_lock_retry(monkeypatch)
     db = hermes_db(home)
     with exclusive_lock(db):
         summary, frame = ledger_scan(home, HermesReader())

@@ -11,7 +11,7 @@ import zstandard
 from tokscope.readers import get_reader
 from tokscope.readers.zed import ZedReader
 
-from tests.session_totals_helpers import exclusive_lock, execute, ledger_scan, make_db, totals, us
+from tests.session_totals_helpers import exclusive_lock, execute, fast_lock_retry, ledger_scan, make_db, totals, us
 
 SCHEMA = """
 CREATE TABLE threads (
@@ -123,7 +123,8 @@ def test_reread_replaces_thread_totals(home: Path) -> None:
     assert frame.height == 2 and t1["ts"].dt.epoch("us").item() == us("2026-11-22T09:00:00")
 
 
-def test_locked_database_is_reported(home: Path) -> None:
+def test_locked_database_is_reported(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_lock_retry(monkeypatch)
     db = zed_db(home)
     with exclusive_lock(db):
         summary, frame = ledger_scan(home, ZedReader())

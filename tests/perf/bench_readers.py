@@ -498,6 +498,347 @@ def gen_roo_code(rng: random.Random, home: Path, target: int) -> int:
     return _vscode_tasks(rng, home, target, "rooveterinaryinc.roo-cline")
 
 
+# --- Goose / Droid / Hermes / Crush / Zed (session running totals) ------------------
+# Each writes what the client really keeps: one totals record per session beside the
+# session's messages (which these readers do not need, but a cold scan has to skip).
+
+_VOCAB: list[str] = []
+
+
+def _prose(rng: random.Random, size: int) -> str:
+    """About ``size`` characters of word salad that compresses like real text (zstd ~3x)."""
+    if not _VOCAB:
+        vocab_rng = random.Random(3)
+        letters = "etaoinshrdlucmfwypvbgkjqxz"
+        _VOCAB.extend("".join(vocab_rng.choices(letters, k=vocab_rng.randint(2, 9))) for _ in range(4000))
+    out, n = [], 0
+    while n < size:
+        word = rng.choice(_VOCAB)
+        out.append(word)
+        n += len(word) + 1
+    return " ".join(out)
+
+
+def _sqlite(path: Path, schema: str, batches: list[tuple[str, list[tuple]]]) -> int:
+    import sqlite3
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.executescript(schema)
+    for sql, rows in batches:
+        conn.executemany(sql, rows)
+    conn.commit()
+    conn.close()
+    return path.stat().st_size
+
+
+def _session_batches(rng: random.Random, target: int, per_session: Callable[[int, int], tuple[tuple, list[tuple]]]):
+    """Sessions of 300-700 messages (1-2 KB each) until ``target`` bytes of content."""
+    sessions, messages, size, n = [], [], 0, 0
+    while size < target:
+        n += 1
+        turns = rng.randint(300, 700)
+        session, rows = per_session(n, turns)
+        sessions.append(session)
+        messages.extend(rows)
+        size += sum(len(str(r)) for r in rows)
+    return sessions, messages
+
+
+@generator("goose")
+def gen_goose(rng: random.Random, home: Path, target: int) -> int:
+    """Goose ``sessions.db``: accumulated totals per session plus its messages."""
+    schema = """
+    CREATE TABLE sessions (id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '', description TEXT NOT NULL DEFAULT '',
+        session_type TEXT NOT NULL DEFAULT 'user', working_dir TEXT NOT NULL,
+        created_at TIMESTAMP, updated_at TIMESTAMP,
+        extension_data TEXT DEFAULT '{}', total_tokens INTEGER, input_tokens INTEGER, output_tokens INTEGER,
+        accumulated_total_tokens INTEGER, accumulated_input_tokens INTEGER, accumulated_output_tokens INTEGER,
+        accumulated_cost REAL, provider_name TEXT, model_config_json TEXT);
+    CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT, session_id TEXT NOT NULL,
+        role TEXT NOT NULL, content_json TEXT NOT NULL, created_timestamp INTEGER NOT NULL, tokens INTEGER,
+        metadata_json TEXT);
+    CREATE INDEX idx_messages_session ON messages(session_id);
+    """
+
+    def per_session(n: int, turns: int) -> tuple[tuple, list[tuple]]:
+        sid = f"20261120_{n}"
+        acc_in, acc_out = rng.randint(10**5, 10**7), rng.randint(10**4, 10**6)
+        session = (
+            sid,
+            "/home/alice/src/app",
+            "2026-11-20 10:00:00",
+            "2026-11-20 12:00:00",
+            acc_in + acc_out,
+            acc_in,
+            acc_out,
+            "anthropic",
+            json.dumps({"model_name": "claude-sonnet-4-5", "context_limit": 200000}),
+        )
+        content = [
+            (
+                f"m{n}-{t}",
+                sid,
+                "user" if t % 2 else "assistant",
+                json.dumps([{"type": "text", "text": _prose(rng, rng.randint(900, 1700))}]),
+                1790000000 + t,
+                None,
+                "{}",
+            )
+            for t in range(turns)
+        ]
+        return session, content
+
+    sessions, messages = _session_batches(rng, target, per_session)
+    return _sqlite(
+        home / ".local/share/goose/sessions/sessions.db",
+        schema,
+        [
+            (
+                "INSERT INTO sessions (id, working_dir, created_at, updated_at, accumulated_total_tokens,"
+                " accumulated_input_tokens, accumulated_output_tokens, provider_name, model_config_json)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                sessions,
+            ),
+            (
+                "INSERT INTO messages (message_id, session_id, role, content_json, created_timestamp, tokens,"
+                " metadata_json) VALUES (?,?,?,?,?,?,?)",
+                messages,
+            ),
+        ],
+    )
+
+
+@generator("hermes")
+def gen_hermes(rng: random.Random, home: Path, target: int) -> int:
+    """Hermes ``state.db``: session totals (half still open) plus messages."""
+    schema = """
+    CREATE TABLE sessions (id TEXT PRIMARY KEY, source TEXT NOT NULL, model TEXT, parent_session_id TEXT,
+        started_at REAL NOT NULL, ended_at REAL, message_count INTEGER DEFAULT 0, input_tokens INTEGER DEFAULT 0,
+        output_tokens INTEGER DEFAULT 0, cache_read_tokens INTEGER DEFAULT 0, cache_write_tokens INTEGER DEFAULT 0,
+        reasoning_tokens INTEGER DEFAULT 0, cwd TEXT, billing_provider TEXT, estimated_cost_usd REAL,
+        actual_cost_usd REAL, title TEXT);
+    CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, role TEXT NOT NULL,
+        content TEXT, tool_calls TEXT, timestamp REAL NOT NULL, token_count INTEGER);
+    CREATE INDEX idx_messages_session ON messages(session_id, timestamp);
+    """
+
+    def per_session(n: int, turns: int) -> tuple[tuple, list[tuple]]:
+        sid = f"2026112{n % 10}_{n:06d}"
+        start = 1790000000.0 + n * 3600
+        session = (
+            sid,
+            "cli",
+            "claude-sonnet-4-6",
+            start,
+            None if n % 2 else start + 3000,
+            turns,
+            rng.randint(10**4, 10**6),
+            rng.randint(10**3, 10**5),
+            rng.randint(10**5, 10**7),
+            3000,
+            100,
+            "/home/alice/src/app",
+            "anthropic",
+            1.25,
+            0.0,
+        )
+        content = [
+            (sid, "user" if t % 2 else "assistant", _prose(rng, rng.randint(900, 1700)), None, start + t, None)
+            for t in range(turns)
+        ]
+        return session, content
+
+    sessions, messages = _session_batches(rng, target, per_session)
+    return _sqlite(
+        home / ".hermes/state.db",
+        schema,
+        [
+            (
+                "INSERT INTO sessions (id, source, model, started_at, ended_at, message_count, input_tokens,"
+                " output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cwd, billing_provider,"
+                " estimated_cost_usd, actual_cost_usd) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                sessions,
+            ),
+            (
+                "INSERT INTO messages (session_id, role, content, tool_calls, timestamp, token_count)"
+                " VALUES (?,?,?,?,?,?)",
+                messages,
+            ),
+        ],
+    )
+
+
+@generator("crush")
+def gen_crush(rng: random.Random, home: Path, target: int) -> int:
+    """Crush: four projects' ``crush.db`` (root sessions, task sub-sessions, messages) and the index."""
+    schema = """
+    CREATE TABLE sessions (id TEXT PRIMARY KEY, parent_session_id TEXT, title TEXT NOT NULL DEFAULT '',
+        message_count INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0, summary_message_id TEXT, cost REAL NOT NULL DEFAULT 0.0,
+        updated_at INTEGER NOT NULL, created_at INTEGER NOT NULL);
+    CREATE TABLE messages (id TEXT PRIMARY KEY, session_id TEXT NOT NULL, role TEXT NOT NULL,
+        parts TEXT NOT NULL DEFAULT '[]', model TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+        finished_at INTEGER, provider TEXT);
+    CREATE INDEX idx_messages_session_id ON messages (session_id);
+    """
+    written, projects = 0, []
+    for p in range(4):
+        project = home / "src" / f"proj{p}"
+        projects.append(
+            {"path": str(project), "data_dir": str(project / ".crush"), "last_accessed": "2026-11-20T10:00:00Z"}
+        )
+
+        def per_session(n: int, turns: int, p: int = p) -> tuple[tuple, list[tuple]]:
+            sid = f"p{p}-s{n}"
+            session = (
+                sid,
+                None if n % 3 else f"p{p}-s{n - 1}",
+                turns,
+                120000,
+                3000,
+                rng.random() * 3,
+                1790003600 + n,
+                1790000000 + n,
+            )
+            content = [
+                (
+                    f"{sid}-m{t}",
+                    sid,
+                    "user" if t % 2 else "assistant",
+                    json.dumps([{"type": "text", "data": {"text": _prose(rng, rng.randint(900, 1700))}}]),
+                    "claude-sonnet-4-5",
+                    1790000000 + t,
+                    1790000000 + t,
+                    "anthropic",
+                )
+                for t in range(turns)
+            ]
+            return session, content
+
+        sessions, messages = _session_batches(rng, target // 4, per_session)
+        written += _sqlite(
+            project / ".crush/crush.db",
+            schema,
+            [
+                (
+                    "INSERT INTO sessions (id, parent_session_id, message_count, prompt_tokens, completion_tokens,"
+                    " cost, updated_at, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                    sessions,
+                ),
+                (
+                    "INSERT INTO messages (id, session_id, role, parts, model, created_at, updated_at, provider)"
+                    " VALUES (?,?,?,?,?,?,?,?)",
+                    messages,
+                ),
+            ],
+        )
+    index = home / ".local/share/crush/projects.json"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.write_text(json.dumps({"projects": projects}))
+    return written
+
+
+@generator("zed")
+def gen_zed(rng: random.Random, home: Path, target: int) -> int:
+    """Zed ``threads.db``: zstd thread JSON blobs (messages + token usage), a quarter not zed.dev."""
+    import zstandard
+
+    compressor = zstandard.ZstdCompressor(level=3, write_content_size=False)  # as Zed's streaming encoder
+    rows, size, n = [], 0, 0
+    while size < target:
+        n += 1
+        turns = rng.randint(300, 700)
+        requests, messages = {}, []
+        for t in range(turns // 2):
+            messages.append({"User": {"id": f"u{t}", "content": [{"Text": _prose(rng, rng.randint(900, 1700))}]}})
+            messages.append({"Agent": {"content": [{"Text": _prose(rng, rng.randint(900, 1700))}], "tool_results": {}}})
+            requests[f"u{t}"] = {
+                "input_tokens": rng.randint(1, 900),
+                "output_tokens": rng.randint(50, 3000),
+                "cache_creation_input_tokens": 3000,
+                "cache_read_input_tokens": 50_000,
+            }
+        cumulative = {k: sum(r[k] for r in requests.values()) for k in next(iter(requests.values()))}
+        provider = "anthropic" if n % 4 == 0 else "zed.dev"
+        body = {  # DbThread field order (crates/agent/src/db.rs)
+            "title": f"thread {n}",
+            "messages": messages,
+            "updated_at": "2026-11-20T12:00:00Z",
+            "cumulative_token_usage": cumulative,
+            "request_token_usage": requests,
+            "model": {"provider": provider, "model": "claude-sonnet-4-5"},
+            "imported": False,
+            "version": "0.3.0",
+        }
+        blob = compressor.compress(json.dumps(body, separators=(",", ":")).encode())  # serde_json: compact
+        size += len(blob)
+        rows.append(
+            (
+                f"thread-{n}",
+                f"thread {n}",
+                "2026-11-20T12:00:00Z",
+                "zstd",
+                blob,
+                "/home/alice/src/app",
+                "0",
+                "2026-11-20T10:00:00Z",
+            )
+        )
+    schema = """
+    CREATE TABLE threads (id TEXT PRIMARY KEY, summary TEXT NOT NULL, updated_at TEXT NOT NULL, data_type TEXT NOT NULL,
+        data BLOB NOT NULL, parent_id TEXT, folder_paths TEXT, folder_paths_order TEXT, created_at TEXT);
+    """
+    insert = (
+        "INSERT INTO threads (id, summary, updated_at, data_type, data, folder_paths, folder_paths_order,"
+        " created_at) VALUES (?,?,?,?,?,?,?,?)"
+    )
+    return _sqlite(home / ".local/share/zed/threads/threads.db", schema, [(insert, rows)])
+
+
+@generator("droid")
+def gen_droid(rng: random.Random, home: Path, target: int) -> int:
+    """Factory Droid: per session a ``.settings.json`` (totals) beside its ``.jsonl`` transcript."""
+    written, n = 0, 0
+    while written < target:
+        n += 1
+        folder = home / ".factory/sessions" / f"-home-alice-src-proj{n % 5}"
+        sid = f"{rng.getrandbits(64):016x}-{n}"
+        lines = [json.dumps({"type": "session_start", "id": sid, "title": "t", "cwd": f"/home/alice/src/proj{n % 5}"})]
+        for t in range(rng.randint(300, 700)):
+            role = "user" if t % 2 else "assistant"
+            lines.append(
+                json.dumps(
+                    {
+                        "type": "message",
+                        "id": f"m{t}",
+                        "timestamp": _ts(1 + n % 22, t),
+                        "message": {"role": role, "content": [{"type": "text", "text": text(rng, 1300)}]},
+                    }
+                )
+            )
+        written += _write_lines(folder / f"{sid}.jsonl", lines)
+        settings = {
+            "model": "custom:Claude-Sonnet-4.5-[Anthropic]-0",
+            "reasoningEffort": "none",
+            "autonomyLevel": "auto-low",
+            "providerLock": "anthropic",
+            "providerLockTimestamp": "2026-11-20T10:00:00.000Z",
+            "tokenUsage": {
+                "inputTokens": rng.randint(10**4, 10**6),
+                "outputTokens": rng.randint(10**3, 10**5),
+                "cacheCreationTokens": 3000,
+                "cacheReadTokens": rng.randint(10**5, 10**7),
+                "thinkingTokens": 0,
+            },
+        }
+        path = folder / f"{sid}.settings.json"
+        data = json.dumps(settings, indent=2).encode()
+        path.write_bytes(data)
+        written += len(data)
+    return written
+
+
 # --- OpenCode / Kilo, Gemini CLI, Qwen Code (readers/opencode.py, gemini_cli.py, qwen_code.py) -----
 
 _OC_SCHEMA = """
@@ -764,6 +1105,11 @@ _CLEAR = (
     "COPILOT_OTEL_FILE_EXPORTER_PATH",
     "CLINE_DIR",
     "CLINE_DATA_DIR",
+    "GOOSE_PATH_ROOT",
+    "HERMES_HOME",
+    "DROID_SESSIONS_DIR",
+    "CRUSH_PROJECTS",
+    "ZED_THREADS_DB",
 )
 
 
