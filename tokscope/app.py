@@ -495,7 +495,6 @@ class TokscopeApp(App):
         self._pending_scan: bool | None = None
         """A refresh asked for while one ran (True: with a scan)."""
         self._generation = 0
-        self._shown_notes: list[str] = []
         self._export_timer: Timer | None = None
         self.export_busy = False
         self.last_export: str | None = None
@@ -639,9 +638,6 @@ class TokscopeApp(App):
             self._show(view)
         else:
             self.recompute()
-        if loaded.notes and loaded.notes != self._shown_notes:
-            self._shown_notes = list(loaded.notes)
-            self.notify("\n".join(loaded.notes[:4]), title="Notes", severity="warning", timeout=8)
         if loaded.scan_errors:
             self.notify("\n".join(loaded.scan_errors[:3]), title="Scan problems", severity="warning")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,6 +27,8 @@ from tokscope.widgets.usage_table import Column, UsageTable
 
 if TYPE_CHECKING:
     from tokscope.app import TokscopeApp, View
+
+_DATE_SUFFIX = re.compile(r"-(20\d{6}|20\d\d-\d\d-\d\d)$")
 
 SEP = "\x1f"
 """Joins the key values of a row into its row key."""
@@ -60,6 +63,11 @@ def money_short(cost: float | None, unpriced: int = 0) -> str:
         return "—"
     text = f"${short(cost)}" if cost >= 10_000 else (f"${cost:,.2f}" if cost >= 0.01 or cost == 0 else "<$0.01")
     return f"≥{text}" if unpriced else text
+
+
+def short_model(model: str) -> str:
+    """A model id without its date suffix (``claude-sonnet-4-5-20250929`` -> ``claude-sonnet-4-5``)."""
+    return _DATE_SUFFIX.sub("", model)
 
 
 def percent(value: float | None) -> str:
@@ -109,6 +117,7 @@ class MainScreen(Screen):
         yield DailyChart(id="chart", classes="-hidden")
         yield UsageTable(id="table")
         yield EmptyState(id="empty")
+        yield Static(id="notes")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -168,6 +177,8 @@ class MainScreen(Screen):
             return value[:8]
         if key == "workspace":
             return _shorten_workspace(value) or "(none)"
+        if key == "model":
+            return short_model(value) or "(none)"
         return value or "(none)"
 
     def show_view(self, view: View) -> None:
@@ -187,6 +198,9 @@ class MainScreen(Screen):
             self._show_chart(view)
         table = self.query_one(UsageTable)
         empty = self.query_one(EmptyState)
+        notes = self.query_one("#notes", Static)
+        notes.display = state.tab == "devices" and bool(loaded.notes)
+        notes.update(Text("\n".join(f"• {n}" for n in loaded.notes), style="yellow"))
         if loaded.events.height == 0 and state.tab != "devices":
             table.display = False
             empty.display = True
@@ -218,18 +232,28 @@ class MainScreen(Screen):
             self._show_rows(view)
 
     def _empty_text(self) -> Text:
+        import os
+
         from tokscope.readers import all_readers
 
+        home = os.environ.get("HOME") or ""
+        readers = list(self.app.readers if self.app.readers is not None else all_readers())
+        roots = []
+        for reader in readers:
+            for root in reader.roots()[:1]:
+                text = str(root)
+                roots.append("~" + text[len(home) :] if home and text.startswith(home + "/") else text)
         text = Text()
         text.append("No usage recorded yet.\n\n", style="bold")
-        text.append("tokscope reads the logs of your coding agents; none were found in:\n")
-        readers = self.app.readers if self.app.readers is not None else all_readers()
-        for reader in readers:
-            roots = ", ".join(str(r) for r in reader.roots()[:2])
-            text.append(f"  {reader.client}: {roots}\n", style="dim")
-        text.append("\nRun an agent and this screen updates by itself, or try ")
+        text.append("tokscope reads the logs of your coding agents and found none in\n")
+        shown = roots[:3]
+        text.append(", ".join(shown), style="dim")
+        if len(roots) > len(shown):
+            text.append(f" and {len(roots) - len(shown)} more", style="dim")
+        text.append(" (tokscope sources lists them).\n\n")
+        text.append("Run an agent and this screen updates by itself, or try ")
         text.append("tokscope demo", style="bold")
-        text.append(".\nq quits.")
+        text.append(".   q quits.")
         return text
 
     def _show_summary(self, view: View) -> None:
@@ -250,7 +274,7 @@ class MainScreen(Screen):
                 cache_hit=percent(view.cache_hit),
                 turns=f"{turns:,}",
                 sessions=f"{view.sessions:,}",
-                top_model=view.top_model or "—",
+                top_model=short_model(view.top_model) or "—",
             )
         )
 
@@ -294,9 +318,7 @@ class MainScreen(Screen):
         for r in view.rows.iter_rows(named=True):
             cells: dict[str, Any] = {}
             for key in view.by:
-                cells[key] = (
-                    self._display(key, r[key]) if key in ("device", "session", "workspace") else (r[key] or "(none)")
-                )
+                cells[key] = self._display(key, r[key])
                 if key == "workspace" and view.state.tab != "sessions":
                     cells[key] = r[key] or "(none)"
             if "last" in r and r["last"] is not None:
@@ -632,7 +654,7 @@ class SessionScreen(Screen):
         for i, r in enumerate(turns.iter_rows(named=True)):
             cells = {
                 "time": f"{r['time']:%m-%d %H:%M:%S}",
-                "model": r["model"] or "",
+                "model": short_model(r["model"] or ""),
                 "agent": r["agent"] or "",
                 "input": short(r["input"]),
                 "output": short(r["output"]),

@@ -31,7 +31,8 @@ class StatusLine(Static):
         """
         parts = [*parts, "scanning…"] if busy else list(parts)
         full = len("tokscope") + sum(3 + len(p) for p in parts) + sum(4 + len(w) for w in warnings)
-        narrow = self.size.width and full > self.size.width - 2
+        width = self.size.width or (self.app.size.width if self.is_attached else 0)
+        narrow = bool(width) and full > width - 2
         text = Text()
         if narrow:
             for warning in warnings:

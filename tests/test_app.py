@@ -1,0 +1,334 @@
+"""The TUI: every hotkey, the live path and the empty state, driven with Textual's Pilot.
+
+Fixture (tests/tui_helpers.py ``write_fixture``), clock 2026-11-20 15:30 UTC:
+s1 /w/alpha sonnet: 1350 + 15 tokens on 11-20; s2 /w/beta opus: 10 tokens on 11-10.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+from tokscope.widgets.empty_state import EmptyState
+from tokscope.widgets.usage_table import UsageTable
+
+from tests.tui_helpers import DEVICE_ID, NOW, claude_line, settle, table_rows, transcript, write_fixture
+from tokscope.app import TokscopeApp, ViewState, make_app
+from tokscope.config import Config
+from tokscope.screens import HelpScreen, MainScreen, SessionScreen
+
+SIZE = (120, 36)
+
+
+def app_for(live: bool = False, settings: Config | None = None, **kwargs) -> TokscopeApp:
+    """The app on the test HOME with the fixed clock."""
+    app = make_app(settings or Config(), clock=lambda: NOW, tz="UTC", live=live, **kwargs)
+    app.animation_level = "none"  # Pilot waits for animations after every key
+    return app
+
+
+async def test_empty_home_shows_help_not_an_error(home: Path) -> None:
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        empty = app.main.query_one(EmptyState)
+        assert empty.display
+        text = str(empty.render())
+        assert "No usage recorded yet" in text
+        assert ".claude/projects" in text
+        assert "tokscope demo" in text
+        assert not app.main.query_one(UsageTable).display
+        await pilot.press("5")  # the Devices tab still lists this device
+        await settle(app, pilot)
+        assert app.main.query_one(UsageTable).display
+        assert len(table_rows(app)) == 1
+
+
+async def test_tabs_and_totals(home: Path) -> None:
+    write_fixture(home)
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        # 1350 + 15 + 10 = 1375 tokens, 3 turns, 2 sessions
+        assert app.view.totals["total_tokens"] == 1375
+        assert app.view.totals["turns"] == 3
+        assert app.view.sessions == 2
+        assert table_rows(app) == ["claude-code"]
+        expected = {
+            "2": ("models", {"claude-sonnet-4-5", "claude-opus-4-1"}),
+            "3": ("workspaces", {"/w/alpha", "/w/beta"}),
+            "4": ("sessions", {"s1", "s2"}),
+            "5": ("devices", {DEVICE_ID}),
+            "1": ("clients", {"claude-code"}),
+        }
+        for key, (tab, rows) in expected.items():
+            await pilot.press(key)
+            await settle(app, pilot)
+            assert app.state.tab == tab
+            assert {r.split("\x1f")[0] for r in table_rows(app)} == rows
+        await pilot.press("6")
+        await settle(app, pilot)
+        assert app.state.tab == "daily"
+        # 30 days 10-22..11-20; 11-20: 1365 tokens, 11-10: 10
+        daily = {d.isoformat(): t for d, _c, t in app.view.daily}
+        assert len(daily) == 30
+        assert daily["2026-11-20"] == 1365
+        assert daily["2026-11-10"] == 10
+        assert sum(daily.values()) == 1375
+        assert table_rows(app)[0] == "2026-11-20"  # newest first
+
+
+async def test_period_device_client_group_sort_keys(home: Path) -> None:
+    write_fixture(home)
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("p")  # 30d -> month
+        await settle(app, pilot)
+        assert app.state.period == "month"
+        await pilot.press("p", "p")  # -> all -> today
+        await settle(app, pilot)
+        assert app.state.period == "today"
+        assert app.view.totals["total_tokens"] == 1365  # only s1's two turns
+        await pilot.press("p")  # -> 7d (11-14..11-20): still only s1
+        await settle(app, pilot)
+        assert app.state.period == "7d"
+        assert app.view.totals["turns"] == 2
+
+        await pilot.press("d")
+        await settle(app, pilot)
+        assert app.state.device == DEVICE_ID
+        await pilot.press("d")
+        await settle(app, pilot)
+        assert app.state.device is None
+
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert app.state.client == "claude-code"
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert app.state.client is None
+
+        await pilot.press("p", "p", "p")  # 7d -> 30d -> month -> all
+        await settle(app, pilot)
+        await pilot.press("g")  # clients split by model
+        await settle(app, pilot)
+        assert app.state.group2 == "model"
+        # sonnet 1365 tokens sorts before opus 10
+        assert table_rows(app) == ["claude-code\x1fclaude-sonnet-4-5", "claude-code\x1fclaude-opus-4-1"]
+
+        await pilot.press("s")  # cost -> total tokens
+        await settle(app, pilot)
+        assert app.state.sort == "total_tokens"
+        await pilot.press("s", "s")  # -> turns -> input
+        await settle(app, pilot)
+        assert app.state.sort == "input"
+        assert app.main.query_one(UsageTable).sort_key == "input"
+
+
+async def test_filter_and_escape(home: Path) -> None:
+    write_fixture(home)
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("3", "slash")
+        await settle(app, pilot)
+        field = app.main.query_one("#filter", Input)
+        assert field.display and field.has_focus
+        await pilot.press("b", "e", "t", "a")  # typed letters go to the input, not to bindings
+        await settle(app, pilot)
+        assert app.state.text == "beta"
+        assert app.state.tab == "workspaces"
+        assert table_rows(app) == ["/w/beta"]
+        assert app.view.totals["total_tokens"] == 1375  # the filter narrows rows, not totals
+        await pilot.press("enter")  # keep the filter, back to the table
+        await settle(app, pilot)
+        assert app.main.query_one(UsageTable).has_focus
+        assert app.state.text == "beta"
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.state.text == ""
+        assert not field.display
+        assert len(table_rows(app)) == 2
+
+
+async def test_enter_drills_down_and_escape_goes_back(home: Path) -> None:
+    write_fixture(home)
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await settle(app, pilot)
+        # cursor on the first row (sonnet); Enter shows its sessions
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.state.tab == "sessions"
+        assert app.state.drill == (("model", "claude-sonnet-4-5"),)
+        assert [r.split("\x1f")[0] for r in table_rows(app)] == ["s1"]
+        # Enter on a session lists its turns with running totals: 1350, then 1350 + 15
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, SessionScreen)
+        turns = app.screen.query_one(UsageTable)
+        assert turns.row_count == 2
+        from tokscope.app import session_turns
+
+        frame = session_turns(app.loaded, "s1", "UTC")
+        assert frame.get_column("running_tokens").to_list() == [1350, 1365]
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("escape")  # undo the drill-down: back on Models
+        await settle(app, pilot)
+        assert app.state.drill == ()
+        assert app.state.tab == "models"
+        assert len(table_rows(app)) == 2
+
+
+async def test_rescan_key_reads_new_turns(home: Path) -> None:
+    paths = write_fixture(home)
+    app = app_for(live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.view.totals["turns"] == 3
+        with paths["s2"].open("a") as fh:
+            fh.write(claude_line("2026-11-20T11:00:00Z", "claude-opus-4-1", "m4", "s2", "/w/beta", 5, 5, 0, 0) + "\n")
+        await pilot.press("r")
+        await settle(app, pilot)
+        # 1375 + 10
+        assert app.view.totals["turns"] == 4
+        assert app.view.totals["total_tokens"] == 1385
+
+
+async def test_live_append_shows_without_a_key(home: Path) -> None:
+    paths = write_fixture(home)
+    app = app_for(live=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.watcher is not None
+        assert app.view.totals["turns"] == 3
+        with paths["s1"].open("a") as fh:
+            fh.write(
+                claude_line("2026-11-20T12:00:00Z", "claude-sonnet-4-5", "m5", "s1", "/w/alpha", 20, 30, 0, 0) + "\n"
+            )
+        # a brand-new transcript in a new project folder is seen too
+        new = transcript(home, "/w/gamma", "s3")
+        new.write_text(
+            claude_line("2026-11-20T12:01:00Z", "claude-haiku-4-5", "m6", "s3", "/w/gamma", 1, 1, 0, 0) + "\n"
+        )
+        for _ in range(100):  # up to 5 s, normally well under 1 s
+            await pilot.pause(0.05)
+            if app.view.totals["turns"] == 5 and not app.busy:
+                break
+        # 1375 + 50 + 2
+        assert app.view.totals["turns"] == 5
+        assert app.view.totals["total_tokens"] == 1427
+        assert app.view.sessions == 3
+
+
+async def test_help_quit_and_palette(home: Path) -> None:
+    write_fixture(home)
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        for ch in "Period: all":
+            await pilot.press("space" if ch == " " else ch)
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.state.period == "all"
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_keys_remap_by_binding_id(home: Path) -> None:
+    write_fixture(home)
+    app = app_for(settings=Config(extra={"keys": {"period": "P"}}))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("P")
+        await settle(app, pilot)
+        assert app.state.period == "month"
+
+
+async def test_daily_metric_key_and_export_without_shared_folder(home: Path) -> None:
+    write_fixture(home)
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("m")  # not on the Daily tab: disabled
+        assert app.state.metric == "cost"
+        await pilot.press("6", "m")
+        await settle(app, pilot)
+        assert app.state.metric == "tokens"
+        chart = app.main.query_one("#chart")
+        assert max(v for _d, v in chart.days) == 1365
+        await pilot.press("e")
+        await pilot.pause()
+        assert not app.export_busy  # nowhere to export to: a notice, no crash
+
+
+async def test_export_key_writes_a_snapshot(home: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tokscope.snapshot")
+    write_fixture(home)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    app = app_for(settings=Config(shared_folder=shared))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("e")
+        await settle(app, pilot)
+        assert (shared / DEVICE_ID / "manifest.json").exists()
+        assert app.last_export is not None
+
+
+async def test_trust_a_device_from_the_devices_tab(home: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tokscope.merge")
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from tokscope.identity import Device, Identity
+    from tokscope.ledger import Ledger
+    from tokscope.snapshot import export
+    from tokscope.trust import trusted_devices
+
+    write_fixture(home)
+    shared = tmp_path / "shared"
+    other_id = "11111111-2222-4333-8444-555555555555"
+    key = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"other").digest())
+    other = Identity(device=Device(id=other_id, name="other"), private_key=key)
+    export(shared, ledger=Ledger(tmp_path / "other-ledger"), identity=other)
+    app = app_for(settings=Config(shared_folder=shared))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("5")
+        await settle(app, pilot)
+        assert set(table_rows(app)) == {DEVICE_ID, other_id}
+        table = app.main.query_one(UsageTable)
+        table.move_cursor(row=table_rows(app).index(other_id))
+        await pilot.press("t")
+        await pilot.pause()
+        text = str(app.screen.query_one("Static").render())
+        assert other.fingerprint in text  # shown before anything is trusted
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert other_id in trusted_devices()
+        entry = next(d for d in app.loaded.devices if d["id"] == other_id)
+        assert entry["trusted"]
+
+
+def test_view_state_keys() -> None:
+    assert ViewState(tab="sessions").by() == ["session", "client", "workspace"]
+    assert ViewState(tab="clients", group2="model").by() == ["client", "model"]
+    assert ViewState(tab="models", group2="model").by() == ["model"]
