@@ -177,14 +177,6 @@ def _int(value: Any) -> int:
     return clamp(value)
 
 
-def _first(*values: Any) -> int:
-    for value in values:
-        n = _int(value)
-        if n:
-            return n
-    return 0
-
-
 def _scalar_us(value: Any) -> int | None:
     """A scalar timestamp in s, ms, µs or ns (by magnitude), or an ISO string, as epoch µs."""
     if isinstance(value, str):
@@ -214,6 +206,9 @@ def _time_us(value: Any) -> int | None:
 
 
 def _timestamp(record: _Record) -> int | None:
+    end = record.endTime
+    if type(end) is list and len(end) == 2 and type(end[0]) is int and type(end[1]) is int and end[0] > 0:
+        return end[0] * 1_000_000 + end[1] // 1000  # the common case: a span's [seconds, nanos]
     for value in (record.endTime, record.startTime, record.hrTime, record.hrTime2, record.time, record.timestamp):
         if value is not None:
             ts = _time_us(value)
@@ -586,9 +581,9 @@ def _row(
 ) -> tuple | None:
     raw_input = _int(attrs.input_tokens)
     output = _int(attrs.output_tokens)
-    cache_read = _first(attrs.cache_read, attrs.cache_read2)
-    cache_write = _first(attrs.cache_write, attrs.cache_write2)
-    reasoning = _first(attrs.reasoning, attrs.reasoning2)
+    cache_read = _int(attrs.cache_read) or _int(attrs.cache_read2)
+    cache_write = _int(attrs.cache_write) or _int(attrs.cache_write2)
+    reasoning = _int(attrs.reasoning) or _int(attrs.reasoning2)
     uncached = split_input(raw_input, cache_read, cache_write)
     if uncached + output + cache_read + cache_write == 0:
         return None
