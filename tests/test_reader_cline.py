@@ -14,6 +14,14 @@ from tokscope.events import frame_from_rows
 from tokscope.ledger import dedupe
 from tokscope.scan import frame_of
 
+
+@pytest.fixture(autouse=True)
+def _no_client_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client's own overrides, if set in the developer's shell, must not leak into the tests."""
+    for name in ("CLINE_DIR", "CLINE_DATA_DIR", "CLINE_SESSION_DATA_DIR", "VSCODE_PORTABLE", "APPDATA"):
+        monkeypatch.delenv(name, raising=False)
+
+
 CLINE, ROO, KILO = READERS
 
 

@@ -19,6 +19,14 @@ from tokscope.events import frame_from_rows
 from tokscope.ledger import dedupe
 from tokscope.scan import frame_of
 
+
+@pytest.fixture(autouse=True)
+def _no_client_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client's own overrides, if set in the developer's shell, must not leak into the tests."""
+    for name in ("COPILOT_HOME", "COPILOT_OTEL_FILE_EXPORTER_PATH"):
+        monkeypatch.delenv(name, raising=False)
+
+
 # Trace T1, session "sess-A" known only from a session.start log: two model calls.
 SESSION_START = {
     "hrTime": [1775934250, 0],
