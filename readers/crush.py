@@ -18,10 +18,11 @@ What can be trusted (the decision, after reading Crush's agent code):
   rows carry zero tokens and the session cost as ``source_cost`` (the price
   Crush computed from its model catalogue), so reports show the spend, and
   token totals honestly leave Crush out.
-* Model: when every assistant message of the root session used one model,
-  that model and its provider (``messages.model`` / ``messages.provider``);
-  otherwise ``session-total`` with provider ``crush`` (a cost with no single
-  model cannot be split; tokscale does the same for every session).
+* Model: ``session-total``, provider ``crush`` (as tokscale). A real model
+  name on a row with zero tokens would be priced at $0 by the pricing step,
+  which prefers its own list price over ``source_cost``; an unknown model
+  makes it take the session cost (``price_state`` "source"). Several models
+  may share one session cost anyway, and it cannot be split.
 * One row per root session keyed by its id (tied rank): a re-read replaces
   the cost. Sessions with no cost are skipped.
 * Timestamp: ``updated_at`` (the last time the cost grew), floored at
@@ -135,14 +136,6 @@ def _rows(conn: sqlite3.Connection, workspace: str) -> list[Row]:
         FROM sessions WHERE ({root}) AND cost > 0
         """
     ).fetchall()
-    models: dict[str, set[tuple[str, str]]] = {}
-    message_cols = columns(conn, "messages")
-    if {"session_id", "model", "role"} <= message_cols:
-        provider = col(message_cols, "provider", "''")
-        for sid, model, prov in conn.execute(
-            f"SELECT DISTINCT session_id, model, {provider} FROM messages WHERE role = 'assistant' AND model != ''"
-        ):
-            models.setdefault(sid, set()).add((model, prov or ""))
     conn.execute("COMMIT")
     rows: list[Row] = []
     for sid, cost, created, updated in sessions:
@@ -150,13 +143,11 @@ def _rows(conn: sqlite3.Connection, workspace: str) -> list[Row]:
         ts = usage_time(any_to_us(created), any_to_us(updated))
         if not isinstance(sid, str) or not sid or amount is None or ts is None:
             continue
-        used = models.get(sid, set())
-        model, provider = next(iter(used)) if len(used) == 1 else (SESSION_MODEL, CLIENT)
         rows.append(
             (
                 CLIENT,
-                provider or CLIENT,
-                model,
+                CLIENT,
+                SESSION_MODEL,
                 workspace,
                 sid,
                 None,

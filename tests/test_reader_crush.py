@@ -10,6 +10,7 @@ from tokscope.readers import get_reader
 from tokscope.readers.crush import SESSION_MODEL, CrushReader
 
 from tests.session_totals_helpers import exclusive_lock, execute, fast_lock_retry, ledger_scan, make_db, us
+from tokscope.pricing import apply_pricing
 
 SCHEMA = """
 CREATE TABLE sessions (
@@ -90,8 +91,8 @@ def test_root_session_costs_only(home: Path) -> None:
     r1 = rows["r1"]
     assert r1[:8] == (
         "crush",
-        "anthropic",
-        "claude-sonnet-4-5",
+        "crush",
+        SESSION_MODEL,
         str(home / "src/app"),
         "r1",
         None,
@@ -139,3 +140,13 @@ def test_bad_index_and_extra_databases(home: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("CRUSH_PROJECTS", str(extra.parent))
     rows = read_all(CrushReader())
     assert rows["e1"][3] == str(home / "x") and rows["e1"][14] == 0.1
+
+
+def test_pricing_takes_the_session_cost(home: Path) -> None:
+    crush_tree(home)
+    _, frame = ledger_scan(home, CrushReader())
+    priced, _notes = apply_pricing(frame.lazy())
+    priced = priced.collect()
+    # zero tokens and an unknown model: cost is the logged session cost, never a computed $0
+    assert priced["price_state"].cast(str).to_list() == ["source"] * 3
+    assert priced["cost"].sum() == pytest.approx(1.5 + 2.25 + 0.75)
