@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,20 @@ def test_minimal_old_schema(home: Path) -> None:
     )
     (row,) = HermesReader().read(HermesReader().discover([])[0], 0, {}).rows
     assert row[1:3] == ("moonshot", "kimi-k2") and row[7] == us("2026-11-20T10:00:00") and row[8:12] == (8, 2, 0, 0)
+
+
+def test_wal_content_of_a_running_client_is_read(home: Path) -> None:
+    db = make_db(home / ".hermes/state.db", SCHEMA, [(S, r) for r in SESSIONS], wal=True)
+    writer = sqlite3.connect(db)  # the running client: its latest totals sit in the -wal file
+    try:
+        writer.execute("UPDATE sessions SET input_tokens = 777 WHERE id = 's1'")
+        writer.commit()
+        before = listing(db.parent)
+        assert {"state.db-wal", "state.db-shm"} <= before
+        source = HermesReader().discover([])[0]
+        assert source.companions == (db.with_name("state.db-wal"),)
+        rows = {r[4]: r for r in HermesReader().read(source, 0, {}).rows}
+        assert rows["s1"][8] == 777
+        assert listing(db.parent) == before
+    finally:
+        writer.close()
