@@ -19,6 +19,27 @@ _ISOLATE = (
     "TOKSCOPE_SHARED",
     "TOKSCOPE_TZ",
     "TOKSCOPE_READERS",
+    "APPDATA",
+    "LOCALAPPDATA",
+)
+#: Prefixes of client variables (CLINE_DATA_DIR, COPILOT_OTEL_FILE_EXPORTER_PATH, ...), cleared too.
+_ISOLATE_PREFIXES = (
+    "CLAUDE_",
+    "CODEX_",
+    "TOKSCOPE_",
+    "CLINE_",
+    "COPILOT_",
+    "VSCODE_",
+    "GEMINI_",
+    "QWEN_",
+    "KIMI_",
+    "PI_CODING_",
+    "OMP_",
+    "OPENCLAW_",
+    "GOOSE_",
+    "HERMES_",
+    "OPENCODE_",
+    "AMP_",
 )
 
 
