@@ -159,10 +159,10 @@ def _rows(conn: sqlite3.Connection) -> list[Row]:
                 continue
             _own, started, cwd = sessions.get(sid, (None, None, ""))
             key = sid if sid not in keyed else f"{sid}|{model}|{prov or ''}"
+            keyed.add(sid)  # by position, not by whether the row counts: keys never move
             ts = usage_time(started or any_to_us(seen_first), any_to_us(seen_last))
             row = _row(sid, key, model, prov, cwd, ts, (inp, out, cr, cw, rs), number(cost))
             if row is not None:
-                keyed.add(sid)
                 covered.add(sid)
                 rows.append(row)
     for sid, model, prov, started, seen_last, cwd, inp, out, cr, cw, rs, actual, estimated in totals:
