@@ -69,7 +69,11 @@ def open_ro(path: Path) -> sqlite3.Connection:
     if _is_wal(path) and not path.with_name(path.name + "-wal").exists():
         uri += "&immutable=1"
     conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, check_same_thread=False)
-    conn.execute("PRAGMA query_only = 1")
+    try:
+        conn.execute("PRAGMA query_only = 1")
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
