@@ -32,6 +32,12 @@ M = "INSERT INTO messages (id, session_id, role, model, provider, created_at, up
 T0 = us("2026-11-20T10:00:00") // 1_000_000
 
 
+@pytest.fixture(autouse=True)
+def _no_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    """conftest does not clear ``CRUSH_PROJECTS``: a developer's own setting must not leak in."""
+    monkeypatch.delenv("CRUSH_PROJECTS", raising=False)
+
+
 def crush_tree(home: Path) -> tuple[Path, Path]:
     app, lib = home / "src/app", home / "src/lib"
     db1 = make_db(

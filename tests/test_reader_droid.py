@@ -15,6 +15,12 @@ from tests.session_totals_helpers import ledger_scan, totals, us
 SESSIONS = ".factory/sessions"
 
 
+@pytest.fixture(autouse=True)
+def _no_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    """conftest does not clear ``DROID_SESSIONS_DIR``: a developer's own setting must not leak in."""
+    monkeypatch.delenv("DROID_SESSIONS_DIR", raising=False)
+
+
 def write(path: Path, data: object, mtime: str | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(data if isinstance(data, str) else json.dumps(data))

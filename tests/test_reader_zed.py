@@ -25,6 +25,12 @@ INSERT = (
 )
 
 
+@pytest.fixture(autouse=True)
+def _no_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    """conftest does not clear ``ZED_THREADS_DB``: a developer's own setting must not leak in."""
+    monkeypatch.delenv("ZED_THREADS_DB", raising=False)
+
+
 def usage(i: int, o: int, cw: int = 0, cr: int = 0) -> dict[str, int]:
     return {"input_tokens": i, "output_tokens": o, "cache_creation_input_tokens": cw, "cache_read_input_tokens": cr}
 
