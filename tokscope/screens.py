@@ -338,23 +338,22 @@ class MainScreen(Screen):
     def _show_devices(self, view: View) -> None:
         priced = self.app.loaded is not None and self.app.loaded.priced
         cols = [
-            Column("name", "Device", 0, 12, numeric=False, flex=True, min_width=10),
-            Column("id", "Id", 6, 8, numeric=False),
+            Column("name", "Device", 0, 12, numeric=False, flex=True, min_width=12),
+            Column("id", "Id", 7, 8, numeric=False),
             Column("fingerprint", "Fingerprint", 4, 24, numeric=False),
             Column("trusted", "Trusted", 3, 7, numeric=False),
             Column("last_export", "Last export", 5, 11, numeric=False),
             Column("rows", "Rows", 6, 6),
-            Column("status", "Status", 1, 16, numeric=False, flex=True, min_width=12),
-            Column("turns", "Turns", 7, 6),
+            Column("status", "Status", 1, 11, numeric=False),
+            Column("turns", "Turns", 6, 6),
             Column("total_tokens", "Total", 2, 6),
             Column("cost", "Cost", 2, 9),
+            Column("reason", "Reason", 5, 16, numeric=False, flex=True, min_width=16),
         ]
         rows = []
         for d in view.devices:
             usage = d.get("usage") or {}
             status = str(d.get("status") or "")
-            if d.get("reason"):
-                status = f"{status}: {d['reason']}" if status else str(d["reason"])
             last = d.get("last_export")
             if isinstance(last, str):
                 with contextlib.suppress(ValueError):
@@ -368,7 +367,8 @@ class MainScreen(Screen):
                 "trusted": "yes" if d.get("trusted") else ("no" if d.get("trusted") is False else "—"),
                 "last_export": str(last or "—"),
                 "rows": short(d["rows"]) if isinstance(d.get("rows"), int) else "—",
-                "status": Text(status, style="bold red") if status.startswith("refused") else status,
+                "status": Text(status, style="bold red") if status == "refused" else status,
+                "reason": str(d.get("reason") or ""),
                 "turns": short(usage.get("turns")) if usage else "0",
                 "total_tokens": short(usage.get("total_tokens")) if usage else "0",
                 "cost": money_short(usage.get("cost"), int(usage.get("unpriced_turns") or 0))

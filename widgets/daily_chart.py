@@ -36,13 +36,14 @@ class _Bars:
         width = options.max_width
         height = options.height or 8
         lines = chart_lines(self.days, width, height, self.fmt, self.title)
+        label_w = lines_label_width(lines)
         for row, line in enumerate(lines):
-            is_bar_row = 0 < row < height - 1
-            for i, ch in enumerate(line):
-                if is_bar_row and ch in _EIGHTHS[1:] and i >= lines_label_width(lines):
-                    yield Segment(ch, self.bar)
-                else:
-                    yield Segment(ch, self.axis if not ch.isspace() else None)
+            if 0 < row < height - 1:
+                # axis labels, then the bars as one run per line (few segments: small SVGs, fast paint)
+                yield Segment(line[:label_w], self.axis)
+                yield Segment(line[label_w:], self.bar)
+            else:
+                yield Segment(line, self.axis)
             yield Segment.line()
 
 
