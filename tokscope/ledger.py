@@ -128,6 +128,15 @@ class Ledger:
         """Write ``rows`` as a new delta; return how many keys were new. Hold the lock."""
         if rows.is_empty():
             return 0
+        base, deltas = self._segments()
+        if base is None and not deltas:  # a cold scan: write the base directly
+            merged = dedupe(rows.lazy()).collect()
+            seq = max(int(state.get("next_seq") or 1), 1)
+            path = self.events_dir / f"base-{seq:08d}.parquet"
+            atomic_write_with(path, lambda tmp: merged.write_parquet(tmp, compression="zstd"))
+            state["next_seq"] = seq + 1
+            state["events"] = merged.height
+            return merged.height
         fresh = rows.select(KEY).unique()
         known = self.keys()
         new = fresh.height if known.is_empty() else fresh.join(known, on=KEY, how="anti").height

@@ -15,7 +15,7 @@ Cold scans with enough bytes to read use a process pool (one worker per core).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -101,34 +101,63 @@ def plan(sources: Iterable[Source], saved: dict[str, Any]) -> tuple[list[_Job], 
     return jobs, present
 
 
-def _run(jobs: list[_Job], progress: Progress | None, workers: int) -> list[tuple[_Job, ReadResult]]:
+def _run(jobs: list[_Job], progress: Progress | None, workers: int) -> Iterator[tuple[int, ReadResult]]:
+    """Run the jobs, yielding (job index, result) as each finishes."""
     total = sum(j.size for j in jobs)
     done = 0
-    results: list[tuple[_Job, ReadResult]] = []
 
     def args(job: _Job) -> tuple:
         s = job.source
         return (s.client, str(s.path), s.mode, tuple(str(c) for c in s.companions), job.offset, job.state)
 
     if workers > 1 and len(jobs) > 1 and total >= PARALLEL_MIN_BYTES:
-        ordered = sorted(jobs, key=lambda j: -j.size)
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(read_job, *args(j)): j for j in ordered}
+            # biggest first, so one large file does not finish alone at the end
+            order = sorted(range(len(jobs)), key=lambda i: -jobs[i].size)
+            futures = {pool.submit(read_job, *args(jobs[i])): i for i in order}
             for future in as_completed(futures):
-                job = futures[future]
-                results.append((job, future.result()))
-                done += job.size
+                index = futures[future]
+                done += jobs[index].size
                 if progress:
                     progress(done, total)
-        order = {id(j): i for i, j in enumerate(jobs)}
-        results.sort(key=lambda r: order[id(r[0])])
+                yield index, future.result()
     else:
-        for job in jobs:
-            results.append((job, read_job(*args(job))))
+        for index, job in enumerate(jobs):
+            result = read_job(*args(job))
             done += job.size
             if progress:
                 progress(done, total)
-    return results
+            yield index, result
+
+
+class _Rows:
+    """Rows gathered from many reads, turned into frames in batches (no per-event objects kept long)."""
+
+    BATCH = 100_000
+
+    def __init__(self) -> None:
+        self.frames: list[pl.DataFrame] = []
+        self.rows: list[tuple] = []
+        self.jobs: list[int] = []
+
+    def add(self, index: int, rows: list[tuple]) -> None:
+        self.rows.extend(rows)
+        self.jobs.extend([index] * len(rows))
+        if len(self.rows) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            frame = frame_from_rows(self.rows).with_columns(pl.Series("_job", self.jobs, dtype=pl.UInt32))
+            self.frames.append(frame)
+            self.rows, self.jobs = [], []
+
+    def frame(self) -> pl.DataFrame | None:
+        """All rows in job order (so 'the last written wins' does not depend on which worker was faster)."""
+        self.flush()
+        if not self.frames:
+            return None
+        return pl.concat(self.frames).sort("_job", maintain_order=True).drop("_job")
 
 
 def scan(
@@ -158,14 +187,14 @@ def scan(
         jobs, present = plan(sources, saved)
         if on_plan:
             on_plan(len(jobs), sum(j.size for j in jobs))
-        results = _run(jobs, progress, workers or (os.cpu_count() or 1))
-        rows: list[tuple] = []
-        for job, result in results:
+        gathered = _Rows()
+        for index, result in _run(jobs, progress, workers or (os.cpu_count() or 1)):
+            job = jobs[index]
             summary.skipped += result.skipped
             summary.errors.extend(result.errors)
             if result.errors and not result.rows:
                 continue  # unreadable: keep the old state so nothing is skipped for good
-            rows.extend(result.rows)
+            gathered.add(index, result.rows)
             summary.read += 1
             summary.bytes_read += job.size
             dev, ino, size, mtime, companions = job.stat
@@ -182,9 +211,10 @@ def scan(
         gone = set(saved) - set(present)
         for key in gone:
             del saved[key]
-        if rows:
-            summary.new_events = ledger.append(frame_from_rows(rows), state)
-        if rows or gone or jobs or state.get("events") is None:
+        rows = gathered.frame()
+        if rows is not None:
+            summary.new_events = ledger.append(rows, state)
+        if rows is not None or gone or jobs or state.get("events") is None:
             summary.events = ledger.count(state)
             ledger.save_state(state)
         else:
