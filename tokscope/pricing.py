@@ -568,43 +568,42 @@ def load_table(
 
 # --- vectorised pricing ---------------------------------------------------------------------
 
-_FAR_FUTURE_US = 2**62
-#: Service variants of a segment block: standard, ``fast``, ``priority``.
-_SERVICE_VARIANTS: tuple[str, ...] = ("std", "fast", "priority")
 
+def _layout(
+    entry: PriceEntry,
+    rates: list[Rates],
+    rz_extra: list[float],
+    fast_name: bool,
+    grid: list[int],
+    times: list[datetime],
+) -> tuple[int, int, int]:
+    """Append an entry's segments to ``rates``; return where each service variant's block starts.
 
-@dataclass
-class _Layout:
-    """Where one entry's segments sit in the flat rate arrays."""
-
-    offsets: tuple[int, int, int]
-    """Block start per service variant (standard, fast, priority)."""
-    stride: int
-    """Segments per version (= tiers + 1)."""
-    thresholds: list[int]
-    starts: list[int]
-    """Epoch µs at which versions 1.. start."""
-
-
-def _layout(entry: PriceEntry, rates: list[Rates], rz_extra: list[float], fast_name: bool) -> _Layout:
-    """Append an entry's segments (variant × version × tier) to ``rates``; return where they are.
-
-    Fast turns use the priority rates where the row has them, else the fast multiplier;
-    ``priority`` turns use the priority rates or stay standard. The entry's own multiplier
-    (user overrides) is folded in, so the runtime math is a plain dot product.
+    A block holds one segment per (time slot, prompt slot) of the shared grids: ``times``
+    (every version start of the priced models) and ``grid`` (every tier threshold), so the
+    runtime only compares each row with a few scalars. Fast turns use the priority rates
+    where the row has them, else the fast multiplier; ``priority`` turns use the priority
+    rates or stay standard. The entry's own multiplier (overrides) is folded in.
     """
-    thresholds = entry.thresholds()
     has_prio = any(v.priority is not None for v in entry.versions)
     blocks: dict[tuple[str, float], int] = {}
+
+    def version_at(t: datetime | None) -> Version:
+        current = entry.versions[0]
+        for v in entry.versions:
+            if v.start is None or (t is not None and v.start <= t):
+                current = v
+        return current
 
     def block(variant: str, mult: float) -> int:
         if (variant, mult) in blocks:
             return blocks[(variant, mult)]
         start = len(rates)
-        for v in entry.versions:
+        for b in range(len(times) + 1):
+            v = version_at(times[b - 1] if b else None)
             rs = v.priority if variant == "prio" and v.priority is not None else v.std
-            for i in range(len(thresholds) + 1):
-                above = thresholds[i - 1] if i else -1
+            for g in range(len(grid) + 1):
+                above = grid[g - 1] if g else -1
                 r = rs.at(above)
                 rates.append(tuple(x * mult for x in r))  # type: ignore[arg-type]
                 rz = rs.reasoning_at(above)
@@ -618,9 +617,7 @@ def _layout(entry: PriceEntry, rates: list[Rates], rz_extra: list[float], fast_n
     else:
         fast = block("std", m * (entry.fast or 1.0))
         prio = block("std", m)
-    std = fast if fast_name else block("std", m)
-    starts = [int(v.start.timestamp() * 1_000_000) for v in entry.versions[1:] if v.start is not None]
-    return _Layout((std, fast, prio), len(thresholds) + 1, thresholds, starts)
+    return (fast if fast_name else block("std", m), fast, prio)
 
 
 def _pair_ids(events: pl.LazyFrame, pairs: pl.DataFrame, keys: list[int | None]) -> tuple[pl.LazyFrame, pl.Expr]:
@@ -664,20 +661,21 @@ def price_detail(
     pairs = events.select("provider", "model").unique().collect()
     resolutions = [table.resolve(model, provider) for provider, model in pairs.iter_rows()]
 
+    priced = {id(r.entry): r.entry for r in resolutions if r.entry is not None}
+    grid = sorted({t for e in priced.values() for t in e.thresholds()})
+    times = sorted({v.start for e in priced.values() for v in e.versions if v.start is not None})
     rates: list[Rates] = []
     rz_extra: list[float] = []
-    layouts: dict[tuple[int, bool], int] = {}
-    layout_list: list[_Layout] = []
-    keys: list[int | None] = []
+    layouts: dict[tuple[int, bool], tuple[int, int, int]] = {}
+    offsets: list[tuple[int, int, int] | None] = []
     for res in resolutions:
         if res.entry is None:
-            keys.append(None)
+            offsets.append(None)
             continue
         lk = (id(res.entry), res.fast_hint)
         if lk not in layouts:
-            layouts[lk] = len(layout_list)
-            layout_list.append(_layout(res.entry, rates, rz_extra, res.fast_hint))
-        keys.append(layouts[lk])
+            layouts[lk] = _layout(res.entry, rates, rz_extra, res.fast_hint, grid, times)
+        offsets.append(layouts[lk])
 
     source = pl.col("source_cost") if "source_cost" in schema else pl.lit(None, pl.Float64)
     if not rates:  # nothing priced
@@ -685,30 +683,20 @@ def price_detail(
         parts = [pl.lit(None, pl.Float64)] * len(BUCKET_COSTS)
         frame = events
     else:
-        frame, pid = _pair_ids(events, pairs, keys)
-        lays = [None if k is None else layout_list[k] for k in keys]
-
-        def lut(values: list[Any]) -> pl.Expr:
-            return pl.lit(pl.Series(values, dtype=pl.Int64)).gather(pid)
-
+        frame, pid = _pair_ids(events, pairs, offsets)
         service = pl.col("service_tier") if "service_tier" in schema else pl.lit(None, pl.String)
         variant = pl.when(service == "fast").then(1).when(service == "priority").then(2).otherwise(0)
-        flat_offsets = [None if lay is None else lay.offsets[v] for lay in lays for v in range(3)]
-        seg = pl.lit(pl.Series(flat_offsets, dtype=pl.Int64)).gather(pid.cast(pl.Int64) * 3 + variant)
-        max_t = max(len(lay.thresholds) for lay in layout_list)
-        max_v = max(len(lay.starts) for lay in layout_list)
-        if max_t:
+        flat = [None if o is None else o[v] for o in offsets for v in range(3)]
+        seg = pl.lit(pl.Series(flat, dtype=pl.Int64)).gather(pid.cast(pl.Int64) * 3 + variant)
+        if grid:  # whole-request tier: the prompt slot among all thresholds ("greater than")
             prompt = pl.col("input") + pl.col("cache_read") + pl.col("cache_write_5m") + pl.col("cache_write_1h")
-            for j in range(max_t):
-                th = [_FAR_FUTURE_US if lay is None or j >= len(lay.thresholds) else lay.thresholds[j] for lay in lays]
-                seg = seg + (prompt > lut(th)).cast(pl.Int64)
-        if max_v:
+            seg = seg + pl.sum_horizontal([prompt > g for g in grid]).cast(pl.Int64)
+        if times:  # price version: the time slot among all version starts
             ts = pl.col("ts").dt.epoch("us")
-            stride = lut([1 if lay is None else lay.stride for lay in lays])
-            for j in range(max_v):
-                st = [_FAR_FUTURE_US if lay is None or j >= len(lay.starts) else lay.starts[j] for lay in lays]
-                seg = seg + (ts >= lut(st)).cast(pl.Int64) * stride
-        frame = frame.with_columns(_seg=seg)
+            starts = [int(t.timestamp() * 1_000_000) for t in times]
+            slot = pl.sum_horizontal([ts >= t for t in starts]).cast(pl.Int64)
+            seg = seg + slot * (len(grid) + 1)
+        frame = frame.with_columns(_seg=seg.cast(pl.UInt32))
 
         def rate(col: int) -> pl.Expr:
             return pl.lit(pl.Series([r[col] for r in rates], dtype=pl.Float64)).gather(pl.col("_seg"))
@@ -727,11 +715,10 @@ def price_detail(
     frame = frame.with_columns(computed.alias("_computed"), *extra).with_columns(
         cost=pl.coalesce("_computed", source),
         price_state=pl.when(pl.col("_computed").is_not_null())
-        .then(pl.lit("priced"))
+        .then(pl.lit("priced", PRICE_STATE))
         .when(source.is_not_null())
-        .then(pl.lit("source"))
-        .otherwise(pl.lit("unpriced"))
-        .cast(PRICE_STATE),
+        .then(pl.lit("source", PRICE_STATE))
+        .otherwise(pl.lit("unpriced", PRICE_STATE)),
     )
     drop = [c for c in ("_pid", "_seg", "_computed") if c in frame.collect_schema()]
     return frame.drop(drop), resolutions
