@@ -463,3 +463,30 @@ def test_plain_string_columns_and_missing_optional_columns(table) -> None:
     out = price(frame, table).collect()
     assert out["cost"].to_list()[0] == pytest.approx(0.003)
     assert out["price_state"].cast(pl.String).to_list() == ["priced", "priced", "unpriced"]
+
+
+def test_one_frame_mixing_tiers_versions_and_variants_equals_one_by_one(table) -> None:
+    """Shared threshold/time grids: each row priced in a mixed frame as when priced alone."""
+    early, late = datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)
+    rows = [
+        dict(model="claude-opus-4-6", input=250_000, output=10, ts=early),  # old tier: 250k x 10 + 10 x 37.5
+        dict(model="claude-opus-4-6", input=250_000, output=10, ts=late),  # flat again
+        dict(model="claude-sonnet-4-5", input=199_999, cache_read=2, ts=early),  # 200,001 > 200k
+        dict(model="gpt-5.5", provider="openai", input=250_000, output=10),  # 250k < 272k: base
+        dict(model="gpt-5.5", provider="openai", input=280_000, output=10, service_tier="priority"),
+        dict(model="qwen3-coder-plus", provider="alibaba", input=130_000, output=10),  # 128k tier
+        dict(model="claude-opus-4-8", input=210_000, output=10, service_tier="fast"),  # no tier, x2
+        dict(model="nope", input=1),
+    ]
+    together = costs(table, *rows)
+    alone = [costs(table, r)[0] for r in rows]
+    assert together == pytest.approx(alone, rel=1e-12)
+    # spot checks by hand ($ per M): 250,000x10 + 10x37.5 = 2,500,375 -> $2.500375
+    assert together[0] == pytest.approx(2.500375)
+    # 250,000x5 + 10x25 = 1,250,250 -> $1.25025
+    assert together[1] == pytest.approx(1.25025)
+    # priority above 272k: 280,000 x 25 + 10 x 112.5 = 7,001,125 -> $7.001125
+    assert together[4] == pytest.approx(7.001125)
+    # (210,000 x 5 + 10 x 25) x 2 = $2.1005
+    assert together[6] == pytest.approx(2.1005)
+    assert together[7] is None
