@@ -93,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_devices(sub)
 
-    p = sub.add_parser("demo", help="the TUI on generated demo data (a temporary directory; nothing of yours is touched)")
+    p = sub.add_parser(
+        "demo", help="the TUI on generated demo data (a temporary directory; nothing of yours is touched)"
+    )
     p.add_argument("--interval", type=float, default=3.0, help="seconds between generated live turns (default 3)")
     p.set_defaults(func=cmd_demo)
     return parser
@@ -318,48 +320,74 @@ def _csv(data: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+#: Numeric report columns, most important first; narrow terminals drop from the end.
+_TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("Total", "total_tokens"),
+    ("Turns", "turns"),
+    ("Output", "output"),
+    ("Cache read", "cache_read"),
+    ("Input", "input"),
+    ("Cache write", "cache_write"),
+    ("Reasoning", "reasoning"),
+)
+_DISPLAY_ORDER = tuple(_TABLE_COLUMNS[i] for i in (1, 4, 2, 6, 3, 5, 0))
+
+
 def _print_table(data: dict[str, Any]) -> None:
+    """The report as a Rich table that fits the terminal (columns dropped by priority)."""
     from rich.console import Console
     from rich.table import Table
 
-    from tokscope.format import money, money_total, tokens
+    from tokscope.format import money, money_total, short, tokens
 
+    console = Console()
     period = data["period"]
     span = f"{period['since'] or 'the beginning'} – {period['until'] or 'now'}"
-    table = Table(title=f"Usage {span} ({period['tz']})", title_justify="left", show_footer=True)
-    totals = data["totals"]
-    for i, key in enumerate(data["by"]):
-        table.add_column(
-            key.capitalize(), footer="Total" if i == 0 else "", no_wrap=key != "workspace", overflow="fold"
-        )
-    numeric = (
-        ("Turns", "turns"),
-        ("Input", "input"),
-        ("Output", "output"),
-        ("Reasoning", "reasoning"),
-        ("Cache read", "cache_read"),
-        ("Write 5m", "cache_write_5m"),
-        ("Write 1h", "cache_write_1h"),
-        ("Total", "total_tokens"),
-    )
-    for label, key in numeric:
-        table.add_column(label, justify="right", footer=tokens(totals[key]))
-    table.add_column("Cost", justify="right", footer=money_total(totals["cost"], totals["unpriced_turns"] or 0))
-    for row in data["rows"]:
-        cells = [
+    totals = dict(data["totals"])
+    rows = [dict(r) for r in data["rows"]]
+    for row in [*rows, totals]:
+        row["cache_write"] = (row["cache_write_5m"] or 0) + (row["cache_write_1h"] or 0)
+    key_cells = [
+        [
             f"{row['device_name']} ({row[k][:8]})" if k == "device" and row.get("device_name") else str(row[k])
             for k in data["by"]
         ]
-        cells += [tokens(row[k]) for _, k in numeric]
-        cells.append(money(row["cost"], row["unpriced_turns"] or 0))
-        table.add_row(*cells)
-    console = Console()
+        for row in rows
+    ]
+    key_widths = [max([len(k), 5, *(min(len(c[i]), 48) for c in key_cells)]) for i, k in enumerate(data["by"])]
+    cost_cells = [money(r["cost"], r["unpriced_turns"] or 0) for r in rows]
+    cost_total = money_total(totals["cost"], totals["unpriced_turns"] or 0)
+    cost_width = max([4, len(cost_total), *map(len, cost_cells)])
+
+    def width(columns: list[tuple[str, str]], fmt: Any) -> int:
+        numbers = sum(max(len(label), *(len(fmt(r[k])) for r in [*rows, totals])) + 3 for label, k in columns)
+        return sum(w + 3 for w in key_widths) + numbers + cost_width + 4
+
+    columns = list(_TABLE_COLUMNS)
+    fmt = tokens
+    while width(columns, fmt) > console.width:
+        if fmt is tokens and len(columns) <= 5:
+            fmt = short  # abbreviate before dropping the core columns
+        elif len(columns) > 2:
+            columns.pop()
+        else:
+            break
+    order = [c for c in _DISPLAY_ORDER if c in columns]
+
+    table = Table(title=f"Usage {span} ({period['tz']})", title_justify="left", show_footer=True)
+    for i, key in enumerate(data["by"]):
+        table.add_column(key.capitalize(), footer="Total" if i == 0 else "", overflow="ellipsis", max_width=48)
+    for label, key in order:
+        table.add_column(label, justify="right", footer=fmt(totals[key]), no_wrap=True)
+    table.add_column("Cost", justify="right", footer=cost_total, no_wrap=True)
+    for row, keys, cost in zip(rows, key_cells, cost_cells, strict=True):
+        table.add_row(*keys, *(fmt(row[k]) for _, k in order), cost)
     console.print(table)
     if totals["unpriced_turns"]:
         console.print(
             f"[yellow]{totals['unpriced_turns']:,} turns unpriced[/yellow]: cost is a lower bound or unknown."
         )
-    if not data["rows"]:
+    if not rows:
         console.print(
             "No usage in this period. Try [bold]--period all[/bold], "
             "or [bold]tokscope sources[/bold] to see where tokscope looks."
