@@ -124,13 +124,13 @@ class ClaudeCodeReader:
         seen: set[Path] = set()
         found = []
         for root in self.roots():
+            real = root.resolve()
+            if real in seen:  # ~/.claude/projects and ~/.config/claude/projects may be one dir
+                continue
+            seen.add(real)
             for path in iter_files(root, ".jsonl", errors):
                 if path.name == "journal.jsonl" and "subagents" in path.parts:
                     continue
-                real = path.resolve()
-                if real in seen:  # ~/.claude and ~/.config/claude may be one dir
-                    continue
-                seen.add(real)
                 found.append(Source(CLIENT, path))
         return found
 
