@@ -490,3 +490,13 @@ def test_one_frame_mixing_tiers_versions_and_variants_equals_one_by_one(table) -
     # (210,000 x 5 + 10 x 25) x 2 = $2.1005
     assert together[6] == pytest.approx(2.1005)
     assert together[7] is None
+
+
+def test_token_less_row_with_logged_cost_takes_the_logged_cost(table) -> None:
+    # session-total style rows: no tokens, a logged cost -> "source", never a computed $0
+    frame = price(
+        events(dict(model="claude-sonnet-4-5", source_cost=1.25), dict(model="claude-sonnet-4-5")),
+        table,
+    ).collect()
+    assert frame["cost"].to_list() == [1.25, 0.0]  # no tokens and no logged cost: a real $0
+    assert frame["price_state"].cast(pl.String).to_list() == ["source", "priced"]

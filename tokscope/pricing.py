@@ -620,6 +620,11 @@ def _layout(
     return (fast if fast_name else block("std", m), fast, prio)
 
 
+def prompt_expr() -> pl.Expr:
+    """The whole-request prompt size that selects a tier: input + cache reads + cache writes."""
+    return pl.col("input") + pl.col("cache_read") + pl.col("cache_write_5m") + pl.col("cache_write_1h")
+
+
 def _pair_ids(events: pl.LazyFrame, pairs: pl.DataFrame, keys: list[int | None]) -> tuple[pl.LazyFrame, pl.Expr]:
     """Attach a per-pair index to events: by a lookup on the model's category code when the
     provider never changes a model's resolution (the common case), else by a join."""
@@ -646,7 +651,10 @@ def _pair_ids(events: pl.LazyFrame, pairs: pl.DataFrame, keys: list[int | None])
             expr = expr.fill_null(pl.lit(null_pid, pl.UInt32))
         return events, expr
     pair_frame = pairs.with_columns(_pid=pl.int_range(pl.len(), dtype=pl.UInt32))
-    return events.join(pair_frame.lazy(), on=["provider", "model"], how="left", nulls_equal=True), pl.col("_pid")
+    joined = events.join(
+        pair_frame.lazy(), on=["provider", "model"], how="left", nulls_equal=True, maintain_order="left"
+    )
+    return joined, pl.col("_pid")
 
 
 def price_detail(
@@ -689,7 +697,7 @@ def price_detail(
         flat = [None if o is None else o[v] for o in offsets for v in range(3)]
         seg = pl.lit(pl.Series(flat, dtype=pl.Int64)).gather(pid.cast(pl.Int64) * 3 + variant)
         if grid:  # whole-request tier: the prompt slot among all thresholds ("greater than")
-            prompt = pl.col("input") + pl.col("cache_read") + pl.col("cache_write_5m") + pl.col("cache_write_1h")
+            prompt = prompt_expr()
             seg = seg + pl.sum_horizontal([prompt > g for g in grid]).cast(pl.Int64)
         if times:  # price version: the time slot among all version starts
             ts = pl.col("ts").dt.epoch("us")
@@ -711,6 +719,9 @@ def price_detail(
             pl.col("cache_write_5m") * rate(3) + pl.col("cache_write_1h") * rate(4),
         ]
         computed = parts[0] + parts[2] + parts[3] + parts[1]
+        if "source_cost" in schema:  # a token-less row (session totals) is worth its logged cost, not $0
+            no_tokens = (prompt_expr() + pl.col("output")) == 0
+            computed = pl.when(no_tokens & source.is_not_null()).then(None).otherwise(computed)
     extra = [p.alias(name) for p, name in zip(parts, BUCKET_COSTS, strict=True)] if breakdown else []
     frame = frame.with_columns(computed.alias("_computed"), *extra).with_columns(
         cost=pl.coalesce("_computed", source),
