@@ -8,7 +8,9 @@ where the log says so. An unknown model is never $0: its ``cost`` is null (or th
 logged ``source_cost``) and ``price_state`` says which.
 
 Pricing a frame resolves each distinct ``(provider, model)`` once in Python, then runs as
-Polars column arithmetic: one join to a tiny pair table, then lookups by integer index.
+Polars column arithmetic: a lookup by the model's category code (a join when the provider
+changes how a name resolves) gives each row a segment index (service variant, price version,
+tier) into small rate arrays, and the cost is a dot product of the token columns with them.
 """
 
 from __future__ import annotations
