@@ -139,3 +139,11 @@ def make_devices(tmp: Path, *labels: str) -> list[Dev]:
     for dev in devs:
         dev.ok("devices", "rename", dev.label)
     return devs
+
+
+def main_quiet(args: list[str]) -> dict[str, dict[str, Any]]:
+    """``tokscope report … --format json`` in the current environment: rows keyed by device name."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        assert main(args) == 0
+    return {row["device_name"]: row for row in json.loads(out.getvalue())["rows"]}

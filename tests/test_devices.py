@@ -165,3 +165,33 @@ def test_report_device_filter_and_csv_names(tmp_path: Path) -> None:
     assert row.startswith(f"{b.id},b,2,")
     code, _, err = a.cli("report", "--device", "nobody")
     assert code == 2 and "no device 'nobody'" in err
+
+
+def test_shared_folder_from_flag_env_and_config(tmp_path: Path) -> None:
+    """--shared beats TOKSCOPE_SHARED, which beats shared_folder in config.toml."""
+    a, b = make_devices(tmp_path, "a", "b")
+    other = tmp_path / "other-shared"
+    other.mkdir()
+    b.turns("sb", 2)
+    b.ok("export", "--shared", str(other))
+    assert not any(p.name == b.id for p in b.shared.iterdir())
+    # the flag works before and after the devices sub-command
+    a.ok("devices", "--shared", str(other), "trust", "b")
+    a.ok("devices", "untrust", "b", "--shared", str(other))
+    a.ok("devices", "trust", "b", "--shared", str(other))
+    assert [d["name"] for d in a.json("devices", "--shared", str(other))] == ["a", "b"]
+    # TOKSCOPE_SHARED: a folder without b's snapshot
+    assert [(d["name"], d["status"]) for d in a.json("devices")] == [("a", "this device"), ("b", "missing")]
+    assert a.by_device("--shared", str(other))["b"]["turns"] == 2
+    assert "b" not in a.by_device()
+    # config.toml names the folder; the environment variable still wins over it
+    config = a.root / "config" / "tokscope" / "config.toml"
+    config.write_text(f'shared_folder = "{other}"\n')
+    assert "b" not in a.by_device()
+    with a.active():
+        import os
+
+        del os.environ["TOKSCOPE_SHARED"]
+        from tests.devices_helpers import main_quiet
+
+        assert main_quiet(["report", "--by", "device", "--period", "all", "--format", "json"])["b"]["turns"] == 2

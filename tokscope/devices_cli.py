@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tokscope.trust import NO_SHARED, TrustRefused, match_devices, trust, untrust
+
 SHARED_HELP = "the folder synced between devices (overrides shared_folder in config.toml and TOKSCOPE_SHARED)"
 
 
@@ -72,9 +74,6 @@ def shared_folder(args: argparse.Namespace) -> Path | None:
 def _error(message: str) -> int:
     print(f"tokscope: error: {message}", file=sys.stderr)
     return 1
-
-
-NO_SHARED = "no shared folder: set shared_folder in config.toml, the TOKSCOPE_SHARED variable, or pass --shared DIR"
 
 
 # --- devices -------------------------------------------------------------------
@@ -154,20 +153,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _match(query: str, candidates: list[tuple[str, str]]) -> list[str]:
-    """Device ids matching ``query``: an exact id, else an id prefix (4+ chars), else a name (any case)."""
-    q = query.strip().lower()
-    exact = [i for i, _ in candidates if i.lower() == q]
-    if exact:
-        return exact[:1]
-    named = sorted({i for i, n in candidates if n and n.lower() == q})
-    if named:
-        return named
-    if len(q) >= 4:
-        return sorted({i for i, _ in candidates if i.lower().startswith(q)})
-    return []
-
-
 def cmd_trust(args: argparse.Namespace) -> int:
     """``tokscope devices trust ID|NAME [--fingerprint FP]``."""
     shared = shared_folder(args)
@@ -181,87 +166,6 @@ def cmd_trust(args: argparse.Namespace) -> int:
     if not args.fingerprint:
         print("Compare that fingerprint with `tokscope devices show` on the device itself.")
     return 0
-
-
-class TrustRefused(Exception):
-    """A trust or untrust request that cannot be carried out (the message says why)."""
-
-
-def trust(device: str, *, fingerprint: str | None = None, shared: Path | None = None) -> Any:
-    """Trust the device ``device`` (id, id prefix or name) of the shared folder; return its ``TrustedDevice``.
-
-    The key pinned is the one in the device's current manifest, whose own
-    signature must verify. With ``fingerprint`` the key must have that
-    fingerprint; a device already trusted with another key (a new key, or an
-    impersonation) is re-pinned only with ``fingerprint``. Raises
-    ``TrustRefused`` with the reason otherwise. The TUI's Devices tab calls this
-    after showing the fingerprint (``list_devices``).
-    """
-    from tokscope import config
-    from tokscope.identity import load_device, normalize_fingerprint
-    from tokscope.merge import SnapshotRefused, device_folders, read_signed_manifest
-    from tokscope.trust import pin, trusted_devices
-
-    shared = shared if shared is not None else config.load().shared_folder
-    if shared is None:
-        raise TrustRefused(NO_SHARED)
-    local = load_device()
-    found: dict[str, tuple[str, Any]] = {}  # id -> (name, manifest or the refusal)
-    for folder in device_folders(shared):
-        try:
-            manifest = read_signed_manifest(folder)
-            found[folder.name] = (str(manifest.get("name") or ""), manifest)
-        except SnapshotRefused as exc:
-            found[folder.name] = ("", exc)
-    ids = _match(device, [(i, n) for i, (n, _) in found.items()] + [(local.id, local.name)])
-    if not ids:
-        known = ", ".join(f"{n} ({i})" if n else i for i, (n, _) in found.items()) or "none"
-        raise TrustRefused(f"no device {device!r} has a snapshot in {shared} (devices there: {known})")
-    if len(ids) > 1:
-        raise TrustRefused(f"{device!r} is ambiguous: {', '.join(ids)}; give the id")
-    device_id = ids[0]
-    if device_id == local.id:
-        raise TrustRefused("this device is always trusted")
-    name, manifest = found[device_id]
-    if isinstance(manifest, SnapshotRefused):
-        raise TrustRefused(f"cannot trust {device_id}: {manifest.reason}")
-    from tokscope.identity import decode_key
-    from tokscope.identity import fingerprint as fingerprint_of
-
-    key = manifest["public_key"]
-    presented = fingerprint_of(decode_key(key))
-    if fingerprint is not None and normalize_fingerprint(fingerprint) != presented:
-        raise TrustRefused(
-            f"fingerprint mismatch: {device_id} presents key {presented}, not {normalize_fingerprint(fingerprint)}"
-        )
-    current = trusted_devices().get(device_id)
-    if current is not None and current.public_key != key and fingerprint is None:
-        raise TrustRefused(
-            f"{device_id} is trusted with key {current.fingerprint} but its snapshot carries key "
-            f"{presented}: if that device really made a new key, read its fingerprint with "
-            "`tokscope devices show` there and pass it with --fingerprint"
-        )
-    return pin(device_id, name, key)
-
-
-def untrust(device: str, *, shared: Path | None = None) -> str:
-    """Stop trusting ``device`` (id, id prefix or name); return its id. Raises ``TrustRefused``."""
-    from tokscope.identity import load_device
-    from tokscope.trust import trusted_devices, unpin
-
-    pins = trusted_devices()
-    ids = _match(device, [(i, p.name) for i, p in pins.items()])
-    if not ids and shared is not None:
-        from tokscope.merge import scan_shared
-
-        seen = scan_shared(shared, load_device(), read=False, record=False)
-        ids = [i for i in _match(device, [(s.status.id, s.status.name) for s in seen]) if i in pins]
-    if not ids:
-        raise TrustRefused(f"no trusted device {device!r}")
-    if len(ids) > 1:
-        raise TrustRefused(f"{device!r} is ambiguous: {', '.join(ids)}; give the id")
-    unpin(ids[0])
-    return ids[0]
 
 
 def cmd_untrust(args: argparse.Namespace) -> int:
@@ -341,7 +245,7 @@ def device_filter(wanted: list[str], usage: Any) -> list[str]:
     names = device_names(usage)
     ids: list[str] = []
     for value in wanted:
-        found = _match(value, list(names.items()))
+        found = match_devices(value, list(names.items()))
         if not found:
             known = ", ".join(f"{n} ({i})" for i, n in names.items())
             print(f"tokscope: error: no device {value!r} (known: {known})", file=sys.stderr)

@@ -22,7 +22,9 @@ from typing import Any
 
 from tokscope import paths
 from tokscope.fsutil import atomic_write, locked
-from tokscope.identity import decode_key, fingerprint
+from tokscope.identity import decode_key, fingerprint, load_device, normalize_fingerprint
+
+fingerprint_of = fingerprint  # ``trust`` has a parameter of that name
 
 VERSION = 1
 
@@ -167,3 +169,95 @@ def record_accepted(updates: dict[str, tuple[str, int]]) -> None:
             changed = True
         if changed:
             _write(path, devices)
+
+
+# --- trusting and untrusting (CLI and TUI) ----------------------------------------
+
+NO_SHARED = "no shared folder: set shared_folder in config.toml, the TOKSCOPE_SHARED variable, or pass --shared DIR"
+
+
+class TrustRefused(Exception):
+    """A trust or untrust request that cannot be carried out (the message says why)."""
+
+
+def match_devices(query: str, candidates: list[tuple[str, str]]) -> list[str]:
+    """Device ids matching ``query``: an exact id, else an id prefix (4+ chars), else a name (any case)."""
+    q = query.strip().lower()
+    exact = [i for i, _ in candidates if i.lower() == q]
+    if exact:
+        return exact[:1]
+    named = sorted({i for i, n in candidates if n and n.lower() == q})
+    if named:
+        return named
+    if len(q) >= 4:
+        return sorted({i for i, _ in candidates if i.lower().startswith(q)})
+    return []
+
+
+def trust(device: str, *, fingerprint: str | None = None, shared: Path | None = None) -> TrustedDevice:
+    """Trust the device ``device`` (id, id prefix or name) of the shared folder; return its ``TrustedDevice``.
+
+    The key pinned is the one in the device's current manifest, whose own
+    signature must verify. With ``fingerprint`` the key must have that
+    fingerprint; a device already trusted with another key (a new key, or an
+    impersonation) is re-pinned only with ``fingerprint``. Raises
+    ``TrustRefused`` with the reason otherwise. The TUI's Devices tab calls this
+    after showing the fingerprint (``list_devices``).
+    """
+    from tokscope import config
+    from tokscope.merge import SnapshotRefused, device_folders, read_signed_manifest  # merge imports this module
+
+    shared = shared if shared is not None else config.load().shared_folder
+    if shared is None:
+        raise TrustRefused(NO_SHARED)
+    local = load_device()
+    found: dict[str, tuple[str, Any]] = {}  # id -> (name, manifest or the refusal)
+    for folder in device_folders(shared):
+        try:
+            manifest = read_signed_manifest(folder)
+            found[folder.name] = (str(manifest.get("name") or ""), manifest)
+        except SnapshotRefused as exc:
+            found[folder.name] = ("", exc)
+    ids = match_devices(device, [(i, n) for i, (n, _) in found.items()] + [(local.id, local.name)])
+    if not ids:
+        known = ", ".join(f"{n} ({i})" if n else i for i, (n, _) in found.items()) or "none"
+        raise TrustRefused(f"no device {device!r} has a snapshot in {shared} (devices there: {known})")
+    if len(ids) > 1:
+        raise TrustRefused(f"{device!r} is ambiguous: {', '.join(ids)}; give the id")
+    device_id = ids[0]
+    if device_id == local.id:
+        raise TrustRefused("this device is always trusted")
+    name, manifest = found[device_id]
+    if isinstance(manifest, SnapshotRefused):
+        raise TrustRefused(f"cannot trust {device_id}: {manifest.reason}")
+    key = manifest["public_key"]
+    presented = fingerprint_of(decode_key(key))
+    if fingerprint is not None and normalize_fingerprint(fingerprint) != presented:
+        raise TrustRefused(
+            f"fingerprint mismatch: {device_id} presents key {presented}, not {normalize_fingerprint(fingerprint)}"
+        )
+    current = trusted_devices().get(device_id)
+    if current is not None and current.public_key != key and fingerprint is None:
+        raise TrustRefused(
+            f"{device_id} is trusted with key {current.fingerprint} but its snapshot carries key "
+            f"{presented}: if that device really made a new key, read its fingerprint with "
+            "`tokscope devices show` there and pass it with --fingerprint"
+        )
+    return pin(device_id, name, key)
+
+
+def untrust(device: str, *, shared: Path | None = None) -> str:
+    """Stop trusting ``device`` (id, id prefix or name); return its id. Raises ``TrustRefused``."""
+    pins = trusted_devices()
+    ids = match_devices(device, [(i, p.name) for i, p in pins.items()])
+    if not ids and shared is not None:
+        from tokscope.merge import scan_shared
+
+        seen = scan_shared(shared, load_device(), read=False, record=False)
+        ids = [i for i in match_devices(device, [(s.status.id, s.status.name) for s in seen]) if i in pins]
+    if not ids:
+        raise TrustRefused(f"no trusted device {device!r}")
+    if len(ids) > 1:
+        raise TrustRefused(f"{device!r} is ambiguous: {', '.join(ids)}; give the id")
+    unpin(ids[0])
+    return ids[0]
