@@ -109,6 +109,7 @@ def test_prices_missing_lists_turns_and_tokens(claude_log: Path, capsys: pytest.
     assert main(["prices", "missing", "--no-scan"]) == 0
     out = capsys.readouterr().out
     assert "totally-new-model-9" in out and "claude-opus-4-8" not in out
+    assert "[[price]]" in out  # the hint survives rich markup
 
 
 def test_prices_missing_when_all_priced(home: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -164,6 +164,7 @@ def cmd_missing(args: argparse.Namespace) -> int:
         print("Every model in the ledger has a price.")
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="Models without a list price", title_justify="left")
@@ -184,8 +185,8 @@ def cmd_missing(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(
         "Add a price in [bold]prices.toml[/bold] (USD per million tokens), e.g.\n"
-        '  [[price]]\n  model = "my-model*"\n  input = 1.0\n  output = 5.0\n'
-        'or map it to a known model with [bold]alias = "claude-sonnet-4-5"[/bold]. '
+        + escape('  [[price]]\n  model = "my-model*"\n  input = 1.0\n  output = 5.0\n')
+        + 'or map it to a known model with [bold]alias = "claude-sonnet-4-5"[/bold]. '
         "[bold]tokscope prices show MODEL[/bold] explains a match."
     )
     return 0
