@@ -332,3 +332,41 @@ def test_view_state_keys() -> None:
     assert ViewState(tab="sessions").by() == ["session", "client", "workspace"]
     assert ViewState(tab="clients", group2="model").by() == ["client", "model"]
     assert ViewState(tab="models", group2="model").by() == ["model"]
+
+
+async def test_auto_export_after_new_turns_is_debounced(home: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tokscope.snapshot")
+    paths = write_fixture(home)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    app = app_for(live=True, settings=Config(shared_folder=shared, export_debounce=0.3))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        manifest = shared / DEVICE_ID / "manifest.json"
+        assert not manifest.exists()  # nothing new since start: no export
+        for i in range(3):  # a burst: one export after the last change
+            with paths["s1"].open("a") as fh:
+                line = claude_line("2026-11-20T12:00:00Z", "claude-sonnet-4-5", f"a{i}", "s1", "/w/alpha", 1, 1, 0, 0)
+                fh.write(line + "\n")
+            await pilot.pause(0.05)
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if manifest.exists() and not app.export_busy:
+                break
+        assert manifest.exists()
+        assert app.view.totals["turns"] == 6  # 3 + 3 appended
+
+
+async def test_many_rows_are_capped_with_a_notice(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tokscope.app as app_module
+
+    write_fixture(home)
+    monkeypatch.setattr(app_module, "ROW_LIMIT", 1)
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("4")
+        await settle(app, pilot)
+        assert len(table_rows(app)) == 1
+        assert app.view.row_count == 2
+        assert "first 1 of 2 rows" in str(app.main.query_one("#notes").render())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -66,6 +67,29 @@ SORT_CYCLE: tuple[str, ...] = (
 )
 
 Clock = Callable[[], datetime]
+
+#: At most this many rows go into a table (a DataTable slows down past a few thousand); the
+#: first ones in sort order are kept and the screen says how many more there are.
+ROW_LIMIT = 500
+
+#: The event columns the views use (``event_key`` and the pricing inputs stay on disk).
+VIEW_COLUMNS: tuple[str, ...] = (
+    "device_id",
+    "client",
+    "provider",
+    "model",
+    "workspace",
+    "session_id",
+    "agent",
+    "ts",
+    "input",
+    "output",
+    "reasoning",
+    "cache_read",
+    "cache_write_5m",
+    "cache_write_1h",
+    "cost",
+)
 
 
 def utc_now() -> datetime:
@@ -147,6 +171,8 @@ class View:
     """(day, cost, tokens) for each day of the period, zero days included."""
     devices: list[dict[str, Any]]
     generation: int = 0
+    row_count: int = 0
+    """Rows before the ``ROW_LIMIT`` cut."""
 
 
 def _entry_dict(entry: Any) -> dict[str, Any]:
@@ -174,7 +200,8 @@ def load(
     from tokscope.usage import load_usage
 
     usage = load_usage(settings, ledger=ledger, shared=shared)
-    events = usage.events.collect()
+    schema = usage.events.collect_schema()
+    events = usage.events.select([c for c in VIEW_COLUMNS if c in schema]).collect()
     devices = [_entry_dict(d) for d in (usage.devices or [])]
     notes = list(usage.notes or [])
     if overlay is not None:
@@ -199,8 +226,9 @@ def load(
             },
         )
     names = {str(d["id"]): str(d["name"] or d["id"]) for d in devices if d["id"]}
-    clients = sorted(events.get_column("client").cast(pl.String).unique().drop_nulls().to_list())
-    device_ids = sorted(events.get_column("device_id").cast(pl.String).unique().drop_nulls().to_list())
+    # unique first: casting a million categorical values to strings costs more than the rest of load()
+    clients = sorted(str(c) for c in events.get_column("client").unique().drop_nulls().to_list())
+    device_ids = sorted(str(d) for d in events.get_column("device_id").unique().drop_nulls().to_list())
     device_ids.sort(key=lambda d: (d != me.id, names.get(d, d)))
     return Loaded(
         events=events,
@@ -283,6 +311,9 @@ def compute_view(loaded: Loaded, state: ViewState, today: date, tz: str) -> View
         if "_name" in rows.columns:
             rows = rows.drop("_name")
     rows = sort_rows(rows, state, by)
+    row_count = rows.height
+    if row_count > ROW_LIMIT:
+        rows = rows.head(ROW_LIMIT)
     since, until = query.bounds(today)
     daily: list[tuple[date, float | None, int]] = []
     if state.tab == "daily":
@@ -310,6 +341,7 @@ def compute_view(loaded: Loaded, state: ViewState, today: date, tz: str) -> View
         daily=daily,
         devices=devices,
         generation=loaded.generation,
+        row_count=row_count,
     )
 
 
@@ -465,6 +497,7 @@ class TokscopeApp(App):
         tick_interval: float = 4.0,
         state: ViewState | None = None,
         banner: str = "",
+        prefetch: bool = True,
     ) -> None:
         super().__init__()
         from tokscope import config as config_mod
@@ -500,6 +533,12 @@ class TokscopeApp(App):
         self.last_export: str | None = None
         self.timings: dict[str, float] = {"start": time.perf_counter()}
         """perf_counter marks (start, loaded, shown …) for the benchmark."""
+        self._prefetch: Future[Loaded] | None = None
+        if prefetch:
+            # start reading the ledger now, in parallel with Textual's start-up (first paint sooner)
+            executor = ThreadPoolExecutor(1, thread_name_prefix="tokscope-prefetch")
+            self._prefetch = executor.submit(self._load, 1, [])
+            executor.shutdown(wait=False)
         keys = self.settings.extra.get("keys") if isinstance(self.settings.extra, dict) else None
         if isinstance(keys, dict):
             self.set_keymap({str(k): str(v) for k, v in keys.items()})
@@ -585,8 +624,8 @@ class TokscopeApp(App):
         worker = get_current_worker()
         errors: list[str] = []
         if first:
-            # paint what the ledger holds before scanning anything
-            loaded = self._load(generation, errors)
+            # paint what the ledger holds before scanning anything (loaded while Textual started)
+            loaded = self._prefetched(generation, errors)
             if worker.is_cancelled:
                 return
             self.post_message(UsageLoaded((loaded, self._compute(loaded), 0)))
@@ -605,6 +644,16 @@ class TokscopeApp(App):
         if worker.is_cancelled:
             return
         self.post_message(UsageLoaded((loaded, self._compute(loaded), new_events)))
+
+    def _prefetched(self, generation: int, errors: list[str]) -> Loaded:
+        """The load started in ``__init__`` if it is for this generation, else a fresh one."""
+        future, self._prefetch = self._prefetch, None
+        if future is not None and generation == 1:
+            try:
+                return future.result()
+            except Exception:  # the worker's own load will report it
+                pass
+        return self._load(generation, errors)
 
     def _load(self, generation: int, errors: list[str]) -> Loaded:
         loaded = load(

@@ -199,8 +199,14 @@ class MainScreen(Screen):
         table = self.query_one(UsageTable)
         empty = self.query_one(EmptyState)
         notes = self.query_one("#notes", Static)
-        notes.display = state.tab == "devices" and bool(loaded.notes)
-        notes.update(Text("\n".join(f"• {n}" for n in loaded.notes), style="yellow"))
+        lines = [f"• {n}" for n in loaded.notes] if state.tab == "devices" else []
+        if view.row_count > view.rows.height:
+            lines.append(
+                f"showing the first {view.rows.height:,} of {view.row_count:,} rows: "
+                "filter with /, or sort with s to see others"
+            )
+        notes.display = bool(lines)
+        notes.update(Text("\n".join(lines), style="yellow"))
         if loaded.events.height == 0 and state.tab != "devices":
             table.display = False
             empty.display = True
