@@ -125,8 +125,15 @@ def replay_older(dev: Dev, a: Dev) -> None:
 
 
 def truncate_under_older_manifest(dev: Dev, a: Dev) -> None:
-    """An older manifest (never accepted here) whose file arrived half-way."""
+    """b exports again, but the folder ends up with the older (validly signed, last accepted here) manifest
+    and that manifest's file cut short, as a sync tool that stopped half-way leaves it."""
+    old = {name: (dev.folder / name).read_bytes() for name in (MANIFEST, SIGNATURE)}
     path = month_file(dev)
+    dev.turns("sb", 1, month=1, start=2)
+    dev.ok("export")
+    assert month_file(dev) != path and path.exists()  # the newer snapshot has its own file
+    for name, data in old.items():
+        (dev.folder / name).write_bytes(data)
     path.write_bytes(path.read_bytes()[:100])
 
 
