@@ -283,3 +283,18 @@ def test_other_versions_columns_are_adapted(tmp_path: Path) -> None:
     row = {r["device_name"]: r for r in data["rows"]}["b"]
     assert row["device"] == b.id  # the folder's device, whatever the file says
     assert row["turns"] == 2 and row["input"] == 2 * TURN_INPUT and row["reasoning"] == 0
+
+
+def test_untrusted_device_with_a_bad_signature_offers_no_key_to_pin(tmp_path: Path) -> None:
+    a, b = make_devices(tmp_path, "a", "b")
+    b.turns("sb", 2)
+    b.ok("export")
+    edit_manifest(b)
+    with a.active():
+        from tokscope.merge import list_devices
+
+        entry = {d.id: d for d in list_devices()}[b.id]
+    assert entry.status == "refused" and "tampered" in (entry.reason or "")
+    assert entry.public_key is None and entry.trusted is False
+    code, _, err = a.cli("devices", "trust", "b")
+    assert code == 1 and "tampered" in err

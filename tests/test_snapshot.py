@@ -186,3 +186,14 @@ def test_killed_export_leaves_the_previous_snapshot_readable(tmp_path: Path) -> 
     # the next export completes the job
     b.ok("export", "--no-scan")
     assert a.by_device("--no-scan")["b"]["turns"] == 6  # 2 + 3 + 1
+
+
+def test_redact_workspaces_from_config(tmp_path: Path) -> None:
+    (dev,) = make_devices(tmp_path, "laptop")
+    dev.turns("s1", 1, cwd="/home/me/src/secret-client")
+    (dev.root / "config" / "tokscope" / "config.toml").write_text("redact_workspaces = true\n")
+    dev.ok("export")
+    manifest = manifest_of(dev)
+    assert manifest["redacted_workspaces"] is True
+    frame = pl.read_parquet(dev.folder / manifest["files"][0]["name"])
+    assert frame["workspace"].cast(pl.String).to_list() == ["secret-client"]

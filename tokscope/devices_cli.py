@@ -54,7 +54,9 @@ def register(subparsers: Any) -> None:
         "export", parents=[shared], help="write this device's signed snapshot to the shared folder"
     )
     p.add_argument(
-        "--redact-workspaces", action="store_true", help="export only the last path component of each workspace"
+        "--redact-workspaces",
+        action="store_true",
+        help="export only the last path component of each workspace (also: redact_workspaces = true in config.toml)",
     )
     p.add_argument("--no-scan", action="store_true", help="export the ledger as it is, without scanning first")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
@@ -211,7 +213,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         _print_errors(run_scan(quiet=args.quiet))
     start = time.perf_counter()
     try:
-        result = export(shared, redact_workspaces=args.redact_workspaces)
+        result = export(shared, redact_workspaces=True if args.redact_workspaces else None)
     except (OSError, IdentityError) as exc:
         return _error(f"export failed: {exc}")
     elapsed = time.perf_counter() - start

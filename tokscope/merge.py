@@ -368,6 +368,8 @@ def inspect_folder(
             if refusal.partial is not None:
                 status = refusal.partial
                 status.status = REFUSED
+                if pinned is None:
+                    status.public_key = None  # never verified: nothing anyone should pin
             status.reason = refusal.reason
             return Snapshot(status=status)
     raise AssertionError("unreachable")

@@ -220,14 +220,19 @@ def export(
     *,
     ledger: Ledger | None = None,
     identity: Identity | None = None,
-    redact_workspaces: bool = False,
+    redact_workspaces: bool | None = None,
 ) -> ExportResult:
     """Write this device's ledger to ``<shared>/<device_id>/`` as a signed snapshot.
 
     Only months whose content changed are written; when nothing changed
     (same ledger segments, same name, same redaction, our manifest and files
-    still in place) no file is written at all. Returns what was done.
+    still in place) no file is written at all. ``redact_workspaces`` None
+    means ``redact_workspaces`` of config.toml (default false). Returns what was done.
     """
+    if redact_workspaces is None:
+        from tokscope import config
+
+        redact_workspaces = config.load().extra.get("redact_workspaces") is True
     ledger = ledger or Ledger()
     identity = identity or load_identity()
     folder = device_folder(shared, identity.device.id)
