@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Static, Tab, Tabs
 
@@ -705,8 +705,8 @@ class HelpScreen(ModalScreen):
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical {
-        width: auto; max-width: 90%; height: auto; max-height: 90%;
+    HelpScreen > VerticalScroll {
+        width: 72; max-width: 100%; height: auto; max-height: 100%;
         border: round $primary; background: $surface; padding: 0 1;
     }
     """
@@ -716,30 +716,46 @@ class HelpScreen(ModalScreen):
         self.bindings_now = bindings
 
     def compose(self) -> ComposeResult:
-        """A two-column table of keys."""
+        """A two-column table of tokscope's keys, as they are bound now (after any remapping)."""
         table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold")
+        table.add_column(style="bold", no_wrap=True)
         table.add_column()
-        seen: set[str] = set()
-        rows = []
+        by_id: dict[str, list[str]] = {}
         for key, active in self.bindings_now.items():
             binding = active.binding
-            if not binding.description or binding.action in ("app.pop_screen",):
-                continue
-            label = binding.key_display or key
-            desc = binding.tooltip or binding.description
-            if (binding.description, label) in seen:
-                continue
-            seen.add((binding.description, label))
-            rows.append((label, f"{binding.description}: {desc}" if desc != binding.description else desc))
-        rows.append(("↑ ↓ PgUp PgDn", "move in the table"))
-        rows.append(("ctrl+p", "command palette: every action, and pickers"))
-        for key, desc in rows:
-            table.add_row(key, desc)
-        with Vertical():
-            yield Label(Text("Keys (remap them by id in config.toml [keys])", style="bold"))
+            if binding.id:
+                by_id.setdefault(binding.id, []).append(binding.key_display or key)
+        tabs = [
+            by_id.get(f"tab.{t}", ["?"])[0] for t in ("clients", "models", "workspaces", "sessions", "devices", "daily")
+        ]
+        table.add_row(" ".join(tabs), "tabs")
+        for binding_id, default, text in HELP_ROWS:
+            keys = by_id.get(binding_id, [default])
+            shown = dict.fromkeys("⏎" if k == "enter" else "Esc" if k == "escape" else k for k in keys)
+            table.add_row("/".join(shown), text)
+        table.add_row("ctrl+p", "command palette: every action, and pickers")
+        with VerticalScroll():
             yield Static(table)
-            yield Label(Text("Esc closes", style="dim"))
+            yield Label(Text('Remap by binding id: config.toml [keys] period = "P"', style="dim"))
+
+
+#: The help screen's rows: (binding id, default key, what it does), in reading order.
+HELP_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("group", "g", "split the rows by a second key"),
+    ("period", "p", "period: today · 7d · 30d · month · all"),
+    ("device", "d", "device: all, or one at a time"),
+    ("client", "c", "client: all, or one at a time"),
+    ("sort", "s", "next sort column (or click a column header)"),
+    ("filter", "/", "filter rows by text (Enter keeps, Esc clears)"),
+    ("drill", "enter", "drill down: a row's sessions, a session's turns"),
+    ("back", "escape", "back: clear filter, undo drill-down, close"),
+    ("metric", "m", "Daily tab: chart cost or tokens"),
+    ("trust", "t", "Devices tab: trust a device (shows fingerprint)"),
+    ("rescan", "r", "rescan the logs now (also automatic)"),
+    ("export", "e", "export this device's snapshot now"),
+    ("keys", "?", "this help"),
+    ("quit", "q", "quit"),
+)
 
 
 class TrustScreen(ModalScreen[bool]):
