@@ -217,7 +217,7 @@ def trust(device: str, *, fingerprint: str | None = None, shared: Path | None = 
             manifest = read_signed_manifest(folder)
             found[folder.name] = (str(manifest.get("name") or ""), manifest)
         except SnapshotRefused as exc:
-            found[folder.name] = ("", exc)
+            found[folder.name] = (_claimed_name(folder), exc)
     ids = match_devices(device, [(i, n) for i, (n, _) in found.items()] + [(local.id, local.name)])
     if not ids:
         known = ", ".join(f"{n} ({i})" if n else i for i, (n, _) in found.items()) or "none"
@@ -244,6 +244,16 @@ def trust(device: str, *, fingerprint: str | None = None, shared: Path | None = 
             "`tokscope devices show` there and pass it with --fingerprint"
         )
     return pin(device_id, name, key)
+
+
+def _claimed_name(folder: Path) -> str:
+    """The name a (refused, unverified) manifest gives its device: only to find it by name and say why."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_bytes())
+        name = manifest.get("name") if isinstance(manifest, dict) else None
+    except (OSError, ValueError):
+        return ""
+    return name if isinstance(name, str) else ""
 
 
 def untrust(device: str, *, shared: Path | None = None) -> str:
