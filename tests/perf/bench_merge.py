@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -136,11 +137,13 @@ print(json.dumps({{"imports": t1 - t0, "total": t3 - t1, "merge": (t2 - t1) if n
 
 TRUST = """
 from pathlib import Path
-from tokscope.devices_cli import trust
+from tokscope.identity import load_device
 from tokscope.merge import device_folders
+from tokscope.trust import trust
 shared = Path({shared!r})
 for folder in device_folders(shared):
-    trust(folder.name, shared=shared)
+    if folder.name != load_device().id:
+        trust(folder.name, shared=shared)
 print("{{}}")
 """
 
@@ -201,6 +204,7 @@ def main() -> None:
             f"{size:,.0f} MB of snapshots, built in {built:.0f}s"
         )
         merge = MERGE.format(shared=str(shared), full=False)
+        shutil.rmtree(world / "dev00" / "cache", ignore_errors=True)  # cold: no verified hashes, no key index
         cold = run(merge, local)
         expected = args.devices * args.events - (args.devices - 1) * args.overlap
         assert cold["turns"] == expected and cold["devices"] == args.devices, cold
