@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 from textual.widgets import Input
 from tokscope.widgets.empty_state import EmptyState
@@ -370,3 +371,41 @@ async def test_many_rows_are_capped_with_a_notice(home: Path, monkeypatch: pytes
         assert len(table_rows(app)) == 1
         assert app.view.row_count == 2
         assert "first 1 of 2 rows" in str(app.main.query_one("#notes").render())
+
+
+def test_new_ledger_deltas_apply_like_a_full_reload(home: Path) -> None:
+    from tokscope.app import apply_new_segments, load
+    from tokscope.ledger import Ledger
+    from tokscope.scan import scan
+
+    paths = write_fixture(home)
+    # 60 one-token turns, so that the ledger's base is big enough for two new rows to stay a delta
+    filler = transcript(home, "/w/filler", "s9")
+    filler.write_text(
+        "".join(
+            claude_line(f"2026-11-19T10:{i:02d}:00Z", "claude-haiku-4-5", f"f{i}", "s9", "/w/filler", 1, 0, 0, 0) + "\n"
+            for i in range(60)
+        )
+    )
+    ledger = Ledger()
+    scan(ledger=ledger)
+    before = load(Config(), ledger=ledger, clock=lambda: NOW)
+    with paths["s1"].open("a") as fh:
+        # a later, more complete streaming copy of m1 (output 50 -> 80) and a new turn m7
+        fh.write(claude_line("2026-11-20T10:00:00Z", "claude-sonnet-4-5", "m1", "s1", "/w/alpha", 100, 80, 1000, 200))
+        fh.write("\n" + claude_line("2026-11-20T13:00:00Z", "claude-opus-4-1", "m7", "s1", "/w/alpha", 7, 7, 7, 7))
+        fh.write("\n")
+    scan(ledger=ledger)
+    incremental = apply_new_segments(before, ledger, lambda: NOW, 2)
+    assert incremental is not None
+    full = load(Config(), ledger=ledger, clock=lambda: NOW)
+    columns = ["event_key", "input", "output", "cache_read", "cache_write_5m"]
+    assert incremental.events.select(columns).sort("event_key").equals(full.events.select(columns).sort("event_key"))
+    # m1 now 100 + 80 + 1000 + 200 = 1380; m7 28; with m2 15, m3 10 and the filler 60: 1493 in 64 events
+    totals = incremental.events.select(pl.sum_horizontal("input", "output", "cache_read", "cache_write_5m").sum())
+    assert totals.item() == 1493
+    assert incremental.events.height == 64
+    assert any(name.startswith("delta-") for name in incremental.segments)  # the incremental path ran
+    # nothing new: the same data, no reload needed
+    again = apply_new_segments(incremental, ledger, lambda: NOW, 3)
+    assert again is not None and again.segments == incremental.segments

@@ -72,9 +72,11 @@ Clock = Callable[[], datetime]
 #: first ones in sort order are kept and the screen says how many more there are.
 ROW_LIMIT = 500
 
-#: The event columns the views use (``event_key`` and the pricing inputs stay on disk).
+#: The event columns kept in memory: what the views use, plus ``event_key`` for live upserts
+#: (the pricing inputs stay on disk).
 VIEW_COLUMNS: tuple[str, ...] = (
     "device_id",
+    "event_key",
     "client",
     "provider",
     "model",
@@ -151,6 +153,8 @@ class Loaded:
     updated: datetime
     scan_errors: list[str] = field(default_factory=list)
     generation: int = 0
+    segments: tuple[str, ...] = ()
+    """The ledger's segment files when it was read (to apply only newer ones later)."""
 
 
 @dataclass
@@ -199,6 +203,8 @@ def load(
     """
     from tokscope.usage import load_usage
 
+    ledger = ledger or Ledger()
+    segments = ledger_segments(ledger)
     usage = load_usage(settings, ledger=ledger, shared=shared)
     schema = usage.events.collect_schema()
     events = usage.events.select([c for c in VIEW_COLUMNS if c in schema]).collect()
@@ -242,7 +248,91 @@ def load(
         priced="cost" in events.columns,
         updated=clock(),
         generation=generation,
+        segments=segments,
     )
+
+
+def ledger_segments(ledger: Ledger) -> tuple[str, ...]:
+    """The names of the ledger's segment files now (``base-N`` / ``delta-N``, see ``tokscope.ledger``)."""
+    try:
+        return tuple(sorted(p.name for p in ledger.events_dir.iterdir() if p.suffix == ".parquet"))
+    except OSError:
+        return ()
+
+
+def apply_new_segments(loaded: Loaded, ledger: Ledger, clock: Clock, generation: int) -> Loaded | None:
+    """``loaded`` updated with the ledger's deltas written since it was read, or None if a full reload is needed.
+
+    A scan appends a delta segment; re-reading, merging and pricing a million events for one new
+    turn would take a second. Instead the keys in the new deltas are looked up in the ledger (its
+    own de-duplication decides which copy wins), priced, and replace those keys in memory; this
+    device's rows win over other devices' copies, as in the merge. A new base (a compaction), a
+    missing file or anything unexpected asks for a full reload.
+    """
+    from tokscope.events import EVENT_SCHEMA
+    from tokscope.ledger import KEY
+
+    segments = ledger_segments(ledger)
+    old = set(loaded.segments)
+    if not loaded.segments or "event_key" not in loaded.events.columns:
+        return None
+    if any(name.startswith("base-") and name not in old for name in segments):
+        return None
+    new = [name for name in segments if name not in old]
+    if not new:
+        return replace(loaded, segments=segments)
+    touched = pl.concat([pl.read_parquet(ledger.events_dir / name, columns=KEY) for name in new]).unique()
+    fresh = (
+        _rows_for_keys(ledger, segments, touched)
+        .with_columns(device_id=pl.lit(loaded.device_id, pl.Categorical()))
+        .select(list(EVENT_SCHEMA))
+    )
+    if loaded.priced:
+        from tokscope.pricing import apply_pricing
+
+        fresh, _notes = apply_pricing(fresh)
+    schema = fresh.collect_schema()
+    fresh_frame = fresh.select([c for c in VIEW_COLUMNS if c in schema]).collect()
+    kept = loaded.events.join(touched, on=KEY, how="anti")
+    events = pl.concat([kept, fresh_frame.select(kept.columns)], how="vertical_relaxed")
+    clients = sorted(str(c) for c in events.get_column("client").unique().drop_nulls().to_list())
+    device_ids = sorted(str(d) for d in events.get_column("device_id").unique().drop_nulls().to_list())
+    device_ids.sort(key=lambda d: (d != loaded.device_id, loaded.names.get(d, d)))
+    return replace(
+        loaded,
+        events=events,
+        clients=clients,
+        device_ids=device_ids,
+        updated=clock(),
+        generation=generation,
+        segments=segments,
+        scan_errors=[],
+    )
+
+
+def _rows_for_keys(ledger: Ledger, segments: tuple[str, ...], keys: pl.DataFrame) -> pl.LazyFrame:
+    """The ledger's winning row for each of ``keys``: the rows of the current base and its deltas
+    with those keys, in write order, de-duplicated as the ledger does (``Ledger.lazy`` would re-join
+    the whole base)."""
+    from tokscope.events import LEDGER_SCHEMA
+    from tokscope.ledger import KEY, dedupe
+
+    def seq(name: str) -> int:
+        return int(name.split("-", 1)[1].split(".", 1)[0])
+
+    bases = sorted((n for n in segments if n.startswith("base-")), key=seq)
+    floor = seq(bases[-1]) if bases else -1
+    deltas = sorted((n for n in segments if n.startswith("delta-") and seq(n) > floor), key=seq)
+    wanted = keys.get_column("event_key").unique()
+    parts = [
+        pl.scan_parquet(ledger.events_dir / name, schema=LEDGER_SCHEMA)
+        .filter(pl.col("event_key").is_in(wanted.implode()))
+        .join(keys.lazy(), on=KEY, how="semi")
+        for name in ([bases[-1]] if bases else []) + deltas
+    ]
+    if not parts:
+        return LEDGER_SCHEMA.to_frame().lazy()
+    return dedupe(pl.concat(parts))
 
 
 def _cost_sum(priced: bool) -> pl.Expr:
@@ -527,6 +617,9 @@ class TokscopeApp(App):
         """A scan/load is running."""
         self._pending_scan: bool | None = None
         """A refresh asked for while one ran (True: with a scan)."""
+        self._pending_full = False
+        self._base: Loaded | None = None
+        """The newest data a load worker produced (workers run one at a time)."""
         self._generation = 0
         self._export_timer: Timer | None = None
         self.export_busy = False
@@ -600,7 +693,8 @@ class TokscopeApp(App):
 
     @on(SourcesChanged)
     def _sources_changed(self, message: SourcesChanged) -> None:
-        self.request_refresh(scan=True)
+        # another device's snapshot: merge again; an agent's log: scan, then apply the new deltas
+        self.request_refresh(scan=not message.shared, full=message.shared)
 
     def _tick(self) -> None:
         if self.tick is not None:
@@ -608,27 +702,28 @@ class TokscopeApp(App):
 
     # --- loading -----------------------------------------------------------------------
 
-    def request_refresh(self, scan: bool = True) -> None:
-        """Scan (optionally) and reload; while one runs, queue one more."""
+    def request_refresh(self, scan: bool = True, full: bool = False) -> None:
+        """Scan (optionally) and reload (``full``: re-merge everything); while one runs, queue one more."""
         if self.busy:
             self._pending_scan = bool(self._pending_scan) or scan
+            self._pending_full = self._pending_full or full
             return
         self.busy = True
         self._generation += 1
         self._refresh_status()
-        self._load_worker(scan, self.loaded is None, self._generation)
+        self._load_worker(scan, self.loaded is None, self._generation, full)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="scan and load")
-    def _load_worker(self, scan: bool, first: bool, generation: int) -> None:
-        """Scan, load, compute the view; post each stage's result."""
+    def _load_worker(self, scan: bool, first: bool, generation: int, full: bool = False) -> None:
+        """Scan, load (or apply the new ledger deltas), compute the view; post each stage's result."""
         worker = get_current_worker()
         errors: list[str] = []
         if first:
             # paint what the ledger holds before scanning anything (loaded while Textual started)
-            loaded = self._prefetched(generation, errors)
+            self._base = self._prefetched(generation, errors)
             if worker.is_cancelled:
                 return
-            self.post_message(UsageLoaded((loaded, self._compute(loaded), 0)))
+            self.post_message(UsageLoaded((self._base, self._compute(self._base), 0)))
         new_events = 0
         if scan:
             from tokscope.scan import scan as run_scan
@@ -636,11 +731,19 @@ class TokscopeApp(App):
             summary = run_scan(ledger=self.ledger, readers=self.readers)
             errors = summary.errors
             new_events = summary.new_events
-            if first and not summary.new_events and not summary.read:
-                return
-        elif first:
-            return
-        loaded = self._load(generation, errors)
+        loaded: Loaded | None = None
+        if not full and self._base is not None:
+            try:
+                loaded = apply_new_segments(self._base, self.ledger, self.clock, generation)
+            except Exception:  # a compaction raced us, a file vanished …: read everything again
+                loaded = None
+            if loaded is not None and loaded.segments == self._base.segments and not errors:
+                self._base = loaded
+                return  # nothing changed: nothing to repaint
+        if loaded is None:
+            loaded = self._load(generation, errors)
+        loaded.scan_errors = errors
+        self._base = loaded
         if worker.is_cancelled:
             return
         self.post_message(UsageLoaded((loaded, self._compute(loaded), new_events)))
@@ -698,8 +801,9 @@ class TokscopeApp(App):
             if event.state == WorkerState.ERROR:
                 self.notify(f"{type(worker.error).__name__}: {worker.error}", title="Loading failed", severity="error")
             pending, self._pending_scan = self._pending_scan, None
+            full, self._pending_full = self._pending_full, False
             if pending is not None:
-                self.request_refresh(scan=pending)
+                self.request_refresh(scan=pending, full=full)
             else:
                 self._refresh_status()
         elif worker.group == "view" and event.state == WorkerState.ERROR:
@@ -750,7 +854,7 @@ class TokscopeApp(App):
     def action_rescan(self) -> None:
         """Scan the agent logs now."""
         self.notify("Scanning…", timeout=1.5)
-        self.request_refresh(scan=True)
+        self.request_refresh(scan=True, full=True)
 
     def action_keys(self) -> None:
         """Show the keys help."""

@@ -25,8 +25,8 @@ class SourcesChanged(Message):
     """True if it is under the shared folder (another device's snapshot)."""
 
     def can_replace(self, message: Message) -> bool:
-        """A newer change supersedes a queued one."""
-        return isinstance(message, SourcesChanged)
+        """A newer change supersedes a queued one of the same kind (logs, or the shared folder)."""
+        return isinstance(message, SourcesChanged) and message.shared == self.shared
 
 
 @dataclass

@@ -550,7 +550,7 @@ class MainScreen(Screen):
             self.app.notify(f"{type(exc).__name__}: {exc}", title="Not trusted", severity="error")
             return
         self.app.notify(f"Trusted {entry.get('name') or entry.get('id')}.")
-        self.app.request_refresh(scan=False)
+        self.app.request_refresh(scan=False, full=True)
 
     @on(DataTable.RowSelected, "#table")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
