@@ -580,46 +580,100 @@ def _index_dir() -> Path:
     return paths.cache_dir() / "merge-index"
 
 
-def _remote_index(blobs: list[Blob], frames: list[pl.LazyFrame]) -> tuple[pl.Series, dict[int, list[int]]]:
-    """Sorted key hashes of every remote row, and the rows to drop (duplicates among remote files).
+def _cache_tag() -> str:
+    """What cached hashes depend on besides the data: this code's index version, polars, the seed."""
+    return hashlib.sha256(f"{_INDEX_VERSION}|{pl.__version__}|{_SEED}".encode()).hexdigest()[:8]
 
-    Cached by the files' SHA-256s (files are immutable under their names).
-    """
-    ident = hashlib.sha256(
-        f"{_INDEX_VERSION}|{pl.__version__}|".encode() + "|".join(f"{b.device_id}:{b.sha256}" for b in blobs).encode()
-    ).hexdigest()[:32]
-    path = _index_dir() / f"{ident}.arrow"
+
+def _write_cache(path: Path, frame: pl.DataFrame) -> None:
+    with contextlib.suppress(OSError):  # a cache: losing it only costs time
+        atomic_write_with(path, lambda tmp: frame.write_ipc(tmp))
+
+
+def _read_cache(path: Path) -> pl.DataFrame | None:
     try:
-        cached = pl.read_ipc(path)
-        drops_path = path.with_suffix(".json")
-        drops = {int(k): v for k, v in json.loads(drops_path.read_bytes()).items()}
-        return cached["_h"], drops
-    except (OSError, ValueError, pl.exceptions.PolarsError):
-        pass
-    hashes = pl.collect_all([f.select(_hash_expr()) for f in frames])
+        return pl.read_ipc(path) if path.exists() else None
+    except (OSError, pl.exceptions.PolarsError):
+        return None
+
+
+def _clean_cache(keep: set[str], min_age: float) -> None:
+    """Remove cache files not named in ``keep`` that are older than ``min_age`` seconds."""
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for old in _index_dir().iterdir():
+            if old.name not in keep and now - old.stat().st_mtime > min_age:
+                old.unlink(missing_ok=True)
+
+
+def _blob_hashes(blobs: list[Blob], frames: list[pl.LazyFrame]) -> list[pl.Series]:
+    """Each file's key hash per row; cached by the file's SHA-256 (a file never changes under its name)."""
+    tag = _cache_tag()
+    out: list[pl.Series | None] = []
+    for blob in blobs:
+        cached = _read_cache(_index_dir() / f"keys-{blob.sha256}-{tag}.arrow")
+        out.append(cached["_h"] if cached is not None and "_h" in cached.columns else None)
+    missing = [i for i, h in enumerate(out) if h is None]
+    if missing:
+        _index_dir().mkdir(parents=True, exist_ok=True)
+        for i, frame in zip(missing, pl.collect_all([frames[i].select(_hash_expr()) for i in missing]), strict=True):
+            out[i] = frame["_h"]
+            _write_cache(_index_dir() / f"keys-{blobs[i].sha256}-{tag}.arrow", frame)
+    return [h for h in out if h is not None]
+
+
+#: Rows to leave out: ``_f`` the file's position in the blob list, ``_r`` the row in the file.
+DROPS_SCHEMA = pl.Schema({"_f": pl.UInt32(), "_r": pl.UInt32()})
+
+
+class _Hashes:
+    """The files' key hashes, loaded (or computed) on first use only: a warm merge never needs them."""
+
+    def __init__(self, blobs: list[Blob], frames: list[pl.LazyFrame]) -> None:
+        self.blobs, self.frames = blobs, frames
+        self._hashes: list[pl.Series] | None = None
+
+    def get(self) -> list[pl.Series]:
+        if self._hashes is None:
+            self._hashes = _blob_hashes(self.blobs, self.frames)
+        return self._hashes
+
+
+def _remote_index(
+    blobs: list[Blob], frames: list[pl.LazyFrame], hashes: _Hashes
+) -> tuple[str, pl.Series, pl.DataFrame]:
+    """An id of the remote file set, the sorted key hashes of all its rows, and the rows to drop
+    (keys an earlier file already has). Cached by the files' SHA-256s."""
+    ident = hashlib.sha256(
+        f"{_cache_tag()}|".encode() + "|".join(f"{b.device_id}:{b.sha256}" for b in blobs).encode()
+    ).hexdigest()[:32]
+    path = _index_dir() / f"index-{ident}.arrow"
+    drops_path = _index_dir() / f"index-{ident}-drops.arrow"
+    cached, cached_drops = _read_cache(path), _read_cache(drops_path)
+    if cached is not None and cached_drops is not None:
+        return ident, cached["_h"], cached_drops
     tagged = pl.concat(
         [
-            h.with_columns(_f=pl.lit(i, pl.UInt32), _r=pl.int_range(h.height, dtype=pl.UInt32))
-            for i, h in enumerate(hashes)
+            h.to_frame("_h").with_columns(_f=pl.lit(i, pl.UInt32), _r=pl.int_range(h.len(), dtype=pl.UInt32))
+            for i, h in enumerate(hashes.get())
         ]
     )
     ordered = tagged.sort("_h")
     dup_hashes = ordered.filter(pl.col("_h") == pl.col("_h").shift(1))["_h"].unique()
-    drops = _exact_drops(frames, tagged.filter(pl.col("_h").is_in(dup_hashes.implode()))) if dup_hashes.len() else {}
+    if dup_hashes.len():
+        drops = _exact_drops(frames, tagged.filter(pl.col("_h").is_in(dup_hashes.implode())))
+    else:
+        drops = DROPS_SCHEMA.to_frame()
     sorted_h = ordered["_h"]
-    try:
-        _index_dir().mkdir(parents=True, exist_ok=True)
-        for old in _index_dir().iterdir():
-            if old.stem != ident and time.time() - old.stat().st_mtime > 60:
-                old.unlink(missing_ok=True)
-        atomic_write(path.with_suffix(".json"), json.dumps({str(k): v for k, v in drops.items()}).encode())
-        atomic_write_with(path, lambda tmp: sorted_h.to_frame().write_ipc(tmp))
-    except OSError:
-        pass  # a cache
-    return sorted_h, drops
+    _index_dir().mkdir(parents=True, exist_ok=True)
+    keep = {f"keys-{b.sha256}-{_cache_tag()}.arrow" for b in blobs} | {path.name, drops_path.name}
+    _clean_cache(keep, min_age=60.0)
+    _write_cache(drops_path, drops)
+    _write_cache(path, sorted_h.to_frame())
+    return ident, sorted_h, drops
 
 
-def _exact_drops(frames: list[pl.LazyFrame], candidates: pl.DataFrame) -> dict[int, list[int]]:
+def _exact_drops(frames: list[pl.LazyFrame], candidates: pl.DataFrame) -> pl.DataFrame:
     """Among candidate rows (``_f`` frame, ``_r`` row), the ones repeating an earlier frame's key."""
     parts = []
     for i, frame in enumerate(frames):
@@ -628,17 +682,13 @@ def _exact_drops(frames: list[pl.LazyFrame], candidates: pl.DataFrame) -> dict[i
             parts.append(
                 frame.with_row_index("_r")
                 .filter(pl.col("_r").is_in(rows.implode()))
-                .select(pl.lit(i, pl.UInt32).alias("_f"), "_r", *KEY)
+                .select(pl.lit(i, pl.UInt32).alias("_f"), pl.col("_r").cast(pl.UInt32), *KEY)
                 .collect()
             )
     if not parts:
-        return {}
+        return DROPS_SCHEMA.to_frame()
     found = pl.concat(parts).sort(["_f", "_r"])
-    dropped = found.filter(~pl.struct(KEY).is_first_distinct())
-    out: dict[int, list[int]] = {}
-    for f, r in dropped.select("_f", "_r").iter_rows():
-        out.setdefault(int(f), []).append(int(r))
-    return out
+    return found.filter(~pl.struct(KEY).is_first_distinct()).select(list(DROPS_SCHEMA))
 
 
 def merge_events(local: pl.LazyFrame, blobs: list[Blob]) -> pl.LazyFrame:
@@ -649,41 +699,61 @@ def merge_events(local: pl.LazyFrame, blobs: list[Blob]) -> pl.LazyFrame:
     if not blobs:
         return local
     frames = [_blob_frame(b) for b in blobs]
-    sorted_h, drops = _remote_index(blobs, frames)
+    hashes = _Hashes(blobs, frames)
+    ident, sorted_h, drops = _remote_index(blobs, frames, hashes)
     local_h = local.select(_hash_expr()).collect()["_h"]
     if local_h.len() and sorted_h.len():
         local_h = local_h.sort()  # sorted queries: a cache-friendly binary search (5x faster)
         pos = sorted_h.search_sorted(local_h).clip(0, sorted_h.len() - 1)
-        shared = local_h.filter(sorted_h.gather(pos) == local_h).unique()
+        shared = local_h.filter(sorted_h.gather(pos) == local_h).unique().sort()
         if shared.len():
-            drops = _local_wins(local, frames, shared, drops)
+            drops = pl.concat([drops, _local_wins(local, frames, hashes, shared, ident)]).unique()
+    by_file = (
+        {int(f): part["_r"] for (f,), part in drops.partition_by("_f", as_dict=True).items()} if drops.height else {}
+    )
     out = [local]
     for i, frame in enumerate(frames):
-        rows = drops.get(i)
-        if rows:
-            frame = frame.with_row_index("_r").filter(~pl.col("_r").is_in(rows)).drop("_r")
+        rows = by_file.get(i)
+        if rows is not None:
+            frame = frame.with_row_index("_r").filter(~pl.col("_r").is_in(rows.implode())).drop("_r")
         out.append(frame)
     return pl.concat(out, how="vertical")
 
 
 def _local_wins(
-    local: pl.LazyFrame, frames: list[pl.LazyFrame], shared: pl.Series, drops: dict[int, list[int]]
-) -> dict[int, list[int]]:
-    """Add to ``drops`` the remote rows whose key this device's ledger also holds."""
+    local: pl.LazyFrame, frames: list[pl.LazyFrame], hashes: _Hashes, shared: pl.Series, ident: str
+) -> pl.DataFrame:
+    """The remote rows (``_f``, ``_r``) whose key this device's ledger also holds.
+
+    Cached by the remote file set and the colliding hashes: in a synced-logs setup the
+    same keys collide run after run.
+    """
+    digest = hashlib.sha256(shared.cast(pl.String).str.join("|").item().encode()).hexdigest()[:16]
+    path = _index_dir() / f"index-{ident}-local-{digest}.arrow"
+    cached = _read_cache(path)
+    if cached is not None:
+        return cached
     wanted = shared.implode()
-    local_keys = local.filter(_hash_expr().is_in(wanted)).select(KEY).collect()
-    out = {k: list(v) for k, v in drops.items()}
-    for i, frame in enumerate(frames):
-        hit = (
-            frame.with_row_index("_r")
-            .filter(_hash_expr().is_in(wanted))
-            .join(local_keys.lazy(), on=KEY, how="semi")
-            .select("_r")
-            .collect()["_r"]
-        )
-        if hit.len():
-            out[i] = sorted(set(out.get(i, [])) | set(hit.to_list()))
-    return out
+    local_keys = local.filter(_hash_expr().is_in(wanted)).select(KEY).collect().lazy()
+    parts = [DROPS_SCHEMA.to_frame()]
+    for i, (frame, h) in enumerate(zip(frames, hashes.get(), strict=True)):
+        rows = h.is_in(wanted).arg_true()
+        if rows.len():
+            parts.append(
+                frame.with_row_index("_r")
+                .filter(pl.col("_r").is_in(rows.implode()))
+                .join(local_keys, on=KEY, how="semi")
+                .select(pl.lit(i, pl.UInt32).alias("_f"), pl.col("_r").cast(pl.UInt32))
+                .collect()
+            )
+    hits = pl.concat(parts)
+    with contextlib.suppress(OSError):
+        now = time.time()
+        for old in _index_dir().glob(f"index-{ident}-local-*.arrow"):  # earlier collision sets
+            if now - old.stat().st_mtime > 60:
+                old.unlink(missing_ok=True)
+    _write_cache(path, hits)
+    return hits
 
 
 def merge_shared(local_events: pl.LazyFrame, local: Device, shared: Path | None) -> MergeResult:
