@@ -298,3 +298,19 @@ def test_untrusted_device_with_a_bad_signature_offers_no_key_to_pin(tmp_path: Pa
     assert entry.public_key is None and entry.trusted is False
     code, _, err = a.cli("devices", "trust", "b")
     assert code == 1 and "tampered" in err
+
+
+def test_a_byte_flipped_behind_the_hash_cache_is_still_caught(tmp_path: Path) -> None:
+    """The merge skips re-hashing files whose stat is unchanged; putting the old mtime back does not fool it."""
+    import os
+
+    a, b, _c = trio(tmp_path)
+    assert a.by_device()["b"]["turns"] == 2  # b's files are hashed and remembered
+    path = month_file(b)
+    st = path.stat()
+    flip_byte(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_mtime_ns == st.st_mtime_ns and path.stat().st_size == st.st_size
+    code, out, err = a.cli("report", "--by", "device", "--period", "all", "--format", "json")
+    assert code == 0 and "tampered: events-" in err
+    assert {r["device_name"]: r["turns"] for r in json.loads(out)["rows"]} == {"a": 1, "c": 3}

@@ -307,7 +307,32 @@ def _read_one(path: Path, cached: list[Any] | None, want_sha: str) -> tuple[byte
     return data, stat_key, hashlib.sha256(data).hexdigest() == want_sha
 
 
-def _read_files(folder: Path, manifest: dict[str, Any], verified: dict[str, list[Any]]) -> list[Blob]:
+class Verified:
+    """Files already hashed, by path: (dev, inode, size, mtime, ctime, sha256). A file whose stat is
+    unchanged has the same bytes (any write moves mtime and ctime; ctime cannot be set back), so its
+    hash need not be recomputed. Only the entries used by the last merge are kept."""
+
+    def __init__(self) -> None:
+        try:
+            data = json.loads(_verified_path().read_bytes())
+        except (OSError, ValueError):
+            data = {}
+        self.old: dict[str, list[Any]] = data if isinstance(data, dict) else {}
+        self.new: dict[str, list[Any]] = {}
+
+    def get(self, path: Path) -> list[Any] | None:
+        return self.new.get(str(path)) or self.old.get(str(path))
+
+    def put(self, path: Path, entry: list[Any]) -> None:
+        self.new[str(path)] = entry
+
+    def save(self) -> None:
+        if self.new != self.old:
+            with contextlib.suppress(OSError):  # a cache: losing it only costs a re-hash
+                atomic_write(_verified_path(), json.dumps(self.new, sort_keys=True).encode())
+
+
+def _read_files(folder: Path, manifest: dict[str, Any], verified: Verified) -> list[Blob]:
     entries = manifest.get("files")
     if not isinstance(entries, list):
         raise SnapshotRefused("manifest.json lists no files")
@@ -320,7 +345,7 @@ def _read_files(folder: Path, manifest: dict[str, Any], verified: dict[str, list
         if not isinstance(name, str) or not FILE_RE.match(name) or not isinstance(want_sha, str):
             raise SnapshotRefused(f"manifest.json lists an unexpected file name {name!r}")
         wanted.append((name, want_sha, want_size))
-    results = list(_pool().map(lambda w: _read_one(folder / w[0], verified.get(str(folder / w[0])), w[1]), wanted))
+    results = list(_pool().map(lambda w: _read_one(folder / w[0], verified.get(folder / w[0]), w[1]), wanted))
     blobs: list[Blob] = []
     for (name, want_sha, want_size), result in zip(wanted, results, strict=True):
         if isinstance(result, FileNotFoundError):
@@ -332,7 +357,7 @@ def _read_files(folder: Path, manifest: dict[str, Any], verified: dict[str, list
             raise SnapshotRefused(f"half-synced: {name} has {len(data):,} of {want_size:,} bytes", transient=True)
         if not intact:
             raise SnapshotRefused(f"tampered: {name} does not match its SHA-256 in the manifest")
-        verified[str(folder / name)] = [*stat_key, want_sha]
+        verified.put(folder / name, [*stat_key, want_sha])
         try:
             schema = pl.read_parquet_schema(io.BytesIO(data))
         except Exception as exc:  # polars raises several types for a bad footer
@@ -347,7 +372,7 @@ def inspect_folder(
     local_key: str | None,
     trusted: dict[str, TrustedDevice],
     accepted: dict[str, tuple[str, int]],
-    verified: dict[str, list[Any]],
+    verified: Verified,
     read: bool = True,
 ) -> Snapshot:
     """Verify one device folder; the files are read (and returned) only for a trusted, valid snapshot."""
@@ -381,7 +406,7 @@ def _inspect(
     local_key: str | None,
     pinned: TrustedDevice | None,
     accepted: dict[str, tuple[str, int]],
-    verified: dict[str, list[Any]],
+    verified: Verified,
     read: bool,
 ) -> Snapshot:
     partial: DeviceStatus | None = None
@@ -431,21 +456,6 @@ def _inspect(
         raise
 
 
-def _load_verified() -> dict[str, list[Any]]:
-    try:
-        data = json.loads(_verified_path().read_bytes())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _save_verified(verified: dict[str, list[Any]], before: str) -> None:
-    text = json.dumps(verified, sort_keys=True)
-    if text != before:
-        with contextlib.suppress(OSError):  # a cache: losing it only costs a re-hash
-            atomic_write(_verified_path(), text.encode())
-
-
 def scan_shared(shared: Path | None, local: Device, *, read: bool = True, record: bool = True) -> list[Snapshot]:
     """Inspect every device folder of ``shared`` (this device's first); one refusal never stops the others.
 
@@ -460,8 +470,7 @@ def scan_shared(shared: Path | None, local: Device, *, read: bool = True, record
         accepted = accepted_sequences()
     except TrustError:
         accepted = {}
-    verified = _load_verified()
-    before = json.dumps(verified, sort_keys=True)
+    verified = Verified()
     folders = device_folders(shared) if shared is not None else []
     local_key: str | None = None
     if any(f.name == local.id for f in folders):
@@ -475,7 +484,8 @@ def scan_shared(shared: Path | None, local: Device, *, read: bool = True, record
         except Exception as exc:  # never let one folder take the others down
             status = DeviceStatus(folder.name, "", None, folder.name in trusted, None, None, REFUSED, f"error: {exc}")
             snapshots.append(Snapshot(status=status))
-    _save_verified(verified, before)
+    if read:
+        verified.save()
     if record:
         updates = {
             s.status.id: (s.status.public_key, s.status.sequence)
