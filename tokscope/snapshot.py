@@ -22,6 +22,7 @@ signature of another export) from an edited manifest.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -176,7 +177,8 @@ def _publish(path: Path, data: bytes) -> None:
 
     def write(tmp: Path) -> None:
         tmp.write_bytes(data)
-        tmp.chmod(0o644)
+        with contextlib.suppress(OSError):  # some synced or network filesystems have no modes
+            tmp.chmod(0o644)
 
     atomic_write_with(path, write)
 
