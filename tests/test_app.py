@@ -409,3 +409,27 @@ def test_new_ledger_deltas_apply_like_a_full_reload(home: Path) -> None:
     # nothing new: the same data, no reload needed
     again = apply_new_segments(incremental, ledger, lambda: NOW, 3)
     assert again is not None and again.segments == incremental.segments
+
+
+async def test_second_start_paints_the_cached_view_then_live_data(home: Path) -> None:
+    paths = write_fixture(home)
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert "cached" not in app.timings
+    again = app_for()
+    async with again.run_test(size=SIZE) as pilot:
+        assert "cached" in again.timings  # painted in on_ready, before any load finished
+        await settle(again, pilot)
+        assert again.view.totals["total_tokens"] == 1375
+        assert not again.loaded.cached
+    with paths["s2"].open("a") as fh:  # the ledger changes: the cache no longer applies
+        fh.write(claude_line("2026-11-20T11:00:00Z", "claude-opus-4-1", "m8", "s2", "/w/beta", 1, 1, 0, 0) + "\n")
+    from tokscope.scan import scan
+
+    scan()
+    third = app_for()
+    async with third.run_test(size=SIZE) as pilot:
+        assert "cached" not in third.timings
+        await settle(third, pilot)
+        assert third.view.totals["total_tokens"] == 1377  # 1375 + 2

@@ -155,6 +155,14 @@ class Loaded:
     generation: int = 0
     segments: tuple[str, ...] = ()
     """The ledger's segment files when it was read (to apply only newer ones later)."""
+    cached: bool = False
+    """A stand-in from the view cache (no events yet): paint it, compute nothing from it."""
+    event_count: int | None = None
+    """How many events there are (the stand-in has none in memory)."""
+
+    def size(self) -> int:
+        """How many events are loaded."""
+        return self.event_count if self.event_count is not None else self.events.height
 
 
 @dataclass
@@ -528,6 +536,127 @@ def period_label(state: ViewState, today: date) -> str:
     return f"{state.period} {since:%m-%d}→{until:%m-%d}"
 
 
+# --- first-paint cache -------------------------------------------------------------
+
+CACHE_VERSION = 1
+#: Tabs whose view the cache keeps (plain rows, no chart or device table).
+_CACHEABLE = ("clients", "models", "workspaces")
+
+
+def view_cache_path() -> Path:
+    """Where the last start-up view is kept (rebuildable; the cache dir)."""
+    from tokscope import paths
+
+    return paths.cache_dir() / "tui-view.json"
+
+
+def data_key(ledger: Ledger, shared: Path | None, state: ViewState, today: date, tz: str) -> str:
+    """What the start-up view depends on: the ledger's segments, the shared folder's manifests,
+    the view state, the day and the timezone (and the price overrides file)."""
+    import hashlib
+
+    from tokscope import paths
+
+    parts: list[Any] = [CACHE_VERSION, repr(state), today.isoformat(), tz]
+    for name in ledger_segments(ledger):
+        try:
+            st = (ledger.events_dir / name).stat()
+            parts.append((name, st.st_size, st.st_mtime_ns))
+        except OSError:
+            parts.append((name, None))
+    watched = [paths.config_dir() / "prices.toml", paths.config_dir() / "trusted.toml"]
+    if shared is not None and shared.is_dir():
+        try:
+            watched += sorted(d / "manifest.json" for d in shared.iterdir() if d.is_dir())
+        except OSError:
+            parts.append("shared unreadable")
+    for path in watched:
+        try:
+            st = path.stat()
+            parts.append((str(path), st.st_size, st.st_mtime_ns))
+        except OSError:
+            parts.append((str(path), None))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def save_view_cache(key: str, loaded: Loaded, view: View) -> None:
+    """Keep ``view`` so the next start can paint it at once (best effort, never raises)."""
+    import json
+
+    from tokscope.fsutil import atomic_write
+
+    if view.state.tab not in _CACHEABLE:
+        return
+    try:
+        data = {
+            "version": CACHE_VERSION,
+            "key": key,
+            "device_id": loaded.device_id,
+            "device_name": loaded.device_name,
+            "names": loaded.names,
+            "clients": loaded.clients,
+            "device_ids": loaded.device_ids,
+            "priced": loaded.priced,
+            "events": loaded.size(),
+            "updated": loaded.updated.isoformat(),
+            "devices": [{k: v for k, v in d.items() if k != "public_key"} for d in loaded.devices],
+            "notes": loaded.notes,
+            "by": view.by,
+            "rows": view.rows.to_dicts(),
+            "row_count": view.row_count,
+            "totals": view.totals,
+            "sessions": view.sessions,
+            "top_model": view.top_model,
+            "cache_hit": view.cache_hit,
+            "since": view.since.isoformat() if view.since else None,
+            "until": view.until.isoformat() if view.until else None,
+        }
+        atomic_write(view_cache_path(), json.dumps(data, default=str).encode())
+    except Exception:  # a cache must never break the app
+        return
+
+
+def load_view_cache(key: str, state: ViewState) -> tuple[Loaded, View] | None:
+    """The cached start-up view if it was made from exactly the data there is now."""
+    import json
+
+    try:
+        data = json.loads(view_cache_path().read_bytes())
+        if data.get("version") != CACHE_VERSION or data.get("key") != key:
+            return None
+        loaded = Loaded(
+            events=pl.DataFrame(),
+            device_id=data["device_id"],
+            device_name=data["device_name"],
+            devices=data["devices"],
+            notes=data["notes"],
+            names=data["names"],
+            clients=data["clients"],
+            device_ids=data["device_ids"],
+            priced=data["priced"],
+            updated=datetime.fromisoformat(data["updated"]),
+            cached=True,
+            event_count=int(data["events"]),
+        )
+        view = View(
+            state=state,
+            by=data["by"],
+            rows=pl.DataFrame(data["rows"], infer_schema_length=None) if data["rows"] else pl.DataFrame(),
+            totals=data["totals"],
+            sessions=int(data["sessions"]),
+            top_model=data["top_model"],
+            cache_hit=data["cache_hit"],
+            since=date.fromisoformat(data["since"]) if data["since"] else None,
+            until=date.fromisoformat(data["until"]) if data["until"] else None,
+            daily=[],
+            devices=[],
+            row_count=int(data["row_count"]),
+        )
+        return loaded, view
+    except Exception:  # missing, stale or damaged: compute instead
+        return None
+
+
 # --- export / trust hooks (devices feature) ----------------------------------------
 
 
@@ -588,6 +717,7 @@ class TokscopeApp(App):
         state: ViewState | None = None,
         banner: str = "",
         prefetch: bool = True,
+        use_cache: bool = True,
     ) -> None:
         super().__init__()
         from tokscope import config as config_mod
@@ -626,7 +756,13 @@ class TokscopeApp(App):
         self.last_export: str | None = None
         self.timings: dict[str, float] = {"start": time.perf_counter()}
         """perf_counter marks (start, loaded, shown …) for the benchmark."""
+        self._initial_state = self.state
+        self.use_cache = use_cache
+        """Paint the last start-up view at once when the data has not changed since."""
+        self._cache_key: str | None = None
         self._prefetch: Future[Loaded] | None = None
+        if use_cache and self.state.tab in _CACHEABLE:
+            self._cache_key = data_key(self.ledger, self.shared, self.state, self.today(), self.tz)
         if prefetch:
             # start reading the ledger now, in parallel with Textual's start-up (first paint sooner)
             executor = ThreadPoolExecutor(1, thread_name_prefix="tokscope-prefetch")
@@ -655,8 +791,14 @@ class TokscopeApp(App):
         raise LookupError("no main screen")
 
     def on_ready(self) -> None:
-        """First load, then the watcher (started after the widgets exist)."""
+        """Paint the cached start-up view, start the first load, then the watcher."""
         self.timings["ready"] = time.perf_counter()
+        if self._cache_key is not None:
+            hit = load_view_cache(self._cache_key, self.state)
+            if hit is not None:
+                self.loaded, view = hit
+                self._show(view)
+                self.timings["cached"] = time.perf_counter()
         self.request_refresh(scan=self.scan_on_start)
         if self.live:
             self.start_watcher()
@@ -711,7 +853,7 @@ class TokscopeApp(App):
         self.busy = True
         self._generation += 1
         self._refresh_status()
-        self._load_worker(scan, self.loaded is None, self._generation, full)
+        self._load_worker(scan, self.loaded is None or self.loaded.cached, self._generation, full)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load", description="scan and load")
     def _load_worker(self, scan: bool, first: bool, generation: int, full: bool = False) -> None:
@@ -720,10 +862,14 @@ class TokscopeApp(App):
         errors: list[str] = []
         if first:
             # paint what the ledger holds before scanning anything (loaded while Textual started)
+            key = self._cache_key
             self._base = self._prefetched(generation, errors)
             if worker.is_cancelled:
                 return
-            self.post_message(UsageLoaded((self._base, self._compute(self._base), 0)))
+            view = self._compute(self._base)
+            self.post_message(UsageLoaded((self._base, view, 0)))
+            if self.use_cache and key is not None and view.state == self._initial_state:
+                save_view_cache(key, self._base, view)
         new_events = 0
         if scan:
             from tokscope.scan import scan as run_scan
@@ -732,6 +878,7 @@ class TokscopeApp(App):
             errors = summary.errors
             new_events = summary.new_events
         loaded: Loaded | None = None
+        key = self._data_key()
         if not full and self._base is not None:
             try:
                 loaded = apply_new_segments(self._base, self.ledger, self.clock, generation)
@@ -746,7 +893,16 @@ class TokscopeApp(App):
         self._base = loaded
         if worker.is_cancelled:
             return
-        self.post_message(UsageLoaded((loaded, self._compute(loaded), new_events)))
+        view = self._compute(loaded)
+        self.post_message(UsageLoaded((loaded, view, new_events)))
+        if key is not None and view.state == self._initial_state:
+            save_view_cache(key, loaded, view)
+
+    def _data_key(self) -> str | None:
+        """The cache key of the data as it is now (None: no caching)."""
+        if not self.use_cache or self._initial_state.tab not in _CACHEABLE:
+            return None
+        return data_key(self.ledger, self.shared, self._initial_state, self.today(), self.tz)
 
     def _prefetched(self, generation: int, errors: list[str]) -> Loaded:
         """The load started in ``__init__`` if it is for this generation, else a fresh one."""
@@ -780,7 +936,7 @@ class TokscopeApp(App):
     @on(UsageLoaded)
     def _usage_loaded(self, message: UsageLoaded) -> None:
         loaded, view, new_events = message.data
-        first = self.loaded is None
+        first = self.loaded is None or self.loaded.cached
         if new_events:
             self.schedule_export()
         self.loaded = loaded
@@ -823,8 +979,8 @@ class TokscopeApp(App):
         self.recompute()
 
     def recompute(self) -> None:
-        """Recompute the view for the current state (no rescan)."""
-        if self.loaded is not None:
+        """Recompute the view for the current state (no rescan; waits for real data)."""
+        if self.loaded is not None and not self.loaded.cached:
             self._view_worker(self.loaded, self.state)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="view", description="compute view")

@@ -207,7 +207,7 @@ class MainScreen(Screen):
             )
         notes.display = bool(lines)
         notes.update(Text("\n".join(lines), style="yellow"))
-        if loaded.events.height == 0 and state.tab != "devices":
+        if loaded.size() == 0 and state.tab != "devices":
             table.display = False
             empty.display = True
             empty.update(self._empty_text())
