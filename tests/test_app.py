@@ -433,3 +433,44 @@ async def test_second_start_paints_the_cached_view_then_live_data(home: Path) ->
         assert "cached" not in third.timings
         await settle(third, pilot)
         assert third.view.totals["total_tokens"] == 1377  # 1375 + 2
+
+
+async def test_another_devices_snapshot_shows_without_a_key(home: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tokscope.merge")
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from tokscope.events import frame_from_rows
+    from tokscope.identity import Device, Identity
+    from tokscope.ledger import Ledger
+    from tokscope.snapshot import export
+    from tokscope.trust import pin
+
+    write_fixture(home)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    other_id = "11111111-2222-4333-8444-555555555555"
+    key = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"other").digest())
+    other = Identity(device=Device(id=other_id, name="other"), private_key=key)
+    pin(other_id, "other", other.public_key_text)
+    their = Ledger(tmp_path / "other-ledger")
+    ts = int(NOW.timestamp() * 1_000_000) - 3_600_000_000
+    row = ("codex", "openai", "gpt-5", "/w/x", "t1", None, "k1", ts, 100, 200, 0, 300, 0, 0, None, None, 1)
+    with their.lock():
+        state = their.load_state()
+        their.append(frame_from_rows([row]), state)
+        their.save_state(state)
+    app = app_for(live=True, settings=Config(shared_folder=shared))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.view.totals["turns"] == 3
+        export(shared, ledger=their, identity=other)  # the snapshot "arrives" (a sync tool writes it)
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.view.totals["turns"] == 4 and not app.busy:
+                break
+        # 1375 + 100 + 200 + 300
+        assert app.view.totals["turns"] == 4
+        assert app.view.totals["total_tokens"] == 1975
+        assert other_id in app.loaded.device_ids

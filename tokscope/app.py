@@ -820,7 +820,10 @@ class TokscopeApp(App):
         roots: list[Path] = []
         for reader in self.readers if self.readers is not None else all_readers():
             roots.extend(reader.roots())
-        ignore = [self.shared / self.device_id] if self.shared and self.device_id else []
+        from tokscope.identity import load_device
+
+        # our own exports land in <shared>/<our id>: not news to us
+        ignore = [self.shared / load_device().id] if self.shared else []
         self.watcher = SourceWatcher(roots, self.shared, self._notify_change, ignore=ignore)
         self.watcher.start()
 

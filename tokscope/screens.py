@@ -157,7 +157,8 @@ class MainScreen(Screen):
         if loaded is None:
             parts.append("loading…")
         else:
-            parts.append(f"updated {loaded.updated.astimezone(ZoneInfo(app.tz)):%H:%M:%S}")
+            label = "↻" if app.size.width < 100 else "updated"
+            parts.append(f"{label} {loaded.updated.astimezone(ZoneInfo(app.tz)):%H:%M:%S}")
         warnings = []
         if loaded is not None:
             refused = [d for d in loaded.devices if str(d.get("status") or "").startswith("refused")]
@@ -347,14 +348,14 @@ class MainScreen(Screen):
             Column("name", "Device", 0, 12, numeric=False, flex=True, min_width=12),
             Column("id", "Id", 7, 8, numeric=False),
             Column("fingerprint", "Fingerprint", 4, 24, numeric=False),
-            Column("trusted", "Trusted", 3, 7, numeric=False),
+            Column("trusted", "Trusted", 4, 7, numeric=False),
             Column("last_export", "Last export", 5, 11, numeric=False),
             Column("rows", "Rows", 6, 6),
             Column("status", "Status", 1, 11, numeric=False),
             Column("turns", "Turns", 6, 6),
             Column("total_tokens", "Total", 2, 6),
             Column("cost", "Cost", 2, 9),
-            Column("reason", "Reason", 5, 16, numeric=False, flex=True, min_width=16),
+            Column("reason", "Reason", 3, 16, numeric=False, flex=True, min_width=16),
         ]
         rows = []
         for d in view.devices:
