@@ -52,6 +52,7 @@ from tokscope import paths
 from tokscope.events import EVENT_SCHEMA
 from tokscope.fsutil import atomic_write, atomic_write_with
 from tokscope.identity import Device, decode_key, fingerprint, verify
+from tokscope.ledger import Ledger
 from tokscope.snapshot import FILE_RE, FORMAT, MANIFEST, SIGNATURE
 from tokscope.trust import (
     TrustedDevice,
@@ -649,19 +650,23 @@ class _Hashes:
         return self._hashes
 
 
-def _remote_index(
-    blobs: list[Blob], frames: list[pl.LazyFrame], hashes: _Hashes
-) -> tuple[str, pl.Series, pl.DataFrame]:
-    """An id of the remote file set, the sorted key hashes of all its rows, and the rows to drop
-    (keys an earlier file already has). Cached by the files' SHA-256s."""
-    ident = hashlib.sha256(
+def _remote_ident(blobs: list[Blob]) -> str:
+    """An id of a set of remote files (their devices and SHA-256s, in order)."""
+    return hashlib.sha256(
         f"{_cache_tag()}|".encode() + "|".join(f"{b.device_id}:{b.sha256}" for b in blobs).encode()
     ).hexdigest()[:32]
+
+
+def _remote_index(
+    ident: str, blobs: list[Blob], frames: list[pl.LazyFrame], hashes: _Hashes
+) -> tuple[pl.Series, pl.DataFrame]:
+    """The sorted key hashes of every remote row, and the rows to drop (keys an earlier file
+    already has). Cached by the files' SHA-256s."""
     path = _index_dir() / f"index-{ident}.arrow"
     drops_path = _index_dir() / f"index-{ident}-drops.arrow"
     cached, cached_drops = _read_cache(path), _read_cache(drops_path)
     if cached is not None and cached_drops is not None:
-        return ident, cached["_h"], cached_drops
+        return cached["_h"], cached_drops
     tagged = pl.concat(
         [
             h.to_frame("_h").with_columns(_f=pl.lit(i, pl.UInt32), _r=pl.int_range(h.len(), dtype=pl.UInt32))
@@ -678,9 +683,9 @@ def _remote_index(
     _index_dir().mkdir(parents=True, exist_ok=True)
     keep = {f"keys-{b.sha256}-{_cache_tag()}.arrow" for b in blobs} | {path.name, drops_path.name}
     _clean_cache(keep, min_age=60.0)
-    _write_cache(drops_path, drops)
     _write_cache(path, sorted_h.to_frame())
-    return ident, sorted_h, drops
+    _write_cache(drops_path, drops)  # last: its presence says the index is complete
+    return sorted_h, drops
 
 
 def _exact_drops(frames: list[pl.LazyFrame], candidates: pl.DataFrame) -> pl.DataFrame:
@@ -701,23 +706,35 @@ def _exact_drops(frames: list[pl.LazyFrame], candidates: pl.DataFrame) -> pl.Dat
     return found.filter(~pl.struct(KEY).is_first_distinct()).select(list(DROPS_SCHEMA))
 
 
-def merge_events(local: pl.LazyFrame, blobs: list[Blob]) -> pl.LazyFrame:
+def merge_events(local: pl.LazyFrame, blobs: list[Blob], *, local_token: str | None = None) -> pl.LazyFrame:
     """This device's events, then the verified files' events, without duplicate ``(client, event_key)``.
 
     The first occurrence wins: this device over the others, then devices by id.
+    ``local_token`` identifies the content of ``local`` (e.g. the ledger's segment
+    files); when given, which local keys also occur remotely is cached under it.
     """
     if not blobs:
         return local
     frames = [_blob_frame(b) for b in blobs]
     hashes = _Hashes(blobs, frames)
-    ident, sorted_h, drops = _remote_index(blobs, frames, hashes)
-    local_h = local.select(_hash_expr()).collect()["_h"]
-    if local_h.len() and sorted_h.len():
-        local_h = local_h.sort()  # sorted queries: a cache-friendly binary search (5x faster)
-        pos = sorted_h.search_sorted(local_h).clip(0, sorted_h.len() - 1)
-        shared = local_h.filter(sorted_h.gather(pos) == local_h).unique().sort()
-        if shared.len():
-            drops = pl.concat([drops, _local_wins(local, frames, hashes, shared, ident)]).unique()
+    ident = _remote_ident(blobs)
+    sorted_h: pl.Series | None = None
+    drops = _read_cache(_index_dir() / f"index-{ident}-drops.arrow")
+    if drops is None:
+        sorted_h, drops = _remote_index(ident, blobs, frames, hashes)
+    token_path = _index_dir() / f"index-{ident}-ledger-{local_token}.arrow" if local_token else None
+    cached = _read_cache(token_path) if token_path is not None else None
+    if cached is not None:
+        shared = cached["_h"]
+    else:
+        if sorted_h is None:
+            sorted_h, drops = _remote_index(ident, blobs, frames, hashes)
+        shared = _shared_keys(local, sorted_h)
+        if token_path is not None:
+            _forget(f"index-{ident}-ledger-*.arrow")
+            _write_cache(token_path, shared.to_frame("_h"))
+    if shared.len():
+        drops = pl.concat([drops, _local_wins(local, frames, hashes, shared, ident)]).unique()
     by_file = (
         {int(f): part["_r"] for (f,), part in drops.partition_by("_f", as_dict=True).items()} if drops.height else {}
     )
@@ -728,6 +745,25 @@ def merge_events(local: pl.LazyFrame, blobs: list[Blob]) -> pl.LazyFrame:
             frame = frame.with_row_index("_r").filter(~pl.col("_r").is_in(rows.implode())).drop("_r")
         out.append(frame)
     return pl.concat(out, how="vertical")
+
+
+def _shared_keys(local: pl.LazyFrame, sorted_h: pl.Series) -> pl.Series:
+    """The hashes of local keys that some remote row's key hash equals (sorted, unique)."""
+    local_h = local.select(_hash_expr()).collect()["_h"]
+    if not local_h.len() or not sorted_h.len():
+        return pl.Series("_h", [], pl.UInt64)
+    local_h = local_h.sort()  # sorted queries: a cache-friendly binary search (5x faster)
+    pos = sorted_h.search_sorted(local_h).clip(0, sorted_h.len() - 1)
+    return local_h.filter(sorted_h.gather(pos) == local_h).unique().sort()
+
+
+def _forget(pattern: str, min_age: float = 60.0) -> None:
+    """Remove cache files matching ``pattern`` older than ``min_age`` seconds (earlier states)."""
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for old in _index_dir().glob(pattern):
+            if now - old.stat().st_mtime > min_age:
+                old.unlink(missing_ok=True)
 
 
 def _local_wins(
@@ -757,19 +793,19 @@ def _local_wins(
                 .collect()
             )
     hits = pl.concat(parts)
-    with contextlib.suppress(OSError):
-        now = time.time()
-        for old in _index_dir().glob(f"index-{ident}-local-*.arrow"):  # earlier collision sets
-            if now - old.stat().st_mtime > 60:
-                old.unlink(missing_ok=True)
+    _forget(f"index-{ident}-local-*.arrow")  # earlier collision sets
     _write_cache(path, hits)
     return hits
 
 
-def merge_shared(local_events: pl.LazyFrame, local: Device, shared: Path | None) -> MergeResult:
+def merge_shared(
+    local_events: pl.LazyFrame, local: Device, shared: Path | None, *, ledger: Ledger | None = None
+) -> MergeResult:
     """Merge ``shared``'s trusted snapshots into ``local_events``: the merge step of ``load_usage``.
 
-    Never raises for a bad folder: each refused device becomes a status and a footnote.
+    ``ledger``, the ledger ``local_events`` comes from, lets the merge cache work
+    that depends on its content. Never raises for a bad folder: each refused
+    device becomes a status and a footnote.
     """
     if shared is None:
         return MergeResult(events=local_events, devices=[], notes=[])
@@ -779,7 +815,12 @@ def merge_shared(local_events: pl.LazyFrame, local: Device, shared: Path | None)
     notes = [] if shared.is_dir() else [f"shared folder {shared} not found: showing this device only"]
     notes += notes_for(devices)
     try:
-        events = merge_events(local_events, blobs)
+        token = None
+        if ledger is not None:
+            from tokscope.snapshot import ledger_token
+
+            token = ledger_token(ledger)
+        events = merge_events(local_events, blobs, local_token=token)
     except Exception as exc:  # nothing crashes: fall back to this device alone, and say so
         notes.append(f"merge failed ({type(exc).__name__}: {exc}); showing this device only")
         events = local_events

@@ -105,6 +105,11 @@ def _ledger_signature(ledger: Ledger) -> list[list[Any]]:
     return out
 
 
+def ledger_token(ledger: Ledger) -> str:
+    """A short digest of the ledger's segment files: it changes whenever the ledger's content can have."""
+    return hashlib.sha256(json.dumps(_ledger_signature(ledger)).encode()).hexdigest()[:16]
+
+
 def events_for_export(ledger: Ledger, device_id: str, redact_workspaces: bool = False) -> pl.DataFrame:
     """The ledger in the event schema with ``device_id`` filled, sorted for byte-stable files."""
     frame = ledger.lazy().with_columns(device_id=pl.lit(device_id, pl.Categorical()))

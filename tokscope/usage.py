@@ -53,7 +53,7 @@ def load_usage(
     usage = Usage(events=local_events(ledger or Ledger(), device), device=device)
     from tokscope.merge import merge_shared  # merge step (devices): trusted snapshots + this ledger
 
-    merged = merge_shared(usage.events, device, shared or settings.shared_folder)
+    merged = merge_shared(usage.events, device, shared or settings.shared_folder, ledger=ledger or Ledger())
     usage.events, usage.devices, usage.notes = merged.events, merged.devices, [*usage.notes, *merged.notes]
     from tokscope.pricing import apply_pricing  # pricing step: adds cost / price_state columns
 

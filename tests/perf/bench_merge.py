@@ -126,7 +126,8 @@ if {full}:
     notes = usage.notes
 else:
     device = load_device()
-    merged = merge_shared(local_events(Ledger(), device), device, Path({shared!r}))
+    ledger = Ledger()
+    merged = merge_shared(local_events(ledger, device), device, Path({shared!r}), ledger=ledger)
     t2 = time.perf_counter()
     rows, totals = aggregate(merged.events, query, date(2026, 12, 31))
     notes = merged.notes
@@ -145,6 +146,31 @@ for folder in device_folders(shared):
     if folder.name != load_device().id:
         trust(folder.name, shared=shared)
 print("{{}}")
+"""
+
+APPEND = """
+import sys
+import polars as pl
+sys.path.insert(0, {root!r})
+from tests.perf.bench_merge import events
+from tokscope.ledger import Ledger
+ledger = Ledger()
+with ledger.lock():
+    state = ledger.load_state()
+    # 10 keys the ledger knows, with new numbers: a new delta segment, the same event count
+    ledger.append(events(10, "dev00", 0).with_columns(input=pl.lit(10**6, pl.Int64)), state)
+    ledger.save_state(state)
+print("{{}}")
+"""
+
+COMPACT = """
+from tokscope.ledger import Ledger
+ledger = Ledger()
+with ledger.lock():
+    state = ledger.load_state()
+    ledger.maybe_compact(state, force=True)
+    ledger.save_state(state)
+print("{}")
 """
 
 EXPORT = """
@@ -231,6 +257,13 @@ def main() -> None:
             f"export with nothing new: best {min(a['seconds'] for a in again) * 1000:.1f} ms of "
             f"{[round(a['seconds'] * 1000, 1) for a in again]} ms; files changed: {changed}"
         )
+        run(APPEND.format(root=str(ROOT)), local)
+        after_scan = run(merge, local)
+        print(
+            f"merge + group, this device's ledger just changed (a delta segment): {after_scan['total']:.3f}s "
+            f"(merge {after_scan['merge']:.3f}s)"
+        )
+        run(COMPACT, local)  # leave the world as it was (a reused --world stays comparable)
 
 
 if __name__ == "__main__":
