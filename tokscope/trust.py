@@ -210,6 +210,8 @@ def trust(device: str, *, fingerprint: str | None = None, shared: Path | None = 
     shared = shared if shared is not None else config.load().shared_folder
     if shared is None:
         raise TrustRefused(NO_SHARED)
+    if not shared.is_dir():
+        raise TrustRefused(f"shared folder {shared} does not exist")
     local = load_device()
     found: dict[str, tuple[str, Any]] = {}  # id -> (name, manifest or the refusal)
     for folder in device_folders(shared):
