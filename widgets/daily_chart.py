@@ -95,7 +95,7 @@ def chart_lines(
         last = shown[-1][0].strftime("%m-%d")
         span = len(shown) * col_w
         gap = max(1, span - len(first) - len(last))
-        axis += first + " " * gap + last if span >= len(first) + len(last) + 1 else first
+        axis += first + (" " * gap + last if len(shown) > 1 else "")
     out.append(axis[:width].ljust(width))
     return out
 
