@@ -6,9 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tokscope.trust import NO_SHARED, TrustRefused, match_devices, trust, untrust
+if TYPE_CHECKING:
+    import polars as pl
+
+    from tokscope.usage import Usage
 
 SHARED_HELP = "the folder synced between devices (overrides shared_folder in config.toml and TOKSCOPE_SHARED)"
 
@@ -84,6 +87,7 @@ def _error(message: str) -> int:
 def cmd_devices(args: argparse.Namespace) -> int:
     """``tokscope devices``: this device and every device seen in the shared folder."""
     from tokscope.merge import list_devices
+    from tokscope.trust import NO_SHARED
 
     shared = shared_folder(args)
     devices = list_devices(shared)
@@ -157,6 +161,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_trust(args: argparse.Namespace) -> int:
     """``tokscope devices trust ID|NAME [--fingerprint FP]``."""
+    from tokscope.trust import NO_SHARED, TrustRefused, trust
+
     shared = shared_folder(args)
     if shared is None:
         return _error(NO_SHARED)
@@ -172,6 +178,8 @@ def cmd_trust(args: argparse.Namespace) -> int:
 
 def cmd_untrust(args: argparse.Namespace) -> int:
     """``tokscope devices untrust ID|NAME``."""
+    from tokscope.trust import TrustRefused, untrust
+
     try:
         device_id = untrust(args.device, shared=shared_folder(args))
     except TrustRefused as exc:
@@ -201,6 +209,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from tokscope.identity import IdentityError
     from tokscope.snapshot import export
+    from tokscope.trust import NO_SHARED
 
     shared = shared_folder(args)
     if shared is None:
@@ -233,15 +242,17 @@ def cmd_export(args: argparse.Namespace) -> int:
 # --- report helpers ------------------------------------------------------------
 
 
-def device_names(usage: Any) -> dict[str, str]:
+def device_names(usage: Usage) -> dict[str, str]:
     """Device id -> name: this device and every device the merge saw."""
     names = {d.id: d.name for d in usage.devices if d.name}
     names[usage.device.id] = usage.device.name
     return names
 
 
-def device_filter(wanted: list[str], usage: Any) -> list[str]:
+def device_filter(wanted: list[str], usage: Usage) -> list[str]:
     """``report --device`` values (ids, id prefixes or names) as device ids; exits with an error for an unknown one."""
+    from tokscope.trust import match_devices
+
     if not wanted:
         return []
     names = device_names(usage)
@@ -256,7 +267,7 @@ def device_filter(wanted: list[str], usage: Any) -> list[str]:
     return ids
 
 
-def with_device_names(rows: Any, usage: Any) -> Any:
+def with_device_names(rows: pl.DataFrame, usage: Usage) -> pl.DataFrame:
     """Report rows (a Polars frame) with a ``device_name`` column right after ``device``, when grouped by device."""
     import polars as pl
 

@@ -475,9 +475,10 @@ def scan_shared(shared: Path | None, local: Device, *, read: bool = True, record
     folders = device_folders(shared) if shared is not None else []
     local_key: str | None = None
     if any(f.name == local.id for f in folders):
-        from tokscope.identity import load_identity
+        from tokscope.identity import IdentityError, load_identity
 
-        local_key = load_identity().public_key_text
+        with contextlib.suppress(IdentityError):  # a broken key is reported by export and devices show
+            local_key = load_identity().public_key_text
     snapshots: list[Snapshot] = []
     for folder in folders:
         try:
@@ -507,20 +508,27 @@ def scan_shared(shared: Path | None, local: Device, *, read: bool = True, record
 
 def local_status(local: Device, rows: int | None, snapshots: Iterable[Snapshot]) -> DeviceStatus:
     """This device's row in the device list."""
-    from tokscope.identity import load_identity
+    from tokscope.identity import IdentityError, load_identity
 
-    ident = load_identity()
+    fp: str | None = None
+    key: str | None = None
+    reason: str | None = None
+    try:
+        ident = load_identity()
+        fp, key = ident.fingerprint, ident.public_key_text
+    except IdentityError as exc:
+        reason = str(exc)
     own = next((s for s in snapshots if s.status.id == local.id and s.status.status == THIS_DEVICE), None)
     return DeviceStatus(
         id=local.id,
         name=local.name,
-        fingerprint=ident.fingerprint,
+        fingerprint=fp,
         trusted=True,
         last_export=own.status.last_export if own else None,
         rows=rows,
         status=THIS_DEVICE,
-        reason=None,
-        public_key=ident.public_key_text,
+        reason=reason,
+        public_key=key,
         sequence=own.status.sequence if own else None,
     )
 
