@@ -16,13 +16,13 @@ import tomllib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from tokscope import paths
 from tokscope.fsutil import atomic_write, locked
+
+if TYPE_CHECKING:  # cryptography is imported where keys are used: a plain report never loads it
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 #: Longest device name accepted.
 MAX_NAME = 64
@@ -142,6 +142,9 @@ def load_private_key() -> Ed25519PrivateKey:
 
     Raises ``IdentityError`` when the file exists but is not a usable Ed25519 key.
     """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     path = key_path()
     key = _read_key(path)
     if key is not None:
@@ -159,6 +162,9 @@ def load_private_key() -> Ed25519PrivateKey:
 
 
 def _read_key(path: Path) -> Ed25519PrivateKey | None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -187,6 +193,8 @@ def load_identity() -> Identity:
 
 def public_key_raw(key: Ed25519PrivateKey) -> bytes:
     """The raw 32 bytes of ``key``'s public half."""
+    from cryptography.hazmat.primitives import serialization
+
     return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
@@ -222,6 +230,9 @@ def normalize_fingerprint(text: str) -> str:
 
 def verify(raw_public_key: bytes, signature: bytes, data: bytes) -> bool:
     """Whether ``signature`` is ``raw_public_key``'s Ed25519 signature of ``data``."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         Ed25519PublicKey.from_public_bytes(raw_public_key).verify(signature, data)
     except (InvalidSignature, ValueError):
