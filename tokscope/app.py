@@ -1054,7 +1054,14 @@ class TokscopeApp(App):
     @on(ExportFinished)
     def _export_finished(self, message: ExportFinished) -> None:
         self.export_busy = False
-        self.last_export = self.clock().astimezone(ZoneInfo(self.tz)).strftime("%H:%M:%S")
+        now = self.clock()
+        self.last_export = now.astimezone(ZoneInfo(self.tz)).strftime("%H:%M:%S")
+        if self.loaded is not None:  # the Devices tab shows this device's last export
+            for entry in self.loaded.devices:
+                if entry.get("id") == self.loaded.device_id:
+                    entry["last_export"] = now.isoformat(timespec="seconds")
+            if self.state.tab == "devices":
+                self.recompute()
         self._refresh_status()
 
     def schedule_export(self) -> None:

@@ -133,6 +133,11 @@ class MainScreen(Screen):
 
     # --- rendering -------------------------------------------------------------------
 
+    def on_resize(self) -> None:
+        """The header's compact form depends on the width."""
+        if self.app.loaded is not None:
+            self.refresh_status()
+
     def refresh_status(self) -> None:
         """Redraw the header line."""
         app = self.app
@@ -345,7 +350,7 @@ class MainScreen(Screen):
     def _show_devices(self, view: View) -> None:
         priced = self.app.loaded is not None and self.app.loaded.priced
         cols = [
-            Column("name", "Device", 0, 12, numeric=False, flex=True, min_width=12),
+            Column("name", "Device", 0, 14, numeric=False, flex=True, min_width=14),
             Column("id", "Id", 7, 8, numeric=False),
             Column("fingerprint", "Fingerprint", 4, 24, numeric=False),
             Column("trusted", "Trusted", 4, 7, numeric=False),
@@ -603,6 +608,15 @@ def call_trust(fn: Any, entry: Mapping[str, Any]) -> Any:
     return fn(str(entry.get("id")), str(entry.get("name") or ""), str(entry["public_key"]))
 
 
+class TurnsTable(UsageTable):
+    """A session's turns: nothing to open below a turn."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "noop", "", show=False)]
+
+    def action_noop(self) -> None:
+        """Enter does nothing here."""
+
+
 class SessionScreen(Screen):
     """The turns of one session: time, model, tokens, cost, running total."""
 
@@ -620,7 +634,7 @@ class SessionScreen(Screen):
     def compose(self) -> ComposeResult:
         """Title line, the turns, the footer."""
         yield StatusLine(id="session-title")
-        yield UsageTable(id="turns")
+        yield TurnsTable(id="turns")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
