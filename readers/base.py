@@ -6,6 +6,7 @@ No Polars here: reader code runs in scan worker processes that should start fast
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -136,10 +137,10 @@ class Rewound(Exception):
     """The file no longer continues where the saved offset says: read it again from the start."""
 
 
-def read_new_lines(path: Path, offset: int) -> tuple[list[bytes], int]:
-    """Complete lines of ``path`` from byte ``offset`` on, and the offset after them.
+def read_new_chunk(path: Path, offset: int) -> tuple[bytes, int]:
+    """The complete lines of ``path`` from byte ``offset`` on (one bytes object), and the offset after them.
 
-    A last line without its newline is not returned: the writer may still be
+    A last line without its newline is left out: the writer may still be
     writing it, so the next scan picks it up whole. Raises ``Rewound`` when the
     byte before ``offset`` is not a newline (the file was replaced or rewritten
     in place with other content).
@@ -152,8 +153,41 @@ def read_new_lines(path: Path, offset: int) -> tuple[list[bytes], int]:
         data = fh.read()
     end = data.rfind(b"\n")
     if end < 0:
-        return [], offset
-    return data[:end].split(b"\n"), offset + end + 1
+        return b"", offset
+    return data[: end + 1], offset + end + 1
+
+
+def read_new_lines(path: Path, offset: int) -> tuple[list[bytes], int]:
+    """Like ``read_new_chunk``, split into lines."""
+    data, new_offset = read_new_chunk(path, offset)
+    return (data[:-1].split(b"\n") if data else []), new_offset
+
+
+def lines_containing(data: bytes, marker: bytes | re.Pattern[bytes]) -> Iterator[bytes]:
+    """Each whole line of ``data`` that contains ``marker`` (a substring or a regex), once, in order.
+
+    The search runs in C over the whole chunk, so the (many) lines without the
+    marker never cost a Python step.
+    """
+    find = data.find
+    pos = 0
+    if isinstance(marker, bytes):
+        while (hit := find(marker, pos)) >= 0:
+            start = data.rfind(b"\n", 0, hit) + 1
+            end = find(b"\n", hit)
+            end = len(data) if end < 0 else end
+            yield data[start:end]
+            pos = end + 1
+        return
+    for match in marker.finditer(data):
+        hit = match.start()
+        if hit < pos:
+            continue
+        start = data.rfind(b"\n", 0, hit) + 1
+        end = find(b"\n", hit)
+        end = len(data) if end < 0 else end
+        yield data[start:end]
+        pos = end + 1
 
 
 def iter_files(root: Path, suffix: str, errors: list[str] | None = None) -> Iterator[Path]:

@@ -45,7 +45,18 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, env_paths, home, iso_to_us, iter_files, read_new_lines, xdg
+from .base import (
+    ReadResult,
+    Source,
+    clamp,
+    env_paths,
+    home,
+    iso_to_us,
+    iter_files,
+    lines_containing,
+    read_new_chunk,
+    xdg,
+)
 
 CLIENT = "claude-code"
 MAIN_RANK = 1 << 40
@@ -104,6 +115,7 @@ class _Line(msgspec.Struct):
 
 
 _decode = msgspec.json.Decoder(_Line).decode
+_MODELS: dict[str, str] = {}
 
 
 class ClaudeCodeReader:
@@ -137,15 +149,13 @@ class ClaudeCodeReader:
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """Read assistant lines with usage from ``offset`` on."""
         path = source.path
-        lines, new_offset = read_new_lines(path, offset)
+        data, new_offset = read_new_chunk(path, offset)
         if not state:
             state = _file_context(path)
         rows = []
         skipped = 0
         project_dir = state["project"]
-        for raw in lines:
-            if b'"usage"' not in raw:
-                continue
+        for raw in lines_containing(data, b'"usage"'):
             try:
                 line = _decode(raw)
             except (msgspec.DecodeError, msgspec.ValidationError):
@@ -221,6 +231,7 @@ def _row(line: _Line, state: dict[str, Any]) -> tuple | None:
     model = message.model
     if not isinstance(model, str) or not model or model == "<synthetic>":
         return None
+    model = _MODELS.setdefault(model, model)  # one object per name: rows pickle and sit small
     ts = iso_to_us(timestamp)
     if ts is None:
         return None

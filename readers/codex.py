@@ -34,12 +34,13 @@ Traps handled:
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, env_paths, home, iso_to_us, iter_files, read_new_lines
+from .base import ReadResult, Source, env_paths, home, iso_to_us, iter_files, lines_containing, read_new_chunk
 
 _FIELDS = (
     "input_tokens",
@@ -51,12 +52,12 @@ _FIELDS = (
 
 
 class _Usage(msgspec.Struct):
-    input_tokens: Any = None
-    cached_input_tokens: Any = None
-    cache_read_input_tokens: Any = None
-    output_tokens: Any = None
-    reasoning_output_tokens: Any = None
-    cache_write_input_tokens: Any = None
+    input_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning_output_tokens: int | None = None
+    cache_write_input_tokens: int | None = None
 
 
 class _Info(msgspec.Struct):
@@ -88,7 +89,19 @@ class _Line(msgspec.Struct):
     payload: _Payload | None = None
 
 
-_decode = msgspec.json.Decoder(_Line).decode
+_typed = msgspec.json.Decoder(_Line).decode
+
+
+def _decode(raw: bytes | str) -> _Line:
+    """Decode a line; token counts written as floats or strings are converted leniently."""
+    try:
+        return _typed(raw)
+    except msgspec.ValidationError:
+        return msgspec.convert(msgspec.json.decode(raw), _Line, strict=False)
+
+
+#: The line kinds that matter; transcript lines (the bulk) carry no usage.
+_MARKERS = re.compile(rb'"(?:token_count|turn_context|session_meta)"')
 
 
 def _vector(usage: _Usage | None) -> tuple[int, int, int, int, int] | None:
@@ -96,13 +109,14 @@ def _vector(usage: _Usage | None) -> tuple[int, int, int, int, int] | None:
     if usage is None:
         return None
     cached = usage.cached_input_tokens if usage.cached_input_tokens is not None else usage.cache_read_input_tokens
-    return (
-        clamp(usage.input_tokens),
-        clamp(cached),
-        clamp(usage.output_tokens),
-        clamp(usage.reasoning_output_tokens),
-        clamp(usage.cache_write_input_tokens),
+    vector = (
+        usage.input_tokens or 0,
+        cached or 0,
+        usage.output_tokens or 0,
+        usage.reasoning_output_tokens or 0,
+        usage.cache_write_input_tokens or 0,
     )
+    return vector if min(vector) >= 0 else (max(vector[0], 0), *(max(v, 0) for v in vector[1:]))
 
 
 def _parent_of(payload: _Payload) -> str | None:
@@ -157,7 +171,7 @@ class CodexReader:
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """Read token_count events from ``offset`` on."""
-        lines, new_offset = read_new_lines(source.path, offset)
+        data, new_offset = read_new_chunk(source.path, offset)
         if not state:
             state = {
                 "session": source.path.stem.removeprefix("rollout-"),
@@ -172,11 +186,7 @@ class CodexReader:
             }
         rows: list[tuple] = []
         skipped = 0
-        for raw in lines:
-            if b'"response_item"' in raw[:96] or (
-                b'"token_count"' not in raw and b'"session_meta"' not in raw and b'"turn_context"' not in raw
-            ):
-                continue  # transcript lines (the bulk) carry no usage
+        for raw in lines_containing(data, _MARKERS):
             try:
                 line = _decode(raw)
             except (msgspec.DecodeError, msgspec.ValidationError):

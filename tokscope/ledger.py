@@ -35,8 +35,14 @@ MAX_DELTA_SHARE = 0.05
 
 
 def dedupe(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per (client, event_key): highest rank, then the last written."""
-    return frame.with_row_index("_seq").sort(["rank", "_seq"]).unique(KEY, keep="last").drop("_seq")
+    """One row per (client, event_key): highest rank, then the last written.
+
+    The winner of each key is found on two small columns and the rows kept by a
+    semi join; sorting the whole frame would gather every column (2x the memory).
+    """
+    indexed = frame.with_row_index("_seq")
+    winners = indexed.group_by(KEY).agg(pl.col("_seq").sort_by(["rank", "_seq"]).last())
+    return indexed.join(winners.select("_seq"), on="_seq", how="semi").drop("_seq")
 
 
 class Ledger:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
@@ -26,7 +25,7 @@ import polars as pl
 from tokscope.events import frame_from_rows
 from tokscope.ledger import Ledger
 from tokscope.readers import Reader, ReadResult, Source, all_readers
-from tokscope.scan_worker import read_job
+from tokscope.scan_worker import indexed_read_job, read_job
 
 #: Below this many bytes to read, a process pool costs more than it saves.
 PARALLEL_MIN_BYTES = 48 << 20
@@ -111,16 +110,15 @@ def _run(jobs: list[_Job], progress: Progress | None, workers: int) -> Iterator[
         return (s.client, str(s.path), s.mode, tuple(str(c) for c in s.companions), job.offset, job.state)
 
     if workers > 1 and len(jobs) > 1 and total >= PARALLEL_MIN_BYTES:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            # biggest first, so one large file does not finish alone at the end
-            order = sorted(range(len(jobs)), key=lambda i: -jobs[i].size)
-            futures = {pool.submit(read_job, *args(jobs[i])): i for i in order}
-            for future in as_completed(futures):
-                index = futures[future]
+        # biggest first, so one large file does not finish alone at the end; imap_unordered
+        # hands each result over once (a futures map would keep every result alive to the end)
+        order = sorted(range(len(jobs)), key=lambda i: -jobs[i].size)
+        with get_context("spawn").Pool(workers) as pool:
+            for index, result in pool.imap_unordered(indexed_read_job, [(i, *args(jobs[i])) for i in order]):
                 done += jobs[index].size
                 if progress:
                     progress(done, total)
-                yield index, future.result()
+                yield index, result
     else:
         for index, job in enumerate(jobs):
             result = read_job(*args(job))
@@ -133,7 +131,7 @@ def _run(jobs: list[_Job], progress: Progress | None, workers: int) -> Iterator[
 class _Rows:
     """Rows gathered from many reads, turned into frames in batches (no per-event objects kept long)."""
 
-    BATCH = 100_000
+    BATCH = 25_000
 
     def __init__(self) -> None:
         self.frames: list[pl.DataFrame] = []

@@ -25,3 +25,9 @@ def read_job(client: str, path: str, mode: str, companions: tuple[str, ...], off
         return ReadResult(offset=offset, state=state, errors=[f"{path}: {exc.strerror or exc}"])
     except Exception as exc:  # a reader bug must not lose the other files
         return ReadResult(offset=offset, state=state, errors=[f"{path}: {type(exc).__name__}: {exc}"])
+
+
+def indexed_read_job(job: tuple) -> tuple[int, ReadResult]:
+    """``read_job`` for a process pool: takes (index, *args), returns (index, result)."""
+    index, *args = job
+    return index, read_job(*args)

@@ -229,7 +229,7 @@ def main() -> None:
         again = run_scan(home)
         print(f"no-change scan: {again['wall'] * 1000:.0f} ms  (new {again['new']})")
         victim = next(iter(sorted((home / ".claude" / "projects").rglob("*.jsonl"))))
-        rng = random.Random(1)
+        rng = random.Random(time.time_ns())
         with victim.open("a") as fh:
             msg = f"msg_append{rng.getrandbits(40):x}"
             fh.write(
