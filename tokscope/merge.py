@@ -132,6 +132,10 @@ class Snapshot:
     status: DeviceStatus
     blobs: list[Blob] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
+    raw: tuple[bytes, bytes] | None = None
+    """The exact manifest.json and manifest.sig bytes that were verified."""
+    fallback: bool = False
+    """True when the newest snapshot was half-synced and the last good one was merged instead."""
 
 
 @dataclass
@@ -187,10 +191,13 @@ def _short(fp: str | None) -> str:
     return fp or "?"
 
 
-def _read_manifest(folder: Path) -> tuple[bytes, dict[str, Any], dict[str, Any], bytes]:
-    """Manifest bytes and content, signature file content and raw signature; raises SnapshotRefused."""
+def _read_manifest(
+    folder: Path, cached: tuple[bytes, bytes] | None = None
+) -> tuple[bytes, dict[str, Any], dict[str, Any], bytes, bytes]:
+    """Manifest bytes and content, signature file content, raw signature and signature file bytes
+    (from ``cached`` instead of the folder when given); raises SnapshotRefused."""
     try:
-        data = (folder / MANIFEST).read_bytes()
+        data = cached[0] if cached is not None else (folder / MANIFEST).read_bytes()
     except FileNotFoundError:
         if (folder / SIGNATURE).exists():
             raise SnapshotRefused("half-synced: manifest.sig without manifest.json", transient=True) from None
@@ -204,7 +211,7 @@ def _read_manifest(folder: Path) -> tuple[bytes, dict[str, Any], dict[str, Any],
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise SnapshotRefused("manifest.json is not a tokscope snapshot manifest")
     try:
-        sig_data = (folder / SIGNATURE).read_bytes()
+        sig_data = cached[1] if cached is not None else (folder / SIGNATURE).read_bytes()
     except FileNotFoundError:
         raise SnapshotRefused("unsigned: no manifest.sig") from None
     except OSError as exc:
@@ -216,7 +223,7 @@ def _read_manifest(folder: Path) -> tuple[bytes, dict[str, Any], dict[str, Any],
             raise ValueError
     except (ValueError, KeyError, TypeError):
         raise SnapshotRefused("unsigned: manifest.sig is not a signature", transient=True) from None
-    return data, manifest, sig, raw_sig
+    return data, manifest, sig, raw_sig, sig_data
 
 
 def _manifest_status(folder: Path, manifest: dict[str, Any]) -> DeviceStatus:
@@ -259,7 +266,7 @@ def read_signed_manifest(folder: Path) -> dict[str, Any]:
     """
     for attempt in range(_ATTEMPTS):
         try:
-            data, manifest, sig, raw_sig = _read_manifest(folder)
+            data, manifest, sig, raw_sig, _ = _read_manifest(folder)
             if manifest.get("device_id") != folder.name:
                 raise SnapshotRefused(f"manifest names device {manifest.get('device_id')!r}, not its folder's")
             try:
@@ -273,6 +280,34 @@ def read_signed_manifest(folder: Path) -> dict[str, Any]:
                 raise
             time.sleep(_RETRY_DELAY)
     raise AssertionError("unreachable")
+
+
+def _last_good_path(device_id: str) -> Path:
+    return paths.data_dir() / "last-good" / f"{device_id}.json"
+
+
+def _last_good(device_id: str) -> tuple[bytes, bytes] | None:
+    """The manifest and signature bytes last merged from ``device_id`` (to bridge a half-synced folder)."""
+    try:
+        entry = json.loads(_last_good_path(device_id).read_bytes())
+        return base64.b64decode(entry["manifest"]), base64.b64decode(entry["signature"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _remember_good(snapshots: list[Snapshot]) -> None:
+    """Keep the manifest and signature of each snapshot just merged (not of a fallback)."""
+    for snap in snapshots:
+        if snap.status.status != MERGED or snap.fallback or snap.raw is None:
+            continue
+        if _last_good(snap.status.id) == snap.raw:
+            continue
+        entry = {
+            "manifest": base64.b64encode(snap.raw[0]).decode(),
+            "signature": base64.b64encode(snap.raw[1]).decode(),
+        }
+        with contextlib.suppress(OSError):
+            atomic_write(_last_good_path(snap.status.id), json.dumps(entry).encode())
 
 
 def _verified_path() -> Path:
@@ -391,6 +426,14 @@ def inspect_folder(
             if refusal.transient and attempt + 1 < _ATTEMPTS:
                 time.sleep(_RETRY_DELAY)
                 continue
+            last_good = _last_good(folder.name) if refusal.transient and pinned is not None and read else None
+            if last_good is not None:  # half-synced: the last snapshot merged may still be whole
+                with contextlib.suppress(SnapshotRefused):
+                    snap = _inspect(folder, local, local_key, pinned, accepted, verified, read, cached=last_good)
+                    snap.fallback = True
+                    seq = snap.status.sequence
+                    snap.status.reason = f"newest snapshot {refusal.reason}; merged the last good one (sequence {seq})"
+                    return snap
             if refusal.partial is not None:
                 status = refusal.partial
                 status.status = REFUSED
@@ -409,10 +452,11 @@ def _inspect(
     accepted: dict[str, tuple[str, int]],
     verified: Verified,
     read: bool,
+    cached: tuple[bytes, bytes] | None = None,
 ) -> Snapshot:
     partial: DeviceStatus | None = None
     try:
-        data, manifest, sig, raw_sig = _read_manifest(folder)
+        data, manifest, sig, raw_sig, sig_data = _read_manifest(folder, cached)
         status = partial = _manifest_status(folder, manifest)
         status.trusted = pinned is not None or folder.name == local.id
         if pinned is not None and not status.name:
@@ -451,7 +495,7 @@ def _inspect(
             raise SnapshotRefused(f"rolled back: sequence {sequence} is older than {last}, accepted before")
         blobs = _read_files(folder, manifest, verified) if read else []
         status.status = MERGED
-        return Snapshot(status=status, blobs=blobs, manifest=manifest)
+        return Snapshot(status=status, blobs=blobs, manifest=manifest, raw=(data, sig_data))
     except SnapshotRefused as refusal:
         refusal.partial = partial
         raise
@@ -496,6 +540,8 @@ def scan_shared(shared: Path | None, local: Device, *, read: bool = True, record
         }
         with contextlib.suppress(OSError, TrustError):
             record_accepted(updates)  # type: ignore[arg-type]
+        if read:
+            _remember_good(snapshots)
     seen = {s.status.id for s in snapshots}
     for device_id, pin in sorted(trusted.items()):
         if shared is not None and device_id not in seen and device_id != local.id:
@@ -565,9 +611,11 @@ def notes_for(statuses: Iterable[DeviceStatus]) -> list[str]:
     """Report footnotes for the devices that were not merged."""
     notes = []
     for st in statuses:
+        label = f"{st.name} ({st.id[:8]})" if st.name else st.id
         if st.status in (REFUSED, UNTRUSTED, MISSING):
-            label = f"{st.name} ({st.id[:8]})" if st.name else st.id
             notes.append(f"device {label} not merged: {st.reason}")
+        elif st.reason:
+            notes.append(f"device {label}: {st.reason}")
     return notes
 
 
