@@ -19,7 +19,7 @@ from tokscope.app import TokscopeApp, ViewState, make_app
 from tokscope.config import Config
 from tokscope.screens import HelpScreen, MainScreen, SessionScreen
 
-SIZE = (120, 36)
+SIZE = (80, 24)
 
 
 def app_for(live: bool = False, settings: Config | None = None, **kwargs) -> TokscopeApp:
