@@ -263,9 +263,9 @@ class MainScreen(Screen):
         if len(roots) > len(shown):
             text.append(f" and {len(roots) - len(shown)} more", style="dim")
         text.append(" (tokscope sources lists them).\n\n")
-        text.append("Run an agent and this screen updates by itself, or try ")
+        text.append("Run an agent and this screen updates by itself,\nor try ")
         text.append("tokscope demo", style="bold")
-        text.append(".   q quits.")
+        text.append(". Press q to quit.")
         return text
 
     def _show_summary(self, view: View) -> None:
