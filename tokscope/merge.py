@@ -20,7 +20,10 @@ Only files the manifest lists are read: ``.syncthing.*.tmp``, ``*.sync-conflict-
 and Dropbox "conflicted copy" files are never looked at. A refused device gets a
 status and a reason (shown by ``tokscope devices`` and as a report footnote);
 the other devices still merge. This device's own folder is not read back: its
-live ledger stands for it.
+live ledger stands for it. While a trusted device's newest snapshot is
+half-synced (a sync tool delivers files in any order), the last snapshot merged
+from it (manifest and signature kept in the data dir) is verified again and, if
+its files are still there, stands in, with a footnote.
 
 Events are concatenated (this device first, then the others by id) and
 duplicate ``(client, event_key)`` pairs are dropped, the first kept. Finding
