@@ -564,7 +564,20 @@ def data_key(ledger: Ledger, shared: Path | None, state: ViewState, today: date,
             parts.append((name, st.st_size, st.st_mtime_ns))
         except OSError:
             parts.append((name, None))
-    watched = [paths.config_dir() / "prices.toml", paths.config_dir() / "trusted.toml"]
+    # what else changes the numbers: price overrides and tables, pinned keys, device names
+    watched = [
+        paths.config_dir() / "prices.toml",
+        paths.config_dir() / "trusted.json",
+        paths.config_dir() / "device.toml",
+        paths.config_dir() / "config.toml",
+        paths.data_dir() / "accepted.json",
+    ]
+    try:
+        from tokscope.pricing import table_path, user_overrides_path
+
+        watched += [table_path(), user_overrides_path()]
+    except Exception:  # pricing not installed or its files unreadable: the key just misses more often
+        parts.append("pricing unknown")
     if shared is not None and shared.is_dir():
         try:
             watched += sorted(d / "manifest.json" for d in shared.iterdir() if d.is_dir())
