@@ -312,7 +312,7 @@ class MainScreen(Screen):
             elif key == "client" and view.state.tab == "sessions":
                 cols.append(Column("client", "Client", 3, 11, numeric=False))
             elif key == "workspace" and view.state.tab == "sessions":
-                cols.append(Column("workspace", "Workspace", 4, 10, numeric=False, flex=True, min_width=10))
+                cols.append(Column("workspace", "Workspace", 4, 12, numeric=False, flex=True, min_width=12))
             else:
                 cols.append(
                     Column(key, LABELS.get(key, key), 0, 12, numeric=False, flex=True, min_width=12 if i == 0 else 10)
@@ -668,8 +668,8 @@ class SessionScreen(Screen):
             Column("cache_read", "Cache rd", 5, 8),
             Column("cache_write", "Cache wr", 5, 8),
             Column("total", "Total", 2, 6),
-            Column("cost", "Cost", 1, 8),
-            Column("running", "Running", 1, 9),
+            Column("cost", "Cost", 1, 7),
+            Column("running", "Running", 1, 8),
         ]
         rows = []
         for i, r in enumerate(turns.iter_rows(named=True)):
