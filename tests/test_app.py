@@ -474,3 +474,31 @@ async def test_another_devices_snapshot_shows_without_a_key(home: Path, tmp_path
         assert app.view.totals["turns"] == 4
         assert app.view.totals["total_tokens"] == 1975
         assert other_id in app.loaded.device_ids
+
+
+async def test_clicking_a_header_sorts_and_again_reverses(home: Path) -> None:
+    write_fixture(home)
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await settle(app, pilot)
+        table = app.main.query_one(UsageTable)
+
+        def header_x(key: str) -> int:
+            x = 0
+            for column in table.ordered_columns:
+                if column.key.value == key:
+                    return x + 1
+                x += column.get_render_width(table)
+            raise AssertionError(key)
+
+        await pilot.click(UsageTable, offset=(header_x("turns"), 0))
+        await settle(app, pilot)
+        assert (app.state.sort, app.state.descending) == ("turns", True)
+        # sonnet has 2 turns, opus 1
+        assert table_rows(app) == ["claude-sonnet-4-5", "claude-opus-4-1"]
+        await pilot.click(UsageTable, offset=(header_x("turns"), 0))
+        await settle(app, pilot)
+        assert (app.state.sort, app.state.descending) == ("turns", False)
+        assert table_rows(app) == ["claude-opus-4-1", "claude-sonnet-4-5"]
