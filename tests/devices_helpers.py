@@ -72,6 +72,7 @@ class Dev:
         """``tokscope ARGS`` that must succeed; its stdout."""
         code, out, err = self.cli(*args)
         assert code == 0, f"tokscope {' '.join(args)} -> {code}\n{out}\n{err}"
+        assert "merge failed" not in err, err  # the merge's last-resort fallback must never be needed
         return out
 
     def json(self, *args: str) -> Any:
