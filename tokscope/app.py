@@ -709,7 +709,7 @@ class TokscopeApp(App):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit tokscope"),
         Binding("question_mark", "keys", "Keys", key_display="?", id="keys", tooltip="Show every key"),
-        Binding("r", "rescan", "Rescan", id="rescan", tooltip="Scan the agent logs now"),
+        Binding("r", "rescan", "Scan", id="rescan", tooltip="Scan the agent logs now"),
         Binding("e", "export", "Export", id="export", tooltip="Export this device's snapshot now"),
     ]
 

@@ -87,7 +87,8 @@ class UsageTable(DataTable):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Open", id="drill", tooltip="Drill down into the row"),
+        # not in the footer (Enter is where people expect it; the footer has no room at 80 columns)
+        Binding("enter", "select_cursor", "Open", show=False, id="drill", tooltip="Drill down into the row"),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
