@@ -803,8 +803,10 @@ class TrustScreen(ModalScreen[bool]):
         text.append(f"id           {e.get('id')}\n")
         text.append("fingerprint  ")
         text.append(f"{e.get('fingerprint') or 'unknown'}\n", style="bold")
-        if e.get("status"):
+        if e.get("status") and e.get("status") != "untrusted":  # an untrusted device's reason is this dialog
             text.append(f"status       {e.get('status')}{': ' + str(e['reason']) if e.get('reason') else ''}\n")
+        if e.get("last_export"):
+            text.append(f"last export  {e.get('last_export')}\n")
         text.append(
             "\nCompare the fingerprint with the one `tokscope devices` shows on that device. Trust only if they match.",
             style="dim",
