@@ -153,8 +153,14 @@ def aggregate(events: pl.LazyFrame, query: Query, today: date) -> tuple[pl.DataF
         grouped = grouped.sort(
             ["cost", "total_tokens", *query.by], descending=[True, True, *[False] * len(keys)], nulls_last=True
         )
-    totals = frame.select(counters)
-    rows, total = pl.collect_all([grouped, totals])
-    rows = rows.select([*query.by, *COUNTERS])
-    total_row = total.row(0, named=True) if total.height else {}
-    return rows, {c: total_row.get(c) for c in COUNTERS}
+    rows = grouped.collect().select([*query.by, *COUNTERS])
+    return rows, totals_of(rows)
+
+
+def totals_of(rows: pl.DataFrame) -> dict:
+    """The counters summed over grouped rows (the groups partition the events, so no second pass)."""
+    sums = rows.select(
+        *[pl.col(c).sum() for c in COUNTERS if c != "cost"],
+        cost=pl.when(pl.col("cost").is_not_null().any()).then(pl.col("cost").sum()),
+    ).row(0, named=True)
+    return {c: sums[c] for c in COUNTERS}
