@@ -137,6 +137,7 @@ class UsageTable(DataTable):
 
     def _rebuild(self) -> None:
         keep = self.cursor_key()
+        scroll_y = self.scroll_y
         natural: dict[str, int] = {}
         for col in self._columns_spec:
             if col.flex:
@@ -174,7 +175,9 @@ class UsageTable(DataTable):
         if keep is not None:
             keys = self.row_keys
             if keep in keys:
-                self.move_cursor(row=keys.index(keep), animate=False, scroll=True)
+                # same row under the cursor, same scroll position: a live update does not jump
+                self.move_cursor(row=keys.index(keep), animate=False, scroll=False)
+                self.scroll_to(y=scroll_y, animate=False, immediate=True)
 
     def on_resize(self, event: Resize) -> None:
         """Re-fit the columns when the pane width changes."""
