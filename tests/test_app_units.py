@@ -186,3 +186,43 @@ def test_watcher_filters_and_notifies(tmp_path: Path) -> None:
     watcher.changed(str(shared / "me" / "manifest.json"), False)  # our own export: ignored
     watcher.changed(str(tmp_path / "unrelated.txt"), False)  # beside the roots: ignored
     assert seen == [(str(root / "x.jsonl"), False), (str(shared / "other" / "manifest.json"), True)]
+
+
+def test_demo_data_three_devices_one_refused(home: Path, tmp_path: Path) -> None:
+    from tokscope.app import load
+    from tokscope.config import Config
+    from tokscope.demo import BUILD_BOX, FIXED_NOW, LAPTOP, STUDIO, build_demo
+    from tokscope.ledger import Ledger
+    from tokscope.scan import scan
+
+    shared = tmp_path / "shared"
+    demo = build_demo(home, shared, FIXED_NOW.date(), days=60)
+    loaded = load(Config(shared_folder=shared), ledger=Ledger(demo.ledger_root), shared=shared)
+    status = {d["id"]: d["status"] for d in loaded.devices}
+    assert status[LAPTOP[0]] == "this device"
+    assert status[STUDIO[0]] == "merged"
+    assert status[BUILD_BOX[0]] == "refused"
+    assert set(loaded.device_ids) == {LAPTOP[0], STUDIO[0]}  # the refused device's events stay out
+    assert {"claude-code", "codex", "gemini-cli", "opencode"} <= set(loaded.clients)
+    assert loaded.events.get_column("model").n_unique() >= 5
+    days = loaded.events.get_column("ts").dt.date()
+    assert (FIXED_NOW.date() - days.min()).days == 59
+    before = loaded.size()
+    demo.append_turn(FIXED_NOW)  # what the live demo does every few seconds
+    scan(ledger=Ledger(demo.ledger_root))
+    after = load(Config(shared_folder=shared), ledger=Ledger(demo.ledger_root), shared=shared)
+    assert after.size() == before + 1
+
+
+def test_demo_env_moves_home_and_xdg(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    from tokscope.demo import demo_env
+
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", "/somewhere/of/the/user")
+    for name in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(name, os.environ.get(name, "/x"))  # restored after the test
+    demo_env(tmp_path)
+    assert os.environ["HOME"] == str(tmp_path / "home")
+    assert all(os.environ[n].startswith(str(tmp_path)) for n in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"))
+    assert "CLAUDE_CONFIG_DIR" not in os.environ
