@@ -126,9 +126,17 @@ def test_fit_columns_drops_by_priority_and_flexes_the_key() -> None:
     # wide: the key column grows to its content (30), no further
     widths = dict((c.key, w) for c, w in fit_columns(cols, 100, {"key": 30}))
     assert widths["key"] == 30
-    # a narrow low-priority column comes back when a wider, more important one cannot fit
-    cols2 = [Column("k", "K", 0, 10, numeric=False), Column("wide", "W", 2, 30), Column("narrow", "N", 5, 4)]
-    assert [c.key for c, _w in fit_columns(cols2, 20, {})] == ["k", "narrow"]
+    # among equal priorities the right-most goes first: 12 + 32 + 6 + 6 = 56 > 50, without "b" 50 fits
+    cols2 = [
+        Column("k", "K", 0, 10, numeric=False),
+        Column("wide", "W", 2, 30),
+        Column("a", "A", 5, 4),
+        Column("b", "B", 5, 4),
+    ]
+    assert [c.key for c, _w in fit_columns(cols2, 50, {})] == ["k", "wide", "a"]
+    # but never a less important column where a more important one did not fit
+    cols3 = [Column("k", "K", 0, 10, numeric=False), Column("wide", "W", 2, 30), Column("narrow", "N", 5, 4)]
+    assert [c.key for c, _w in fit_columns(cols3, 20, {})] == ["k"]
 
 
 def test_chart_lines_scale_to_the_peak() -> None:

@@ -48,11 +48,13 @@ def fit_columns(columns: Sequence[Column], available: int, natural: dict[str, in
         # among equal priorities drop the right-most
         idx = max(i for i, c in enumerate(shown) if c.priority == worst.priority)
         shown.pop(idx)
-    # put back, most important first, any dropped column that still fits (a narrow one may)
+    # put back dropped columns, most important first, while they fit (dropping went by
+    # priority then position, so a narrow column may fit again); stop at the first that does not
     for col in sorted((c for c in columns if c not in shown), key=lambda c: c.priority):
         trial = [c for c in columns if c in shown or c is col]
-        if fixed(trial) <= available:
-            shown = trial
+        if fixed(trial) > available:
+            break
+        shown = trial
     spare = max(0, available - fixed(shown))
     result: list[tuple[Column, int]] = []
     for col in shown:
