@@ -758,6 +758,8 @@ class TokscopeApp(App):
         self.watcher: Any = None
         self.busy = False
         """A scan/load is running."""
+        self.announce_busy = True
+        """Say "scanning…" in the header (the first load, ``r``; not every live update: no flicker)."""
         self._pending_scan: bool | None = None
         """A refresh asked for while one ran (True: with a scan)."""
         self._pending_full = False
@@ -977,6 +979,7 @@ class TokscopeApp(App):
             if pending is not None:
                 self.request_refresh(scan=pending, full=full)
             else:
+                self.announce_busy = False
                 self._refresh_status()
         elif worker.group == "view" and event.state == WorkerState.ERROR:
             self.notify(f"{type(worker.error).__name__}: {worker.error}", title="View failed", severity="error")
@@ -1025,7 +1028,7 @@ class TokscopeApp(App):
 
     def action_rescan(self) -> None:
         """Scan the agent logs now."""
-        self.notify("Scanning…", timeout=1.5)
+        self.announce_busy = True
         self.request_refresh(scan=True, full=True)
 
     def action_keys(self) -> None:

@@ -174,7 +174,7 @@ class MainScreen(Screen):
             unpriced = int(view.totals.get("unpriced_turns") or 0)
             if unpriced:
                 warnings.append(f"{short(unpriced)} unpriced")
-        self.query_one(StatusLine).show(parts, warnings, busy=app.busy and loaded is not None)
+        self.query_one(StatusLine).show(parts, warnings, busy=app.busy and app.announce_busy and loaded is not None)
 
     def _display(self, key: str, value: str) -> str:
         if key == "device" and self.app.loaded is not None:
