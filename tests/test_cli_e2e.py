@@ -199,3 +199,15 @@ def test_bad_arguments_say_what_is_wrong(home: Path) -> None:
         result = tokscope(home, *args, check=False)
         assert result.returncode == 2
         assert message in result.stderr
+
+
+def test_statusline(logs: Path) -> None:
+    line = tokscope(logs, "statusline", "--period", "all").stdout.strip()
+    # 4 turns; tokens 1200+2500+150000+30000 + 150 + 30 + 7040+40960+1800 = 233680 -> 234K
+    assert line.startswith("all ≥ $")  # one unknown model: a lower bound
+    assert line.endswith("· 234K tok · 4 turns")
+    data = json.loads(tokscope(logs, "statusline", "--period", "all", "--format", "json", "--no-scan").stdout)
+    assert data["turns"] == 4
+    assert data["total_tokens"] == 233680
+    assert data["unpriced_turns"] == 1
+    assert tokscope(logs, "statusline", "--period", "yesterday").stdout.strip() == "yesterday $0.00 · 0 tok · 0 turns"

@@ -85,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shared", type=Path, metavar="DIR", help="the shared folder to merge (overrides config and env)")
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser("statusline", help="one short line of usage, for tmux or an agent's status line")
+    p.add_argument("--period", choices=("today", "yesterday", "7d", "30d", "month", "all"), default="today")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--no-scan", action="store_true", help="do not scan first")
+    p.set_defaults(func=cmd_statusline, by=[], since=None, until=None, tz=None, client=[], model=[], device=[])
+    p.set_defaults(prices=None, shared=None)
+
     from tokscope.prices_cli import register as register_prices
 
     register_prices(sub)
@@ -305,6 +312,23 @@ def cmd_report(args: argparse.Namespace) -> int:
         sys.stdout.write(_csv(data))
     else:
         _print_table(data)
+    return 0
+
+
+def cmd_statusline(args: argparse.Namespace) -> int:
+    """``tokscope statusline``: e.g. ``today $4.56 · 12.3M tok · 87 turns``."""
+    from tokscope.format import money, short
+
+    if not args.no_scan:
+        run_scan()
+    data, _notes = report_data(args)
+    totals = data["totals"]
+    if args.format == "json":
+        keep = ("turns", "total_tokens", "cost", "unpriced_turns")
+        print(json.dumps({"period": args.period, **{k: totals[k] for k in keep}}))
+        return 0
+    cost = money(totals["cost"], totals["unpriced_turns"] or 0) if totals["turns"] else "$0.00"
+    print(f"{args.period} {cost} · {short(totals['total_tokens'])} tok · {totals['turns']:,} turns")
     return 0
 
 
