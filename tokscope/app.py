@@ -200,15 +200,10 @@ def load(
     *,
     ledger: Ledger | None = None,
     shared: Path | None = None,
-    overlay: Callable[[], tuple[pl.DataFrame, list[Any], list[str]]] | None = None,
     clock: Clock = utc_now,
     generation: int = 0,
 ) -> Loaded:
-    """Load the merged, priced events (``load_usage``) into memory.
-
-    ``overlay`` adds events, device entries and notes from elsewhere (the demo
-    before the merge step could read its snapshots).
-    """
+    """Load the merged, priced events (``load_usage``) into memory (the columns the views use)."""
     from tokscope.usage import load_usage
 
     ledger = ledger or Ledger()
@@ -218,12 +213,6 @@ def load(
     events = usage.events.select([c for c in VIEW_COLUMNS if c in schema]).collect()
     devices = [_entry_dict(d) for d in (usage.devices or [])]
     notes = list(usage.notes or [])
-    if overlay is not None:
-        extra, extra_devices, extra_notes = overlay()
-        if extra.height:
-            events = pl.concat([events, extra], how="diagonal_relaxed")
-        devices += [_entry_dict(d) for d in extra_devices]
-        notes += extra_notes
     me = usage.device
     if not any(d["id"] == me.id for d in devices):
         devices.insert(
@@ -724,7 +713,6 @@ class TokscopeApp(App):
         tz: str | None = None,
         live: bool = True,
         scan_on_start: bool = True,
-        overlay: Callable[[], tuple[pl.DataFrame, list[Any], list[str]]] | None = None,
         tick: Callable[[], Any] | None = None,
         tick_interval: float = 4.0,
         state: ViewState | None = None,
@@ -744,7 +732,6 @@ class TokscopeApp(App):
         self.tz = tz or self.settings.timezone or local_tz()
         self.live = live
         self.scan_on_start = scan_on_start
-        self.overlay = overlay
         self.tick = tick
         self.tick_interval = tick_interval
         self.banner = banner
@@ -937,7 +924,6 @@ class TokscopeApp(App):
             self.settings,
             ledger=self.ledger,
             shared=self.shared,
-            overlay=self.overlay,
             clock=self.clock,
             generation=generation,
         )
@@ -1114,7 +1100,6 @@ def make_app(
     live: bool = True,
     scan_on_start: bool = True,
     readers: list[Any] | None = None,
-    overlay: Callable[[], tuple[pl.DataFrame, list[Any], list[str]]] | None = None,
     tick: Callable[[], Any] | None = None,
     tick_interval: float = 4.0,
     state: ViewState | None = None,
@@ -1130,7 +1115,6 @@ def make_app(
         live=live,
         scan_on_start=scan_on_start,
         readers=readers,
-        overlay=overlay,
         tick=tick,
         tick_interval=tick_interval,
         state=state,

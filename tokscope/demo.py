@@ -62,16 +62,8 @@ class Demo:
     today: date
     live_file: Path
     """The transcript the live turns are appended to."""
-    overlay_events: Any = None
-    """Events of the other trusted device (a Polars frame in the event schema)."""
-    devices: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     live_turns: int = 0
-
-    def overlay(self) -> tuple[Any, list[dict[str, Any]], list[str]]:
-        """The other devices' events, their status entries and notes (without the devices feature)."""
-        return self.overlay_events, self.devices, self.notes
 
     def append_turn(self, now: datetime | None = None) -> None:
         """Append one assistant turn to the live transcript (what an agent would do)."""
@@ -184,9 +176,7 @@ def build_demo(home: Path, shared: Path, today: date, *, seed: int = 7, days: in
     The caller points HOME / XDG_* at ``home`` first (``demo_env``), so every
     platformdirs path and every reader root is inside it.
     """
-    import polars as pl
-
-    from tokscope.events import EVENT_SCHEMA, frame_from_rows
+    from tokscope.events import frame_from_rows
     from tokscope.identity import Device, save_device
     from tokscope.ledger import Ledger
     from tokscope.scan import scan
@@ -225,74 +215,43 @@ def build_demo(home: Path, shared: Path, today: date, *, seed: int = 7, days: in
     studio_rows = _event_rows(rng, today, days, 2.5, "studio", "studio")
     box_rows = _event_rows(rng, today, days, 1.0, "build-box", "build-box")
     exported_at = datetime.combine(today, datetime.min.time(), UTC) + timedelta(hours=14, minutes=52)
-    feature = _devices_feature()
-    if feature is not None:
-        # the real path: signed snapshots in the shared folder, merged by load_usage
-        export, pin, identity_of = feature
-        others = shared.parent / "other-devices"
-        for (device_id, name), rows, when in (
-            (STUDIO, studio_rows, exported_at),
-            (BUILD_BOX, box_rows, exported_at - timedelta(days=2, hours=3)),
-        ):
-            their_ledger = Ledger(others / name)
-            with their_ledger.lock():
-                state = their_ledger.load_state()
-                their_ledger.append(frame_from_rows(rows), state)
-                their_ledger.save_state(state)
-            ident = identity_of(device_id, name)
-            export(shared, ledger=their_ledger, identity=ident)
-            pin(device_id, name, ident.public_key_text)
-            # a bad signature: build-box's manifest signed by some other key
-            signer = identity_of(device_id, name + "-impostor") if name == "build-box" else ident
-            _resign(shared / device_id, signer, when)
-        me = identity_of(LAPTOP[0], LAPTOP[1], install=True)
-        export(shared, ledger=ledger, identity=me)
-        _resign(shared / LAPTOP[0], me, exported_at + timedelta(minutes=30))
-        return Demo(home=home, shared=shared, ledger_root=ledger_root, today=today, live_file=live_file,
-                    rng=random.Random(seed + 1))  # fmt: skip
-
-    def events_of(rows: list[tuple], device_id: str) -> pl.DataFrame:
-        frame = frame_from_rows(rows).drop("rank")
-        return frame.with_columns(device_id=pl.lit(device_id, pl.Categorical())).select(list(EVENT_SCHEMA))
-
-    studio = events_of(studio_rows, STUDIO[0])
-    devices = [
-        {"id": STUDIO[0], "name": STUDIO[1], "fingerprint": None, "trusted": True, "last_export": exported_at,
-         "rows": studio.height, "status": "merged", "reason": None},
-        {"id": BUILD_BOX[0], "name": BUILD_BOX[1], "fingerprint": None, "trusted": True,
-         "last_export": exported_at - timedelta(days=2, hours=3), "rows": len(box_rows), "status": "refused",
-         "reason": "tampered: the signature does not match manifest.json"},
-    ]  # fmt: skip
-    notes = ["device build-box not merged: tampered: the signature does not match manifest.json"]
+    # signed snapshots in the shared folder, merged by load_usage like any other device's
+    export, pin, identity_of = _devices_feature()
+    others = shared.parent / "other-devices"
+    for (device_id, name), rows, when in (
+        (STUDIO, studio_rows, exported_at),
+        (BUILD_BOX, box_rows, exported_at - timedelta(days=2, hours=3)),
+    ):
+        their_ledger = Ledger(others / name)
+        with their_ledger.lock():
+            state = their_ledger.load_state()
+            their_ledger.append(frame_from_rows(rows), state)
+            their_ledger.save_state(state)
+        ident = identity_of(device_id, name)
+        export(shared, ledger=their_ledger, identity=ident)
+        pin(device_id, name, ident.public_key_text)
+        # a bad signature: build-box's manifest signed by some other key
+        signer = identity_of(device_id, name + "-impostor") if name == "build-box" else ident
+        _resign(shared / device_id, signer, when)
+    me = identity_of(LAPTOP[0], LAPTOP[1], install=True)
+    export(shared, ledger=ledger, identity=me)
+    _resign(shared / LAPTOP[0], me, exported_at + timedelta(minutes=30))
     return Demo(
-        home=home,
-        shared=shared,
-        ledger_root=ledger_root,
-        today=today,
-        live_file=live_file,
-        overlay_events=studio,
-        devices=devices,
-        notes=notes,
-        rng=random.Random(seed + 1),
+        home=home, shared=shared, ledger_root=ledger_root, today=today, live_file=live_file, rng=random.Random(seed + 1)
     )
 
 
-def _devices_feature() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]] | None:
-    """``(export, pin, identity_of)`` when the devices feature is installed, else None."""
-    try:
-        from tokscope import identity as identity_mod
-        from tokscope.snapshot import export
-        from tokscope.trust import pin
-    except ImportError:
-        return None
-    if not hasattr(identity_mod, "Identity"):
-        return None
+def _devices_feature() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """``(export, pin, identity_of)``: the devices feature's export and trust, and demo identities."""
     import hashlib
 
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from tokscope import identity as identity_mod
     from tokscope.fsutil import atomic_write
+    from tokscope.snapshot import export
+    from tokscope.trust import pin
 
     def identity_of(device_id: str, name: str, install: bool = False) -> Any:
         """A deterministic key per demo device (stable fingerprints); ``install`` makes it this device's."""
@@ -361,7 +320,6 @@ def demo_app(
         clock=clock or utc_now,
         tz="UTC",
         live=live,
-        overlay=demo.overlay if demo.overlay_events is not None else None,
         tick=demo.append_turn if tick else None,
         tick_interval=3.0,
         banner="demo",
