@@ -663,16 +663,12 @@ def load_view_cache(key: str, state: ViewState) -> tuple[Loaded, View] | None:
 
 
 def export_function() -> Callable[..., Any] | None:
-    """The devices feature's export function, if it is installed in this tree."""
+    """The devices feature's ``snapshot.export(shared, *, ledger)``, if it is installed."""
     try:
-        from tokscope import snapshot  # type: ignore[attr-defined]
+        from tokscope.snapshot import export
     except ImportError:
         return None
-    for name in ("export_snapshot", "export"):
-        fn = getattr(snapshot, name, None)
-        if callable(fn):
-            return fn
-    return None
+    return export
 
 
 def trust_function() -> Callable[[str, str, str], Any] | None:
@@ -1076,18 +1072,8 @@ class TokscopeApp(App):
 
 
 def call_export(fn: Callable[..., Any], settings: Config, ledger: Ledger, shared: Path | None) -> Any:
-    """Call the export function with the arguments it accepts."""
-    import inspect
-
-    params = inspect.signature(fn).parameters
-    kwargs: dict[str, Any] = {}
-    if "settings" in params:
-        kwargs["settings"] = settings
-    if "ledger" in params:
-        kwargs["ledger"] = ledger
-    if "shared" in params:
-        kwargs["shared"] = shared
-    return fn(**kwargs)
+    """Export this device's ledger to ``shared`` (``settings`` is for exporters that want it)."""
+    return fn(shared, ledger=ledger)
 
 
 def make_app(
