@@ -751,6 +751,7 @@ class TokscopeApp(App):
         self._generation = 0
         self._export_timer: Timer | None = None
         self.export_busy = False
+        self._export_announce = False
         self.last_export: str | None = None
         self.timings: dict[str, float] = {"start": time.perf_counter()}
         """perf_counter marks (start, loaded, shown …) for the benchmark."""
@@ -1038,20 +1039,31 @@ class TokscopeApp(App):
             if not quiet:
                 self.notify("No shared folder configured (shared_folder in config.toml).", severity="warning")
             return False
+        if not self.shared.is_dir():
+            if not quiet:
+                self.notify(f"The shared folder {self.shared} does not exist.", severity="warning")
+            return False
         if self.export_busy:
             return True
         self.export_busy = True
+        self._export_announce = not quiet
         self._export_worker(fn)
         return True
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export", description="export snapshot")
     def _export_worker(self, fn: Callable[..., Any]) -> None:
         result = call_export(fn, self.settings, self.ledger, self.shared)
-        self.post_message(ExportFinished(True, str(result or "")))
+        if getattr(result, "unchanged", False):
+            detail = "Nothing new to export: the snapshot is up to date."
+        else:
+            detail = f"Exported {getattr(result, 'rows', 0):,} events to {getattr(result, 'folder', self.shared)}."
+        self.post_message(ExportFinished(True, detail))
 
     @on(ExportFinished)
     def _export_finished(self, message: ExportFinished) -> None:
         self.export_busy = False
+        if self._export_announce:
+            self.notify(message.detail, timeout=4)
         now = self.clock()
         self.last_export = now.astimezone(ZoneInfo(self.tz)).strftime("%H:%M:%S")
         if self.loaded is not None:  # the Devices tab shows this device's last export
