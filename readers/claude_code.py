@@ -48,7 +48,6 @@ import msgspec
 from .base import (
     ReadResult,
     Source,
-    clamp,
     env_paths,
     home,
     iso_to_us,
@@ -66,15 +65,15 @@ _NON_ALNUM = re.compile(r"[^A-Za-z0-9]")
 
 
 class _CacheCreation(msgspec.Struct):
-    ephemeral_5m_input_tokens: Any = None
-    ephemeral_1h_input_tokens: Any = None
+    ephemeral_5m_input_tokens: int | None = None
+    ephemeral_1h_input_tokens: int | None = None
 
 
 class _Usage(msgspec.Struct):
-    input_tokens: Any = None
-    output_tokens: Any = None
-    cache_read_input_tokens: Any = None
-    cache_creation_input_tokens: Any = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
     cache_creation: _CacheCreation | None = None
     speed: Any = None
     service_tier: Any = None
@@ -114,7 +113,17 @@ class _Line(msgspec.Struct):
     data: _Data | None = None
 
 
-_decode = msgspec.json.Decoder(_Line).decode
+_typed = msgspec.json.Decoder(_Line).decode
+
+
+def _decode(raw: bytes | str) -> _Line:
+    """Decode a line; counters written as floats or strings are converted leniently."""
+    try:
+        return _typed(raw)
+    except msgspec.ValidationError:
+        return msgspec.convert(msgspec.json.decode(raw), _Line, strict=False)
+
+
 _MODELS: dict[str, str] = {}
 
 
@@ -237,16 +246,16 @@ def _row(line: _Line, state: dict[str, Any]) -> tuple | None:
         return None
     usage = message.usage
     assert usage is not None
-    input_tokens = clamp(usage.input_tokens)
-    output = clamp(usage.output_tokens)
-    cache_read = clamp(usage.cache_read_input_tokens)
-    write_total = clamp(usage.cache_creation_input_tokens)
+    input_tokens = max(usage.input_tokens or 0, 0)
+    output = max(usage.output_tokens or 0, 0)
+    cache_read = max(usage.cache_read_input_tokens or 0, 0)
+    write_total = max(usage.cache_creation_input_tokens or 0, 0)
     split = usage.cache_creation
     if split is not None and (
         split.ephemeral_5m_input_tokens is not None or split.ephemeral_1h_input_tokens is not None
     ):
-        w1h = clamp(split.ephemeral_1h_input_tokens)
-        w5m = clamp(split.ephemeral_5m_input_tokens)
+        w1h = max(split.ephemeral_1h_input_tokens or 0, 0)
+        w5m = max(split.ephemeral_5m_input_tokens or 0, 0)
         if write_total >= w1h + w5m:
             w5m = write_total - w1h  # any unsplit remainder has unknown TTL: 5m
         elif write_total:
