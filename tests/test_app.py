@@ -226,6 +226,10 @@ async def test_live_append_shows_without_a_key(home: Path) -> None:
         assert app.view.totals["turns"] == 5
         assert app.view.totals["total_tokens"] == 1427
         assert app.view.sessions == 3
+        table = app.main.query_one(UsageTable)  # and the table on screen says so
+        cells = table.get_row("claude-code")
+        assert cells[table.shown_columns.index("turns")].plain == "5"
+        assert cells[table.shown_columns.index("total_tokens")].plain == "1.4K"
 
 
 async def test_help_quit_and_palette(home: Path) -> None:
