@@ -1123,4 +1123,22 @@ def make_app(
 def run_app() -> int:
     """``tokscope`` without a command: run the TUI; the exit status."""
     make_app().run()
+    _exit_if_threads_linger()
     return 0
+
+
+def _exit_if_threads_linger() -> None:
+    """Quit now even if a scan thread is still reading (a first scan of gigabytes can take a minute).
+
+    Python would wait for the thread at exit (textual#3966). Leaving is safe: the ledger and
+    the snapshot are written as temp file + rename, and the file locks die with the process.
+    """
+    import os
+    import sys
+    import threading
+
+    lingering = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
+    if any(not t.daemon for t in lingering):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
