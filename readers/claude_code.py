@@ -75,13 +75,13 @@ class _Usage(msgspec.Struct):
     cache_read_input_tokens: int | None = None
     cache_creation_input_tokens: int | None = None
     cache_creation: _CacheCreation | None = None
-    speed: Any = None
-    service_tier: Any = None
+    speed: str | None = None
+    service_tier: str | None = None
 
 
 class _Message(msgspec.Struct):
-    id: Any = None
-    model: Any = None
+    id: str | None = None
+    model: str | None = None
     usage: _Usage | None = None
     provider: Any = None
 
@@ -90,8 +90,8 @@ class _Nested(msgspec.Struct):
     """``data.message`` of an agent-progress line."""
 
     message: _Message | None = None
-    timestamp: Any = None
-    requestId: Any = None
+    timestamp: str | None = None
+    requestId: str | None = None
 
 
 class _Data(msgspec.Struct):
@@ -99,14 +99,13 @@ class _Data(msgspec.Struct):
 
 
 class _Line(msgspec.Struct):
-    type: Any = None
-    timestamp: Any = None
-    sessionId: Any = None
-    requestId: Any = None
-    uuid: Any = None
-    isSidechain: Any = None
-    cwd: Any = None
-    costUSD: Any = None
+    timestamp: str | None = None
+    sessionId: str | None = None
+    requestId: str | None = None
+    uuid: str | None = None
+    isSidechain: bool | None = None
+    cwd: str | None = None
+    costUSD: float | None = None
     provider: Any = None
     providerId: Any = None
     message: _Message | None = None
@@ -163,7 +162,6 @@ class ClaudeCodeReader:
             state = _file_context(path)
         rows = []
         skipped = 0
-        project_dir = state["project"]
         for raw in lines_containing(data, b'"usage"'):
             try:
                 line = _decode(raw)
@@ -173,17 +171,22 @@ class ClaudeCodeReader:
                 except (msgspec.DecodeError, msgspec.ValidationError):
                     skipped += 1
                     continue
-            if not state.get("workspace_exact") and isinstance(line.cwd, str) and line.cwd:
-                if _encode(line.cwd) == project_dir:
-                    state["workspace"] = line.cwd
-                    state["workspace_exact"] = True
-                elif not state.get("workspace_seen"):
-                    state["workspace"] = line.cwd
-                    state["workspace_seen"] = True
+            if line.cwd and not state.get("workspace_exact"):
+                _note_cwd(state, line.cwd)
             row = _row(line, state)
             if row is not None:
                 rows.append(row)
         return ReadResult(rows=rows, offset=new_offset, state=state, skipped=skipped)
+
+
+def _note_cwd(state: dict[str, Any], cwd: str) -> None:
+    """Take the real project path from a line's cwd (the one matching the project dir wins)."""
+    if _encode(cwd) == state["project"]:
+        state["workspace"] = cwd
+        state["workspace_exact"] = True
+    elif not state.get("workspace_seen"):
+        state["workspace"] = cwd
+        state["workspace_seen"] = True
 
 
 def _encode(cwd: str) -> str:
@@ -238,7 +241,7 @@ def _row(line: _Line, state: dict[str, Any]) -> tuple | None:
         timestamp = nested.timestamp or timestamp
         request_id = nested.requestId or request_id
     model = message.model
-    if not isinstance(model, str) or not model or model == "<synthetic>":
+    if not model or model == "<synthetic>":
         return None
     model = _MODELS.setdefault(model, model)  # one object per name: rows pickle and sit small
     ts = iso_to_us(timestamp)
@@ -265,21 +268,21 @@ def _row(line: _Line, state: dict[str, Any]) -> tuple | None:
         w1h, w5m = 0, write_total
     if input_tokens + output + cache_read + w5m + w1h == 0:
         return None
-    if isinstance(message.id, str) and message.id:
+    if message.id:
         key = message.id
-    elif isinstance(request_id, str) and request_id:
+    elif request_id:
         key = "req:" + request_id
-    elif isinstance(line.uuid, str) and line.uuid:
+    elif line.uuid:
         key = "uuid:" + line.uuid
     else:
         return None
-    session = state["session"] or (line.sessionId if isinstance(line.sessionId, str) else "")
+    session = state["session"] or line.sessionId or ""
     agent = state["agent"]
     sidechain = progress or line.isSidechain is True or agent is not None
     if progress and agent is None:
         agent = "subagent"
     provider = message.provider or line.providerId or line.provider
-    cost = line.costUSD if isinstance(line.costUSD, int | float) and not isinstance(line.costUSD, bool) else None
+    cost = line.costUSD
     total = input_tokens + output + cache_read + w5m + w1h
     return (
         CLIENT,

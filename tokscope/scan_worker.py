@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tokscope.readers import ReadResult, Source, get_reader
-from tokscope.readers.base import Rewound
+from tokscope.readers.base import ROW_FIELDS, Rewound
+
+_CLIENT, _KEY, _RANK = (ROW_FIELDS.index(name) for name in ("client", "event_key", "rank"))
 
 
 def read_job(client: str, path: str, mode: str, companions: tuple[str, ...], offset: int, state: dict) -> ReadResult:
@@ -18,13 +20,28 @@ def read_job(client: str, path: str, mode: str, companions: tuple[str, ...], off
     reader = get_reader(client)
     try:
         try:
-            return reader.read(source, offset, state)
+            result = reader.read(source, offset, state)
         except Rewound:
-            return reader.read(source, 0, {})
+            result = reader.read(source, 0, {})
+        result.rows = best_per_key(result.rows)
+        return result
     except OSError as exc:
         return ReadResult(offset=offset, state=state, errors=[f"{path}: {exc.strerror or exc}"])
     except Exception as exc:  # a reader bug must not lose the other files
         return ReadResult(offset=offset, state=state, errors=[f"{path}: {type(exc).__name__}: {exc}"])
+
+
+def best_per_key(rows: list[tuple]) -> list[tuple]:
+    """The ledger's upsert rule applied within one read: per (client, event_key) the highest rank,
+    ties to the later row. Streaming copies then never leave the worker."""
+    best: dict[tuple, tuple] = {}
+    get = best.get
+    for row in rows:
+        key = (row[_CLIENT], row[_KEY])
+        kept = get(key)
+        if kept is None or row[_RANK] >= kept[_RANK]:
+            best[key] = row
+    return rows if len(best) == len(rows) else list(best.values())
 
 
 def indexed_read_job(job: tuple) -> tuple[int, ReadResult]:
