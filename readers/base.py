@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
+
+import msgspec
 
 #: The fields of one row, in order (the ledger schema minus device_id):
 #: client, provider, model, workspace, session_id, agent, event_key, ts (epoch µs),
@@ -39,6 +41,7 @@ ROW_FIELDS: tuple[str, ...] = (
 )
 
 Row = tuple[Any, ...]
+T = TypeVar("T")
 
 Mode = Literal["append", "whole"]
 
@@ -135,6 +138,18 @@ def xdg(name: str, default: str) -> Path:
 
 class Rewound(Exception):
     """The file no longer continues where the saved offset says: read it again from the start."""
+
+
+def decode_line(decode: Callable[[bytes | str], T], raw: bytes) -> T | None:
+    """Decode one JSON line with ``decode``; invalid UTF-8 bytes are replaced, and a line that
+    still does not decode (malformed, truncated) gives None for the caller to count as skipped."""
+    try:
+        return decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        try:
+            return decode(raw.decode("utf-8", "replace"))
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
 
 
 def read_new_chunk(path: Path, offset: int) -> tuple[bytes, int]:

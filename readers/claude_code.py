@@ -48,6 +48,7 @@ import msgspec
 from .base import (
     ReadResult,
     Source,
+    decode_line,
     env_paths,
     home,
     iso_to_us,
@@ -163,14 +164,10 @@ class ClaudeCodeReader:
         rows = []
         skipped = 0
         for raw in lines_containing(data, b'"usage"'):
-            try:
-                line = _decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                try:
-                    line = _decode(raw.decode("utf-8", "replace"))
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    skipped += 1
-                    continue
+            line = decode_line(_decode, raw)
+            if line is None:
+                skipped += 1
+                continue
             if line.cwd and not state.get("workspace_exact"):
                 _note_cwd(state, line.cwd)
             row = _row(line, state)

@@ -40,7 +40,17 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, env_paths, home, iso_to_us, iter_files, lines_containing, read_new_chunk
+from .base import (
+    ReadResult,
+    Source,
+    decode_line,
+    env_paths,
+    home,
+    iso_to_us,
+    iter_files,
+    lines_containing,
+    read_new_chunk,
+)
 
 _FIELDS = (
     "input_tokens",
@@ -187,14 +197,10 @@ class CodexReader:
         rows: list[tuple] = []
         skipped = 0
         for raw in lines_containing(data, _MARKERS):
-            try:
-                line = _decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                try:
-                    line = _decode(raw.decode("utf-8", "replace"))
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    skipped += 1
-                    continue
+            line = decode_line(_decode, raw)
+            if line is None:
+                skipped += 1
+                continue
             payload = line.payload
             if payload is None:
                 continue

@@ -86,7 +86,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, home, iso_to_us, iter_files, read_new_lines
+from .base import ReadResult, Source, clamp, decode_line, home, iso_to_us, iter_files, read_new_lines
 from .session_totals import columns, read_db, wal_companions
 
 CLIENT = "copilot"
@@ -423,13 +423,9 @@ class CopilotReader:
     @staticmethod
     def _take(raw: bytes, contexts: dict[str, list[Any]], candidates: list[tuple]) -> int:
         """Decode one line: learn its trace's model/session, keep it if it carries usage; 1 if undecodable."""
-        try:
-            record = _decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            try:
-                record = _decode(raw.decode("utf-8", "replace"))
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                return 1
+        record = decode_line(_decode, raw)
+        if record is None:
+            return 1
         attrs = record.attributes
         if attrs is None:
             return 0

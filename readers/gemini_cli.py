@@ -58,7 +58,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, home, iso_to_us, iter_files, read_new_lines
+from .base import ReadResult, Source, clamp, decode_line, home, iso_to_us, iter_files, read_new_lines
 
 CLIENT = "gemini-cli"
 
@@ -243,14 +243,10 @@ class GeminiCliReader:
                 continue
             if raw.startswith((b'{"$set"', b'{"$rewindTo"')):
                 continue
-            try:
-                record = _decode_line(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                try:
-                    record = _decode_line(raw.decode("utf-8", "replace"))
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    skipped += 1
-                    continue
+            record = decode_line(_decode_line, raw)
+            if record is None:
+                skipped += 1
+                continue
             if record.id is None and isinstance(record.sessionId, str) and record.projectHash is not None:
                 _header(state, path, record)
                 continue

@@ -57,7 +57,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, home, iter_files, read_new_lines
+from .base import ReadResult, Source, clamp, decode_line, home, iter_files, read_new_lines
 from .pi import infer_provider
 
 CLIENT = "kimi"
@@ -270,14 +270,10 @@ class KimiReader:
         for raw in lines:
             if b'"StatusUpdate"' not in raw and b'"usage.record"' not in raw and b'"llm.request"' not in raw:
                 continue
-            try:
-                line = _decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                try:
-                    line = _decode(raw.decode("utf-8", "replace"))
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    skipped += 1
-                    continue
+            line = decode_line(_decode, raw)
+            if line is None:
+                skipped += 1
+                continue
             if line.type == "llm.request":
                 model = _concrete_model(line.model)
                 if model:

@@ -58,7 +58,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, env_paths, home, iso_to_us, read_new_lines
+from .base import ReadResult, Source, decode_line, env_paths, home, iso_to_us, read_new_lines
 from .pi import PiUsage, infer_provider, ms_to_us, number, pi_tokens
 from .session_totals import epoch_to_us, read_db, wal_companions
 
@@ -197,14 +197,10 @@ class OpenClawReader:
                 and b'"cwd"' not in raw
             ):
                 continue
-            try:
-                entry = _decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                try:
-                    entry = _decode(raw.decode("utf-8", "replace"))
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    skipped += 1
-                    continue
+            entry = decode_line(_decode, raw)
+            if entry is None:
+                skipped += 1
+                continue
             _ingest(entry, state, rows)
         return ReadResult(rows=rows, offset=new_offset, state=state, skipped=skipped)
 

@@ -59,7 +59,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, home, iso_to_us, iter_files, read_new_lines
+from .base import ReadResult, Source, clamp, decode_line, home, iso_to_us, iter_files, read_new_lines
 
 ORIGINAL_RANK = 1 << 40
 """Rank bonus of a copy in an original (not forked) session file."""
@@ -158,16 +158,6 @@ def pi_tokens(usage: PiUsage) -> tuple[int, int, int, int, int]:
     return inp, out, min(reasoning, out), cache_read, cache_write
 
 
-def _decode_line(raw: bytes) -> _Entry | None:
-    try:
-        return _decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        try:
-            return _decode(raw.decode("utf-8", "replace"))
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            return None
-
-
 def _decode_workspace(name: str) -> str:
     """Best effort: ``--home-alice-src--`` -> ``/home/alice/src`` (dashes in names are lost)."""
     if name.startswith("--") and name.endswith("--") and len(name) > 4:
@@ -185,7 +175,7 @@ def _header_id(path: Path) -> tuple[str | None, str | None]:
                     break
                 if b'"session"' not in raw:
                     continue
-                entry = _decode_line(raw.strip())
+                entry = decode_line(_decode, raw.strip())
                 if entry is not None and entry.type == "session" and isinstance(entry.id, str):
                     return entry.id, entry.cwd if isinstance(entry.cwd, str) else None
     except OSError:
@@ -328,7 +318,7 @@ class PiReader:
                 and (state["header"] or b'"session"' not in raw)
             ):
                 continue
-            entry = _decode_line(raw)
+            entry = decode_line(_decode, raw)
             if entry is None:
                 skipped += 1
                 continue

@@ -48,7 +48,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, home, iso_to_us, iter_files, read_new_lines
+from .base import ReadResult, Source, clamp, decode_line, home, iso_to_us, iter_files, read_new_lines
 from .gemini_cli import split_usage
 
 CLIENT = "qwen-code"
@@ -156,14 +156,10 @@ class QwenCodeReader:
             position += len(raw) + 1
             if b'"usageMetadata"' not in raw:
                 continue
-            try:
-                record = _decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                try:
-                    record = _decode(raw.decode("utf-8", "replace"))
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    skipped += 1
-                    continue
+            record = decode_line(_decode, raw)
+            if record is None:
+                skipped += 1
+                continue
             row = _row(record, state, start)
             if row is not None:
                 rows.append(row)
