@@ -11,7 +11,9 @@ Traps handled:
   the message id and the rank prefers the copy with the most tokens, so the
   ledger keeps the most complete copy.
 * Resume/fork/compaction copies of earlier lines in other files: same key,
-  counted once across all files.
+  counted once across all files; a line whose ``sessionId`` names its own
+  file's session outranks a copy carried into another session's file, so the
+  turn stays with the session it happened in whatever order files are read.
 * Sidechain replays (``/btw``): the same ``message.id`` under another
   ``requestId``. Keying on the message id alone collapses them; the rank
   prefers the main-thread copy. (ccusage keys on id + requestId and matches
@@ -61,6 +63,8 @@ from .base import (
 CLIENT = "claude-code"
 MAIN_RANK = 1 << 40
 """Rank bonus of a main-thread copy over a sidechain/progress copy of one message."""
+NATIVE_RANK = 1 << 39
+"""Rank bonus of a line in its own session's file over a copy that a resumed session carried along."""
 
 _NON_ALNUM = re.compile(r"[^A-Za-z0-9]")
 
@@ -298,7 +302,7 @@ def _row(line: _Line, state: dict[str, Any]) -> tuple | None:
         w1h,
         float(cost) if cost is not None else None,
         "fast" if usage.speed == "fast" else ("priority" if usage.service_tier == "priority" else None),
-        total if sidechain else total + MAIN_RANK,
+        total + (0 if sidechain else MAIN_RANK) + (NATIVE_RANK if line.sessionId in (None, session) else 0),
     )
 
 
