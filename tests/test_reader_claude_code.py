@@ -106,19 +106,24 @@ def test_resume_copies_in_another_file_count_once(home: Path) -> None:
     assert sums(frame)["cache_read"] == 3000
 
 
-def test_a_resumed_copy_stays_with_its_original_session(home: Path) -> None:
+@pytest.mark.parametrize("original_first", [True, False])
+def test_a_resumed_copy_stays_with_its_original_session(home: Path, original_first: bool) -> None:
     from tokscope.ledger import Ledger
     from tokscope.scan import scan
 
     first = assistant("msg_a", "req_a", inp=10, out=100, session="s-main")
-    # the resumed session's file carries msg_a along, still naming s-main; it is read first
-    write(home, f"{PROJECT}/s-resumed.jsonl", first, assistant("msg_b", "req_b", inp=1, out=2, session="s-resumed"))
-    scan(readers=[get_reader("claude-code")], workers=1)
-    write(home, f"{PROJECT}/s-main.jsonl", user(), first)
-    scan(readers=[get_reader("claude-code")], workers=1)
+    files = [
+        (f"{PROJECT}/s-main.jsonl", [user(), first]),
+        # the resumed session's file carries msg_a along, still naming s-main
+        (f"{PROJECT}/s-resumed.jsonl", [first, assistant("msg_b", "req_b", inp=1, out=2, session="s-resumed")]),
+    ]
+    for rel, lines in files if original_first else files[::-1]:
+        write(home, rel, *lines)
+        scan(readers=[get_reader("claude-code")], workers=1)
     frame = Ledger().frame()
     sessions = dict(zip(frame["event_key"].to_list(), frame["session_id"].cast(pl.String).to_list(), strict=True))
     assert sessions == {"msg_a": "s-main", "msg_b": "s-resumed"}
+    assert int(frame["output"].sum()) == 102
 
 
 def test_cache_write_split_5m_and_1h(home: Path) -> None:
