@@ -726,19 +726,23 @@ def _remote_index(
     cached, cached_drops = _read_cache(path), _read_cache(drops_path)
     if cached is not None and cached_drops is not None:
         return cached["_h"], cached_drops
-    tagged = pl.concat(
-        [
-            h.to_frame("_h").with_columns(_f=pl.lit(i, pl.UInt32), _r=pl.int_range(h.len(), dtype=pl.UInt32))
-            for i, h in enumerate(hashes.get())
-        ]
-    )
-    ordered = tagged.sort("_h")
-    dup_hashes = ordered.filter(pl.col("_h") == pl.col("_h").shift(1))["_h"].unique()
+    per_file = hashes.get()
+    # sort the bare hashes (4x cheaper than sorting hash + file + row), tag rows only for the few repeats
+    sorted_h = pl.concat(per_file).sort() if per_file else pl.Series("_h", [], pl.UInt64)
+    dup_hashes = sorted_h.filter(sorted_h == sorted_h.shift(1)).unique()
     if dup_hashes.len():
-        drops = _exact_drops(frames, tagged.filter(pl.col("_h").is_in(dup_hashes.implode())))
+        wanted = pl.col("_h").is_in(dup_hashes.implode())
+        tagged = pl.concat(
+            [
+                h.to_frame("_h")
+                .with_columns(_f=pl.lit(i, pl.UInt32), _r=pl.int_range(h.len(), dtype=pl.UInt32))
+                .filter(wanted)
+                for i, h in enumerate(per_file)
+            ]
+        )
+        drops = _exact_drops(frames, tagged)
     else:
         drops = DROPS_SCHEMA.to_frame()
-    sorted_h = ordered["_h"]
     _index_dir().mkdir(parents=True, exist_ok=True)
     keep = {f"keys-{b.sha256}-{_cache_tag()}.arrow" for b in blobs} | {path.name, drops_path.name}
     _clean_cache(keep, min_age=60.0)

@@ -158,7 +158,7 @@ ledger = Ledger()
 with ledger.lock():
     state = ledger.load_state()
     # 10 keys the ledger knows, with new numbers: a new delta segment, the same event count
-    ledger.append(events(10, "dev00", 0).with_columns(input=pl.lit(10**6, pl.Int64)), state)
+    ledger.append(events(10, {name!r}, {seed}).with_columns(input=pl.lit(10**6, pl.Int64)), state)
     ledger.save_state(state)
 print("{{}}")
 """
@@ -257,13 +257,23 @@ def main() -> None:
             f"export with nothing new: best {min(a['seconds'] for a in again) * 1000:.1f} ms of "
             f"{[round(a['seconds'] * 1000, 1) for a in again]} ms; files changed: {changed}"
         )
-        run(APPEND.format(root=str(ROOT)), local)
+        run(APPEND.format(root=str(ROOT), name="dev00", seed=0), local)
         after_scan = run(merge, local)
         print(
             f"merge + group, this device's ledger just changed (a delta segment): {after_scan['total']:.3f}s "
             f"(merge {after_scan['merge']:.3f}s)"
         )
         run(COMPACT, local)  # leave the world as it was (a reused --world stays comparable)
+        # the usual case in a live TUI: another device exported a few new turns (one month file changed)
+        other = env_for(world, "dev01", shared)
+        run(APPEND.format(root=str(ROOT), name="dev01", seed=1), other)
+        run(EXPORT.format(shared=str(shared)), other)
+        after_remote = run(merge, local)
+        print(
+            f"merge + group, another device just exported a change: {after_remote['total']:.3f}s "
+            f"(merge {after_remote['merge']:.3f}s)"
+        )
+        run(COMPACT, other)
 
 
 if __name__ == "__main__":
