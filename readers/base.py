@@ -140,6 +140,20 @@ class Rewound(Exception):
     """The file no longer continues where the saved offset says: read it again from the start."""
 
 
+def lenient_decoder(kind: type[T]) -> Callable[[bytes | str], T]:
+    """A typed msgspec decoder for ``kind``; a line whose values have an unexpected type
+    (a count written as a float or a string) is converted leniently instead of rejected."""
+    typed = msgspec.json.Decoder(kind).decode
+
+    def decode(raw: bytes | str) -> T:
+        try:
+            return typed(raw)
+        except msgspec.ValidationError:
+            return msgspec.convert(msgspec.json.decode(raw), kind, strict=False)
+
+    return decode
+
+
 def decode_line(decode: Callable[[bytes | str], T], raw: bytes) -> T | None:
     """Decode one JSON line with ``decode``; invalid UTF-8 bytes are replaced, and a line that
     still does not decode (malformed, truncated) gives None for the caller to count as skipped."""

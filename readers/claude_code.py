@@ -55,6 +55,7 @@ from .base import (
     home,
     iso_to_us,
     iter_files,
+    lenient_decoder,
     lines_containing,
     read_new_chunk,
     xdg,
@@ -117,15 +118,7 @@ class _Line(msgspec.Struct):
     data: _Data | None = None
 
 
-_typed = msgspec.json.Decoder(_Line).decode
-
-
-def _decode(raw: bytes | str) -> _Line:
-    """Decode a line; counters written as floats or strings are converted leniently."""
-    try:
-        return _typed(raw)
-    except msgspec.ValidationError:
-        return msgspec.convert(msgspec.json.decode(raw), _Line, strict=False)
+_decode = lenient_decoder(_Line)
 
 
 _MODELS: dict[str, str] = {}

@@ -48,6 +48,7 @@ from .base import (
     home,
     iso_to_us,
     iter_files,
+    lenient_decoder,
     lines_containing,
     read_new_chunk,
 )
@@ -99,15 +100,7 @@ class _Line(msgspec.Struct):
     payload: _Payload | None = None
 
 
-_typed = msgspec.json.Decoder(_Line).decode
-
-
-def _decode(raw: bytes | str) -> _Line:
-    """Decode a line; token counts written as floats or strings are converted leniently."""
-    try:
-        return _typed(raw)
-    except msgspec.ValidationError:
-        return msgspec.convert(msgspec.json.decode(raw), _Line, strict=False)
+_decode = lenient_decoder(_Line)
 
 
 #: The line kinds that matter; transcript lines (the bulk) carry no usage.

@@ -304,3 +304,17 @@ def test_agent_progress_lines_collapse_with_the_subagent_file(home: Path) -> Non
         assistant("msg_sub", "req_sub", inp=4, out=40, isSidechain=True),
     )
     assert read_all().height == 1
+
+
+def test_counts_written_as_floats_or_strings_still_count(home: Path) -> None:
+    line = json.loads(assistant("msg_1", "req_1"))
+    line["message"]["usage"] = {"input_tokens": 12.0, "output_tokens": "7", "cache_read_input_tokens": None}
+    write(home, f"{PROJECT}/s-main.jsonl", json.dumps(line))
+    assert sums(read_all()) == {
+        "input": 12,
+        "output": 7,
+        "cache_read": 0,
+        "cache_write_5m": 0,
+        "cache_write_1h": 0,
+        "turns": 1,
+    }
