@@ -15,21 +15,27 @@ def atomic_write(path: Path, data: bytes) -> None:
     atomic_write_with(path, lambda tmp: tmp.write_bytes(data))
 
 
-def atomic_write_with(path: Path, write: Callable[[Path], object]) -> None:
-    """Let ``write`` fill a temp file beside ``path``, fsync it, then rename it over ``path``."""
+def atomic_write_with(path: Path, write: Callable[[Path], object], durable: bool = True) -> None:
+    """Let ``write`` fill a temp file beside ``path``, fsync it, then rename it over ``path``.
+
+    ``durable=False`` skips the fsyncs: still atomic for readers, for caches that a crash
+    may lose (a lost or unreadable cache file is rebuilt).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
         write(tmp)
-        with tmp.open("rb+") as fh:
-            os.fsync(fh.fileno())
+        if durable:
+            with tmp.open("rb+") as fh:
+                os.fsync(fh.fileno())
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def fsync_dir(directory: Path) -> None:

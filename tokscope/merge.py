@@ -657,7 +657,7 @@ def _cache_tag() -> str:
 
 def _write_cache(path: Path, frame: pl.DataFrame) -> None:
     with contextlib.suppress(OSError):  # a cache: losing it only costs time
-        atomic_write_with(path, lambda tmp: frame.write_ipc(tmp))
+        atomic_write_with(path, lambda tmp: frame.write_ipc(tmp), durable=False)
 
 
 def _read_cache(path: Path) -> pl.DataFrame | None:
