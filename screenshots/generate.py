@@ -1,4 +1,4 @@
-"""Regenerate the README screenshots from the demo data: ``python scripts/screenshots.py``.
+"""Regenerate the README screenshots from the demo data: ``python screenshots/generate.py``.
 
 Builds the demo (``tokscope demo``'s data, seeded, with a fixed clock) in a
 temporary directory with HOME and XDG_* pointed into it, drives the app
@@ -51,7 +51,7 @@ async def _shoot(out: Path, home: Path, shared: Path, size: tuple[int, int], ste
 def main() -> int:
     """Write the SVGs; print their paths."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "screenshots")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     from tokscope.demo import demo_env
