@@ -30,7 +30,7 @@ from tokscope.config import Config
 from tokscope.events import TOTAL_FIELDS
 from tokscope.ledger import Ledger
 from tokscope.messages import ExportFinished, SourcesChanged, UsageLoaded, ViewReady
-from tokscope.query import GROUP_KEYS, Query, aggregate, filtered, period_bounds, today_in
+from tokscope.query import GROUP_KEYS, Query, aggregate, cost_sum, filtered, period_bounds, today_in
 
 #: The tabs, in order (keys ``1``-``6``), and the group-by key of each.
 TABS: dict[str, str] = {
@@ -335,7 +335,7 @@ def _rows_for_keys(ledger: Ledger, segments: tuple[str, ...], keys: pl.DataFrame
 def _cost_sum(priced: bool) -> pl.Expr:
     if not priced:
         return pl.lit(None, pl.Float64).alias("cost")
-    return pl.when(pl.col("cost").is_not_null().any()).then(pl.col("cost").sum()).alias("cost")
+    return cost_sum()
 
 
 def compute_view(loaded: Loaded, state: ViewState, today: date, tz: str) -> View:

@@ -100,11 +100,6 @@ def frame_from_rows(rows: Sequence[tuple]) -> pl.DataFrame:
     ).select(list(LEDGER_SCHEMA))
 
 
-def empty_events() -> pl.DataFrame:
-    """An empty frame with the full event schema."""
-    return EVENT_SCHEMA.to_frame()
-
-
 def total_tokens_expr() -> pl.Expr:
     """Expression for total tokens (input + output + cache read + cache writes)."""
     return pl.sum_horizontal(*[pl.col(c) for c in TOTAL_FIELDS])

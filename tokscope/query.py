@@ -107,6 +107,11 @@ def filtered(events: pl.LazyFrame, query: Query, today: date) -> pl.LazyFrame:
     return frame
 
 
+def cost_sum() -> pl.Expr:
+    """Sum of ``cost``: null when no row is priced (never $0), else the priced rows' sum."""
+    return pl.when(pl.col("cost").is_not_null().any()).then(pl.col("cost").sum()).alias("cost")
+
+
 def _counters(schema: pl.Schema) -> list[pl.Expr]:
     priced = "cost" in schema
     exprs = [pl.len().alias("turns")]
@@ -117,7 +122,7 @@ def _counters(schema: pl.Schema) -> list[pl.Expr]:
     exprs.append(pl.sum_horizontal(*[pl.col(c) for c in TOTAL_FIELDS]).sum().alias("total_tokens"))
     if priced:
         # a sum over only unpriced rows is null, never $0
-        exprs.append(pl.when(pl.col("cost").is_not_null().any()).then(pl.col("cost").sum()).alias("cost"))
+        exprs.append(cost_sum())
         exprs.append(pl.col("cost").is_null().sum().cast(pl.UInt32).alias("unpriced_turns"))
     else:
         exprs.append(pl.lit(None, pl.Float64).alias("cost"))
@@ -161,6 +166,6 @@ def totals_of(rows: pl.DataFrame) -> dict:
     """The counters summed over grouped rows (the groups partition the events, so no second pass)."""
     sums = rows.select(
         *[pl.col(c).sum() for c in COUNTERS if c != "cost"],
-        cost=pl.when(pl.col("cost").is_not_null().any()).then(pl.col("cost").sum()),
+        cost_sum(),
     ).row(0, named=True)
     return {c: sums[c] for c in COUNTERS}
