@@ -218,3 +218,38 @@ def test_parallel_cold_scan_equals_the_serial_one(home: Path, monkeypatch: pytes
     frame = Ledger().frame()
     assert int(frame["output"].sum()) == 6 * sum(range(50))
     assert frame.select(pl.col("event_key").n_unique()).item() == 300
+
+
+def rows(keys: list[str], output: int, rank: int) -> pl.DataFrame:
+    """Ledger rows for ``keys`` with one output count and rank."""
+    from datetime import UTC, datetime
+
+    from tokscope.events import LEDGER_SCHEMA
+
+    n = len(keys)
+    data = {name: [None] * n for name in LEDGER_SCHEMA}
+    data |= {"client": ["claude-code"] * n, "event_key": keys, "session_id": ["s"] * n, "rank": [rank] * n}
+    data |= {"ts": [datetime(2026, 11, 20, tzinfo=UTC)] * n, "output": [output] * n}
+    for name in ("input", "reasoning", "cache_read", "cache_write_5m", "cache_write_1h"):
+        data[name] = [0] * n
+    return pl.DataFrame(data, schema=LEDGER_SCHEMA)
+
+
+def test_base_and_deltas_keep_one_winner_per_key(home: Path) -> None:
+    ledger = Ledger()
+    with ledger.lock():
+        state = ledger.load_state()
+        ledger.append(rows(["a", "b", "c"], 1, rank=1), state)
+        ledger.maybe_compact(state, force=True)
+        ledger.append(rows(["d"], 4, rank=1), state)  # new keys only: the base is kept whole
+        ledger.save_state(state)
+    assert dict(ledger.frame().select("event_key", "output").iter_rows()) == {"a": 1, "b": 1, "c": 1, "d": 4}
+    with ledger.lock():
+        state = ledger.load_state()
+        ledger.append(rows(["b"], 20, rank=2), state)  # a better copy wins over the base row
+        ledger.append(rows(["c"], 30, rank=0), state)  # a worse copy loses to it
+        ledger.append(rows(["a"], 10, rank=1), state)  # an equal rank: the copy written last wins
+        ledger.save_state(state)
+    frame = ledger.frame()
+    assert frame.height == 4
+    assert dict(frame.select("event_key", "output").iter_rows()) == {"a": 10, "b": 20, "c": 1, "d": 4}

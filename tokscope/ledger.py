@@ -113,10 +113,16 @@ class Ledger:
         if base is None:
             return dedupe(delta.lazy())
         base_frame = pl.scan_parquet(base, schema=LEDGER_SCHEMA)
-        # a cheap vectorised prefilter on the key string; the few rows it matches are settled by dedupe
+        # The base rows whose key a delta holds again (usually none: deltas are mostly new turns)
+        # are found on the key column alone and settled with the deltas by dedupe; the rest of the
+        # base is dropped by row number, so the base is decoded once.
         maybe = pl.col("event_key").is_in(delta["event_key"].unique().implode())
-        contested = pl.concat([base_frame.filter(maybe), delta.lazy()])
-        return pl.concat([base_frame.filter(~maybe), dedupe(contested)])
+        contested = base_frame.with_row_index("_row").filter(maybe).collect()
+        settled = dedupe(pl.concat([contested.drop("_row").lazy(), delta.lazy()]))
+        if not contested.height:
+            return pl.concat([base_frame, settled])
+        kept = ~pl.col("_row").is_in(contested.get_column("_row").implode())
+        return pl.concat([base_frame.with_row_index("_row").filter(kept).drop("_row"), settled])
 
     def frame(self) -> pl.DataFrame:
         """All events, de-duplicated, collected."""
