@@ -6,12 +6,13 @@ The counters and their names are the ``tokscope report --format json`` contract.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from tokscope.events import TOTAL_FIELDS
+from tokscope.timezone import canonical_tz
 
 PERIODS = ("today", "yesterday", "7d", "30d", "month", "all")
 
@@ -91,9 +92,16 @@ def today_in(tz: str, now: datetime | None = None) -> date:
 
 def filtered(events: pl.LazyFrame, query: Query, today: date) -> pl.LazyFrame:
     """Events of the query's period and filters, with ``day``/``hour`` in its timezone."""
-    local = pl.col("ts").dt.convert_time_zone(query.tz)
-    frame = events.with_columns(day=local.dt.date(), hour=local.dt.truncate("1h").dt.strftime("%Y-%m-%dT%H:00"))
     since, until = query.bounds(today)
+    frame = events
+    # Converting to a named zone costs ~70 ns a row (UTC: ~10), so the period is first cut on
+    # the UTC instant with a day of margin (no zone is a day off UTC); the exact cut is by ``day``.
+    if since is not None:
+        frame = frame.filter(pl.col("ts") >= datetime.combine(since, time(), UTC) - timedelta(days=1))
+    if until is not None:
+        frame = frame.filter(pl.col("ts") < datetime.combine(until, time(), UTC) + timedelta(days=2))
+    local = pl.col("ts").dt.convert_time_zone(canonical_tz(query.tz))
+    frame = frame.with_columns(day=local.dt.date(), hour=local.dt.truncate("1h").dt.strftime("%Y-%m-%dT%H:00"))
     if since is not None:
         frame = frame.filter(pl.col("day") >= since)
     if until is not None:
