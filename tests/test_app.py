@@ -15,9 +15,10 @@ from tokscope.widgets.empty_state import EmptyState
 from tokscope.widgets.usage_table import UsageTable
 
 from tests.tui_helpers import DEVICE_ID, NOW, claude_line, settle, table_rows, transcript, write_fixture
-from tokscope.app import TokscopeApp, ViewState, make_app
+from tokscope.app import TokscopeApp, make_app
 from tokscope.config import Config
 from tokscope.screens import HelpScreen, MainScreen, SessionScreen
+from tokscope.view import ViewState
 
 SIZE = (80, 24)
 
@@ -173,7 +174,7 @@ async def test_enter_drills_down_and_escape_goes_back(home: Path) -> None:
         assert isinstance(app.screen, SessionScreen)
         turns = app.screen.query_one(UsageTable)
         assert turns.row_count == 2
-        from tokscope.app import session_turns
+        from tokscope.view import session_turns
 
         frame = session_turns(app.loaded, "s1", "UTC")
         assert frame.get_column("running_tokens").to_list() == [1350, 1365]
@@ -363,10 +364,10 @@ async def test_auto_export_after_new_turns_is_debounced(home: Path, tmp_path: Pa
 
 
 async def test_many_rows_are_capped_with_a_notice(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tokscope.app as app_module
+    import tokscope.view as view_module
 
     write_fixture(home)
-    monkeypatch.setattr(app_module, "ROW_LIMIT", 1)
+    monkeypatch.setattr(view_module, "ROW_LIMIT", 1)
     app = app_for()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
@@ -378,8 +379,8 @@ async def test_many_rows_are_capped_with_a_notice(home: Path, monkeypatch: pytes
 
 
 def test_new_ledger_deltas_apply_like_a_full_reload(home: Path) -> None:
-    from tokscope.app import apply_new_segments, load
     from tokscope.ledger import Ledger
+    from tokscope.loading import apply_new_segments, load
     from tokscope.scan import scan
 
     paths = write_fixture(home)

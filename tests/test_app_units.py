@@ -9,10 +9,10 @@ import polars as pl
 from tokscope.widgets.daily_chart import chart_lines
 from tokscope.widgets.usage_table import Column, fit_columns
 
-from tokscope.app import Loaded, ViewState, compute_view, next_in, session_turns
 from tokscope.events import EVENT_SCHEMA, frame_from_rows
 from tokscope.messages import SourcesChanged
 from tokscope.screens import money_short, short_model
+from tokscope.view import Loaded, ViewState, compute_view, next_in, session_turns
 from tokscope.watch import SourceWatcher, plan_watches
 
 TODAY = date(2026, 11, 20)
@@ -197,10 +197,10 @@ def test_watcher_filters_and_notifies(tmp_path: Path) -> None:
 
 
 def test_demo_data_three_devices_one_refused(home: Path, tmp_path: Path) -> None:
-    from tokscope.app import load
     from tokscope.config import Config
     from tokscope.demo import BUILD_BOX, FIXED_NOW, LAPTOP, STUDIO, build_demo
     from tokscope.ledger import Ledger
+    from tokscope.loading import load
     from tokscope.scan import scan
 
     shared = tmp_path / "shared"

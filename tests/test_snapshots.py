@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.tui_helpers import settle
-from tokscope.app import TAB_TITLES
 from tokscope.demo import FIXED_NOW, build_demo, demo_app
+from tokscope.view import TAB_TITLES
 
 TABS = list(TAB_TITLES)
 SIZES = [(80, 24), (120, 36)]

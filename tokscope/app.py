@@ -11,653 +11,37 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-import polars as pl
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tokscope.commands import TokscopeProvider
 from tokscope.config import Config
-from tokscope.events import TOTAL_FIELDS
 from tokscope.ledger import Ledger
+from tokscope.loading import (
+    CACHEABLE,
+    First,
+    Prefetch,
+    apply_new_segments,
+    data_key,
+    load,
+    load_view_cache,
+    prefetch_first,
+    save_view_cache,
+    take_prefetch,
+)
 from tokscope.messages import ExportFinished, SourcesChanged, UsageLoaded, ViewReady
-from tokscope.query import GROUP_KEYS, Query, aggregate, cost_sum, filtered, period_bounds, today_in
-
-#: The tabs, in order (keys ``1``-``6``), and the group-by key of each.
-TABS: dict[str, str] = {
-    "clients": "client",
-    "models": "model",
-    "workspaces": "workspace",
-    "sessions": "session",
-    "devices": "device",
-    "daily": "day",
-}
-TAB_TITLES: dict[str, str] = {
-    "clients": "Clients",
-    "models": "Models",
-    "workspaces": "Workspaces",
-    "sessions": "Sessions",
-    "devices": "Devices",
-    "daily": "Daily",
-}
-#: Periods ``p`` cycles through.
-PERIOD_CYCLE: tuple[str, ...] = ("today", "7d", "30d", "month", "all")
-#: Second group-by keys ``g`` cycles through (those equal to the tab's own key are skipped).
-SECOND_KEYS: tuple[str, ...] = ("model", "client", "workspace", "device", "provider")
-#: Sort columns ``s`` cycles through; ``key`` is the tab's own key column.
-SORT_CYCLE: tuple[str, ...] = (
-    "cost",
-    "total_tokens",
-    "turns",
-    "input",
-    "output",
-    "cache_read",
-    "cache_write",
-    "reasoning",
-    "key",
-)
-
-Clock = Callable[[], datetime]
-
-#: At most this many rows go into a table (a DataTable slows down past a few thousand); the
-#: first ones in sort order are kept and the screen says how many more there are.
-ROW_LIMIT = 500
-
-#: The event columns kept in memory: what the views use, plus ``event_key`` for live upserts
-#: (the pricing inputs stay on disk).
-VIEW_COLUMNS: tuple[str, ...] = (
-    "device_id",
-    "event_key",
-    "client",
-    "provider",
-    "model",
-    "workspace",
-    "session_id",
-    "agent",
-    "ts",
-    "input",
-    "output",
-    "reasoning",
-    "cache_read",
-    "cache_write_5m",
-    "cache_write_1h",
-    "cost",
-)
-
-
-def utc_now() -> datetime:
-    """The wall clock (UTC)."""
-    return datetime.now(UTC)
-
-
-# --- state and data ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ViewState:
-    """Everything the user chose: which rows to show and how."""
-
-    tab: str = "clients"
-    period: str = "30d"
-    device: str | None = None
-    """A device id to keep, or all."""
-    client: str | None = None
-    """A client to keep, or all."""
-    group2: str | None = None
-    """The second group-by key (``g``)."""
-    sort: str | None = None
-    """Column to sort by; None: the tab's default."""
-    descending: bool = True
-    text: str = ""
-    """Row filter (``/``): rows whose key contains it."""
-    drill: tuple[tuple[str, str], ...] = ()
-    """Filters pushed by Enter on a row: (group key, value); Esc pops."""
-    back_tabs: tuple[str, ...] = ()
-    """The tab to return to when each drill filter is popped."""
-    metric: str = "cost"
-    """What the Daily chart shows: ``cost`` or ``tokens``."""
-
-    def by(self) -> list[str]:
-        """The group-by keys of the table."""
-        keys = ["session", "client", "workspace"] if self.tab == "sessions" else [TABS[self.tab]]
-        if self.group2 and self.group2 not in keys:
-            keys.append(self.group2)
-        return keys
-
-
-@dataclass
-class Loaded:
-    """The merged, priced events and what is known about the devices."""
-
-    events: pl.DataFrame
-    device_id: str
-    device_name: str
-    devices: list[dict[str, Any]]
-    """Device status entries (this device first), as dicts."""
-    notes: list[str]
-    names: dict[str, str]
-    """Device id -> display name."""
-    clients: list[str]
-    device_ids: list[str]
-    priced: bool
-    """True once the pricing step added a ``cost`` column."""
-    updated: datetime
-    scan_errors: list[str] = field(default_factory=list)
-    generation: int = 0
-    segments: tuple[str, ...] = ()
-    """The ledger's segment files when it was read (to apply only newer ones later)."""
-    cached: bool = False
-    """A stand-in from the view cache (no events yet): paint it, compute nothing from it."""
-    event_count: int | None = None
-    """How many events there are (the stand-in has none in memory)."""
-
-    def size(self) -> int:
-        """How many events are loaded."""
-        return self.event_count if self.event_count is not None else self.events.height
-
-
-@dataclass
-class View:
-    """What the screen shows for one ``ViewState``."""
-
-    state: ViewState
-    by: list[str]
-    rows: pl.DataFrame
-    """by-keys, the counters, ``cache_write``, ``share`` (and ``last`` for sessions)."""
-    totals: dict[str, Any]
-    sessions: int
-    top_model: str
-    cache_hit: float | None
-    since: date | None
-    until: date | None
-    daily: list[tuple[date, float | None, int]]
-    """(day, cost, tokens) for each day of the period, zero days included."""
-    devices: list[dict[str, Any]]
-    generation: int = 0
-    row_count: int = 0
-    """Rows before the ``ROW_LIMIT`` cut."""
-
-
-def _entry_dict(entry: Any) -> dict[str, Any]:
-    """A device status entry (dataclass, object or dict) as a dict of the agreed fields."""
-    names = ("id", "name", "fingerprint", "trusted", "last_export", "rows", "status", "reason", "public_key")
-    if isinstance(entry, dict):
-        return {k: entry.get(k) for k in names}
-    return {k: getattr(entry, k, None) for k in names}
-
-
-def load(
-    settings: Config,
-    *,
-    ledger: Ledger | None = None,
-    shared: Path | None = None,
-    clock: Clock = utc_now,
-    generation: int = 0,
-) -> Loaded:
-    """Load the merged, priced events (``load_usage``) into memory (the columns the views use)."""
-    from tokscope.usage import load_usage
-
-    ledger = ledger or Ledger()
-    segments = ledger_segments(ledger)
-    usage = load_usage(settings, ledger=ledger, shared=shared)
-    schema = usage.events.collect_schema()
-    events = usage.events.select([c for c in VIEW_COLUMNS if c in schema]).collect()
-    devices = [_entry_dict(d) for d in (usage.devices or [])]
-    notes = list(usage.notes or [])
-    me = usage.device
-    if not any(d["id"] == me.id for d in devices):
-        devices.insert(
-            0,
-            {
-                "id": me.id,
-                "name": me.name,
-                "fingerprint": None,
-                "trusted": True,
-                "last_export": None,
-                "rows": None,
-                "status": "this device",
-                "reason": None,
-            },
-        )
-    names = {str(d["id"]): str(d["name"] or d["id"]) for d in devices if d["id"]}
-    # unique first: casting a million categorical values to strings costs more than the rest of load()
-    clients = sorted(str(c) for c in events.get_column("client").unique().drop_nulls().to_list())
-    device_ids = sorted(str(d) for d in events.get_column("device_id").unique().drop_nulls().to_list())
-    device_ids.sort(key=lambda d: (d != me.id, names.get(d, d)))
-    return Loaded(
-        events=events,
-        device_id=me.id,
-        device_name=me.name,
-        devices=devices,
-        notes=notes,
-        names=names,
-        clients=clients,
-        device_ids=device_ids,
-        priced="cost" in events.columns,
-        updated=clock(),
-        generation=generation,
-        segments=segments,
-    )
-
-
-def ledger_segments(ledger: Ledger) -> tuple[str, ...]:
-    """The names of the ledger's segment files now (``base-N`` / ``delta-N``, see ``tokscope.ledger``)."""
-    try:
-        return tuple(sorted(p.name for p in ledger.events_dir.iterdir() if p.suffix == ".parquet"))
-    except OSError:
-        return ()
-
-
-def apply_new_segments(loaded: Loaded, ledger: Ledger, clock: Clock, generation: int) -> Loaded | None:
-    """``loaded`` updated with the ledger's deltas written since it was read, or None if a full reload is needed.
-
-    A scan appends a delta segment; re-reading, merging and pricing a million events for one new
-    turn would take a second. Instead the keys in the new deltas are looked up in the ledger (its
-    own de-duplication decides which copy wins), priced, and replace those keys in memory; this
-    device's rows win over other devices' copies, as in the merge. A new base (a compaction), a
-    missing file or anything unexpected asks for a full reload.
-    """
-    from tokscope.events import EVENT_SCHEMA
-    from tokscope.ledger import KEY
-
-    segments = ledger_segments(ledger)
-    old = set(loaded.segments)
-    if not loaded.segments or "event_key" not in loaded.events.columns:
-        return None
-    if any(name.startswith("base-") and name not in old for name in segments):
-        return None
-    new = [name for name in segments if name not in old]
-    if not new:
-        return replace(loaded, segments=segments)
-    touched = pl.concat([pl.read_parquet(ledger.events_dir / name, columns=KEY) for name in new]).unique()
-    fresh = (
-        _rows_for_keys(ledger, segments, touched)
-        .with_columns(device_id=pl.lit(loaded.device_id, pl.Categorical()))
-        .select(list(EVENT_SCHEMA))
-    )
-    if loaded.priced:
-        from tokscope.pricing import apply_pricing
-
-        fresh, _notes = apply_pricing(fresh)
-    schema = fresh.collect_schema()
-    fresh_frame = fresh.select([c for c in VIEW_COLUMNS if c in schema]).collect()
-    kept = loaded.events.join(touched, on=KEY, how="anti")
-    events = pl.concat([kept, fresh_frame.select(kept.columns)], how="vertical_relaxed")
-    clients = sorted(str(c) for c in events.get_column("client").unique().drop_nulls().to_list())
-    device_ids = sorted(str(d) for d in events.get_column("device_id").unique().drop_nulls().to_list())
-    device_ids.sort(key=lambda d: (d != loaded.device_id, loaded.names.get(d, d)))
-    return replace(
-        loaded,
-        events=events,
-        clients=clients,
-        device_ids=device_ids,
-        updated=clock(),
-        generation=generation,
-        segments=segments,
-        scan_errors=[],
-    )
-
-
-def _rows_for_keys(ledger: Ledger, segments: tuple[str, ...], keys: pl.DataFrame) -> pl.LazyFrame:
-    """The ledger's winning row for each of ``keys``: the rows of the current base and its deltas
-    with those keys, in write order, de-duplicated as the ledger does (``Ledger.lazy`` would re-join
-    the whole base)."""
-    from tokscope.events import LEDGER_SCHEMA
-    from tokscope.ledger import KEY, dedupe
-
-    def seq(name: str) -> int:
-        return int(name.split("-", 1)[1].split(".", 1)[0])
-
-    bases = sorted((n for n in segments if n.startswith("base-")), key=seq)
-    floor = seq(bases[-1]) if bases else -1
-    deltas = sorted((n for n in segments if n.startswith("delta-") and seq(n) > floor), key=seq)
-    wanted = keys.get_column("event_key").unique()
-    parts = [
-        pl.scan_parquet(ledger.events_dir / name, schema=LEDGER_SCHEMA)
-        .filter(pl.col("event_key").is_in(wanted.implode()))
-        .join(keys.lazy(), on=KEY, how="semi")
-        for name in ([bases[-1]] if bases else []) + deltas
-    ]
-    if not parts:
-        return LEDGER_SCHEMA.to_frame().lazy()
-    return dedupe(pl.concat(parts))
-
-
-def _cost_sum(priced: bool) -> pl.Expr:
-    if not priced:
-        return pl.lit(None, pl.Float64).alias("cost")
-    return cost_sum()
-
-
-def compute_view(loaded: Loaded, state: ViewState, today: date, tz: str) -> View:
-    """Rows, totals, summary figures, the daily series and device rows for ``state``."""
-    events = loaded.events.lazy()
-    for key, value in state.drill:
-        events = events.filter(pl.col(GROUP_KEYS[key]).cast(pl.String).fill_null("") == value)
-    by = state.by()
-    query = Query(
-        by=by,
-        period=state.period,
-        tz=tz,
-        clients=[state.client] if state.client else [],
-        devices=[state.device] if state.device else [],
-    )
-    rows, totals = aggregate(events, query, today)
-    frame = filtered(events, query, today)
-    tokens = pl.sum_horizontal(*[pl.col(c) for c in TOTAL_FIELDS])
-    stats = frame.select(sessions=pl.col("session_id").n_unique())
-    top = (
-        frame.group_by("model")
-        .agg(_cost_sum(loaded.priced), tokens.sum().alias("tokens"))
-        .sort(["cost", "tokens"], descending=[True, True], nulls_last=True)
-        .head(1)
-        .select(pl.col("model").cast(pl.String))
-    )
-    plans = [stats, top]
-    if state.tab == "daily":
-        plans.append(frame.group_by("day").agg(_cost_sum(loaded.priced), tokens.sum().alias("tokens")).sort("day"))
-    if state.tab == "sessions":
-        plans.append(
-            frame.group_by(pl.col("session_id").cast(pl.String).fill_null("").alias("session")).agg(
-                last=pl.col("ts").max().dt.convert_time_zone(tz)
-            )
-        )
-    results = pl.collect_all(plans)
-    sessions = int(results[0].item()) if results[0].height else 0
-    top_model = results[1].item() if results[1].height else ""
-    rows = rows.with_columns(cache_write=pl.col("cache_write_5m") + pl.col("cache_write_1h"))
-    if state.tab == "sessions":
-        rows = rows.join(results[-1], on="session", how="left")
-    cost_total = totals.get("cost")
-    if cost_total:
-        rows = rows.with_columns(share=pl.col("cost").fill_null(0) / cost_total)
-    elif totals.get("total_tokens"):
-        rows = rows.with_columns(share=pl.col("total_tokens") / totals["total_tokens"])
-    else:
-        rows = rows.with_columns(share=pl.lit(None, pl.Float64))
-    if state.text:
-        needle = state.text.lower()
-        match = [pl.col(k).str.to_lowercase().str.contains(needle, literal=True) for k in by]
-        if "device" in by:
-            names = pl.DataFrame(
-                {"device": list(loaded.names), "_name": list(loaded.names.values())},
-                schema={"device": pl.String, "_name": pl.String},
-            )
-            rows = rows.join(names, on="device", how="left")
-            match.append(pl.col("_name").fill_null("").str.to_lowercase().str.contains(needle, literal=True))
-        rows = rows.filter(pl.any_horizontal(match))
-        if "_name" in rows.columns:
-            rows = rows.drop("_name")
-    rows = sort_rows(rows, state, by)
-    row_count = rows.height
-    if row_count > ROW_LIMIT:
-        rows = rows.head(ROW_LIMIT)
-    since, until = query.bounds(today)
-    daily: list[tuple[date, float | None, int]] = []
-    if state.tab == "daily":
-        series = {d: (c, t) for d, c, t in results[2].iter_rows()}
-        first = since or (min(series) if series else today)
-        last = until or today
-        day = first
-        while day <= last:
-            cost, tok = series.get(day, (None if not loaded.priced else 0.0, 0))
-            daily.append((day, cost, int(tok or 0)))
-            day += timedelta(days=1)
-    devices = device_rows(loaded, rows if state.tab == "devices" and not state.group2 else None)
-    cache_in = sum(int(totals.get(k) or 0) for k in ("input", "cache_read", "cache_write_5m", "cache_write_1h"))
-    cache_hit = (int(totals.get("cache_read") or 0) / cache_in) if cache_in else None
-    return View(
-        state=state,
-        by=by,
-        rows=rows,
-        totals=totals,
-        sessions=sessions,
-        top_model=top_model or "",
-        cache_hit=cache_hit,
-        since=since,
-        until=until,
-        daily=daily,
-        devices=devices,
-        generation=loaded.generation,
-        row_count=row_count,
-    )
-
-
-def sort_rows(rows: pl.DataFrame, state: ViewState, by: list[str]) -> pl.DataFrame:
-    """Rows in the order the state asks for (default: cost, then tokens; days newest first)."""
-    column = state.sort
-    if column == "key":
-        column = by[0]
-    if column is None:
-        if by[0] == "day":
-            return rows.sort(["day", *by[1:]], descending=[True, *[False] * (len(by) - 1)])
-        return rows.sort(["cost", "total_tokens", *by], descending=[True, True, *[False] * len(by)], nulls_last=True)
-    if column not in rows.columns:
-        return rows
-    return rows.sort([column, *by], descending=[state.descending, *[False] * len(by)], nulls_last=True)
-
-
-def device_rows(loaded: Loaded, usage_rows: pl.DataFrame | None) -> list[dict[str, Any]]:
-    """One dict per known device: its status entry plus its usage in the view (if given)."""
-    by_id: dict[str, dict[str, Any]] = {}
-    if usage_rows is not None and "device" in usage_rows.columns:
-        by_id = {r["device"]: r for r in usage_rows.iter_rows(named=True)}
-    out = []
-    seen = set()
-    for entry in loaded.devices:
-        did = str(entry["id"])
-        seen.add(did)
-        out.append({**entry, "this": did == loaded.device_id, "usage": by_id.get(did)})
-    for did in loaded.device_ids:
-        if did not in seen:
-            out.append(
-                {
-                    "id": did,
-                    "name": loaded.names.get(did, did),
-                    "fingerprint": None,
-                    "trusted": None,
-                    "last_export": None,
-                    "rows": None,
-                    "status": "",
-                    "reason": None,
-                    "this": False,
-                    "usage": by_id.get(did),
-                }
-            )
-    return out
-
-
-def session_turns(loaded: Loaded, session_id: str, tz: str) -> pl.DataFrame:
-    """The turns of one session, oldest first, with running totals of tokens and cost."""
-    events = loaded.events.lazy().filter(pl.col("session_id").cast(pl.String) == session_id)
-    cost = pl.col("cost") if loaded.priced else pl.lit(None, pl.Float64)
-    return (
-        events.sort("ts")
-        .select(
-            time=pl.col("ts").dt.convert_time_zone(tz),
-            client=pl.col("client").cast(pl.String),
-            model=pl.col("model").cast(pl.String),
-            agent=pl.col("agent").cast(pl.String),
-            input=pl.col("input"),
-            output=pl.col("output"),
-            cache_read=pl.col("cache_read"),
-            cache_write=pl.col("cache_write_5m") + pl.col("cache_write_1h"),
-            total=pl.sum_horizontal(*[pl.col(c) for c in TOTAL_FIELDS]),
-            cost=cost,
-        )
-        .with_columns(
-            running_tokens=pl.col("total").cum_sum(),
-            running_cost=pl.when(pl.col("cost").is_not_null().cum_sum() > 0).then(
-                pl.col("cost").fill_null(0).cum_sum()
-            ),
-        )
-        .collect()
-    )
-
-
-def next_in(options: list[Any] | tuple[Any, ...], current: Any) -> Any:
-    """The option after ``current`` (wrapping; the first when ``current`` is unknown)."""
-    options = list(options)
-    if not options:
-        return current
-    try:
-        return options[(options.index(current) + 1) % len(options)]
-    except ValueError:
-        return options[0]
-
-
-def period_label(state: ViewState, today: date) -> str:
-    """``30d 10-25→11-23``."""
-    since, until = period_bounds(state.period, today)
-    if since is None:
-        return "all time"
-    if since == until:
-        return f"{state.period} {since:%m-%d}"
-    return f"{state.period} {since:%m-%d}→{until:%m-%d}"
-
-
-# --- first-paint cache -------------------------------------------------------------
-
-CACHE_VERSION = 1
-#: Tabs whose view the cache keeps (plain rows, no chart or device table).
-_CACHEABLE = ("clients", "models", "workspaces")
-
-
-def view_cache_path() -> Path:
-    """Where the last start-up view is kept (rebuildable; the cache dir)."""
-    from tokscope import paths
-
-    return paths.cache_dir() / "tui-view.json"
-
-
-def data_key(ledger: Ledger, shared: Path | None, state: ViewState, today: date, tz: str) -> str:
-    """What the start-up view depends on: the ledger's segments, the shared folder's manifests,
-    the view state, the day and the timezone (and the price overrides file)."""
-    import hashlib
-
-    from tokscope import paths
-
-    parts: list[Any] = [CACHE_VERSION, repr(state), today.isoformat(), tz]
-    for name in ledger_segments(ledger):
-        try:
-            st = (ledger.events_dir / name).stat()
-            parts.append((name, st.st_size, st.st_mtime_ns))
-        except OSError:
-            parts.append((name, None))
-    # what else changes the numbers: price overrides and tables, pinned keys, device names
-    watched = [
-        paths.config_dir() / "prices.toml",
-        paths.config_dir() / "trusted.json",
-        paths.config_dir() / "device.toml",
-        paths.config_dir() / "config.toml",
-        paths.data_dir() / "accepted.json",
-    ]
-    try:
-        from tokscope.pricing import table_path, user_overrides_path
-
-        watched += [table_path(), user_overrides_path()]
-    except Exception:  # pricing not installed or its files unreadable: the key just misses more often
-        parts.append("pricing unknown")
-    if shared is not None and shared.is_dir():
-        try:
-            watched += sorted(d / "manifest.json" for d in shared.iterdir() if d.is_dir())
-        except OSError:
-            parts.append("shared unreadable")
-    for path in watched:
-        try:
-            st = path.stat()
-            parts.append((str(path), st.st_size, st.st_mtime_ns))
-        except OSError:
-            parts.append((str(path), None))
-    return hashlib.sha256(repr(parts).encode()).hexdigest()
-
-
-def save_view_cache(key: str, loaded: Loaded, view: View) -> None:
-    """Keep ``view`` so the next start can paint it at once (best effort, never raises)."""
-    import json
-
-    from tokscope.fsutil import atomic_write
-
-    if view.state.tab not in _CACHEABLE:
-        return
-    try:
-        data = {
-            "version": CACHE_VERSION,
-            "key": key,
-            "device_id": loaded.device_id,
-            "device_name": loaded.device_name,
-            "names": loaded.names,
-            "clients": loaded.clients,
-            "device_ids": loaded.device_ids,
-            "priced": loaded.priced,
-            "events": loaded.size(),
-            "updated": loaded.updated.isoformat(),
-            "devices": [{k: v for k, v in d.items() if k != "public_key"} for d in loaded.devices],
-            "notes": loaded.notes,
-            "by": view.by,
-            "rows": view.rows.to_dicts(),
-            "row_count": view.row_count,
-            "totals": view.totals,
-            "sessions": view.sessions,
-            "top_model": view.top_model,
-            "cache_hit": view.cache_hit,
-            "since": view.since.isoformat() if view.since else None,
-            "until": view.until.isoformat() if view.until else None,
-        }
-        atomic_write(view_cache_path(), json.dumps(data, default=str).encode())
-    except Exception:  # a cache must never break the app
-        return
-
-
-def load_view_cache(key: str, state: ViewState) -> tuple[Loaded, View] | None:
-    """The cached start-up view if it was made from exactly the data there is now."""
-    import json
-
-    try:
-        data = json.loads(view_cache_path().read_bytes())
-        if data.get("version") != CACHE_VERSION or data.get("key") != key:
-            return None
-        loaded = Loaded(
-            events=pl.DataFrame(),
-            device_id=data["device_id"],
-            device_name=data["device_name"],
-            devices=data["devices"],
-            notes=data["notes"],
-            names=data["names"],
-            clients=data["clients"],
-            device_ids=data["device_ids"],
-            priced=data["priced"],
-            updated=datetime.fromisoformat(data["updated"]),
-            cached=True,
-            event_count=int(data["events"]),
-        )
-        view = View(
-            state=state,
-            by=data["by"],
-            rows=pl.DataFrame(data["rows"], infer_schema_length=None) if data["rows"] else pl.DataFrame(),
-            totals=data["totals"],
-            sessions=int(data["sessions"]),
-            top_model=data["top_model"],
-            cache_hit=data["cache_hit"],
-            since=date.fromisoformat(data["since"]) if data["since"] else None,
-            until=date.fromisoformat(data["until"]) if data["until"] else None,
-            daily=[],
-            devices=[],
-            row_count=int(data["row_count"]),
-        )
-        return loaded, view
-    except Exception:  # missing, stale or damaged: compute instead
-        return None
-
+from tokscope.query import today_in
+from tokscope.view import Clock, Loaded, View, ViewState, compute_view, utc_now
 
 # --- export / trust hooks (devices feature) ----------------------------------------
 
@@ -720,7 +104,10 @@ class TokscopeApp(App):
         from tokscope import config as config_mod
         from tokscope.timezone import local_tz
 
-        self.settings = settings or config_mod.load()
+        early = None
+        if prefetch and settings is None and ledger is None and shared is None and clock is utc_now:
+            early = take_prefetch()  # the CLI's (see ``tokscope.loading``): same data, already reading
+        self.settings = early.settings if early else settings or config_mod.load()
         self.ledger = ledger or Ledger()
         self.shared = shared if shared is not None else self.settings.shared_folder
         self.readers = readers
@@ -753,20 +140,21 @@ class TokscopeApp(App):
         self.export_busy = False
         self._export_announce = False
         self.last_export: str | None = None
+        self._unmounted = False
         self.timings: dict[str, float] = {"start": time.perf_counter()}
         """perf_counter marks (start, loaded, shown …) for the benchmark."""
         self._initial_state = self.state
         self.use_cache = use_cache
         """Paint the last start-up view at once when the data has not changed since."""
         self._cache_key: str | None = None
-        self._prefetch: Future[Loaded] | None = None
-        if use_cache and self.state.tab in _CACHEABLE:
+        self._prefetch: Prefetch | None = early
+        if use_cache and self.state.tab in CACHEABLE:
             self._cache_key = data_key(self.ledger, self.shared, self.state, self.today(), self.tz)
-        if prefetch:
+        if prefetch and early is None:
             # start reading the ledger now, in parallel with Textual's start-up (first paint sooner)
-            executor = ThreadPoolExecutor(1, thread_name_prefix="tokscope-prefetch")
-            self._prefetch = executor.submit(self._load, 1, [])
-            executor.shutdown(wait=False)
+            self._prefetch = prefetch_first(
+                self.settings, ledger=self.ledger, shared=self.shared, clock=clock, tz=self.tz, state=self.state
+            )
         keys = self.settings.extra.get("keys") if isinstance(self.settings.extra, dict) else None
         if isinstance(keys, dict):
             self.set_keymap({str(k): str(v) for k, v in keys.items()})
@@ -790,7 +178,7 @@ class TokscopeApp(App):
         raise LookupError("no main screen")
 
     def on_ready(self) -> None:
-        """Paint the cached start-up view, start the first load, then the watcher."""
+        """Paint the cached start-up view, start the first load (which starts the watcher)."""
         self.timings["ready"] = time.perf_counter()
         if self._cache_key is not None:
             hit = load_view_cache(self._cache_key, self.state)
@@ -799,20 +187,20 @@ class TokscopeApp(App):
                 self._show(view)
                 self.timings["cached"] = time.perf_counter()
         self.request_refresh(scan=self.scan_on_start)
-        if self.live:
-            self.start_watcher()
         if self.tick is not None:
             self.set_interval(self.tick_interval, self._tick)
 
     def on_unmount(self) -> None:
         """Stop the watcher thread."""
+        self._unmounted = True
         if self.watcher is not None:
             self.watcher.stop()
 
     # --- live ------------------------------------------------------------------------
 
     def start_watcher(self) -> None:
-        """Watch every reader's roots and the shared folder."""
+        """Watch every reader's roots and the shared folder (in the first load worker: importing
+        every reader and watchdog takes 0.1 s the screen should not wait for)."""
         from tokscope.readers import all_readers
         from tokscope.watch import SourceWatcher
 
@@ -823,8 +211,11 @@ class TokscopeApp(App):
 
         # our own exports land in <shared>/<our id>: not news to us
         ignore = [self.shared / load_device().id] if self.shared else []
-        self.watcher = SourceWatcher(roots, self.shared, self._notify_change, ignore=ignore)
-        self.watcher.start()
+        watcher = SourceWatcher(roots, self.shared, self._notify_change, ignore=ignore)
+        watcher.start()
+        self.watcher = watcher
+        if self._unmounted:  # the app quit while we set up
+            watcher.stop()
 
     @property
     def device_id(self) -> str | None:
@@ -863,15 +254,18 @@ class TokscopeApp(App):
         worker = get_current_worker()
         errors: list[str] = []
         if first:
-            # paint what the ledger holds before scanning anything (loaded while Textual started)
-            key = self._cache_key
-            self._base = self._prefetched(generation, errors)
-            if worker.is_cancelled:
-                return
-            view = self._compute(self._base)
-            self.post_message(UsageLoaded((self._base, view, 0)))
-            if self.use_cache and key is not None and view.state == self._initial_state:
-                save_view_cache(key, self._base, view)
+            try:
+                # paint what the ledger holds before scanning anything (loaded while Textual started)
+                key = self._cache_key
+                self._base, view = self._prefetched(generation, errors)
+                if worker.is_cancelled:
+                    return
+                self.post_message(UsageLoaded((self._base, view, 0)))
+                if self.use_cache and key is not None and view.state == self._initial_state:
+                    save_view_cache(key, self._base, view)
+            finally:
+                if self.live and self.watcher is None:
+                    self.start_watcher()  # before the scan: no append is missed between the two
         new_events = 0
         if scan:
             from tokscope.scan import scan as run_scan
@@ -902,19 +296,24 @@ class TokscopeApp(App):
 
     def _data_key(self) -> str | None:
         """The cache key of the data as it is now (None: no caching)."""
-        if not self.use_cache or self._initial_state.tab not in _CACHEABLE:
+        if not self.use_cache or self._initial_state.tab not in CACHEABLE:
             return None
         return data_key(self.ledger, self.shared, self._initial_state, self.today(), self.tz)
 
-    def _prefetched(self, generation: int, errors: list[str]) -> Loaded:
-        """The load started in ``__init__`` if it is for this generation, else a fresh one."""
-        future, self._prefetch = self._prefetch, None
-        if future is not None and generation == 1:
-            try:
-                return future.result()
-            except Exception:  # the worker's own load will report it
-                pass
-        return self._load(generation, errors)
+    def _prefetched(self, generation: int, errors: list[str]) -> tuple[Loaded, View]:
+        """The prefetched load and view if they are for this generation and state, else fresh ones."""
+        started, self._prefetch = self._prefetch, None
+        first: First | None = None
+        if started is not None and generation == 1:
+            with contextlib.suppress(Exception):  # the load below reports it
+                first = started.future.result()
+        if first is None:
+            loaded = self._load(generation, errors)
+            return loaded, self._compute(loaded)
+        first.loaded.scan_errors = errors
+        if first.view.state == self.state and first.tz == self.tz and first.today == self.today():
+            return first.loaded, first.view
+        return first.loaded, self._compute(first.loaded)
 
     def _load(self, generation: int, errors: list[str]) -> Loaded:
         loaded = load(
@@ -999,12 +398,16 @@ class TokscopeApp(App):
 
     def _show(self, view: View) -> None:
         self.view = view
-        self.main.show_view(view)
+        try:
+            self.main.show_view(view)
+        except (LookupError, NoMatches):  # shutting down, see _refresh_status
+            return
         self.timings.setdefault("shown", time.perf_counter())
         self.timings["updated"] = time.perf_counter()
 
     def _refresh_status(self) -> None:
-        with contextlib.suppress(LookupError):
+        # a worker may finish while the app shuts down and the widgets are already gone
+        with contextlib.suppress(LookupError, NoMatches):
             self.main.refresh_status()
 
     # --- actions -----------------------------------------------------------------------

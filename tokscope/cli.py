@@ -120,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
+        from tokscope.loading import start_prefetch
+
+        start_prefetch()  # read the ledger while Textual is imported and the screen is built
         from tokscope.app import run_app
 
         return run_app()

@@ -19,7 +19,7 @@ class TokscopeProvider(Provider):
             screen = app.main
         except (LookupError, AttributeError):
             return commands
-        from tokscope.app import PERIOD_CYCLE, SECOND_KEYS, SORT_CYCLE, TAB_TITLES, TABS
+        from tokscope.view import PERIOD_CYCLE, SECOND_KEYS, SORT_CYCLE, TAB_TITLES, TABS
 
         for i, (tab, title) in enumerate(TAB_TITLES.items(), start=1):
             commands.append((f"Tab: {title}", partial(screen.action_tab, tab), f"key {i}"))

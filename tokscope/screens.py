@@ -26,7 +26,8 @@ from tokscope.widgets.summary import Summary, SummaryData
 from tokscope.widgets.usage_table import Column, UsageTable
 
 if TYPE_CHECKING:
-    from tokscope.app import TokscopeApp, View
+    from tokscope.app import TokscopeApp
+    from tokscope.view import View
 
 _DATE_SUFFIX = re.compile(r"-(20\d{6}|20\d\d-\d\d-\d\d)$")
 
@@ -108,7 +109,7 @@ class MainScreen(Screen):
 
     def compose(self) -> ComposeResult:
         """The layout, top to bottom."""
-        from tokscope.app import TAB_TITLES
+        from tokscope.view import TAB_TITLES
 
         yield StatusLine(id="status")
         yield Summary(id="summary")
@@ -142,7 +143,7 @@ class MainScreen(Screen):
         """Redraw the header line."""
         app = self.app
         today = app.today()
-        from tokscope.app import period_label
+        from tokscope.view import period_label
 
         state = app.state
         loaded = app.loaded
@@ -417,7 +418,7 @@ class MainScreen(Screen):
 
     def action_group(self) -> None:
         """Cycle the second group-by key."""
-        from tokscope.app import SECOND_KEYS, TABS, next_in
+        from tokscope.view import SECOND_KEYS, TABS, next_in
 
         state = self.app.state
         options = [None, *[k for k in SECOND_KEYS if k != TABS[state.tab] and k not in state.by()[:1]]]
@@ -427,13 +428,13 @@ class MainScreen(Screen):
 
     def action_period(self) -> None:
         """Cycle the period."""
-        from tokscope.app import PERIOD_CYCLE, next_in
+        from tokscope.view import PERIOD_CYCLE, next_in
 
         self.app.set_state(period=next_in(PERIOD_CYCLE, self.app.state.period))
 
     def action_device(self) -> None:
         """Cycle all devices / each device."""
-        from tokscope.app import next_in
+        from tokscope.view import next_in
 
         loaded = self.app.loaded
         options = [None, *(loaded.device_ids if loaded else [])]
@@ -441,7 +442,7 @@ class MainScreen(Screen):
 
     def action_client(self) -> None:
         """Cycle all clients / each client."""
-        from tokscope.app import next_in
+        from tokscope.view import next_in
 
         loaded = self.app.loaded
         options = [None, *(loaded.clients if loaded else [])]
@@ -449,7 +450,7 @@ class MainScreen(Screen):
 
     def action_sort(self) -> None:
         """Sort by the next column."""
-        from tokscope.app import SORT_CYCLE, next_in
+        from tokscope.view import SORT_CYCLE, next_in
 
         current = self.app.state.sort or ("key" if self.app.state.tab == "daily" else "cost")
         self.sort_by(next_in(SORT_CYCLE, current))
@@ -596,7 +597,7 @@ class MainScreen(Screen):
 
 
 def _tab_key(tab: str) -> str:
-    from tokscope.app import TABS
+    from tokscope.view import TABS
 
     return TABS.get(tab, tab)
 
@@ -639,7 +640,7 @@ class SessionScreen(Screen):
 
     def on_mount(self) -> None:
         """Load the session's turns (a filter over the in-memory events)."""
-        from tokscope.app import session_turns
+        from tokscope.view import session_turns
 
         app = self.app
         loaded = app.loaded

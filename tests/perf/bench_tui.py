@@ -5,13 +5,14 @@
 Builds a ledger of N synthetic events (Polars, no logs) under a temporary HOME,
 runs the app headless (``run_test``, 120×36) and reports:
 
-* shell: process-relative time until the app is ready (widgets mounted);
-* first paint: time from app start until the first data view is rendered
-  (ledger -> merge -> pricing -> aggregation -> table);
+* in-process shell / first paint: app construction until ready / the first data view
+  (the app's own prefetch; this process already imported everything);
 * append -> screen: a line appended to a Claude Code transcript until the table
   shows the new turn, with no key pressed (watchdog -> coalesced scan -> reload);
 * idle CPU: process CPU time over a quiet interval, as a percentage;
-* restart: the same data opened again, first paint from the view cache, then the live data.
+* fresh starts: ``tokscope``'s own start-up sequence in new processes, timed from the parent's
+  launch (interpreter start-up included) and from the app's construction; cold (no view cache:
+  ledger -> merge -> pricing -> view) and cached (the last start-up view painted at once).
 """
 
 from __future__ import annotations
@@ -101,25 +102,54 @@ def claude_line(ts: datetime, key: str) -> str:
     )
 
 
-async def restart() -> dict[str, float]:
-    """Start the app again on the same data: the first paint comes from the view cache."""
-    t = time.perf_counter()
+async def first_paint(cold: bool) -> dict[str, float]:
+    """Start the app as ``tokscope`` does (prefetch, then import Textual) and time its first paint.
+
+    Runs in a fresh process; ``TOKSCOPE_BENCH_LAUNCH`` is the parent's wall clock just before
+    it spawned us, so ``launch_to_paint_s`` includes the interpreter's own start-up.
+    """
+    wall0, perf0 = time.time(), time.perf_counter()
+    launch = float(os.environ["TOKSCOPE_BENCH_LAUNCH"])
+    if cold:
+        from tokscope.paths import cache_dir
+
+        (cache_dir() / "tui-view.json").unlink(missing_ok=True)
+    from tokscope.loading import start_prefetch
+
+    start_prefetch()
     from tokscope.app import make_app
-    from tokscope.config import Config
 
-    imports = time.perf_counter() - t
-
-    app = make_app(Config(), tz="UTC", live=True)
+    imports = time.perf_counter() - perf0
+    app = make_app()
     app.animation_level = "none"
-    async with app.run_test(size=(120, 36)):
+    async with app.run_test(size=(120, 36)) as pilot:
         while "shown" not in app.timings:
-            await asyncio.sleep(0.005)
-        out = {"restart_imports_s": imports, "restart_first_paint_s": app.timings["shown"] - app.timings["start"]}
-        out["restart_from_cache"] = float("cached" in app.timings)
+            await asyncio.sleep(0.002)
+        shown = app.timings["shown"]
+        out = {
+            "launch_to_paint_s": wall0 - launch + (shown - perf0),
+            "imports_s": imports,
+            "app_to_shell_s": app.timings["ready"] - app.timings["start"],
+            "app_to_paint_s": shown - app.timings["start"],
+            "from_view_cache": float("cached" in app.timings),
+        }
         while "loaded" not in app.timings:
             await asyncio.sleep(0.005)
-        out["restart_live_data_s"] = app.timings["loaded"] - app.timings["start"]
+        out["launch_to_live_data_s"] = wall0 - launch + (app.timings["loaded"] - perf0)
+        for _ in range(100):  # let the start-up scan finish and the view cache be written
+            await pilot.pause(0.05)
+            if not app.busy:
+                break
     return out
+
+
+def spawn_first_paint(mode: str) -> dict[str, float]:
+    """Run ``first_paint`` in a fresh process; its figures."""
+    env = {**os.environ, "TOKSCOPE_BENCH_LAUNCH": repr(time.time())}
+    done = subprocess.run(
+        [sys.executable, __file__, "--first-paint", mode], env=env, check=True, capture_output=True, text=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 async def run(idle_seconds: float, appends: int) -> dict[str, float]:
@@ -144,8 +174,8 @@ async def run(idle_seconds: float, appends: int) -> dict[str, float]:
     async with app.run_test(size=(120, 36)) as pilot:
         while "shown" not in app.timings:
             await asyncio.sleep(0.005)
-        out["shell_s"] = app.timings["ready"] - app.timings["start"]
-        out["first_paint_s"] = app.timings["shown"] - app.timings["start"]
+        out["in_process_shell_s"] = app.timings["ready"] - app.timings["start"]
+        out["in_process_paint_s"] = app.timings["shown"] - app.timings["start"]
         for _ in range(50):
             with suppress(WorkerCancelled):
                 await app.workers.wait_for_complete()
@@ -183,11 +213,11 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--idle", type=float, default=5.0, help="seconds of idle to measure CPU over")
     parser.add_argument("--appends", type=int, default=5)
-    parser.add_argument("--restart-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--starts", type=int, default=3, help="fresh-process starts to time, cold and cached")
+    parser.add_argument("--first-paint", choices=("cold", "cached"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.restart_only:  # a fresh process on the HOME of the main run
-        for key, value in asyncio.run(restart()).items():
-            print(f"{key:28s} {value:,.3f}")
+    if args.first_paint:  # a fresh process on the HOME of the main run
+        print(json.dumps(asyncio.run(first_paint(args.first_paint == "cold"))))
         return 0
     with tempfile.TemporaryDirectory(prefix="tokscope-bench-tui-") as tmp:
         os.environ["HOME"] = tmp
@@ -199,8 +229,13 @@ def main() -> int:
         result = asyncio.run(run(args.idle, args.appends))
         for key, value in result.items():
             print(f"{key:28s} {value:,.3f}")
-        sys.stdout.flush()
-        subprocess.run([sys.executable, __file__, "--restart-only"], check=True)
+        for mode in ("cold", "cached"):
+            runs = [spawn_first_paint(mode) for _ in range(args.starts)]
+            print(f"-- {args.starts} fresh starts, {mode} (no view cache)" if mode == "cold" else f"-- {mode}")
+            for key in runs[0]:
+                values = sorted(r[key] for r in runs)
+                shown = " / ".join(f"{v:.3f}" for v in values)
+                print(f"{key:28s} {shown}   median {values[len(values) // 2]:.3f}")
     return 0
 
 
