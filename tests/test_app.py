@@ -507,3 +507,24 @@ async def test_clicking_a_header_sorts_and_again_reverses(home: Path) -> None:
         await settle(app, pilot)
         assert (app.state.sort, app.state.descending) == ("turns", False)
         assert table_rows(app) == ["claude-opus-4-1", "claude-sonnet-4-5"]
+
+
+async def test_the_cli_start_up_load_is_taken_by_the_default_app(home: Path) -> None:
+    from tokscope import loading
+    from tokscope.scan import scan
+
+    write_fixture(home)
+    scan()
+    loading.start_prefetch()  # what ``tokscope`` does before importing Textual
+    early = loading._early
+    assert early is not None
+    explicit = app_for()  # other settings: not the same data, so not taken
+    assert loading._early is early and explicit._prefetch is not early
+    app = make_app(scan_on_start=False)
+    assert app._prefetch is early and loading.take_prefetch() is None
+    assert app.settings is early.settings
+    app.animation_level = "none"
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.loaded is not None and app.loaded.size() == 3
+        assert app.view is not None and app.view.state == app.state
