@@ -528,3 +528,22 @@ async def test_the_cli_start_up_load_is_taken_by_the_default_app(home: Path) -> 
         await settle(app, pilot)
         assert app.loaded is not None and app.loaded.size() == 3
         assert app.view is not None and app.view.state == app.state
+
+
+async def test_the_sorted_column_shows_its_arrow_even_when_narrow(home: Path) -> None:
+    write_fixture(home)
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        table = app.main.query_one(UsageTable)
+        widths = {}
+        for _ in range(9):  # every sort column once
+            columns = {str(k.value): c for k, c in table.columns.items()}
+            column = columns.get(table.sort_key or "")
+            if column is not None:
+                widths[table.sort_key] = column.width
+                assert column.label.plain.endswith(("▼", "▲")), column.label.plain
+            await pilot.press("s")
+            await settle(app, pilot)
+        assert {"cost", "input", "turns"} <= set(widths)
+        assert min(widths.values()) <= len("Cache rd"), widths  # a column narrower than label + arrow

@@ -154,7 +154,10 @@ class UsageTable(DataTable):
             if col.key == self.sort_key:
                 header.stylize("underline")
                 arrow = "▼" if self.sort_descending else "▲"
-                if len(label) + 2 <= width:
+                if len(label) + 2 > width:  # a narrow column gives up its label's end, not the arrow
+                    header = Text(label[: max(0, width - 1)], justify=header.justify, style="underline")
+                    header = Text.assemble(header, arrow, justify=header.justify)
+                else:
                     header = Text.assemble(header, " " + arrow, justify=header.justify)
             self.add_column(header, width=width, key=col.key)
         cells_rows = []
