@@ -130,21 +130,23 @@ def test_prices_show_explains_the_match(capsys: pytest.CaptureFixture[str]) -> N
     assert data["match"] == "exact" and data["per_million"][0]["base"] == pytest.approx([5, 30, 0.5, 5, 5])
 
 
-def test_prices_update_from_file_writes_the_users_table(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    litellm = {
-        "sample_spec": {"mode": "chat"},
-        **{
-            f"lab-model-{i}": {
-                "litellm_provider": "openai",
-                "mode": "chat",
-                "input_cost_per_token": 1e-06 * (i + 1),
-                "output_cost_per_token": 2e-06,
-            }
-            for i in range(60)
-        },
+def litellm_json(models: int = 60) -> str:
+    """A LiteLLM price JSON with ``models`` chat models, lab-model-i at $(i+1)/M input."""
+    rows = {
+        f"lab-model-{i}": {
+            "litellm_provider": "openai",
+            "mode": "chat",
+            "input_cost_per_token": 1e-06 * (i + 1),
+            "output_cost_per_token": 2e-06,
+        }
+        for i in range(models)
     }
+    return json.dumps({"sample_spec": {"mode": "chat"}, **rows})
+
+
+def test_prices_update_from_file_writes_the_users_table(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = home / "litellm.json"
-    src.write_text(json.dumps(litellm))
+    src.write_text(litellm_json())
     assert main(["prices", "update", "--from", str(src)]) == 0
     assert user_table_path().exists()
     assert "models from" in capsys.readouterr().out
@@ -173,3 +175,37 @@ def test_broken_user_table_falls_back_to_the_bundle(home: Path) -> None:
     table = load_table([])
     assert table.path is not None and table.path != user_table_path()
     assert table.warnings and "bundled" in table.warnings[0]
+
+
+def test_prices_update_from_a_url(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = litellm_json().encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = self.path == "/prices.json"
+            self.send_response(200 if found else 404)
+            self.end_headers()
+            self.wfile.write(body if found else b"not here")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        assert main(["prices", "update", "--from", f"{base}/gone.json"]) == 1
+        assert "404" in capsys.readouterr().err
+        assert not user_table_path().exists()
+        assert main(["prices", "update", "--from", f"{base}/prices.json"]) == 0
+        assert f"models from {base}/prices.json" in capsys.readouterr().out
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert load_table([]).resolve("lab-model-2").entry.current.std.base[0] == pytest.approx(3e-06)
+    assert main(["prices", "update", "--from", f"{base}/prices.json"]) == 1  # the server is gone
+    assert "cannot build the price table" in capsys.readouterr().err
+    assert load_table([]).resolve("lab-model-2").entry is not None  # the table from before stays
