@@ -452,8 +452,13 @@ class MainScreen(Screen):
         """Sort by the next column."""
         from tokscope.view import SORT_CYCLE, next_in
 
-        current = self.app.state.sort or ("key" if self.app.state.tab == "daily" else "cost")
-        self.sort_by(next_in(SORT_CYCLE, current))
+        state = self.app.state
+        current = state.sort or ("key" if state.tab == "daily" else "cost")
+        # only the columns the pane shows: sorting by a dropped column would look like nothing happened
+        shown = set(self.query_one(UsageTable).shown_columns)
+        key_column = state.by()[0]
+        options = [c for c in SORT_CYCLE if (key_column if c == "key" else c) in shown]
+        self.sort_by(next_in(options or SORT_CYCLE, current))
 
     def sort_by(self, column: str, descending: bool | None = None) -> None:
         """Sort by ``column`` (numbers descending, names ascending unless told)."""
