@@ -222,6 +222,23 @@ def test_demo_data_three_devices_one_refused(home: Path, tmp_path: Path) -> None
     assert after.size() == before + 1
 
 
+def test_the_live_demo_has_nothing_after_now(home: Path, tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from tokscope.config import Config
+    from tokscope.demo import FIXED_NOW, build_demo
+    from tokscope.ledger import Ledger
+    from tokscope.loading import load
+
+    early = FIXED_NOW.replace(hour=9, minute=5)  # before most of the day's generated sessions
+    shared = tmp_path / "shared"
+    demo = build_demo(home, shared, early.date(), days=10, until=early)
+    loaded = load(Config(shared_folder=shared), ledger=Ledger(demo.ledger_root), shared=shared)
+    assert loaded.events.get_column("ts").max() <= early
+    exports = [datetime.fromisoformat(d["last_export"]) for d in loaded.devices if d.get("last_export")]
+    assert exports and max(exports) <= early
+
+
 def test_demo_env_moves_home_and_xdg(tmp_path: Path, monkeypatch) -> None:
     import os
 

@@ -137,13 +137,17 @@ def _sessions(rng: random.Random, today: date, days: int, per_day: float, device
             yield day, session, start, rng.choice(WORKSPACES), rng.randint(3, 14)
 
 
-def _event_rows(rng: random.Random, today: date, days: int, per_day: float, mix_name: str, device: str) -> list[tuple]:
+def _event_rows(
+    rng: random.Random, today: date, days: int, per_day: float, mix_name: str, device: str, until: datetime | None
+) -> list[tuple]:
     rows = []
     for _day, session, start, workspace, turns in _sessions(rng, today, days, per_day, device):
         client, provider, model = _pick(rng, MIX[mix_name])
         ts = start
         for i in range(turns):
             ts += timedelta(seconds=rng.randint(20, 400))
+            if until is not None and ts > until:
+                break
             t = _tokens(rng, 1.3 if client == "codex" else 1.0)
             reasoning = int(t["output"] * 0.4) if client in ("codex", "gemini-cli") else 0
             rows.append(
@@ -170,11 +174,15 @@ def _event_rows(rng: random.Random, today: date, days: int, per_day: float, mix_
     return rows
 
 
-def build_demo(home: Path, shared: Path, today: date, *, seed: int = 7, days: int = 60) -> Demo:
+def build_demo(
+    home: Path, shared: Path, today: date, *, seed: int = 7, days: int = 60, until: datetime | None = None
+) -> Demo:
     """Write the demo's data under ``home`` (transcripts, ledger, device identity) and ``shared``.
 
     The caller points HOME / XDG_* at ``home`` first (``demo_env``), so every
-    platformdirs path and every reader root is inside it.
+    platformdirs path and every reader root is inside it. ``until`` (the live demo's
+    now) cuts the turns and exports that would lie in the future; without it the whole
+    last day is generated, the same at any hour (screenshots, snapshot tests).
     """
     from tokscope.events import frame_from_rows
     from tokscope.identity import Device, save_device
@@ -194,27 +202,32 @@ def build_demo(home: Path, shared: Path, today: date, *, seed: int = 7, days: in
         lines = []
         for i in range(turns):
             ts += timedelta(seconds=rng.randint(20, 400))
+            if until is not None and ts > until:
+                break
             _client, _provider, model = _pick(rng, MIX["laptop-claude"])
             lines.append(
                 _claude_line(rng, ts, session=session, cwd=workspace, model=model, key=f"msg_{session[:8]}_{i}")
             )
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if lines:  # a session of today that starts after ``until`` is not written (the live turns may go there)
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         if day == today or live_file is None:
             live_file = path
     assert live_file is not None
     ledger_root = home / ".local" / "share" / "tokscope" / "ledger"
     ledger = Ledger(ledger_root)
     # this device's Codex turns go straight into the ledger (as if scanned earlier)
-    codex_rows = _event_rows(rng, today, days, 1.5, "laptop-other", "laptop")
+    codex_rows = _event_rows(rng, today, days, 1.5, "laptop-other", "laptop", until)
     with ledger.lock():
         state = ledger.load_state()
         ledger.append(frame_from_rows(codex_rows), state)
         ledger.save_state(state)
     scan(ledger=ledger)
 
-    studio_rows = _event_rows(rng, today, days, 2.5, "studio", "studio")
-    box_rows = _event_rows(rng, today, days, 1.0, "build-box", "build-box")
+    studio_rows = _event_rows(rng, today, days, 2.5, "studio", "studio", until)
+    box_rows = _event_rows(rng, today, days, 1.0, "build-box", "build-box", until)
     exported_at = datetime.combine(today, datetime.min.time(), UTC) + timedelta(hours=14, minutes=52)
+    if until is not None:
+        exported_at = min(exported_at, until - timedelta(minutes=38))  # this device exported 30 min later
     # signed snapshots in the shared folder, merged by load_usage like any other device's
     export, pin, identity_of = _devices_feature()
     others = shared.parent / "other-devices"
@@ -334,7 +347,8 @@ def run_demo(days: int = 60, interval: float = 3.0) -> int:
         root = Path(tmp)
         old = demo_env(root)
         try:
-            demo = build_demo(root / "home", root / "shared", datetime.now(UTC).date(), days=days)
+            now = datetime.now(UTC)
+            demo = build_demo(root / "home", root / "shared", now.date(), days=days, until=now)
             app = demo_app(demo)
             app.tick_interval = interval
             app.run()
