@@ -108,6 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_tui() -> int:
+    """``tokscope`` without a command: the TUI."""
+    from tokscope.loading import start_prefetch
+
+    start_prefetch()  # read the ledger while Textual is imported and the screen is built
+    from tokscope.app import run_app
+
+    return run_app()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """``tokscope demo``."""
     from tokscope.demo import run_demo
@@ -117,15 +127,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:  # the TUI: start before building the parser (its first paint waits on the ledger)
+        return run_tui()
+    args = build_parser().parse_args(argv)
     if args.command is None:
-        from tokscope.loading import start_prefetch
-
-        start_prefetch()  # read the ledger while Textual is imported and the screen is built
-        from tokscope.app import run_app
-
-        return run_app()
+        return run_tui()
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:
