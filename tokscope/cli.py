@@ -215,8 +215,10 @@ def cmd_sources(args: argparse.Namespace) -> int:
     from tokscope.ledger import Ledger
     from tokscope.readers import all_readers
 
+    summary = None
     if not args.no_scan:
-        _print_errors(run_scan())
+        summary = run_scan()
+        _print_errors(summary)
     counts = dict(
         Ledger()
         .lazy()
@@ -228,14 +230,17 @@ def cmd_sources(args: argparse.Namespace) -> int:
     )
     entries = []
     for reader in all_readers():
-        errors: list[str] = []
-        files = reader.discover(errors)
+        if summary is not None and reader.client in summary.per_client:  # the scan just walked the roots
+            files, errors = summary.per_client[reader.client], summary.discover_errors[reader.client]
+        else:
+            errors = []
+            files = len(reader.discover(errors))
         entries.append(
             {
                 "client": reader.client,
                 "paths": [str(p) for p in reader.roots() if p.exists()],
                 "searched": [str(p) for p in reader.roots()],
-                "files": len(files),
+                "files": files,
                 "events": int(counts.get(reader.client, 0)),
                 "session_totals_only": reader.session_totals,
                 "errors": errors,

@@ -51,6 +51,8 @@ class ScanSummary:
     errors: list[str] = field(default_factory=list)
     per_client: dict[str, int] = field(default_factory=dict)
     """Source files per client."""
+    discover_errors: dict[str, list[str]] = field(default_factory=dict)
+    """What went wrong finding each client's files (also in ``errors``)."""
 
 
 @dataclass(frozen=True)
@@ -175,8 +177,11 @@ def scan(
     summary = ScanSummary()
     sources: list[Source] = []
     for reader in readers:
-        found = reader.discover(summary.errors)
+        problems: list[str] = []
+        found = reader.discover(problems)
         summary.per_client[reader.client] = len(found)
+        summary.discover_errors[reader.client] = problems
+        summary.errors.extend(problems)
         sources.extend(found)
     summary.files = len(sources)
     with ledger.lock():
