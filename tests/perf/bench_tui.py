@@ -9,6 +9,7 @@ runs the app headless (``run_test``, 120×36) and reports:
   (the app's own prefetch; this process already imported everything);
 * append -> screen: a line appended to a Claude Code transcript until the table
   shows the new turn, with no key pressed (watchdog -> coalesced scan -> reload);
+* key -> view: a key that changes the view (period, group-by, tab) until the screen shows it;
 * idle CPU: process CPU time over a quiet interval, as a percentage;
 * fresh starts: ``tokscope``'s own start-up sequence in new processes, timed from the parent's
   launch (interpreter start-up included) and from the app's construction; cold (no view cache:
@@ -196,6 +197,13 @@ async def run(idle_seconds: float, appends: int) -> dict[str, float]:
             await pilot.pause(0.3)
         out["append_to_screen_s_max"] = max(latencies)
         out["append_to_screen_s_median"] = sorted(latencies)[len(latencies) // 2]
+        # a key that changes the view: period, second group-by, tabs (each a new aggregation)
+        for keys in ("p", "p", "g", "2", "3", "4", "6", "1"):
+            started = time.perf_counter()
+            await pilot.press(keys)
+            while app.view is None or app.view.state != app.state:
+                await asyncio.sleep(0.002)
+            out[f"key_{keys}_to_view_s"] = max(out.get(f"key_{keys}_to_view_s", 0.0), time.perf_counter() - started)
         await pilot.pause(0.5)
         before = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
