@@ -1,9 +1,9 @@
 """The Textual app: live usage tables by client, model, workspace, session, device and day.
 
-Coordination only: the App owns the data pipeline (scan -> ``load_usage`` ->
-view) run in thread workers, the file watcher and the auto-export timer; the
-``MainScreen`` (``tokscope/screens.py``) renders. The view computation
-(``compute_view``) is plain Polars so tests and the benchmark call it directly.
+Coordination only: the App runs the data pipeline (scan -> ``tokscope.loading`` ->
+``tokscope.view``) in thread workers, owns the file watcher and the auto-export
+timer; the ``MainScreen`` (``tokscope/screens.py``) renders. Loading and views are
+Textual-free, so the CLI starts the first load before Textual is imported.
 """
 
 from __future__ import annotations
