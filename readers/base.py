@@ -245,6 +245,16 @@ def iter_files(root: Path, suffix: str, errors: list[str] | None = None) -> Iter
                 continue
 
 
+def first_sight(path: Path, seen: set[Path]) -> bool:
+    """True the first time ``path``'s real location is seen, recording it in ``seen``
+    (a symlink, or one root reached under two names, must not be read twice)."""
+    real = path.resolve()
+    if real in seen:
+        return False
+    seen.add(real)
+    return True
+
+
 def clamp(value: Any) -> int:
     """A token count as a non-negative int (None, bools, floats and junk handled)."""
     if isinstance(value, bool) or value is None:

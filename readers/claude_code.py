@@ -52,6 +52,7 @@ from .base import (
     Source,
     decode_line,
     env_paths,
+    first_sight,
     home,
     iso_to_us,
     iter_files,
@@ -142,10 +143,8 @@ class ClaudeCodeReader:
         seen: set[Path] = set()
         found = []
         for root in self.roots():
-            real = root.resolve()
-            if real in seen:  # ~/.claude/projects and ~/.config/claude/projects may be one dir
+            if not first_sight(root, seen):  # ~/.claude/projects and ~/.config/claude/projects may be one dir
                 continue
-            seen.add(real)
             for path in iter_files(root, ".jsonl", errors):
                 if path.name == "journal.jsonl" and "subagents" in path.parts:
                     continue

@@ -73,7 +73,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, home, iso_to_us, xdg
+from .base import ReadResult, Source, clamp, first_sight, home, iso_to_us, xdg
 
 CLINE_EXT = "saoudrizwan.claude-dev"
 ROO_EXT = "rooveterinaryinc.roo-cline"
@@ -342,10 +342,8 @@ class VSCodeTaskReader:
         for root in self.task_roots():
             if not root.is_dir():
                 continue
-            real = root.resolve()
-            if real in seen:
+            if not first_sight(root, seen):
                 continue
-            seen.add(real)
             for entry in _subdirs(root, errors):
                 task = Path(entry.path)
                 path = task / UI_MESSAGES

@@ -86,7 +86,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, decode_line, home, iso_to_us, iter_files, read_new_lines
+from .base import ReadResult, Source, clamp, decode_line, first_sight, home, iso_to_us, iter_files, read_new_lines
 from .session_totals import columns, read_db, wal_companions
 
 CLIENT = "copilot"
@@ -318,9 +318,7 @@ class CopilotReader:
         if extra is not None and extra.is_file():
             paths.append(extra)
         for path in paths:
-            real = path.resolve()
-            if real not in seen:
-                seen.add(real)
+            if first_sight(path, seen):
                 found.append(path)
         return found
 

@@ -40,7 +40,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Row, Source, xdg
+from .base import ReadResult, Row, Source, first_sight, xdg
 from .session_totals import any_to_us, col, columns, number, read_db, usage_time, wal_companions
 
 CLIENT = "crush"
@@ -106,8 +106,7 @@ class CrushReader:
         seen: set[Path] = set()
         found = []
         for path, _workspace in [*self.projects(errors), *((p, "") for p in self._extra())]:
-            if path.is_file() and path.resolve() not in seen:
-                seen.add(path.resolve())
+            if path.is_file() and first_sight(path, seen):
                 found.append(Source(CLIENT, path, "whole", wal_companions(path)))
         return found
 

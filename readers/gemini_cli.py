@@ -58,7 +58,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, decode_line, home, iso_to_us, iter_files, read_new_lines
+from .base import ReadResult, Source, clamp, decode_line, first_sight, home, iso_to_us, iter_files, read_new_lines
 
 CLIENT = "gemini-cli"
 
@@ -221,11 +221,8 @@ class GeminiCliReader:
                     in_chats = len(rel) >= 3 and rel[1] == "chats"
                     if not in_chats and not (len(rel) == 2 and path.name.startswith("session-")):
                         continue
-                    real = path.resolve()
-                    if real in seen:
-                        continue
-                    seen.add(real)
-                    found.append(Source(CLIENT, path, mode))  # type: ignore[arg-type]
+                    if first_sight(path, seen):
+                        found.append(Source(CLIENT, path, mode))  # type: ignore[arg-type]
         return found
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:

@@ -44,7 +44,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Row, Source, clamp, home, xdg
+from .base import ReadResult, Row, Source, clamp, first_sight, home, xdg
 from .session_totals import any_to_us, col, columns, infer_provider, number, read_db, usage_time, wal_companions
 
 CLIENT = "goose"
@@ -79,8 +79,7 @@ class GooseReader:
         found: list[Source] = []
         seen: set[Path] = set()
         for path in self.roots():
-            if path.is_file() and path.resolve() not in seen:
-                seen.add(path.resolve())
+            if path.is_file() and first_sight(path, seen):
                 found.append(Source(CLIENT, path, "whole", wal_companions(path)))
         return found
 

@@ -57,7 +57,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, decode_line, home, iter_files, read_new_lines
+from .base import ReadResult, Source, clamp, decode_line, first_sight, home, iter_files, read_new_lines
 from .pi import infer_provider
 
 CLIENT = "kimi"
@@ -254,9 +254,7 @@ class KimiReader:
             for path in iter_files(root, "wire.jsonl", errors):
                 if path.name != "wire.jsonl":
                     continue
-                real = path.resolve()
-                if real not in seen:
-                    seen.add(real)
+                if first_sight(path, seen):
                     found.append(Source(CLIENT, path))
         return found
 

@@ -58,7 +58,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, decode_line, env_paths, home, iso_to_us, read_new_lines
+from .base import ReadResult, Source, decode_line, env_paths, first_sight, home, iso_to_us, read_new_lines
 from .pi import PiUsage, infer_provider, ms_to_us, number, pi_tokens
 from .session_totals import epoch_to_us, read_db, wal_companions
 
@@ -167,11 +167,8 @@ class OpenClawReader:
                             continue
                         if not path.is_file():
                             continue
-                        real = path.resolve()
-                        if real in seen:
-                            continue
-                        seen.add(real)
-                        found.append(Source(CLIENT, path))
+                        if first_sight(path, seen):
+                            found.append(Source(CLIENT, path))
         return found
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:

@@ -48,7 +48,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, decode_line, home, iso_to_us, iter_files, read_new_lines
+from .base import ReadResult, Source, clamp, decode_line, first_sight, home, iso_to_us, iter_files, read_new_lines
 from .gemini_cli import split_usage
 
 CLIENT = "qwen-code"
@@ -131,11 +131,8 @@ class QwenCodeReader:
             for path in iter_files(root, ".jsonl", errors):
                 if "chats" not in path.relative_to(root).parts[1:-1]:
                     continue
-                real = path.resolve()
-                if real in seen:
-                    continue
-                seen.add(real)
-                found.append(Source(CLIENT, path))
+                if first_sight(path, seen):
+                    found.append(Source(CLIENT, path))
         return found
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:

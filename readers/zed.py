@@ -57,7 +57,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Row, Source, clamp, home, xdg
+from .base import ReadResult, Row, Source, clamp, first_sight, home, xdg
 from .session_totals import Locked, any_to_us, col, columns, query_ro, usage_time, wal_companions
 
 CLIENT = "zed"
@@ -126,8 +126,7 @@ class ZedReader:
         seen: set[Path] = set()
         found = []
         for path in self.roots():
-            if path.is_file() and path.resolve() not in seen:
-                seen.add(path.resolve())
+            if path.is_file() and first_sight(path, seen):
                 found.append(Source(CLIENT, path, "whole", wal_companions(path)))
         return found
 
