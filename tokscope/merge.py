@@ -251,6 +251,16 @@ def _manifest_status(folder: Path, manifest: dict[str, Any]) -> DeviceStatus:
     )
 
 
+def _own_key(folder: Path, manifest: dict[str, Any]) -> bytes:
+    """The public key a manifest carries, if it names its own folder's device (else refused)."""
+    if manifest.get("device_id") != folder.name:
+        raise SnapshotRefused(f"manifest names device {manifest.get('device_id')!r}, not its folder's")
+    try:
+        return decode_key(manifest.get("public_key"))
+    except ValueError as exc:
+        raise SnapshotRefused(f"manifest.json has no valid public key ({exc})") from None
+
+
 def _check_signature(data: bytes, manifest: dict[str, Any], sig: dict[str, Any], raw_sig: bytes, key: bytes) -> None:
     if verify(key, raw_sig, data):
         return
@@ -270,12 +280,7 @@ def read_signed_manifest(folder: Path) -> dict[str, Any]:
     for attempt in range(_ATTEMPTS):
         try:
             data, manifest, sig, raw_sig, _ = _read_manifest(folder)
-            if manifest.get("device_id") != folder.name:
-                raise SnapshotRefused(f"manifest names device {manifest.get('device_id')!r}, not its folder's")
-            try:
-                key = decode_key(manifest.get("public_key"))
-            except ValueError as exc:
-                raise SnapshotRefused(f"manifest.json has no valid public key ({exc})") from None
+            key = _own_key(folder, manifest)
             _check_signature(data, manifest, sig, raw_sig, key)
             return manifest
         except SnapshotRefused as refusal:
@@ -464,12 +469,7 @@ def _inspect(
         status.trusted = pinned is not None or folder.name == local.id
         if pinned is not None and not status.name:
             status.name = pinned.name
-        if manifest.get("device_id") != folder.name:
-            raise SnapshotRefused(f"manifest names device {manifest.get('device_id')!r}, not its folder's")
-        try:
-            key = decode_key(manifest.get("public_key"))
-        except ValueError as exc:
-            raise SnapshotRefused(f"manifest.json has no valid public key ({exc})") from None
+        key = _own_key(folder, manifest)
         if folder.name == local.id:
             status.name = local.name
             if local_key is not None and manifest.get("public_key") != local_key:
