@@ -190,18 +190,20 @@ def test_unreadable_file_is_reported_and_read_later(home: Path, monkeypatch: pyt
     good.write_text(line("m1", 10) + "\n")
     bad = project(home) / "s2.jsonl"
     bad.write_text(line("m2", 20, session="s2") + "\n")
-    real_open = Path.open
+    import tokscope.readers.base as base
 
-    def failing_open(self: Path, *args: object, **kwargs: object):
-        if self == bad:
+    real_open = base.open_regular
+
+    def failing_open(path: Path):
+        if path == bad:
             raise PermissionError(13, "Permission denied")
-        return real_open(self, *args, **kwargs)
+        return real_open(path)
 
-    monkeypatch.setattr(Path, "open", failing_open)
+    monkeypatch.setattr(base, "open_regular", failing_open)
     summary = run()
     assert any("s2.jsonl" in e and "Permission denied" in e for e in summary.errors)
     assert totals() == (1, 10)
-    monkeypatch.setattr(Path, "open", real_open)
+    monkeypatch.setattr(base, "open_regular", real_open)
     run()  # readable again: nothing was marked as done
     assert totals() == (2, 30)
 

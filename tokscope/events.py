@@ -1,16 +1,17 @@
 """The usage event: one turn (request -> response), as one Polars schema.
 
-Readers produce rows in ``readers.base.ROW_FIELDS`` order (plain tuples, no Polars);
+Readers produce ``readers.base.Row`` structs (no Polars);
 ``frame_from_rows`` turns a batch of them into a frame with the ledger schema.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 
 import polars as pl
 
-from tokscope.readers.base import ROW_FIELDS
+from tokscope.readers.base import ROW_FIELDS, Row
 
 #: Every client tokscope knows. New clients are appended, never reordered:
 #: the Enum's order is part of the on-disk schema.
@@ -82,14 +83,17 @@ LEDGER_SCHEMA: pl.Schema = pl.Schema(
 )
 
 
-def frame_from_rows(rows: Sequence[tuple]) -> pl.DataFrame:
-    """Build a ledger-schema frame from reader rows (``ROW_FIELDS`` order).
+def frame_from_rows(rows: Sequence[Row] | Sequence[tuple]) -> pl.DataFrame:
+    """Build a ledger-schema frame from reader rows (``Row``, or plain tuples in ``ROW_FIELDS`` order).
 
     ``ts`` is given as epoch microseconds (int) in the rows.
     """
     if not rows:
         return LEDGER_SCHEMA.to_frame()
-    columns = list(zip(*rows, strict=True))
+    if isinstance(rows[0], Row):
+        columns = [list(map(attrgetter(name), rows)) for name in ROW_FIELDS]
+    else:
+        columns = list(zip(*rows, strict=True))
     data = {}
     for name, values in zip(ROW_FIELDS, columns, strict=True):
         data[name] = pl.Series(name, values, dtype=pl.Int64 if name == "ts" else None)

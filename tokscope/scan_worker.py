@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tokscope.readers import ReadResult, Source, get_reader
-from tokscope.readers.base import ROW_FIELDS, Rewound
-
-_CLIENT, _KEY, _RANK = (ROW_FIELDS.index(name) for name in ("client", "event_key", "rank"))
+from tokscope.readers.base import Rewound, Row
 
 
 def read_job(client: str, path: str, mode: str, companions: tuple[str, ...], offset: int, state: dict) -> ReadResult:
@@ -23,7 +21,7 @@ def read_job(client: str, path: str, mode: str, companions: tuple[str, ...], off
             result = reader.read(source, offset, state)
         except Rewound:
             result = reader.read(source, 0, {})
-        result.rows = best_per_key(result.rows)
+        result.rows = best_per_key([r if isinstance(r, Row) else Row(*r) for r in result.rows])
         return result
     except OSError as exc:
         return ReadResult(offset=offset, state=state, errors=[f"{path}: {exc.strerror or exc}"])
@@ -31,15 +29,15 @@ def read_job(client: str, path: str, mode: str, companions: tuple[str, ...], off
         return ReadResult(offset=offset, state=state, errors=[f"{path}: {type(exc).__name__}: {exc}"])
 
 
-def best_per_key(rows: list[tuple]) -> list[tuple]:
+def best_per_key(rows: list[Row]) -> list[Row]:
     """The ledger's upsert rule applied within one read: per (client, event_key) the highest rank,
     ties to the later row. Streaming copies then never leave the worker."""
-    best: dict[tuple, tuple] = {}
+    best: dict[tuple[str, str], Row] = {}
     get = best.get
     for row in rows:
-        key = (row[_CLIENT], row[_KEY])
+        key = (row.client, row.event_key)
         kept = get(key)
-        if kept is None or row[_RANK] >= kept[_RANK]:
+        if kept is None or row.rank >= kept.rank:
             best[key] = row
     return rows if len(best) == len(rows) else list(best.values())
 
