@@ -14,6 +14,7 @@ processes never lose each other's updates.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from typing import Any
 from tokscope import paths
 from tokscope.fsutil import atomic_write, locked
 from tokscope.identity import decode_key, fingerprint, load_device, normalize_fingerprint
+from tokscope.limits import MAX_SEQUENCE
 
 fingerprint_of = fingerprint  # ``trust`` has a parameter of that name
 
@@ -127,6 +129,7 @@ def accepted_sequences() -> dict[str, tuple[str, int]]:
         if (
             isinstance(entry, dict)
             and isinstance(entry.get("sequence"), int)
+            and 0 <= entry["sequence"] <= MAX_SEQUENCE
             and isinstance(entry.get("public_key"), str)
         ):
             out[device_id] = (entry["public_key"], entry["sequence"])
@@ -154,9 +157,14 @@ def record_accepted(updates: dict[str, tuple[str, int]]) -> None:
         try:
             devices = _read(path)
         except TrustError:
-            devices = {}  # state, not settings: rebuild rather than stop merging
+            # state, not settings: rebuild (the merge restored the floors it had) but keep the damaged copy
+            with contextlib.suppress(OSError):
+                path.replace(path.with_name(f"{path.name}.corrupt"))
+            devices = {}
         changed = False
         for device_id, (key, sequence) in updates.items():
+            if not 0 <= sequence <= MAX_SEQUENCE:
+                continue
             old = devices.get(device_id)
             if (
                 isinstance(old, dict)
@@ -238,7 +246,10 @@ def trust(device: str, *, fingerprint: str | None = None, shared: Path | None = 
         raise TrustRefused(
             f"fingerprint mismatch: {device_id} presents key {presented}, not {normalize_fingerprint(fingerprint)}"
         )
-    current = trusted_devices().get(device_id)
+    try:
+        current = trusted_devices().get(device_id)
+    except TrustError as exc:
+        raise TrustRefused(str(exc)) from None
     if current is not None and current.public_key != key and fingerprint is None:
         raise TrustRefused(
             f"{device_id} is trusted with key {current.fingerprint} but its snapshot carries key "
@@ -250,17 +261,23 @@ def trust(device: str, *, fingerprint: str | None = None, shared: Path | None = 
 
 def _claimed_name(folder: Path) -> str:
     """The name a (refused, unverified) manifest gives its device: only to find it by name and say why."""
+    from tokscope.readers.base import read_regular
+    from tokscope.snapshot import MANIFEST, MAX_MANIFEST_BYTES
+
     try:
-        manifest = json.loads((folder / "manifest.json").read_bytes())
+        manifest = json.loads(read_regular(folder / MANIFEST, MAX_MANIFEST_BYTES))
         name = manifest.get("name") if isinstance(manifest, dict) else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return ""
     return name if isinstance(name, str) else ""
 
 
 def untrust(device: str, *, shared: Path | None = None) -> str:
     """Stop trusting ``device`` (id, id prefix or name); return its id. Raises ``TrustRefused``."""
-    pins = trusted_devices()
+    try:
+        pins = trusted_devices()
+    except TrustError as exc:
+        raise TrustRefused(str(exc)) from None
     ids = match_devices(device, [(i, p.name) for i, p in pins.items()])
     if not ids and shared is not None:
         from tokscope.merge import scan_shared
