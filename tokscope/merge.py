@@ -637,7 +637,7 @@ def _inspect(
                 manifest = _parse_manifest(data)  # only to say why (size-bounded: cheap)
                 partial = _manifest_status(folder, manifest)
                 partial.trusted = True
-                partial.name = partial.name or pinned.name
+                partial.name = pinned.name  # not the unverified manifest's
                 key = _own_key(folder, manifest)
                 if manifest.get("public_key") != pinned.public_key:
                     partial.fingerprint = pinned.fingerprint
