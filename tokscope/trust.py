@@ -10,6 +10,13 @@ pinned here. Two small JSON files:
 
 Writes are atomic and made under a lock, read-modify-write, so concurrent
 processes never lose each other's updates.
+
+Neither file is trusted to be there: a lost or unreadable one is said in every
+report, in ``devices`` and in the TUI's notes (``merge.load_stores``). An
+unreadable trusted.json trusts no device (and says so) rather than guessing; the
+accepted sequences are kept twice, here and as the last snapshot merged from each
+device (signed by its pinned key), so losing accepted.json never lets an older
+snapshot back in. A damaged accepted.json is kept as ``accepted.json.corrupt``.
 """
 
 from __future__ import annotations
