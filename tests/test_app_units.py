@@ -10,9 +10,9 @@ from tokscope.widgets.daily_chart import chart_lines
 from tokscope.widgets.usage_table import Column, fit_columns
 
 from tokscope.events import EVENT_SCHEMA, frame_from_rows
-from tokscope.messages import SourcesChanged
-from tokscope.screens import money_short, short_model
-from tokscope.view import Loaded, ViewState, compute_view, next_in, session_turns
+from tokscope.tui.messages import SourcesChanged
+from tokscope.tui.screens import money_short, short_model
+from tokscope.tui.view import Loaded, ViewState, compute_view, next_in, session_turns
 from tokscope.watch import SourceWatcher, plan_watches
 
 TODAY = date(2026, 11, 20)
@@ -200,8 +200,8 @@ def test_demo_data_three_devices_one_refused(home: Path, tmp_path: Path) -> None
     from tokscope.config import Config
     from tokscope.demo import BUILD_BOX, FIXED_NOW, LAPTOP, STUDIO, build_demo
     from tokscope.ledger import Ledger
-    from tokscope.loading import load
     from tokscope.scan import scan
+    from tokscope.tui.loading import load
 
     shared = tmp_path / "shared"
     demo = build_demo(home, shared, FIXED_NOW.date(), days=60)
@@ -228,7 +228,7 @@ def test_the_live_demo_has_nothing_after_now(home: Path, tmp_path: Path) -> None
     from tokscope.config import Config
     from tokscope.demo import FIXED_NOW, build_demo
     from tokscope.ledger import Ledger
-    from tokscope.loading import load
+    from tokscope.tui.loading import load
 
     early = FIXED_NOW.replace(hour=9, minute=5)  # before most of the day's generated sessions
     shared = tmp_path / "shared"

@@ -20,7 +20,7 @@ def test_readers_and_widgets_install_under_tokscope() -> None:
 def test_core_and_readers_never_import_textual() -> None:
     code = (
         "import sys, tokscope.readers, tokscope.cli, tokscope.query, tokscope.ledger, tokscope.scan;"
-        "import tokscope.view, tokscope.loading;"  # the start-up prefetch runs them before Textual loads
+        "import tokscope.tui.view, tokscope.tui.loading;"  # the start-up prefetch runs them before Textual loads
         "tokscope.readers.all_readers();"
         "bad = [m for m in ('textual', 'tokscope.widgets') if m in sys.modules];"
         "print(','.join(bad)); sys.exit(1 if bad else 0)"

@@ -110,10 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_tui() -> int:
     """``tokscope`` without a command: the TUI."""
-    from tokscope.loading import start_prefetch
+    from tokscope.tui.loading import start_prefetch
 
     start_prefetch()  # read the ledger while Textual is imported and the screen is built
-    from tokscope.app import run_app
+    from tokscope.tui.app import run_app
 
     return run_app()
 

@@ -1,7 +1,7 @@
 """The Textual app: live usage tables by client, model, workspace, session, device and day.
 
-Coordination only: the App runs the data pipeline (scan -> ``tokscope.loading`` ->
-``tokscope.view``) in thread workers, owns the file watcher and the auto-export
+Coordination only: the App runs the data pipeline (scan -> ``tokscope.tui.loading`` ->
+``tokscope.tui.view``) in thread workers, owns the file watcher and the auto-export
 timer; the ``MainScreen`` (``tokscope/screens.py``) renders. Loading and views are
 Textual-free, so the CLI starts the first load before Textual is imported.
 """
@@ -24,10 +24,11 @@ from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from tokscope.commands import TokscopeProvider
 from tokscope.config import Config
 from tokscope.ledger import Ledger
-from tokscope.loading import (
+from tokscope.query import today_in
+from tokscope.tui.commands import TokscopeProvider
+from tokscope.tui.loading import (
     CACHEABLE,
     First,
     Prefetch,
@@ -39,9 +40,9 @@ from tokscope.loading import (
     save_view_cache,
     take_prefetch,
 )
-from tokscope.messages import ExportFinished, SourcesChanged, UsageLoaded, ViewReady
-from tokscope.query import today_in
-from tokscope.view import Clock, Loaded, View, ViewState, compute_view, utc_now
+from tokscope.tui.messages import ExportFinished, SourcesChanged, UsageLoaded, ViewReady
+from tokscope.tui.tabs import tab as tab_spec
+from tokscope.tui.view import Clock, Loaded, View, ViewState, compute_view, utc_now
 
 # --- export / trust hooks (devices feature) ----------------------------------------
 
@@ -106,7 +107,7 @@ class TokscopeApp(App):
 
         early = None
         if prefetch and settings is None and ledger is None and shared is None and clock is utc_now:
-            early = take_prefetch()  # the CLI's (see ``tokscope.loading``): same data, already reading
+            early = take_prefetch()  # the CLI's (see ``tokscope.tui.loading``): same data, already reading
         self.settings = early.settings if early else settings or config_mod.load()
         self.ledger = ledger or Ledger()
         self.shared = shared if shared is not None else self.settings.shared_folder
@@ -163,14 +164,14 @@ class TokscopeApp(App):
 
     def get_default_screen(self) -> Any:
         """The main screen."""
-        from tokscope.screens import MainScreen
+        from tokscope.tui.screens import MainScreen
 
         return MainScreen()
 
     @property
     def main(self) -> Any:
         """The main screen."""
-        from tokscope.screens import MainScreen
+        from tokscope.tui.screens import MainScreen
 
         for screen in self.screen_stack:
             if isinstance(screen, MainScreen):
@@ -419,7 +420,7 @@ class TokscopeApp(App):
 
     def action_keys(self) -> None:
         """Show the keys help."""
-        from tokscope.screens import HelpScreen
+        from tokscope.tui.screens import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.active_bindings))
@@ -473,7 +474,7 @@ class TokscopeApp(App):
             for entry in self.loaded.devices:
                 if entry.get("id") == self.loaded.device_id:
                     entry["last_export"] = now.isoformat(timespec="seconds")
-            if self.state.tab == "devices":
+            if tab_spec(self.state.tab).device_table:
                 self.recompute()
         self._refresh_status()
 

@@ -19,6 +19,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Static, Tab, Tabs
 
 from tokscope.format import short
+from tokscope.tui.tabs import all_tabs, hotkey
+from tokscope.tui.tabs import tab as tab_spec
 from tokscope.widgets.daily_chart import DailyChart
 from tokscope.widgets.empty_state import EmptyState
 from tokscope.widgets.status_line import StatusLine
@@ -26,8 +28,8 @@ from tokscope.widgets.summary import Summary, SummaryData
 from tokscope.widgets.usage_table import Column, UsageTable
 
 if TYPE_CHECKING:
-    from tokscope.app import TokscopeApp
-    from tokscope.view import View
+    from tokscope.tui.app import TokscopeApp
+    from tokscope.tui.view import View
 
 _DATE_SUFFIX = re.compile(r"-(20\d{6}|20\d\d-\d\d-\d\d)$")
 
@@ -88,12 +90,7 @@ class MainScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "app.keys", "Keys", key_display="?", id="keys", tooltip="Show every key"),
         Binding("q", "app.quit", "Quit", id="quit", tooltip="Quit tokscope"),
-        Binding("1", "tab('clients')", "Clients", show=False, id="tab.clients"),
-        Binding("2", "tab('models')", "Models", show=False, id="tab.models"),
-        Binding("3", "tab('workspaces')", "Workspaces", show=False, id="tab.workspaces"),
-        Binding("4", "tab('sessions')", "Sessions", show=False, id="tab.sessions"),
-        Binding("5", "tab('devices')", "Devices", show=False, id="tab.devices"),
-        Binding("6", "tab('daily')", "Daily", show=False, id="tab.daily"),
+        *[Binding(hotkey(t.key), f"tab('{t.key}')", t.title, show=False, id=f"tab.{t.key}") for t in all_tabs()],
         Binding("g", "group", "Group", id="group", tooltip="Split the rows by a second key"),
         Binding("p", "period", "Period", id="period", tooltip="today · 7d · 30d · month · all"),
         Binding("d", "device", "Device", id="device", tooltip="All devices or one"),
@@ -109,11 +106,9 @@ class MainScreen(Screen):
 
     def compose(self) -> ComposeResult:
         """The layout, top to bottom."""
-        from tokscope.view import TAB_TITLES
-
         yield StatusLine(id="status")
         yield Summary(id="summary")
-        yield Tabs(*[Tab(f"{i} {t}", id=k) for i, (k, t) in enumerate(TAB_TITLES.items(), start=1)], id="tabs")
+        yield Tabs(*[Tab(f"{hotkey(t.key)} {t.title}", id=t.key) for t in all_tabs()], id="tabs")
         yield Input(placeholder="filter rows (Enter keeps, Esc clears)", id="filter", compact=True)
         yield DailyChart(id="chart", classes="-hidden")
         yield UsageTable(id="table")
@@ -143,7 +138,7 @@ class MainScreen(Screen):
         """Redraw the header line."""
         app = self.app
         today = app.today()
-        from tokscope.view import period_label
+        from tokscope.tui.view import period_label
 
         state = app.state
         loaded = app.loaded
@@ -194,19 +189,20 @@ class MainScreen(Screen):
         loaded = app.loaded
         assert loaded is not None
         state = view.state
+        spec = tab_spec(state.tab)
         tabs = self.query_one(Tabs)
         if tabs.active != state.tab:
             tabs.active = state.tab
         self.refresh_status()
         self._show_summary(view)
         chart = self.query_one(DailyChart)
-        chart.set_class(state.tab != "daily", "-hidden")
-        if state.tab == "daily":
+        chart.set_class(not spec.chart, "-hidden")
+        if spec.chart:
             self._show_chart(view)
         table = self.query_one(UsageTable)
         empty = self.query_one(EmptyState)
         notes = self.query_one("#notes", Static)
-        lines = [f"• {n}" for n in loaded.notes] if state.tab == "devices" else []
+        lines = [f"• {n}" for n in loaded.notes] if spec.device_table else []
         if view.row_count > view.rows.height:
             lines.append(
                 f"showing the first {view.rows.height:,} of {view.row_count:,} rows: "
@@ -214,12 +210,12 @@ class MainScreen(Screen):
             )
         notes.display = bool(lines)
         notes.update(Text("\n".join(lines), style="yellow"))
-        if loaded.size() == 0 and state.tab != "devices":
+        if loaded.size() == 0 and not spec.device_table:
             table.display = False
             empty.display = True
             empty.update(self._empty_text())
             return
-        if view.rows.height == 0 and state.tab != "devices":
+        if view.rows.height == 0 and not spec.device_table:
             table.display = False
             empty.display = True
             empty.update(
@@ -239,7 +235,7 @@ class MainScreen(Screen):
             return
         empty.display = False
         table.display = True
-        if state.tab == "devices" and not state.group2:
+        if spec.device_table and not state.group2:
             self._show_devices(view)
         else:
             self._show_rows(view)
@@ -304,21 +300,22 @@ class MainScreen(Screen):
         self.query_one(DailyChart).show(days, fmt, f"{title}  (m: cost/tokens)")
 
     def _key_columns(self, view: View) -> list[Column]:
+        sessions = tab_spec(view.state.tab).turns_on_enter
         cols = []
         for i, key in enumerate(view.by):
             if key == "day":
                 cols.append(Column("day", "Day", 0, 10, numeric=False))
             elif key == "session":
                 cols.append(Column("session", "Session", 0, 8, numeric=False))
-            elif key == "client" and view.state.tab == "sessions":
+            elif key == "client" and sessions:
                 cols.append(Column("client", "Client", 3, 11, numeric=False))
-            elif key == "workspace" and view.state.tab == "sessions":
+            elif key == "workspace" and sessions:
                 cols.append(Column("workspace", "Workspace", 4, 12, numeric=False, flex=True, min_width=12))
             else:
                 cols.append(
                     Column(key, LABELS.get(key, key), 0, 12, numeric=False, flex=True, min_width=12 if i == 0 else 10)
                 )
-        if view.state.tab == "sessions":
+        if sessions:
             cols.append(Column("last", "Last", 5, 11, numeric=False))
         return cols
 
@@ -332,7 +329,7 @@ class MainScreen(Screen):
             cells: dict[str, Any] = {}
             for key in view.by:
                 cells[key] = self._display(key, r[key])
-                if key == "workspace" and view.state.tab != "sessions":
+                if key == "workspace" and not tab_spec(view.state.tab).turns_on_enter:
                     cells[key] = r[key] or "(none)"
             if "last" in r and r["last"] is not None:
                 cells["last"] = f"{r['last']:%m-%d %H:%M}"
@@ -394,11 +391,9 @@ class MainScreen(Screen):
     # --- actions ----------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """``m`` only on the Daily tab, ``t`` only on the Devices tab."""
-        if action == "metric":
-            return self.app.state.tab == "daily"
-        if action == "trust":
-            return self.app.state.tab == "devices"
+        """A tab's own actions (``m`` on Daily, ``t`` on Devices) only on that tab."""
+        if action in TAB_ACTIONS:
+            return action in tab_spec(self.app.state.tab).actions
         return True
 
     def action_tab(self, tab: str) -> None:
@@ -418,23 +413,21 @@ class MainScreen(Screen):
 
     def action_group(self) -> None:
         """Cycle the second group-by key."""
-        from tokscope.view import SECOND_KEYS, TABS, next_in
+        from tokscope.tui.view import next_in
 
         state = self.app.state
-        options = [None, *[k for k in SECOND_KEYS if k != TABS[state.tab] and k not in state.by()[:1]]]
-        if state.tab == "sessions":
-            options = [None, "model", "device"]
+        options = [None, *second_keys(state.tab)]
         self.app.set_state(group2=next_in(options, state.group2), sort=None)
 
     def action_period(self) -> None:
         """Cycle the period."""
-        from tokscope.view import PERIOD_CYCLE, next_in
+        from tokscope.tui.view import PERIOD_CYCLE, next_in
 
         self.app.set_state(period=next_in(PERIOD_CYCLE, self.app.state.period))
 
     def action_device(self) -> None:
         """Cycle all devices / each device."""
-        from tokscope.view import next_in
+        from tokscope.tui.view import next_in
 
         loaded = self.app.loaded
         options = [None, *(loaded.device_ids if loaded else [])]
@@ -442,7 +435,7 @@ class MainScreen(Screen):
 
     def action_client(self) -> None:
         """Cycle all clients / each client."""
-        from tokscope.view import next_in
+        from tokscope.tui.view import next_in
 
         loaded = self.app.loaded
         options = [None, *(loaded.clients if loaded else [])]
@@ -450,10 +443,10 @@ class MainScreen(Screen):
 
     def action_sort(self) -> None:
         """Sort by the next column."""
-        from tokscope.view import SORT_CYCLE, next_in
+        from tokscope.tui.view import SORT_CYCLE, next_in
 
         state = self.app.state
-        current = state.sort or ("key" if state.tab == "daily" else "cost")
+        current = state.sort or ("key" if tab_spec(state.tab).key_sort_descending else "cost")
         # only the columns the pane shows: sorting by a dropped column would look like nothing happened
         shown = set(self.query_one(UsageTable).shown_columns)
         key_column = state.by()[0]
@@ -463,14 +456,14 @@ class MainScreen(Screen):
     def sort_by(self, column: str, descending: bool | None = None) -> None:
         """Sort by ``column`` (numbers descending, names ascending unless told)."""
         if descending is None:
-            descending = column != "key" or self.app.state.tab == "daily"
+            descending = column != "key" or tab_spec(self.app.state.tab).key_sort_descending
         self.app.set_state(sort=column, descending=descending)
 
     @on(DataTable.HeaderSelected, "#table")
     def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
         key = str(event.column_key.value)
         view = self.app.view
-        if view is None or self.app.state.tab == "devices":
+        if view is None or tab_spec(self.app.state.tab).device_table:
             return
         column = "key" if key == view.by[0] else key
         if key in view.by[1:] or key == "last":
@@ -550,7 +543,7 @@ class MainScreen(Screen):
 
     def trust(self, entry: Mapping[str, Any]) -> None:
         """Trust a device through the devices feature, then reload."""
-        from tokscope.app import trust_function
+        from tokscope.tui.app import trust_function
 
         fn = trust_function()
         if fn is None:
@@ -571,7 +564,7 @@ class MainScreen(Screen):
         view = self.app.view
         if view is None:
             return
-        if state.tab == "devices" and not state.group2:
+        if tab_spec(state.tab).device_table and not state.group2:
             entry = next((d for d in view.devices if str(d.get("id")) == key), None)
             if entry is not None and not entry.get("trusted"):
                 self.ask_trust(key)
@@ -582,7 +575,7 @@ class MainScreen(Screen):
             self._drill([("device", key)])
             return
         values = key.split(SEP)
-        if state.tab == "sessions":
+        if tab_spec(state.tab).turns_on_enter:
             self.app.push_screen(SessionScreen(values[0]))
             return
         self._drill([(k, v) for k, v in zip(view.by, values, strict=False)])
@@ -602,9 +595,21 @@ class MainScreen(Screen):
 
 
 def _tab_key(tab: str) -> str:
-    from tokscope.view import TABS
+    return tab_spec(tab).own_key
 
-    return TABS.get(tab, tab)
+
+#: Actions that belong to one tab (see ``TabSpec.actions``).
+TAB_ACTIONS = frozenset(a for t in all_tabs() for a in t.actions)
+
+
+def second_keys(tab: str) -> list[str]:
+    """The second group-by keys tab ``tab`` offers."""
+    from tokscope.tui.view import SECOND_KEYS
+
+    spec = tab_spec(tab)
+    if spec.second_keys is not None:
+        return list(spec.second_keys)
+    return [k for k in SECOND_KEYS if k not in spec.group_by]
 
 
 def call_trust(fn: Any, entry: Mapping[str, Any]) -> Any:
@@ -645,7 +650,7 @@ class SessionScreen(Screen):
 
     def on_mount(self) -> None:
         """Load the session's turns (a filter over the in-memory events)."""
-        from tokscope.view import session_turns
+        from tokscope.tui.view import session_turns
 
         app = self.app
         loaded = app.loaded
@@ -746,9 +751,7 @@ class HelpScreen(ModalScreen):
             binding = active.binding
             if binding.id:
                 by_id.setdefault(binding.id, []).append(binding.key_display or key)
-        tabs = [
-            by_id.get(f"tab.{t}", ["?"])[0] for t in ("clients", "models", "workspaces", "sessions", "devices", "daily")
-        ]
+        tabs = [by_id.get(f"tab.{t.key}", ["?"])[0] for t in all_tabs()]
         table.add_row(" ".join(tabs), "tabs")
         for binding_id, default, text in HELP_ROWS:
             keys = by_id.get(binding_id, [default])
