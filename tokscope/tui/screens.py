@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, Label, Static, Tab, Tabs
+from textual.widgets import Button, DataTable, Footer, Input, Label, OptionList, Static, Tab, Tabs
 
 from tokscope.format import short
 from tokscope.tui.tabs import all_tabs, hotkey
@@ -91,11 +91,12 @@ class MainScreen(Screen):
         Binding("question_mark", "app.keys", "Keys", key_display="?", id="keys", tooltip="Show every key"),
         Binding("q", "app.quit", "Quit", id="quit", tooltip="Quit tokscope"),
         *[Binding(hotkey(t.key), f"tab('{t.key}')", t.title, show=False, id=f"tab.{t.key}") for t in all_tabs()],
-        Binding("g", "group", "Group", id="group", tooltip="Split the rows by a second key"),
+        Binding("g", "group", "Group", id="group", tooltip="Pick what the rows are grouped by"),
         Binding("p", "period", "Period", id="period", tooltip="today · 7d · 30d · month · all"),
         Binding("d", "device", "Device", id="device", tooltip="All devices or one"),
         Binding("c", "client", "Client", id="client", tooltip="All clients or one"),
         Binding("s", "sort", "Sort", id="sort", tooltip="Next sort column"),
+        Binding("S", "reverse_sort", "Reverse", show=False, id="reverse", tooltip="Reverse the sort order"),
         Binding("slash", "filter", "Filter", key_display="/", id="filter", tooltip="Filter rows by text"),
         Binding("escape", "back", "Back", id="back", show=False, tooltip="Close the filter, undo a drill-down"),
         Binding("m", "metric", "Cost/tokens", id="metric", tooltip="Daily chart: cost or tokens"),
@@ -403,21 +404,34 @@ class MainScreen(Screen):
     @on(Tabs.TabActivated, "#tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
         if event.tab is not None and event.tab.id and event.tab.id != self.app.state.tab:
+            state = self.app.state
+            if state.drill:  # a drill-down belongs to the tab it led to: leaving that tab ends it
+                shown = ", ".join(f"{k}={self._display(k, v)}" for k, v in state.drill)
+                self.app.notify(f"Drill-down cleared ({shown}).", timeout=3)
             self.app.set_state(
                 tab=event.tab.id,
                 sort=None,
-                group2=None if self.app.state.group2 == _tab_key(event.tab.id) else self.app.state.group2,
+                group2=None if state.group2 == _tab_key(event.tab.id) else state.group2,
+                drill=(),
+                back_tabs=(),
             )
             self.refresh_bindings()
         self.query_one(UsageTable).focus()
 
     def action_group(self) -> None:
-        """Cycle the second group-by key."""
-        from tokscope.tui.view import next_in
+        """Pick the grouping: a preset, or any tab key with any second key."""
 
-        state = self.app.state
-        options = [None, *second_keys(state.tab)]
-        self.app.set_state(group2=next_in(options, state.group2), sort=None)
+        def chosen(choice: tuple[str, str | None] | None) -> None:
+            if choice is not None:
+                self.group_by(*choice)
+
+        self.app.push_screen(GroupScreen(self.app.state.tab, self.app.state.group2), chosen)
+
+    def group_by(self, tab: str, group2: str | None) -> None:
+        """Show tab ``tab`` split by ``group2`` (None: by the tab's own key only)."""
+        if tab != self.app.state.tab:
+            self.query_one(Tabs).active = tab  # clears drill-downs, as a tab key does
+        self.app.set_state(tab=tab, group2=group2, sort=None)
 
     def action_period(self) -> None:
         """Cycle the period."""
@@ -452,6 +466,14 @@ class MainScreen(Screen):
         key_column = state.by()[0]
         options = [c for c in SORT_CYCLE if (key_column if c == "key" else c) in shown]
         self.sort_by(next_in(options or SORT_CYCLE, current))
+
+    def action_reverse_sort(self) -> None:
+        """Reverse the order of the current sort column."""
+        state = self.app.state
+        spec = tab_spec(state.tab)
+        column = state.sort or ("key" if spec.key_sort_descending else "cost")
+        descending = state.descending if state.sort else (column != "key" or spec.key_sort_descending)
+        self.sort_by(column, not descending)
 
     def sort_by(self, column: str, descending: bool | None = None) -> None:
         """Sort by ``column`` (numbers descending, names ascending unless told)."""
@@ -633,7 +655,7 @@ class SessionScreen(Screen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="session.back"),
-        Binding("q", "app.pop_screen", "Back", show=False, id="session.quit"),
+        Binding("q", "app.quit", "Quit", id="session.quit"),
     ]
 
     app: TokscopeApp
@@ -726,7 +748,7 @@ class HelpScreen(ModalScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss", "Close", id="help.close"),
         Binding("question_mark", "dismiss", "Close", show=False, id="help.close2"),
-        Binding("q", "dismiss", "Close", show=False, id="help.close3"),
+        Binding("q", "app.quit", "Quit", show=False, id="help.quit"),
     ]
 
     DEFAULT_CSS = """
@@ -765,13 +787,16 @@ class HelpScreen(ModalScreen):
 
 #: The help screen's rows: (binding id, default key, what it does), in reading order.
 HELP_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("group", "g", "split the rows by a second key"),
+    ("group", "g", "group by: presets (client+model …) or any pair"),
     ("period", "p", "period: today · 7d · 30d · month · all"),
     ("device", "d", "device: all, or one at a time"),
     ("client", "c", "client: all, or one at a time"),
     ("sort", "s", "next sort column (or click a column header)"),
+    ("reverse", "S", "reverse the sort order"),
     ("filter", "/", "filter rows by text (Enter keeps, Esc clears)"),
     ("drill", "enter", "drill down: a row's sessions, a session's turns"),
+    ("row.down", "j", "next row (also ↓; Home/End: first/last row)"),
+    ("row.up", "k", "previous row (also ↑)"),
     ("back", "escape", "back: clear filter, undo drill-down, close"),
     ("metric", "m", "Daily tab: chart cost or tokens"),
     ("trust", "t", "Devices tab: trust a device (shows fingerprint)"),
@@ -833,3 +858,80 @@ class TrustScreen(ModalScreen[bool]):
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
+
+
+#: The groupings people ask for most: (label, tab, second key).
+GROUP_PRESETS: tuple[tuple[str, str, str | None], ...] = (
+    ("client + model", "clients", "model"),
+    ("workspace + model", "workspaces", "model"),
+    ("session + model", "sessions", "model"),
+    ("device + client", "devices", "client"),
+    ("model + client", "models", "client"),
+    ("day + model", "daily", "model"),
+)
+
+
+def group_choices() -> list[tuple[str, str, str | None]]:
+    """Every grouping the picker offers: the presets, then each tab alone and with each second key."""
+    from tokscope.tui.tabs import all_tabs
+
+    seen = {(tab, key) for _label, tab, key in GROUP_PRESETS}
+    choices = list(GROUP_PRESETS)
+    for spec in all_tabs():
+        for key in (None, *second_keys(spec.key)):
+            if (spec.key, key) not in seen:
+                seen.add((spec.key, key))
+                choices.append((f"{spec.own_key} + {key}" if key else f"{spec.own_key} only", spec.key, key))
+    return choices
+
+
+class GroupScreen(ModalScreen[tuple[str, str | None] | None]):
+    """The ``g`` picker: a list of groupings (presets first); Enter picks, Esc keeps the current one."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Cancel", id="group.cancel"),
+        Binding("q", "app.quit", "Quit", show=False, id="group.quit"),
+    ]
+
+    DEFAULT_CSS = """
+    GroupScreen { align: center middle; }
+    GroupScreen > Vertical {
+        width: 44; max-width: 100%; height: auto; max-height: 90%;
+        border: round $primary; background: $surface; padding: 0 1;
+    }
+    GroupScreen OptionList { height: auto; max-height: 20; border: none; }
+    """
+
+    def __init__(self, tab: str, group2: str | None) -> None:
+        super().__init__()
+        self.current = (tab, group2)
+        self.choices = group_choices()
+
+    def compose(self) -> ComposeResult:
+        """A title and the option list, the current grouping highlighted."""
+        from textual.widgets import OptionList
+        from textual.widgets.option_list import Option
+
+        options = []
+        for i, (label, tab, key) in enumerate(self.choices):
+            if i == len(GROUP_PRESETS):
+                options.append(None)  # a separator between the presets and every pair
+            options.append(Option(label, id=f"{tab}:{key or ''}"))
+        with Vertical():
+            yield Label(Text("Group by", style="bold"))
+            yield OptionList(*options, id="groups")
+
+    def on_mount(self) -> None:
+        """Highlight the grouping shown now."""
+        from textual.widgets import OptionList
+
+        groups = self.query_one(OptionList)
+        wanted = f"{self.current[0]}:{self.current[1] or ''}"
+        with contextlib.suppress(Exception):
+            groups.highlighted = groups.get_option_index(wanted)
+        groups.focus()
+
+    @on(OptionList.OptionSelected, "#groups")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        tab, _sep, key = str(event.option.id).partition(":")
+        self.dismiss((tab, key or None))
