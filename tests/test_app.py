@@ -114,7 +114,7 @@ async def test_period_device_client_group_sort_keys(home: Path) -> None:
 
         await pilot.press("p", "p", "p")  # 7d -> 30d -> month -> all
         await settle(app, pilot)
-        await pilot.press("g")  # clients split by model
+        await pilot.press("g", "home", "enter")  # the picker's first preset: client + model
         await settle(app, pilot)
         assert app.state.group2 == "model"
         # sonnet 1365 tokens sorts before opus 10

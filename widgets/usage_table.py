@@ -91,6 +91,10 @@ class UsageTable(DataTable):
     BINDINGS: ClassVar[list[BindingType]] = [
         # not in the footer (Enter is where people expect it; the footer has no room at 80 columns)
         Binding("enter", "select_cursor", "Open", show=False, id="drill", tooltip="Drill down into the row"),
+        Binding("j", "cursor_down", "Down", show=False, id="row.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="row.up"),
+        Binding("home,ctrl+home", "first_row", "First row", show=False, id="row.first"),
+        Binding("end,ctrl+end", "last_row", "Last row", show=False, id="row.last"),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -183,6 +187,16 @@ class UsageTable(DataTable):
                 # same row under the cursor, same scroll position: a live update does not jump
                 self.move_cursor(row=keys.index(keep), animate=False, scroll=False)
                 self.scroll_to(y=scroll_y, animate=False, immediate=True)
+
+    def action_first_row(self) -> None:
+        """Move the cursor to the first row."""
+        if self.row_count:
+            self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        """Move the cursor to the last row."""
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
 
     def on_resize(self, event: Resize) -> None:
         """Re-fit the columns when the pane width changes."""
