@@ -230,7 +230,7 @@ async def test_live_append_shows_without_a_key(home: Path) -> None:
         table = app.main.query_one(UsageTable)  # and the table on screen says so
         cells = table.get_row("claude-code")
         assert cells[table.shown_columns.index("turns")].plain == "5"
-        assert cells[table.shown_columns.index("total_tokens")].plain == "1.4K"
+        assert cells[table.shown_columns.index("total_tokens")].plain == "1,427"  # exact: the column has room
 
 
 async def test_help_quit_and_palette(home: Path) -> None:

@@ -276,3 +276,17 @@ def test_chart_axis_keeps_the_year_when_narrow() -> None:
     days = [(date(2026, 1, d), 1.0) for d in range(1, 11)]
     axis = chart_lines(days, width=22, height=4, fmt=lambda v: f"{v:.0f}")[-1]
     assert "26" in axis
+
+
+def test_paths_lose_their_start_at_a_separator_and_figures_go_exact_where_room_allows() -> None:
+    from tokscope.widgets.usage_table import _ellipsize, fit_exact
+
+    assert _ellipsize("/home/dev/webshop", 16, keep_end=True) == "…/dev/webshop"
+    assert _ellipsize("/home/dev/webshop", 16) == "/home/dev/websh…"
+    cols = [Column("k", "K", 0, 10, numeric=False, flex=True, min_width=10), Column("turns", "T", 3, 6)]
+    natural = {"k": 10}
+    wide, exact = fit_exact(cols, 40, natural, {"turns": 9})
+    assert exact == {"turns"} and dict((c.key, w) for c, w in wide)["turns"] == 9
+    # no room: the short form stays, and nothing else gives up width for the exact one
+    narrow, exact = fit_exact(cols, 20, {"k": 20}, {"turns": 9})
+    assert exact == set() and dict((c.key, w) for c, w in narrow)["turns"] == 6

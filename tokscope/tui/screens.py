@@ -25,7 +25,7 @@ from tokscope.widgets.daily_chart import DailyChart
 from tokscope.widgets.empty_state import EmptyState
 from tokscope.widgets.status_line import StatusLine
 from tokscope.widgets.summary import Summary, SummaryData
-from tokscope.widgets.usage_table import Column, UsageTable
+from tokscope.widgets.usage_table import Column, Figure, UsageTable
 
 if TYPE_CHECKING:
     from tokscope.tui.app import TokscopeApp
@@ -53,7 +53,7 @@ NUMBERS: tuple[tuple[str, str, int, int], ...] = (
     ("output", "Output", 4, 6),
     ("cache_read", "Cache rd", 5, 8),
     ("cache_write", "Cache wr", 6, 8),
-    ("reasoning", "Reason", 7, 6),
+    ("reasoning", "Reasoning", 7, 9),
     ("total_tokens", "Total", 1, 6),
     ("cost", "Cost", 1, 9),
     ("share", "Share", 2, 6),
@@ -82,6 +82,21 @@ def _shorten_workspace(path: str) -> str:
     """The last two components of a workspace path (``~/src/tokscope`` -> ``src/tokscope``)."""
     parts = [p for p in path.split("/") if p]
     return "/".join(parts[-2:]) if len(parts) > 2 else path
+
+
+def home_path(path: str) -> str:
+    """``path`` with the user's home written ``~`` (``/home/dev/src/app`` -> ``~/src/app``)."""
+    import os
+
+    home = os.environ.get("HOME", "").rstrip("/")
+    if home and (path == home or path.startswith(home + "/")):
+        return "~" + path[len(home) :]
+    return path
+
+
+def figure(n: int | None) -> Figure:
+    """A count as ``7.9K`` and, where the column has room, ``7,912``."""
+    return Figure(short(n), "—" if n is None else f"{n:,}")
 
 
 class MainScreen(Screen):
@@ -314,7 +329,16 @@ class MainScreen(Screen):
                 cols.append(Column("workspace", "Workspace", 4, 12, numeric=False, flex=True, min_width=12))
             else:
                 cols.append(
-                    Column(key, LABELS.get(key, key), 0, 12, numeric=False, flex=True, min_width=12 if i == 0 else 10)
+                    Column(
+                        key,
+                        LABELS.get(key, key),
+                        0,
+                        12,
+                        numeric=False,
+                        flex=True,
+                        min_width=12 if i == 0 else 10,
+                        keep_end=key == "workspace",
+                    )
                 )
         if sessions:
             cols.append(Column("last", "Last", 5, 11, numeric=False))
@@ -331,13 +355,14 @@ class MainScreen(Screen):
             for key in view.by:
                 cells[key] = self._display(key, r[key])
                 if key == "workspace" and not tab_spec(view.state.tab).turns_on_enter:
-                    cells[key] = r[key] or "(none)"
+                    cells[key] = home_path(r[key]) or "(none)"
             if "last" in r and r["last"] is not None:
                 cells["last"] = f"{r['last']:%m-%d %H:%M}"
             for key, _label, _p, _w in NUMBERS[:7]:
-                cells[key] = short(r[key])
+                cells[key] = figure(r[key])
             cells["cost"] = money_short(r["cost"], int(r["unpriced_turns"] or 0)) if priced else "—"
-            cells["share"] = percent(r["share"])
+            # a row with no priced turn has no share of the cost (not 0.0%)
+            cells["share"] = "—" if priced and r["cost"] is None else percent(r["share"])
             rows.append((SEP.join(str(r[k]) for k in view.by), cells))
         sort = view.state.sort
         if sort == "key":
@@ -359,7 +384,7 @@ class MainScreen(Screen):
             Column("turns", "Turns", 6, 6),
             Column("total_tokens", "Total", 2, 6),
             Column("cost", "Cost", 2, 9),
-            Column("reason", "Reason", 3, 16, numeric=False, flex=True, min_width=16),
+            Column("reason", "Why", 3, 16, numeric=False, flex=True, min_width=16),
         ]
         rows = []
         for d in view.devices:
