@@ -118,3 +118,45 @@ async def test_daily_tab_fits_a_small_pane_and_grows_in_a_large_one(home: Path) 
             sizes[size] = (chart.size.height, table.size.height)
     assert sizes[(60, 15)][1] >= 3  # header + at least two rows
     assert sizes[(160, 45)][0] > sizes[(80, 24)][0] >= 6
+
+
+async def test_session_turns_are_filtered_off_the_ui_thread(home: Path, monkeypatch) -> None:
+    import threading
+
+    from tokscope.tui import view
+
+    write_fixture(home)
+    threads: list[bool] = []
+    real = view.session_turns
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(view, "session_turns", recording)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("4", "enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, SessionScreen)
+        assert threads == [False]
+        assert app.screen.query_one(UsageTable).row_count >= 1
+
+
+async def test_a_failing_worker_is_said_not_swallowed(home: Path, monkeypatch) -> None:
+    from tokscope.tui import view
+
+    write_fixture(home)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk went away")
+
+    monkeypatch.setattr(view, "session_turns", broken)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("4", "enter")
+        await settle(app, pilot)
+        notes = [n.message for n in app._notifications]
+        assert any("disk went away" in n for n in notes), notes

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+import polars as pl
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -279,7 +280,7 @@ class TokscopeApp(App):
         if not full and self._base is not None:
             try:
                 loaded = apply_new_segments(self._base, self.ledger, self.clock, generation)
-            except Exception:  # a compaction raced us, a file vanished …: read everything again
+            except (OSError, pl.exceptions.PolarsError):  # a compaction raced us, a file vanished: read all again
                 loaded = None
             if loaded is not None and loaded.segments == self._base.segments and not errors:
                 self._base = loaded
@@ -364,11 +365,11 @@ class TokscopeApp(App):
             else:
                 self.announce_busy = False
                 self._refresh_status()
-        elif worker.group == "view" and event.state == WorkerState.ERROR:
-            self.notify(f"{type(worker.error).__name__}: {worker.error}", title="View failed", severity="error")
-        elif worker.group == "export" and event.state == WorkerState.ERROR:
-            self.export_busy = False
-            self.notify(f"{type(worker.error).__name__}: {worker.error}", title="Export failed", severity="error")
+        elif event.state == WorkerState.ERROR:  # any other worker (view, export, session turns, trust)
+            if worker.group == "export":
+                self.export_busy = False
+            title = f"{(worker.description or worker.group).capitalize()} failed"
+            self.notify(f"{type(worker.error).__name__}: {worker.error}", title=title, severity="error")
 
     # --- view ----------------------------------------------------------------------------
 

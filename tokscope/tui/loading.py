@@ -210,7 +210,7 @@ def data_key(ledger: Ledger, shared: Path | None, state: ViewState, today: date,
         from tokscope.pricing import table_path, user_overrides_path
 
         watched += [table_path(), user_overrides_path()]
-    except Exception:  # pricing not installed or its files unreadable: the key just misses more often
+    except (ImportError, OSError):  # pricing not installed or its files unreadable: the key just misses more often
         parts.append("pricing unknown")
     if shared is not None and shared.is_dir():
         try:

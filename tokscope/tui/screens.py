@@ -6,6 +6,7 @@ import contextlib
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -589,18 +590,32 @@ class MainScreen(Screen):
         self.app.push_screen(TrustScreen(entry), done)
 
     def trust(self, entry: Mapping[str, Any]) -> None:
-        """Trust a device through the devices feature, then reload."""
+        """Trust a device through the devices feature (the write runs in a worker), then reload."""
         from tokscope.tui.app import trust_function
 
         fn = trust_function()
         if fn is None:
             self.app.notify("Trusting needs the devices feature (tokscope.trust).", severity="warning")
             return
+        self.app.run_worker(
+            partial(self._trust_worker, fn, dict(entry)),
+            thread=True,
+            exit_on_error=False,
+            group="trust",
+            description="trust device",
+        )
+
+    def _trust_worker(self, fn: Any, entry: dict[str, Any]) -> None:
         try:
             call_trust(fn, entry)
-        except Exception as exc:  # a refusal is a message, not a crash
-            self.app.notify(f"{type(exc).__name__}: {exc}", title="Not trusted", severity="error")
+        except Exception as exc:  # a refusal (or an unwritable trust store) is a message, not a crash
+            self.app.call_from_thread(
+                self.app.notify, f"{type(exc).__name__}: {exc}", title="Not trusted", severity="error"
+            )
             return
+        self.app.call_from_thread(self._trusted, entry)
+
+    def _trusted(self, entry: dict[str, Any]) -> None:
         self.app.notify(f"Trusted {entry.get('name') or entry.get('id')}.")
         self.app.request_refresh(scan=False, full=True)
 
@@ -696,13 +711,28 @@ class SessionScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        """Load the session's turns (a filter over the in-memory events)."""
+        """Say what is loading, then filter the session's turns in a worker (a scan of every event)."""
+        self.query_one(StatusLine).show([f"session {self.session_id[:8]}", "loading…"])
+        # an app worker, so a failure reaches the app's worker handler (Worker.StateChanged does not bubble)
+        self.app.run_worker(
+            self._load_turns, thread=True, exclusive=True, exit_on_error=False, group="session", description="turns"
+        )
+
+    def _load_turns(self) -> None:
         from tokscope.tui.view import session_turns
 
-        app = self.app
-        loaded = app.loaded
-        assert loaded is not None
-        turns = session_turns(loaded, self.session_id, app.tz)
+        loaded = self.app.loaded
+        if loaded is None:
+            return
+        turns = session_turns(loaded, self.session_id, self.app.tz)
+        workspace = self._workspace()
+        self.app.call_from_thread(self.show_turns, turns, workspace)
+
+    def show_turns(self, turns: Any, workspace: str) -> None:
+        """Render the session's turns (a frame from ``view.session_turns``)."""
+        loaded = self.app.loaded
+        if loaded is None or not self.is_attached:
+            return
         priced = loaded.priced
         first = turns.row(0, named=True) if turns.height else {}
         cost_total = turns.get_column("running_cost")[-1] if turns.height else None
@@ -711,7 +741,7 @@ class SessionScreen(Screen):
             [
                 f"session {self.session_id[:8]}",
                 str(first.get("client") or ""),
-                _shorten_workspace(self._workspace()),
+                _shorten_workspace(workspace),
                 f"{turns.height} turns",
                 f"{short(tokens_total)} tokens",
                 money_short(cost_total) if priced else "cost —",
