@@ -22,8 +22,10 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, OptionList,
 from tokscope.format import short
 from tokscope.tui.tabs import all_tabs, hotkey
 from tokscope.tui.tabs import tab as tab_spec
+from tokscope.widgets.calendar import YearCalendar
 from tokscope.widgets.daily_chart import DailyChart
 from tokscope.widgets.empty_state import EmptyState
+from tokscope.widgets.heatmap import HourHeatmap
 from tokscope.widgets.status_line import StatusLine
 from tokscope.widgets.summary import Summary, SummaryData
 from tokscope.widgets.usage_table import Column, Figure, UsageTable
@@ -128,6 +130,9 @@ class MainScreen(Screen):
         yield Tabs(*[Tab(f"{hotkey(t.key)} {t.title}", id=t.key) for t in all_tabs()], id="tabs")
         yield Input(placeholder="filter rows (Enter keeps, Esc clears)", id="filter", compact=True)
         yield DailyChart(id="chart", classes="-hidden")
+        with VerticalScroll(id="when", classes="-hidden"):
+            yield YearCalendar(id="calendar")
+            yield HourHeatmap(id="hours")
         yield UsageTable(id="table")
         yield EmptyState(id="empty")
         yield Static(id="notes")
@@ -216,6 +221,10 @@ class MainScreen(Screen):
         chart.set_class(not spec.chart, "-hidden")
         if spec.chart:
             self._show_chart(view)
+        when = self.query_one("#when", VerticalScroll)
+        when.set_class(not spec.calendar, "-hidden")
+        if spec.calendar:
+            self._show_when(view)
         table = self.query_one(UsageTable)
         empty = self.query_one(EmptyState)
         notes = self.query_one("#notes", Static)
@@ -251,7 +260,9 @@ class MainScreen(Screen):
             )
             return
         empty.display = False
-        table.display = True
+        table.display = not spec.calendar
+        if spec.calendar:
+            return
         if spec.device_table and not state.group2:
             self._show_devices(view)
         else:
@@ -315,6 +326,15 @@ class MainScreen(Screen):
             fmt = short
             title = "Tokens per day" + (" (no prices yet)" if metric == "cost" else "")
         self.query_one(DailyChart).show(days, fmt, f"{title}  (m: cost/tokens)")
+
+    def _show_when(self, view: View) -> None:
+        cost = view.state.metric == "cost" and self.app.loaded is not None and self.app.loaded.priced
+        what = "Cost" if cost else "Tokens"
+        year = [(d, float((c or 0.0) if cost else t)) for d, c, t in view.year]
+        fmt = money_short if cost else short
+        self.query_one(YearCalendar).show(year, f"{what} per day  (m: cost/tokens)", fmt)
+        grid = [[c if cost else float(t) for c, t in row] for row in view.hours]
+        self.query_one(HourHeatmap).show(grid, f"{what} by weekday and hour ({self.app.tz}), this period")
 
     def _key_columns(self, view: View) -> list[Column]:
         sessions = tab_spec(view.state.tab).turns_on_enter
