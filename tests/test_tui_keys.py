@@ -160,3 +160,19 @@ async def test_a_failing_worker_is_said_not_swallowed(home: Path, monkeypatch) -
         await settle(app, pilot)
         notes = [n.message for n in app._notifications]
         assert any("disk went away" in n for n in notes), notes
+
+
+async def test_the_chosen_theme_is_kept_across_starts(home: Path) -> None:
+    from tokscope.tui.prefs import load_prefs
+
+    write_fixture(home)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert app.theme != "gruvbox"
+        app.theme = "gruvbox"
+        await settle(app, pilot)
+        await app.workers.wait_for_complete()
+    assert load_prefs().get("theme") == "gruvbox"
+    again = app_for()
+    assert again.theme == "gruvbox"

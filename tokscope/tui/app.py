@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -42,6 +43,7 @@ from tokscope.tui.loading import (
     take_prefetch,
 )
 from tokscope.tui.messages import ExportFinished, SourcesChanged, UsageLoaded, ViewReady
+from tokscope.tui.prefs import load_prefs, save_pref
 from tokscope.tui.tabs import tab as tab_spec
 from tokscope.tui.view import Clock, Loaded, View, ViewState, compute_view, utc_now
 
@@ -157,9 +159,18 @@ class TokscopeApp(App):
             self._prefetch = prefetch_first(
                 self.settings, ledger=self.ledger, shared=self.shared, clock=clock, tz=self.tz, state=self.state
             )
+        saved_theme = load_prefs().get("theme")
+        if saved_theme and saved_theme in self.available_themes:
+            self.theme = saved_theme
+        self._theme_ready = True
         keys = self.settings.extra.get("keys") if isinstance(self.settings.extra, dict) else None
         if isinstance(keys, dict):
             self.set_keymap({str(k): str(v) for k, v in keys.items()})
+
+    def watch_theme(self, theme: str) -> None:
+        """Remember a theme the user picks (ctrl+p → theme) for the next start, off the UI thread."""
+        if getattr(self, "_theme_ready", False) and self.is_running:
+            self.run_worker(partial(save_pref, "theme", theme), thread=True, group="prefs", description="save theme")
 
     # --- screens ---------------------------------------------------------------------
 
