@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_devices(sub)
 
+    from tokscope.tui.serve import register as register_serve
+
+    register_serve(sub)
+
     p = sub.add_parser(
         "demo", help="the TUI on generated demo data (a temporary directory; nothing of yours is touched)"
     )
