@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_serve(sub)
 
+    from tokscope.completion import register as register_completion
+
+    register_completion(sub)
+
     p = sub.add_parser(
         "demo", help="the TUI on generated demo data (a temporary directory; nothing of yours is touched)"
     )
