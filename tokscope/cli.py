@@ -117,7 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_tui() -> int:
-    """``tokscope`` without a command: the TUI."""
+    """``tokscope`` without a command: the TUI (on a terminal; piped or redirected, the report instead)."""
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        print("tokscope: not a terminal, so no TUI: here is `tokscope report` (tokscope --help)", file=sys.stderr)
+        return main(["report"])
     from tokscope.tui.loading import start_prefetch
 
     start_prefetch()  # read the ledger while Textual is imported and the screen is built
