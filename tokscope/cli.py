@@ -288,7 +288,10 @@ def cmd_sources(args: argparse.Namespace) -> int:
 
 def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     """The report as the JSON contract's dict (rows as dicts), and its footnotes."""
+    import polars as pl
+
     from tokscope import config as config_mod
+    from tokscope.format import COST_DECIMALS, round_cost
     from tokscope.query import Query, aggregate, today_in
     from tokscope.timezone import local_tz
     from tokscope.usage import load_usage
@@ -311,6 +314,9 @@ def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     query.devices = device_filter(getattr(args, "device", []), usage)
     rows, totals = aggregate(usage.events, query, today)
     rows = with_device_names(rows, usage)
+    if "cost" in rows.columns:
+        rows = rows.with_columns(pl.col("cost").round(COST_DECIMALS))
+    totals = {k: round_cost(v) if k == "cost" else v for k, v in totals.items()}
     since, until = query.bounds(today)
     return {
         "period": {
