@@ -295,3 +295,22 @@ def test_export_never_deletes_a_file_it_did_not_write(tmp_path: Path) -> None:
         a.ok("export")
     assert foreign.read_bytes() == b"not ours"
     assert not first.exists()
+
+
+async def test_the_tui_header_says_a_trust_store_is_damaged(tmp_path: Path) -> None:
+    from tokscope.widgets.status_line import StatusLine
+
+    from tests.tui_helpers import NOW, settle
+    from tokscope.config import Config
+    from tokscope.tui.app import make_app
+
+    a, _b, _c = trio(tmp_path)
+    (a.root / "config" / "tokscope" / "trusted.json").write_text("{broken")
+    with a.active():
+        app = make_app(Config(shared_folder=a.shared), clock=lambda: NOW, tz="UTC", live=False)
+        app.animation_level = "none"
+        async with app.run_test(size=(160, 24)) as pilot:
+            await settle(app, pilot)
+            assert any("trusted.json is unreadable" in n for n in app.loaded.notes), app.loaded.notes
+            header = str(app.screen.query_one(StatusLine).render())
+    assert "trust: see Devices" in header, header

@@ -360,6 +360,12 @@ def _remember_good(snapshots: list[Snapshot]) -> None:
             atomic_write(_last_good_path(snap.status.id), json.dumps(entry).encode())
 
 
+#: How the notes about a lost or damaged trust or sequence store begin (the TUI header counts them).
+STORE_NOTE = "trust store: "
+#: How the note about a changed identity of this device begins.
+IDENTITY_NOTE = "this device: "
+
+
 @dataclass
 class Stores:
     """The trust store, the accepted sequences and what is wrong with them."""
@@ -388,22 +394,23 @@ def load_stores() -> Stores:
         trusted = trusted_devices()
     except TrustError as exc:
         trusted, trust_problem = {}, str(exc)
-        warnings.append(f"{exc}: no device is trusted until then")
+        warnings.append(f"{STORE_NOTE}{exc}: no device is trusted until then")
     accepted_lost = False
     try:
         accepted = accepted_sequences()
     except TrustError as exc:
         accepted, accepted_lost = {}, True
-        warnings.append(f"{exc}: rollback protection falls back on the last merged snapshots")
+        warnings.append(f"{STORE_NOTE}{exc}: rollback protection falls back on the last merged snapshots")
     remembered = [p.stem for p in _last_good_dir().glob("*.json")] if _last_good_dir().is_dir() else []
     if not accepted_path().exists() and remembered:
         accepted_lost = True
         warnings.append(
-            f"{accepted_path()} is missing: the sequences accepted before were restored from the last merged snapshots"
+            f"{STORE_NOTE}{accepted_path()} is missing: "
+            "the sequences accepted before were restored from the last merged snapshots"
         )
     if not trust_path().exists() and trust_problem is None and (accepted or remembered):
         warnings.append(
-            f"{trust_path()} is missing: devices merged before are no longer trusted; "
+            f"{STORE_NOTE}{trust_path()} is missing: devices merged before are no longer trusted; "
             "compare their fingerprints and trust them again (tokscope devices trust)"
         )
     recovered: dict[str, tuple[str, int]] = {}
@@ -1093,7 +1100,7 @@ def merge_shared(
     notes = [] if shared.is_dir() else [f"shared folder {shared} not found: showing this device only"]
     notes += warnings
     if local.notice:
-        notes.append(f"this device: {local.notice}")
+        notes.append(f"{IDENTITY_NOTE}{local.notice}")
     notes += notes_for(devices)
     try:
         token = None
