@@ -111,6 +111,11 @@ COLUMN_VALUES = st.sampled_from(
         ("source_cost", pl.lit(1e300, pl.Float64())),
         ("source_cost", pl.lit(0.25, pl.Float64())),
         ("device_id", pl.lit("someone-else", pl.String())),
+        ("model", pl.lit(5, pl.Int64())),
+        ("workspace", pl.lit([1, 2], pl.List(pl.Int64()))),
+        ("service_tier", pl.lit(1.5, pl.Float64())),
+        ("agent", pl.lit(True, pl.Boolean())),
+        ("session_id", pl.lit(b"\xff", pl.Binary())),
     ]
 )
 

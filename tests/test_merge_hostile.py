@@ -162,6 +162,8 @@ BAD_ROWS = {
     "NaN cost": (_last("source_cost", float("nan"), pl.Float64()), "source_cost"),
     "negative cost": (_last("source_cost", -5.0, pl.Float64()), "source_cost"),
     "no ts column": (lambda f: f.drop("ts"), "ts"),
+    # found by the fuzz test: this failed the whole merge
+    "a number for a model": (lambda f: f.with_columns(model=pl.lit(5, pl.Int64())), "model"),
 }
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from tokscope import paths
-from tokscope.events import CLIENTS, TOKEN_FIELDS
+from tokscope.events import CLIENTS, EVENT_SCHEMA, TOKEN_FIELDS
 from tokscope.fsutil import atomic_write
 from tokscope.limits import MAX_COST, MAX_SESSION_TOKENS, MAX_TURN_TOKENS, MIN_TS_US, max_ts_us
 
@@ -47,9 +47,11 @@ def _schema_problem(schema: dict[str, pl.DataType]) -> str | None:
             return f"column {column} is {dtype}, not an integer"
     if not isinstance(schema["ts"], pl.Datetime):
         return f"column ts is {schema['ts']}, not a timestamp"
-    for column in ("client", "event_key"):
-        if not isinstance(schema[column], pl.String | pl.Categorical | pl.Enum):
-            return f"column {column} is {schema[column]}, not text"
+    text = pl.String | pl.Categorical | pl.Enum
+    for column, wanted in EVENT_SCHEMA.items():  # text columns: anything else would fail the merge's cast
+        dtype = schema.get(column)
+        if isinstance(wanted, text) and dtype is not None and not (isinstance(dtype, text) or dtype == pl.Null):
+            return f"column {column} is {dtype}, not text"
     cost = schema.get("source_cost")
     if cost is not None and not (cost.is_numeric() or cost == pl.Null):
         return f"column source_cost is {cost}, not a number"
