@@ -246,7 +246,7 @@ def test_no_damage_to_one_snapshot_escapes_it(world: World, mutation: tuple[Any,
             assert b_rows["input"].sum() == world.b_frame["input"].sum()
     else:
         assert b_rows.height <= 2
-    if b_rows.height == 0:
+    if b_rows.height == 0 and not signed:  # b may sign an empty snapshot
         assert any(f"device b ({world.b.id[:8]}) not merged" in n for n in notes), notes
 
 

@@ -196,11 +196,18 @@ def test_file_rows_must_match_the_manifest(tmp_path: Path) -> None:
     a, b, _c = trio(tmp_path)
 
     def lie(manifest: dict[str, Any]) -> None:
-        manifest["files"][0]["rows"] = 1
+        manifest["files"][0]["rows"] = manifest["rows"] = 1
 
     publish(b, [month_frame(b)], edit=lie)
     rows, err = report(a)
     assert rows == {"a": 1, "c": 3} and "holds 2 rows, the manifest says 1" in err, err
+
+
+def test_the_manifest_rows_must_add_up(tmp_path: Path) -> None:
+    a, b, _c = trio(tmp_path)
+    publish(b, [month_frame(b)], edit=lambda m: m.update(files=[]))  # says 2 rows, lists no file
+    rows, err = report(a)
+    assert rows == {"a": 1, "c": 3} and "manifest.json says 2 rows, its files 0" in err, err
 
 
 def test_valid_snapshots_with_every_counter_at_the_limit_still_merge(tmp_path: Path) -> None:

@@ -549,6 +549,9 @@ def _wanted_files(manifest: dict[str, Any]) -> list[tuple[str, str, int]]:
 def _read_files(folder: Path, manifest: dict[str, Any], verified: Verified) -> list[Blob]:
     wanted = _wanted_files(manifest)
     rows = {e["name"]: e.get("rows") for e in manifest["files"]}
+    listed = sum(r for r in rows.values() if isinstance(r, int))
+    if isinstance(manifest.get("rows"), int) and manifest["rows"] != listed:
+        raise SnapshotRefused(f"invalid snapshot: manifest.json says {manifest['rows']:,} rows, its files {listed:,}")
     results = list(_pool().map(lambda w: _read_one(folder / w[0], verified.get(folder / w[0]), w[1], w[2]), wanted))
     blobs: list[Blob] = []
     now_us = int(time.time() * 1_000_000)
