@@ -323,3 +323,15 @@ async def test_the_tui_header_says_a_trust_store_is_damaged(tmp_path: Path) -> N
             assert any("trusted.json is unreadable" in n for n in app.loaded.notes), app.loaded.notes
             header = str(app.screen.query_one(StatusLine).render())
     assert "trust: see Devices" in header, header
+
+
+def test_export_over_a_fifo_in_its_own_folder_does_not_block(tmp_path: Path) -> None:
+    (a,) = make_devices(tmp_path, "a")
+    a.turns("sa", 1)
+    a.ok("export")
+    (a.folder / MANIFEST).unlink()
+    os.mkfifo(a.folder / MANIFEST)
+    a.turns("sa", 1, start=1)
+    done = a.subprocess("export", timeout=60)  # a blocking open would never return
+    assert done.returncode == 0, done.stderr
+    assert (a.folder / MANIFEST).is_file() and json.loads((a.folder / MANIFEST).read_bytes())["rows"] == 2
