@@ -47,6 +47,7 @@ from tokscope.identity import Identity, load_identity, verify
 from tokscope.ledger import Ledger
 from tokscope.limits import MAX_SEQUENCE
 from tokscope.readers.base import read_regular
+from tokscope.readers.coerce import count
 
 FORMAT = "tokscope-snapshot"
 SIGNATURE_FORMAT = "tokscope-signature"
@@ -236,7 +237,7 @@ def _own_manifest(folder: Path, identity: Identity) -> tuple[bytes | None, dict[
         return None, {}
     if not isinstance(manifest, dict) or not verify(identity.public_key, raw_sig, data):
         return None, {}
-    if manifest.get("device_id") != identity.device.id or _int(manifest.get("sequence")) > MAX_SEQUENCE:
+    if manifest.get("device_id") != identity.device.id or count(manifest.get("sequence")) > MAX_SEQUENCE:
         return None, {}
     return data, manifest
 
@@ -352,7 +353,7 @@ def _write_snapshot(
             _publish(path, months[entry["month"]][0])
             written.append(name)
     # a sequence that only grows, even if this device lost its state or the folder its manifest
-    last = max(min(_int(state.get("sequence")), MAX_SEQUENCE - 1), _int(previous.get("sequence")))
+    last = max(min(count(state.get("sequence")), MAX_SEQUENCE - 1), count(previous.get("sequence")))
     sequence = min(max(last + 1, int(time.time() * 1000)), MAX_SEQUENCE)
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     manifest = build_manifest(identity, sequence, files, redact, created_at)
@@ -401,7 +402,3 @@ def _size(path: Path) -> int | None:
         return path.stat().st_size
     except OSError:
         return None
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
