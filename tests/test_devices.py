@@ -277,3 +277,27 @@ def test_shared_folder_from_flag_env_and_config(tmp_path: Path) -> None:
         from tests.devices_helpers import main_quiet
 
         assert main_quiet(["report", "--by", "device", "--period", "all", "--format", "json"])["b"]["turns"] == 2
+
+
+async def test_markup_in_a_device_name_is_shown_in_the_tui(tmp_path: Path) -> None:
+    from textual.widgets import DataTable
+
+    from tests.tui_helpers import NOW, settle
+    from tokscope.config import Config
+    from tokscope.tui.app import make_app
+
+    a, b = make_devices(tmp_path, "a", "b")
+    b.ok("devices", "rename", "[/]")
+    b.turns("sb", 2)
+    b.ok("export")
+    a.ok("devices", "trust", b.id)
+    with a.active():
+        app = make_app(Config(shared_folder=a.shared), clock=lambda: NOW, tz="UTC", live=False)
+        app.animation_level = "none"
+        async with app.run_test(size=(160, 24)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("5")  # the Devices tab
+            await settle(app, pilot)
+            table = app.main.query_one(DataTable)
+            cells = [str(table.get_cell_at((r, 0))) for r in range(table.row_count)]
+    assert "[/]" in cells, cells
