@@ -301,3 +301,11 @@ async def test_markup_in_a_device_name_is_shown_in_the_tui(tmp_path: Path) -> No
             table = app.main.query_one(DataTable)
             cells = [str(table.get_cell_at((r, 0))) for r in range(table.row_count)]
     assert "[/]" in cells, cells
+
+
+def test_markup_in_the_shared_folder_path_is_shown_not_parsed(tmp_path: Path) -> None:
+    (a,) = make_devices(tmp_path, "a")
+    odd = tmp_path / "[bold]x"
+    odd.mkdir()
+    code, out, err = a.cli("devices", "--shared", str(odd))
+    assert code == 0 and "[bold]x" in "".join(out.split()), out + err  # the title may wrap

@@ -114,7 +114,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
     from tokscope.format import tokens
 
-    title = f"Devices in {shared}" if shared else "Devices (no shared folder configured)"
+    title = f"Devices in {escape(str(shared))}" if shared else "Devices (no shared folder configured)"
     table = Table(title=title, title_justify="left")
     for name, justify in (
         ("Name", "left"),
