@@ -335,3 +335,14 @@ def test_export_over_a_fifo_in_its_own_folder_does_not_block(tmp_path: Path) -> 
     done = a.subprocess("export", timeout=60)  # a blocking open would never return
     assert done.returncode == 0, done.stderr
     assert (a.folder / MANIFEST).is_file() and json.loads((a.folder / MANIFEST).read_bytes())["rows"] == 2
+
+
+def test_fifos_in_place_of_the_trust_stores_block_nothing(tmp_path: Path) -> None:
+    a, _b, _c = trio(tmp_path)
+    report(a)
+    for path in (a.root / "config" / "tokscope" / "trusted.json", a.root / "data" / "tokscope" / "accepted.json"):
+        path.unlink()
+        os.mkfifo(path)
+    done = a.subprocess("report", "--period", "all", timeout=60)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "trusted.json is unreadable" in done.stderr and "accepted.json is unreadable" in done.stderr, done.stderr

@@ -28,12 +28,15 @@ from typing import TYPE_CHECKING
 
 from tokscope import paths
 from tokscope.fsutil import atomic_write, locked
+from tokscope.readers.base import read_regular
 
 if TYPE_CHECKING:  # cryptography is imported where keys are used: a plain report never loads it
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 #: Longest device name accepted.
 MAX_NAME = 64
+#: The largest identity or state file read (they hold a few hundred bytes).
+_MAX_SMALL = 1 << 20
 
 
 class IdentityError(Exception):
@@ -93,9 +96,9 @@ def _lock_path() -> Path:
 
 def _read_device() -> Device | None:
     try:
-        data = tomllib.loads(device_path().read_text(encoding="utf-8"))
+        data = tomllib.loads(read_regular(device_path(), _MAX_SMALL).decode("utf-8"))
         device_id = str(uuid.UUID(str(data["id"])))
-    except (OSError, KeyError, ValueError, tomllib.TOMLDecodeError):
+    except (OSError, KeyError, ValueError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return None
     try:
         name = clean_name(str(data.get("name") or ""))
@@ -179,7 +182,7 @@ def clear_notice() -> None:
 def _exported_before() -> bool:
     """Whether this device has exported a snapshot before (under some key)."""
     try:
-        states = json.loads((paths.data_dir() / "export-state.json").read_bytes())
+        states = json.loads(read_regular(paths.data_dir() / "export-state.json", _MAX_SMALL))
     except (OSError, ValueError):
         return False
     return isinstance(states, dict) and any(isinstance(s, dict) and s.get("public_key") for s in states.values())
@@ -236,7 +239,7 @@ def _read_key(path: Path) -> Ed25519PrivateKey | None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     try:
-        data = path.read_bytes()
+        data = read_regular(path, _MAX_SMALL)
     except FileNotFoundError:
         return None
     except OSError as exc:

@@ -339,7 +339,7 @@ def _last_good_path(device_id: str) -> Path:
 def _last_good(device_id: str) -> tuple[bytes, bytes] | None:
     """The manifest and signature bytes last merged from ``device_id`` (to bridge a half-synced folder)."""
     try:
-        entry = json.loads(_last_good_path(device_id).read_bytes())
+        entry = json.loads(read_regular(_last_good_path(device_id), 4 * MAX_MANIFEST_BYTES))
         return base64.b64decode(entry["manifest"]), base64.b64decode(entry["signature"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -498,7 +498,7 @@ class Verified:
 
     def __init__(self) -> None:
         try:
-            data = json.loads(_verified_path().read_bytes())
+            data = json.loads(read_regular(_verified_path()))
         except (OSError, ValueError):
             data = {}
         self.old: dict[str, list[Any]] = data if isinstance(data, dict) else {}

@@ -22,6 +22,7 @@ from tokscope import paths
 from tokscope.events import CLIENTS, EVENT_SCHEMA, TOKEN_FIELDS
 from tokscope.fsutil import atomic_write
 from tokscope.limits import MAX_COST, MAX_SESSION_TOKENS, MAX_TURN_TOKENS, MIN_TS_US, max_ts_us
+from tokscope.readers.base import read_regular
 
 #: Changes whenever what is checked changes (remembered passes of other versions are not trusted).
 CHECK_VERSION = f"1|{MAX_TURN_TOKENS}|{MAX_SESSION_TOKENS}|{MAX_COST}|{MIN_TS_US}"
@@ -151,7 +152,7 @@ class Checked:
 
     def __init__(self) -> None:
         try:
-            data = json.loads(_cache_path().read_bytes())
+            data = json.loads(read_regular(_cache_path()))
             old = data.get(CHECK_VERSION) if isinstance(data, dict) else None
         except (OSError, ValueError):
             old = None

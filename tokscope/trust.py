@@ -32,10 +32,13 @@ from tokscope import paths
 from tokscope.fsutil import atomic_write, locked
 from tokscope.identity import decode_key, fingerprint, load_device, normalize_fingerprint
 from tokscope.limits import MAX_SEQUENCE
+from tokscope.readers.base import read_regular
 
 fingerprint_of = fingerprint  # ``trust`` has a parameter of that name
 
 VERSION = 1
+#: The largest trust or sequence store read (an entry is ~200 bytes).
+MAX_STORE_BYTES = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,10 @@ def _now() -> str:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path, MAX_STORE_BYTES))
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise TrustError(f"{path} is unreadable ({exc}); fix or remove it") from exc
     devices = data.get("devices") if isinstance(data, dict) else None
     return devices if isinstance(devices, dict) else {}
@@ -268,7 +271,6 @@ def trust(device: str, *, fingerprint: str | None = None, shared: Path | None = 
 
 def _claimed_name(folder: Path) -> str:
     """The name a (refused, unverified) manifest gives its device: only to find it by name and say why."""
-    from tokscope.readers.base import read_regular
     from tokscope.snapshot import MANIFEST, MAX_MANIFEST_BYTES
 
     try:
