@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prices", type=Path, metavar="FILE", help="price overrides (TOML, USD per million tokens)")
     p.add_argument("--device", type=_csv_list, default=[], help="only these devices: ids or names (comma list)")
     p.add_argument("--shared", type=Path, metavar="DIR", help="the shared folder to merge (overrides config and env)")
+    p.add_argument(
+        "--energy",
+        action="store_true",
+        help="add an energy estimate (Wh, an order of magnitude; also: energy = true in config.toml)",
+    )
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("statusline", help="one short line of usage, for tmux or an agent's status line")
@@ -312,6 +317,10 @@ def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     from tokscope.devices_cli import device_filter, with_device_names
 
     query.devices = device_filter(getattr(args, "device", []), usage)
+    if getattr(args, "energy", False) or settings.extra.get("energy") is True:
+        from tokscope.energy import with_energy
+
+        usage.events = with_energy(usage.events)
     rows, totals = aggregate(usage.events, query, today)
     rows = with_device_names(rows, usage)
     notes = list(usage.notes)
@@ -407,14 +416,15 @@ def cmd_statusline(args: argparse.Namespace) -> int:
 
 
 def _csv(data: dict[str, Any]) -> str:
-    from tokscope.query import COUNTERS
+    from tokscope.query import COUNTERS, ENERGY_COUNTERS
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     keys = [c for k in data["by"] for c in ((k, "device_name") if k == "device" else (k,))]
-    writer.writerow([*keys, *COUNTERS])
+    counters = [*COUNTERS, *(c for c in ENERGY_COUNTERS if c in data["totals"])]
+    writer.writerow([*keys, *counters])
     for row in data["rows"]:
-        writer.writerow([row.get(k) if row.get(k) is not None else "" for k in [*keys, *COUNTERS]])
+        writer.writerow([row.get(k) if row.get(k) is not None else "" for k in [*keys, *counters]])
     return out.getvalue()
 
 
@@ -487,3 +497,7 @@ def _print_table(data: dict[str, Any]) -> None:
         )
     if not rows:
         console.print("No usage here (why: see the note above).")
+    if "energy_wh_min" in totals:
+        from tokscope.energy import LABEL, energy_text
+
+        console.print(f"Energy {energy_text(totals['energy_wh_min'], totals['energy_wh_max'])} ({LABEL})")

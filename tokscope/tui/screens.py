@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, OptionList, Static, Tab, Tabs
 
+from tokscope.energy import energy_text
 from tokscope.format import short
 from tokscope.tui.tabs import all_tabs, hotkey
 from tokscope.tui.tabs import tab as tab_spec
@@ -313,6 +314,7 @@ class MainScreen(Screen):
                 turns=f"{turns:,}",
                 sessions=f"{view.sessions:,}",
                 top_model=short_model(view.top_model) or "—",
+                energy=energy_text(*view.energy) if view.energy else "",
             )
         )
 
