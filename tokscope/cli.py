@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Without a command: the live terminal UI.",
     )
     parser.add_argument("--version", action="version", version=f"tokscope {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("scan", help="read new agent logs into the local ledger")
@@ -142,19 +143,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit status."""
+    """Run the CLI; return the exit status. No command prints a traceback unless ``--debug``
+    (or ``TOKSCOPE_DEBUG=1``) asks for it: an unexpected error is one line naming what failed."""
+    import os
+
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv:  # the TUI: start before building the parser (its first paint waits on the ledger)
-        return run_tui()
-    args = build_parser().parse_args(argv)
-    if args.command is None:
-        return run_tui()
+    debug = "--debug" in argv or os.environ.get("TOKSCOPE_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     try:
+        if not argv:  # the TUI: start before building the parser (its first paint waits on the ledger)
+            return run_tui()
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            return run_tui()
         return int(args.func(args) or 0)
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if debug:
+            raise
+        where = f" in `tokscope {argv[0]}`" if argv else ""
+        print(f"tokscope: error{where}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("tokscope: run again with --debug for the details (and please report it)", file=sys.stderr)
+        return 1
 
 
 # --- scan ------------------------------------------------------------------
