@@ -156,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command is None:
             return run_tui()
+        _print_config_errors()
         return int(args.func(args) or 0)
     except BrokenPipeError:
         return 0
@@ -168,6 +169,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tokscope: error{where}: {type(exc).__name__}: {exc}", file=sys.stderr)
         print("tokscope: run again with --debug for the details (and please report it)", file=sys.stderr)
         return 1
+
+
+def _print_config_errors() -> None:
+    """Say what is wrong in config.toml or the environment (the command goes on with the defaults)."""
+    from tokscope import config as config_mod
+
+    for problem in config_mod.load().errors:
+        print(f"tokscope: config: {problem}", file=sys.stderr)
 
 
 # --- scan ------------------------------------------------------------------

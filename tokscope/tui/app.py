@@ -193,6 +193,8 @@ class TokscopeApp(App):
     def on_ready(self) -> None:
         """Paint the cached start-up view, start the first load (which starts the watcher)."""
         self.timings["ready"] = time.perf_counter()
+        if self.settings.errors:
+            self.notify("\n".join(self.settings.errors[:3]), title="Config problems", severity="warning", timeout=10)
         if self._cache_key is not None:
             hit = load_view_cache(self._cache_key, self.state)
             if hit is not None:

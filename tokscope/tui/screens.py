@@ -184,6 +184,9 @@ class MainScreen(Screen):
             label = "↻" if app.size.width < 100 else "updated"
             parts.append(f"{label} {loaded.updated.astimezone(ZoneInfo(app.tz)):%H:%M:%S}")
         warnings = []
+        if app.settings.errors:
+            n = len(app.settings.errors)
+            warnings.append(f"config: {n} problem{'s' if n > 1 else ''}")
         if loaded is not None:
             refused = [d for d in loaded.devices if str(d.get("status") or "").startswith("refused")]
             if refused:
