@@ -221,3 +221,56 @@ def test_the_scan_counts_what_it_left_out(bad_logs: Path) -> None:
     assert code == 0
     # claude 3 + gemini 1 + opencode 1 + codex 1
     assert "6 lines skipped" in out
+
+
+# --- one bad root costs only its reader -----------------------------------------------------------
+
+
+def test_a_symlink_loop_costs_only_its_reader(home: Path) -> None:
+    (home / ".claude").mkdir()
+    (home / ".claude" / "projects").symlink_to(home / ".claude" / "loop")
+    (home / ".claude" / "loop").symlink_to(home / ".claude" / "projects")
+    codex_ok(home)
+    code, _out, err = cli("scan")
+    assert code == 0, err
+    assert "claude-code" in err and "symlink loop" in err.lower()
+    assert totals()["codex"]["turns"] == 1
+    code, out, err = cli("sources", "--format", "json", "--no-scan")
+    assert code == 0, err
+    claude = next(e for e in json.loads(out) if e["client"] == "claude-code")
+    assert claude["files"] == 0 and any("symlink loop" in e.lower() for e in claude["errors"])
+
+
+def test_an_unreadable_root_costs_only_its_reader(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As an ordinary user, a ~/.claude without read permission fails stat() under it with EACCES
+    # (the tests may run as root, where chmod 000 changes nothing): the OS's answer is simulated.
+    (home / ".claude" / "projects").mkdir(parents=True)
+    claude_log(home, claude_line("m1", 10))
+    codex_ok(home)
+    real_stat = Path.stat
+    locked = home / ".claude"
+
+    def stat(self: Path, *, follow_symlinks: bool = True) -> Any:
+        if self != locked and self.is_relative_to(locked):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    for args in (("scan",), ("sources", "--format", "json")):
+        code, _out, err = cli(*args)
+        assert code == 0, f"{args}: {err}"
+        assert "Permission denied" in err
+    assert set(totals()) == {"codex"}
+
+
+def codex_ok(home: Path) -> None:
+    folder = home / ".codex" / "sessions" / "2026" / "11" / "18"
+    folder.mkdir(parents=True)
+    usage = {"input_tokens": 500, "cached_input_tokens": 0, "output_tokens": 10, "reasoning_output_tokens": 0}
+    info = {"last_token_usage": usage, "total_token_usage": usage}
+    lines = [
+        {"timestamp": "2026-11-18T09:00:00Z", "type": "session_meta", "payload": {"id": "th-2", "cwd": "/srv/api"}},
+        {"timestamp": "2026-11-18T09:00:01Z", "type": "turn_context", "payload": {"model": "gpt-5-codex"}},
+        {"timestamp": "2026-11-18T09:00:02Z", "type": "event_msg", "payload": {"type": "token_count", "info": info}},
+    ]
+    (folder / "rollout-2026-11-18T09-00-00-th-2.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))

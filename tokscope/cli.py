@@ -233,12 +233,14 @@ def cmd_sources(args: argparse.Namespace) -> int:
         if summary is not None and reader.client in summary.per_client:  # the scan just walked the roots
             files, errors = summary.per_client[reader.client], summary.discover_errors[reader.client]
         else:
-            errors = []
-            files = len(reader.discover(errors))
+            from tokscope.scan import discover
+
+            found, errors = discover(reader)
+            files = len(found)
         entries.append(
             {
                 "client": reader.client,
-                "paths": [str(p) for p in reader.roots() if p.exists()],
+                "paths": [str(p) for p in reader.roots() if _reachable(p)],
                 "searched": [str(p) for p in reader.roots()],
                 "files": files,
                 "events": int(counts.get(reader.client, 0)),
@@ -270,6 +272,14 @@ def cmd_sources(args: argparse.Namespace) -> int:
         table.add_row(e["client"], paths, f"{e['files']:,}", f"{e['events']:,}", "\n".join(notes))
     Console().print(table)
     return 0
+
+
+def _reachable(path: Path) -> bool:
+    """``path`` exists and can be looked at (an unreadable parent is not an error here: discovery names it)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 # --- report ----------------------------------------------------------------

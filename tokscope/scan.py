@@ -160,6 +160,20 @@ class _Rows:
         return pl.concat(self.frames).sort("_job", maintain_order=True).drop("_job")
 
 
+def discover(reader: Reader) -> tuple[list[Source], list[str]]:
+    """``reader``'s sources and the problems finding them; nothing a root does (a symlink loop, no
+    permission, a reader bug) escapes, so one bad root costs only its own reader."""
+    problems: list[str] = []
+    try:
+        return reader.discover(problems), problems
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        problems.append(f"cannot look for {reader.client} files: {where}{exc.strerror or exc}")
+    except Exception as exc:
+        problems.append(f"cannot look for {reader.client} files: {type(exc).__name__}: {exc}")
+    return [], problems
+
+
 def scan(
     ledger: Ledger | None = None,
     readers: Iterable[Reader] | None = None,
@@ -177,8 +191,7 @@ def scan(
     summary = ScanSummary()
     sources: list[Source] = []
     for reader in readers:
-        problems: list[str] = []
-        found = reader.discover(problems)
+        found, problems = discover(reader)
         summary.per_client[reader.client] = len(found)
         summary.discover_errors[reader.client] = problems
         summary.errors.extend(problems)
