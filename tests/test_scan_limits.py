@@ -3,8 +3,6 @@ never the scan, and never reaches a total."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import sqlite3
 from pathlib import Path
@@ -13,7 +11,7 @@ from typing import Any
 import pytest
 from tokscope.readers.base import ReadResult, Row
 
-from tokscope.cli import main
+from tests.cli_helpers import cli
 from tokscope.limits import MAX_COST, MAX_SESSION_TOKENS, MAX_TURN_TOKENS, MIN_TS_US
 from tokscope.scan_worker import (
     BAD_COST,
@@ -92,16 +90,6 @@ def test_an_implausible_cost_is_dropped_and_the_turn_kept() -> None:
 
 
 # --- end to end: each repro on a temporary HOME ----------------------------------------------------
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 def claude_line(msg: str, inp: int | float, out: int = 5, ts: str = "2026-11-18T10:00:00Z") -> str:

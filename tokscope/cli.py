@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_devices(sub)
 
+    p = sub.add_parser("doctor", help="what needs a look: the ledger's health, values left out and why")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--no-scan", action="store_true", help="do not scan first")
+    p.add_argument("--repair", action="store_true", help="set damaged ledger files aside and re-read the sources")
+    p.set_defaults(func=cmd_doctor)
+
     p = sub.add_parser(
         "demo", help="the TUI on generated demo data (a temporary directory; nothing of yours is touched)"
     )
@@ -139,6 +145,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:
+        from tokscope.ledger import disk_full
+
+        if not disk_full(exc):
+            raise
+        where = f" for {exc.filename}" if exc.filename else ""
+        print(
+            f"tokscope: error: no space left on device{where}; nothing new was recorded (free some space "
+            "and run it again)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 # --- scan ------------------------------------------------------------------
@@ -174,11 +192,16 @@ def run_scan(quiet: bool = True) -> Any:
         if bar is not None and task is not None:
             bar.update(task, completed=done)
 
+    from tokscope.doctor import warnings
+    from tokscope.ledger import Ledger
+
     try:
-        return scan(progress=progress, on_plan=on_plan)
+        summary = scan(progress=progress, on_plan=on_plan)
     finally:
         if bar is not None:
             bar.stop()
+    summary.errors.extend(warnings(Ledger()))
+    return summary
 
 
 def _print_errors(summary: Any, limit: int = 20) -> None:
@@ -203,6 +226,29 @@ def cmd_scan(args: argparse.Namespace) -> int:
             f"{summary.skipped:,} lines skipped, in {elapsed:.2f}s"
         )
     return 0
+
+
+# --- doctor ----------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """``tokscope doctor``: exit 0 when nothing needs the user, 1 when something does."""
+    from tokscope import doctor
+
+    if args.repair:
+        done = doctor.repair()
+        for path in done.quarantined:
+            print(f"tokscope: moved aside {path}", file=sys.stderr)
+        if done.rescanned:
+            print(f"tokscope: re-read every source: {done.recovered:,} events recovered", file=sys.stderr)
+    elif not args.no_scan:
+        _print_errors(run_scan())
+    data = doctor.report()
+    if args.format == "json":
+        print(json.dumps(data, indent=2))
+    else:
+        print("\n".join(doctor.render(data)))
+    return 1 if data["status"] == "error" else 0
 
 
 # --- sources ---------------------------------------------------------------

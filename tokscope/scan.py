@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from tokscope.events import frame_from_rows
+from tokscope.health import Health
 from tokscope.ledger import Ledger
 from tokscope.readers import Reader, ReadResult, Source, all_readers
 from tokscope.scan_worker import indexed_read_job, read_job
@@ -199,6 +200,7 @@ def scan(
     summary.files = len(sources)
     with ledger.lock():
         state = ledger.load_state()
+        health = Health(ledger.root)
         saved: dict[str, Any] = state["sources"]
         jobs, present = plan(sources, saved)
         if on_plan:
@@ -206,6 +208,7 @@ def scan(
         gathered = _Rows()
         for index, result in _run(jobs, progress, workers or (os.cpu_count() or 1)):
             job = jobs[index]
+            health.note(job.source, job.offset, result)
             summary.skipped += result.skipped
             summary.errors.extend(result.errors)
             if result.errors and not result.rows:
@@ -227,6 +230,8 @@ def scan(
         gone = set(saved) - set(present)
         for key in gone:
             del saved[key]
+        health.finish(present, summary.discover_errors)
+        health.save()
         rows = gathered.frame()
         if rows is not None:
             summary.new_events = ledger.append(rows, state)
