@@ -223,7 +223,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(
             f"{summary.files:,} files ({summary.read:,} read, {summary.bytes_read / 1e6:,.1f} MB), "
             f"{summary.events:,} events ({summary.new_events:,} new), "
-            f"{summary.skipped:,} lines skipped, in {elapsed:.2f}s"
+            f"{summary.skipped:,} lines skipped{' (tokscope doctor says why)' if summary.skipped else ''}, "
+            f"in {elapsed:.2f}s"
         )
     return 0
 
