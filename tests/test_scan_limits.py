@@ -262,3 +262,42 @@ def codex_ok(home: Path) -> None:
         {"timestamp": "2026-11-18T09:00:02Z", "type": "event_msg", "payload": {"type": "token_count", "info": info}},
     ]
     (folder / "rollout-2026-11-18T09-00-00-th-2.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+
+def test_whatever_a_reader_gives_the_kept_rows_fit_the_ledger() -> None:
+    """Random rows from edge values: every row is kept or counted, and the kept ones build a frame
+    whose every value is within the limits (no int64 overflow can reach Polars)."""
+    import random
+
+    from tokscope.readers.base import COUNT_FIELDS
+
+    from tokscope.events import frame_from_rows
+
+    edges: list[Any] = [0, 1, MAX_TURN_TOKENS, MAX_TURN_TOKENS + 1, INT64_MAX, 1 << 64, -1, 1e30, float("inf")]
+    edges += [float("nan"), 12.0, 12.5, None, "7", True]
+    times: list[Any] = [TS, MIN_TS_US - 1, NOW + 10**12, 1 << 70, -1, None, 1.5e15]
+    costs: list[Any] = [None, 0.0, 1.25, -1.0, float("nan"), float("inf"), 1e300, MAX_COST]
+    rng = random.Random(12)
+
+    def pick(odd: list[Any], usual: Any) -> Any:
+        return rng.choice(odd) if rng.random() < 0.1 else usual
+
+    rows = [
+        row(
+            f"k{i}",
+            ts=pick(times, TS + i),
+            cost=pick(costs, None),
+            rank=pick([1.5, 1 << 63, -(1 << 64), None], 0),
+            **{f: pick(edges, rng.randrange(5000)) for f in COUNT_FIELDS},
+        )
+        for i in range(3000)
+    ]
+    result = checked(rows)
+    assert len(result.rows) + sum(n for r, n in result.reasons.items() if r != BAD_COST) == len(rows)
+    assert result.rows, "some rows must survive for the check to mean anything"
+    frame = frame_from_rows(result.rows)
+    for name in COUNT_FIELDS:
+        assert frame[name].null_count() == 0 and frame[name].min() >= 0 and frame[name].max() <= MAX_TURN_TOKENS
+    cost = frame["source_cost"].drop_nulls()
+    assert cost.is_nan().sum() == 0 and (cost.len() == 0 or (cost.min() >= 0 and cost.max() <= MAX_COST))
+    assert frame["ts"].dt.epoch("us").min() >= MIN_TS_US

@@ -23,7 +23,7 @@ OVER_SESSION_LIMIT = f"tokens over {MAX_SESSION_TOKENS:,} in one session"
 BAD_COUNT = "token count not a non-negative number"
 TOO_EARLY = "timestamp before 2015"
 IN_FUTURE = "timestamp in the future"
-BAD_TS = "timestamp not a number"
+BAD_TS = "timestamp not an integer"
 BAD_RANK = "rank out of range"
 #: A row whose logged cost is implausible is kept without it (priced from tokens instead).
 BAD_COST = f"logged cost not within $0–{MAX_COST:,.0f} (dropped, priced from tokens)"
@@ -66,12 +66,14 @@ def check_limits(result: ReadResult, session_totals: bool, now_us: int) -> None:
         try:
             # The common case in one expression. For ints, the bitwise or of non-negative counts is at
             # least each of them and negative if any is: one comparison bounds all six. Floats, None or a
-            # string raise TypeError, and an or over the limit may still be fine: both go to _fault.
+            # string raise TypeError, and an or over the limit may still be fine: both go to _settle.
+            # A float timestamp or rank would pass a comparison but not the ledger's Int64 columns.
+            bits = row.input | row.output | row.reasoning | row.cache_read | row.cache_write_5m | row.cache_write_1h
             if (
-                0
-                <= (row.input | row.output | row.reasoning | row.cache_read | row.cache_write_5m | row.cache_write_1h)
-                <= limit
+                0 <= bits <= limit
+                and type(row.ts) is int
                 and MIN_TS_US <= row.ts <= latest
+                and type(row.rank) is int
                 and -_INT64 <= row.rank <= _INT64
                 and (cost is None or 0 <= cost <= MAX_COST)
             ):
@@ -79,13 +81,11 @@ def check_limits(result: ReadResult, session_totals: bool, now_us: int) -> None:
                 continue
         except TypeError:
             pass
-        reason = _fault(row, limit, latest)
-        if reason is None:
-            kept.append(row)
-            continue
-        result.skip(reason)
-        if reason == BAD_COST:
-            kept.append(msgspec.structs.replace(row, source_cost=None))
+        settled, reason = _settle(row, limit, latest)
+        if reason is not None:
+            result.skip(reason)
+        if settled is not None:
+            kept.append(settled)
     result.rows = kept
 
 
@@ -93,25 +93,30 @@ def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _fault(row: Row, limit: int, latest: int) -> str | None:
-    """Why ``row`` fails the limits (the first reason that leaves it out, else the cost's), or None."""
+def _settle(row: Row, limit: int, latest: int) -> tuple[Row | None, str | None]:
+    """``row`` as the ledger can store it (None when it is left out) and the reason to count, if any.
+
+    A count written as a float is kept as an int (the ledger's columns are Int64); an implausible
+    cost is dropped from a row that is otherwise fine."""
     counts = _counters(row)
     if not all(_number(v) and v >= 0 for v in counts):
-        return BAD_COUNT
+        return None, BAD_COUNT
     if max(counts) > limit:
-        return OVER_SESSION_LIMIT if limit == MAX_SESSION_TOKENS else OVER_TURN_LIMIT
-    if not isinstance(row.ts, int) or isinstance(row.ts, bool):
-        return BAD_TS
+        return None, OVER_SESSION_LIMIT if limit == MAX_SESSION_TOKENS else OVER_TURN_LIMIT
+    if type(row.ts) is not int:
+        return None, BAD_TS
     if row.ts < MIN_TS_US:
-        return TOO_EARLY
+        return None, TOO_EARLY
     if row.ts > latest:
-        return IN_FUTURE
-    if not isinstance(row.rank, int) or not -_INT64 <= row.rank <= _INT64:
-        return BAD_RANK
+        return None, IN_FUTURE
+    if type(row.rank) is not int or not -_INT64 <= row.rank <= _INT64:
+        return None, BAD_RANK
+    if any(type(v) is not int for v in counts):
+        row = msgspec.structs.replace(row, **{f: int(v) for f, v in zip(COUNT_FIELDS, counts, strict=True)})
     cost = row.source_cost
     if cost is not None and not (_number(cost) and 0 <= cost <= MAX_COST):
-        return BAD_COST
-    return None
+        return msgspec.structs.replace(row, source_cost=None), BAD_COST
+    return row, None
 
 
 def best_per_key(rows: list[Row]) -> list[Row]:
