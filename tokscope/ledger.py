@@ -189,8 +189,10 @@ class Ledger:
 
     # --- segments ------------------------------------------------------------
 
-    def layout(self) -> Layout:
-        """Every file in the ledger's folders, checked: intact segments and findings."""
+    def layout(self, verify: bool = True) -> Layout:
+        """Every file in the ledger's folders, checked: intact segments and findings.
+
+        ``verify=False`` skips the digests (a listing for a cache key, not for reading)."""
         found = Layout()
         try:
             entries = sorted(os.scandir(self.events_dir), key=lambda e: e.name)
@@ -205,7 +207,7 @@ class Ledger:
             if parsed is not None:
                 found.highest_seq = max(found.highest_seq, parsed[1])
                 want = parsed[2]
-                problem = _check(path, want) if want else None
+                problem = _check(path, want) if want and verify else None
                 if problem:
                     found.findings.append(Finding(path, "damaged", problem))
                 elif not want and not entry.is_file(follow_symlinks=False):
@@ -231,9 +233,9 @@ class Ledger:
                 found.findings.append(Finding(Path(entry.path), "quarantined", "moved aside by a repair; never read"))
         return found
 
-    def segments(self) -> list[Path]:
+    def segments(self, verify: bool = True) -> list[Path]:
         """The live, intact segments: the base, then its deltas in write order."""
-        return [self.events_dir / name for name in current(self.layout().segments)]
+        return [self.events_dir / name for name in current(self.layout(verify).segments)]
 
     def _segments(self) -> tuple[Path | None, list[Path]]:
         """The current base and the deltas after it, in write order."""

@@ -86,9 +86,10 @@ def load(
     )
 
 
-def ledger_segments(ledger: Ledger) -> tuple[str, ...]:
-    """The names of the ledger's live, intact segment files now (see ``tokscope.ledger``)."""
-    return tuple(sorted(p.name for p in ledger.segments()))
+def ledger_segments(ledger: Ledger, verify: bool = True) -> tuple[str, ...]:
+    """The names of the ledger's live, intact segment files now (see ``tokscope.ledger``);
+    ``verify=False`` skips their digests (for a cache key: nothing is read)."""
+    return tuple(sorted(p.name for p in ledger.segments(verify)))
 
 
 def apply_new_segments(loaded: Loaded, ledger: Ledger, clock: Clock, generation: int) -> Loaded | None:
@@ -182,7 +183,7 @@ def data_key(ledger: Ledger, shared: Path | None, state: ViewState, today: date,
     from tokscope import paths
 
     parts: list[Any] = [CACHE_VERSION, repr(state), today.isoformat(), tz]
-    for name in ledger_segments(ledger):
+    for name in ledger_segments(ledger, verify=False):
         try:
             st = (ledger.events_dir / name).stat()
             parts.append((name, st.st_size, st.st_mtime_ns))
