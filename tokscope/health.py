@@ -9,6 +9,7 @@ a report, never data, so it is written without fsync.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,8 +77,9 @@ class Health:
             return
         self.updated = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         data = msgspec.json.encode({**body, "updated": self.updated})
-        atomic_write_with(self.path, lambda tmp: tmp.write_bytes(data), durable=False)
-        self._raw = data
+        with contextlib.suppress(OSError):  # the events and the state are already written: only a report is lost
+            atomic_write_with(self.path, lambda tmp: tmp.write_bytes(data), durable=False)
+            self._raw = data
 
     def per_client(self) -> dict[str, dict[str, Any]]:
         """Per client: values left out (``total``, ``reasons``), ``files`` with any, read ``errors``, ``discovery``."""

@@ -230,8 +230,6 @@ def scan(
         gone = set(saved) - set(present)
         for key in gone:
             del saved[key]
-        health.finish(present, summary.discover_errors)
-        health.save()
         rows = gathered.frame()
         if rows is not None:
             summary.new_events = ledger.append(rows, state)
@@ -240,6 +238,8 @@ def scan(
             ledger.save_state(state)
         else:
             summary.events = ledger.count(state)
+        health.finish(present, summary.discover_errors)  # after the state: a read it lost is counted again
+        health.save()
     return summary
 
 
