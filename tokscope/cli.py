@@ -106,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repair", action="store_true", help="set damaged ledger files aside and re-read the sources")
     p.set_defaults(func=cmd_doctor)
 
+    from tokscope.tui.serve import register as register_serve
+
+    register_serve(sub)
+
     p = sub.add_parser(
         "demo", help="the TUI on generated demo data (a temporary directory; nothing of yours is touched)"
     )
@@ -116,10 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_tui() -> int:
     """``tokscope`` without a command: the TUI."""
-    from tokscope.loading import start_prefetch
+    from tokscope.tui.loading import start_prefetch
 
     start_prefetch()  # read the ledger while Textual is imported and the screen is built
-    from tokscope.app import run_app
+    from tokscope.tui.app import run_app
 
     return run_app()
 

@@ -321,10 +321,10 @@ def demo_app(
     demo: Demo, *, clock: Callable[[], datetime] | None = None, live: bool = True, tick: bool = True, **kwargs: Any
 ):
     """The app on a built demo."""
-    from tokscope.app import make_app
     from tokscope.config import Config
     from tokscope.ledger import Ledger
-    from tokscope.view import utc_now
+    from tokscope.tui.app import make_app
+    from tokscope.tui.view import utc_now
 
     settings = Config(shared_folder=demo.shared, timezone="UTC", export_debounce=10.0)
     return make_app(
