@@ -85,6 +85,8 @@ def test_a_damaged_segment_is_never_read_and_the_repair_restores_it(two_segments
         data[len(data) // 3] ^= 0x01
     base.write_bytes(bytes(data))
     assert report() == (1, 7)  # only the intact delta: the damaged base is left out, never half read
+    _code, _out, err = cli("report", "--no-scan", "--period", "all")
+    assert "doctor --repair" in err
     code, _out, err = cli("scan")
     assert code == 0 and "doctor --repair" in err and base.name in err
     code, out, _err = cli("doctor", "--format", "json", "--no-scan")

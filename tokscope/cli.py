@@ -379,6 +379,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not args.no_scan:
         summary = run_scan()
         _print_errors(summary)
+    else:  # the scan names the ledger's damaged files; without one, say it here
+        from tokscope.doctor import warnings
+        from tokscope.ledger import Ledger
+
+        for message in warnings(Ledger()):
+            print(f"tokscope: warning: {message}", file=sys.stderr)
     data, notes = report_data(args)
     for note in notes:
         print(f"tokscope: {note}", file=sys.stderr)
