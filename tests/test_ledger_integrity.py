@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from tests.cli_helpers import cli
-from tokscope.ledger import Ledger, digest, parse_name
+from tokscope.ledger import Ledger, current, digest, parse_name
 
 
 def claude_line(msg: str, out: int, ts: str = "2026-11-18T10:00:00Z") -> str:
@@ -156,3 +156,23 @@ def test_a_full_disk_is_one_clear_message(home: Path, monkeypatch: pytest.Monkey
     assert not list(Ledger().events_dir.iterdir())  # the partial temp file is gone
     assert cli("scan")[0] == 0  # and nothing was lost: the next scan records the turn
     assert report() == (1, 100)
+
+
+def test_a_segment_removed_while_it_is_checked_is_not_called_damaged(
+    two_segments: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tokscope.ledger as ledger_module
+
+    ledger_module._checked.clear()
+    real, calls = ledger_module.digest, []
+
+    def vanishing(path: Path) -> str:  # a compaction removes the segment between listing and hashing, once
+        calls.append(path)
+        if len(calls) == 1:
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return real(path)
+
+    monkeypatch.setattr(ledger_module, "digest", vanishing)
+    layout = two_segments.layout()
+    assert len(calls) > 1 and not layout.findings
+    assert len(current(layout.segments)) == 2

@@ -141,6 +141,8 @@ def _check(path: Path, want: str) -> str | None:
             got = digest(path)
             _checked[key] = None if got == want else f"checksum mismatch (truncated or changed; written as {want})"
         return _checked[key]
+    except FileNotFoundError:
+        raise  # removed by a compaction since the listing: the caller lists again
     except OSError as exc:
         return f"unreadable: {exc.strerror or exc}"
 
@@ -192,7 +194,16 @@ class Ledger:
     def layout(self, verify: bool = True) -> Layout:
         """Every file in the ledger's folders, checked: intact segments and findings.
 
-        ``verify=False`` skips the digests (a listing for a cache key, not for reading)."""
+        ``verify=False`` skips the digests (a listing for a cache key, not for reading). A segment
+        that vanishes while it is checked (a compaction replaced it) means listing again."""
+        for _attempt in range(20):
+            try:
+                return self._layout(verify)
+            except FileNotFoundError:
+                time.sleep(0.01)
+        return self._layout(verify)
+
+    def _layout(self, verify: bool) -> Layout:
         found = Layout()
         try:
             entries = sorted(os.scandir(self.events_dir), key=lambda e: e.name)
