@@ -176,3 +176,20 @@ def test_a_segment_removed_while_it_is_checked_is_not_called_damaged(
     layout = two_segments.layout()
     assert len(calls) > 1 and not layout.findings
     assert len(current(layout.segments)) == 2
+
+
+def test_a_damaged_ledger_is_not_exported_as_if_whole(
+    two_segments: Ledger, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = home / "shared"
+    shared.mkdir()
+    monkeypatch.setenv("TOKSCOPE_SHARED", str(shared))
+    base = two_segments.segments()[0]
+    base.write_bytes(base.read_bytes()[:100])
+    code, _out, err = cli("export", "--no-scan")
+    assert code == 1 and "doctor --repair" in err
+    assert not any(shared.rglob("*.parquet"))
+    assert cli("doctor", "--repair")[0] == 0
+    code, out, err = cli("export", "--no-scan")
+    assert code == 0, err
+    assert "Exported 3 events" in out

@@ -100,6 +100,10 @@ class Layout:
         return [f for f in self.findings if f.kind == "damaged"]
 
 
+class LedgerDamaged(OSError):
+    """The ledger has a damaged segment: what it holds is incomplete until ``tokscope doctor --repair``."""
+
+
 class LedgerFull(OSError):
     """No space left (or the quota reached) while writing the ledger: nothing of that write was kept."""
 
@@ -243,6 +247,13 @@ class Ledger:
             for entry in sorted(os.scandir(self.quarantine_dir), key=lambda e: e.name):
                 found.findings.append(Finding(Path(entry.path), "quarantined", "moved aside by a repair; never read"))
         return found
+
+    def require_intact(self) -> None:
+        """Raise ``LedgerDamaged`` when a segment is damaged (before passing the ledger on as whole, e.g. an export)."""
+        damaged = self.layout().damaged
+        if damaged:
+            names = ", ".join(f.path.name for f in damaged)
+            raise LedgerDamaged(errno.EIO, f"damaged ledger segments ({names}): run tokscope doctor --repair first")
 
     def segments(self, verify: bool = True) -> list[Path]:
         """The live, intact segments: the base, then its deltas in write order."""
