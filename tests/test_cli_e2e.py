@@ -216,3 +216,31 @@ def test_statusline(logs: Path) -> None:
     assert data["total_tokens"] == 233680
     assert data["unpriced_turns"] == 1
     assert tokscope(logs, "statusline", "--period", "yesterday").stdout.strip() == "yesterday $0.00 · 0 tok · 0 turns"
+
+
+def test_tokscope_redirected_prints_the_report_not_escape_codes(home: Path) -> None:
+    claude(home)
+    result = tokscope(home)  # stdout is a pipe here, as in `tokscope > out.txt`
+    assert "\x1b" not in result.stdout
+    assert "claude-code" in result.stdout
+    assert "not a terminal" in result.stderr
+
+
+def test_json_and_csv_costs_carry_no_float_noise(home: Path, tmp_path: Path, capsys) -> None:
+    from tokscope.cli import main
+    from tokscope.demo import FIXED_NOW, build_demo
+    from tokscope.format import round_cost
+
+    assert 0.1 + 0.2 != 0.3 and round_cost(0.1 + 0.2) == 0.3
+    assert round_cost(None) is None
+    demo = build_demo(home, tmp_path / "shared", FIXED_NOW.date(), days=60)  # thousands of turns, three devices
+    args = ["report", "--period", "all", "--no-scan", "--shared", str(demo.shared), "--by", "device,model"]
+    capsys.readouterr()
+    assert main([*args, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    costs = [data["totals"]["cost"], *(r["cost"] for r in data["rows"])]
+    noisy = [c for c in costs if c is not None and len(repr(c).partition(".")[2]) > 9]
+    assert not noisy
+    assert main([*args, "--format", "csv"]) == 0
+    cells = [c for line in capsys.readouterr().out.splitlines()[1:] for c in line.split(",")]
+    assert not [c for c in cells if "." in c and c.replace(".", "").isdigit() and len(c.partition(".")[2]) > 9]

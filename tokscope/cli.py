@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_serve(sub)
 
+    from tokscope.completion import register as register_completion
+
+    register_completion(sub)
+
     p = sub.add_parser(
         "demo", help="the TUI on generated demo data (a temporary directory; nothing of yours is touched)"
     )
@@ -119,7 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_tui() -> int:
-    """``tokscope`` without a command: the TUI."""
+    """``tokscope`` without a command: the TUI (on a terminal; piped or redirected, the report instead)."""
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        print("tokscope: not a terminal, so no TUI: here is `tokscope report` (tokscope --help)", file=sys.stderr)
+        return main(["report"])
     from tokscope.tui.loading import start_prefetch
 
     start_prefetch()  # read the ledger while Textual is imported and the screen is built
@@ -338,7 +345,10 @@ def _reachable(path: Path) -> bool:
 
 def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     """The report as the JSON contract's dict (rows as dicts), and its footnotes."""
+    import polars as pl
+
     from tokscope import config as config_mod
+    from tokscope.format import COST_DECIMALS, round_cost
     from tokscope.query import Query, aggregate, today_in
     from tokscope.timezone import local_tz
     from tokscope.usage import load_usage
@@ -361,6 +371,9 @@ def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     query.devices = device_filter(getattr(args, "device", []), usage)
     rows, totals = aggregate(usage.events, query, today)
     rows = with_device_names(rows, usage)
+    if "cost" in rows.columns:
+        rows = rows.with_columns(pl.col("cost").round(COST_DECIMALS))
+    totals = {k: round_cost(v) if k == "cost" else v for k, v in totals.items()}
     since, until = query.bounds(today)
     return {
         "period": {
