@@ -156,12 +156,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
-    except OSError as exc:
+    except Exception as exc:  # a full disk, wherever the write was (Polars wraps the OS error in its own)
         from tokscope.ledger import disk_full
 
         if not disk_full(exc):
             raise
-        where = f" for {exc.filename}" if exc.filename else ""
+        filename = getattr(exc, "filename", None)
+        where = f" for {filename}" if filename else ""
         print(
             f"tokscope: error: no space left on device{where}; nothing new was recorded (free some space "
             "and run it again)",
