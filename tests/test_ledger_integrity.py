@@ -73,6 +73,11 @@ def test_a_sync_conflict_copy_is_ignored_and_reported(two_segments: Ledger) -> N
     }
     _code, _out, err = cli("scan")
     assert "base-00000001 (copy).parquet" in err
+    code, out, _err = cli("doctor", "--format", "json", "--no-scan")
+    assert code == 0 and json.loads(out)["sections"]["ledger"]["status"] == "warning"  # worth a look, not broken
+    assert cli("doctor", "--repair")[0] == 0  # moved aside, nothing re-read
+    assert {f.kind for f in two_segments.layout().findings} == {"quarantined"}
+    assert report() == (3, 307)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
