@@ -25,7 +25,9 @@ Traps handled:
   child, or, without one, a line more than a second after the child's
   ``session_meta``) or at the first ``token_count`` after that second (a child
   without any ``turn_context``). Until a total moves past the inherited
-  baseline, totals within it are replay too.
+  baseline (Codex seeds a fork's running total from the replayed history),
+  snapshots within it are replay too; one whose total equals its ``last`` is
+  the child's own count starting from zero and counts.
 * Sessions: a subagent's turns carry the session of the interactive thread
   that spawned it (design.md: subagent turns carry the parent's), through nested
   subagents, with its role in ``agent``; a fork is a thread of its own. Keys use
@@ -271,10 +273,9 @@ class CodexReader:
                 return None  # the parent's replayed history
             state["phase"] = 2  # the child's first own call, with no turn_context of its own
         if state["phase"] == 2 and total is not None:
-            if prev is not None and all(t <= p for t, p in zip(total, state["prev"], strict=True)):
-                state["prev"] = list(total)
-                return None  # within the inherited baseline: still replay
-            state["phase"] = 0
+            if prev is not None and total != last and all(t <= p for t, p in zip(total, prev, strict=True)):
+                return None  # a snapshot within the inherited baseline: still the parent's (keep the baseline)
+            state["phase"] = 0  # past the baseline, or a count of its own starting from zero
         if total is not None and prev is not None and all(t >= p for t, p in zip(total, prev, strict=True)):
             delta = tuple(t - p for t, p in zip(total, prev, strict=True))
             usage = last if last is not None and last == delta else delta

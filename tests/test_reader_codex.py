@@ -361,6 +361,31 @@ def test_totals_within_the_inherited_baseline_are_replay(home: Path) -> None:
     assert own_usage(read_all()) == [(10, 0, 2, 0)]
 
 
+def test_after_the_burst_a_snapshot_within_the_baseline_is_replay_and_a_fresh_count_is_not(home: Path) -> None:
+    write(
+        home,
+        "sessions/2026/05/05/rollout-late.jsonl",
+        meta(sid="late", ts=at("00.000"), source=SPAWN),
+        count(at("00.500"), (1000, 0, 10, 0), (400, 0, 4, 0)),
+        turn(ts=at("05.000")),
+        count(at("06.000"), (800, 0, 8, 0), (300, 0, 3, 0)),  # a parent snapshot written late
+        count(at("07.000"), (1100, 0, 11, 0), (100, 0, 1, 0)),
+    )
+    # ccusage loader.rs skips_replayed_parent_token_history_in_thread_spawn_subagent_files (our fixture):
+    # a thread counting from zero (total == last) below the inherited baseline is its own usage
+    write(
+        home,
+        "sessions/2026/05/12/rollout-fresh.jsonl",
+        meta(sid="fresh", ts="2026-05-12T08:03:00.000Z", source=SPAWN),
+        meta(sid="parent-session", ts="2026-05-12T08:03:00.000Z"),
+        count("2026-05-12T08:03:00.000Z", (1000, 100, 200, 0), (1000, 100, 200, 0)),
+        count("2026-05-12T08:03:00.000Z", (1500, 150, 300, 0), (500, 50, 100, 0)),
+        count("2026-05-12T08:04:00.000Z", (100, 10, 20, 0), (100, 10, 20, 0)),
+        count("2026-05-12T08:05:00.000Z", (150, 15, 30, 0), (50, 5, 10, 0)),
+    )
+    assert own_usage(read_all()) == [(100, 0, 1, 0), (90, 10, 20, 0), (45, 5, 10, 0)]
+
+
 def with_model(line: str, model: str) -> str:
     data = json.loads(line)
     data["payload"]["info"]["model"] = model
