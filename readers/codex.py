@@ -272,11 +272,15 @@ class CodexReader:
                     state["prev"] = list(total)
                 return None  # the parent's replayed history
             state["phase"] = 2  # the child's first own call, with no turn_context of its own
+        leaving_replay = False
         if state["phase"] == 2 and total is not None:
             if prev is not None and total != last and all(t <= p for t, p in zip(total, prev, strict=True)):
                 return None  # a snapshot within the inherited baseline: still the parent's (keep the baseline)
             state["phase"] = 0  # past the baseline, or a count of its own starting from zero
-        if total is not None and prev is not None and all(t >= p for t, p in zip(total, prev, strict=True)):
+            leaving_replay = True
+        if leaving_replay and last is not None and any(last):
+            usage = last  # the replayed totals are no sure baseline: the first own call is its last
+        elif total is not None and prev is not None and all(t >= p for t, p in zip(total, prev, strict=True)):
             delta = tuple(t - p for t, p in zip(total, prev, strict=True))
             usage = last if last is not None and last == delta else delta
         else:
