@@ -81,12 +81,12 @@ Vector = tuple[int, int, int, int, int]
 
 
 class _Usage(msgspec.Struct):
-    input_tokens: Any = None
+    input_tokens: Any = 0
     cached_input_tokens: Any = None
-    cache_read_input_tokens: Any = None
-    output_tokens: Any = None
-    reasoning_output_tokens: Any = None
-    cache_write_input_tokens: Any = None
+    cache_read_input_tokens: Any = 0
+    output_tokens: Any = 0
+    reasoning_output_tokens: Any = 0
+    cache_write_input_tokens: Any = 0
 
 
 class _Info(msgspec.Struct):
@@ -140,13 +140,11 @@ def _vector(usage: _Usage | None) -> Vector | None:
     if usage is None:
         return None
     cached = usage.cached_input_tokens if usage.cached_input_tokens is not None else usage.cache_read_input_tokens
-    return (
-        count(usage.input_tokens),
-        count(cached),
-        count(usage.output_tokens),
-        count(usage.reasoning_output_tokens),
-        count(usage.cache_write_input_tokens),
-    )
+    values = (usage.input_tokens, cached, usage.output_tokens, usage.reasoning_output_tokens)
+    values += (usage.cache_write_input_tokens,)
+    if all(type(v) is int and v >= 0 for v in values):  # the common case, without a call per value
+        return values
+    return tuple(map(count, values))  # type: ignore[return-value]
 
 
 def _spawn(payload: _Payload) -> dict[str, Any] | None:
