@@ -45,6 +45,8 @@ Traps handled:
   timestamp wins so a replay returns to its original day. A file without any
   ``session_meta`` keys on (time, total, last), so a branch file's byte-copied
   parent lines meet the parent's own rows.
+* Service tier: ``event_msg`` ``thread_settings_applied`` (``thread_settings.service_tier``) holds
+  for the thread until the next snapshot; a ``turn_context`` tier overrides it for its turn.
 * Timestamps: ISO strings or epoch numbers (ms in some builds); each event
   keeps its own (sessions crossing midnight split by event day).
 """
@@ -113,6 +115,8 @@ class _Payload(msgspec.Struct):
     model_info: Any = None
     turn_id: Any = None
     service_tier: Any = None
+    # event_msg thread_settings_applied
+    thread_settings: Any = None
 
 
 class _Line(msgspec.Struct):
@@ -125,7 +129,7 @@ _decode = lenient_decoder(_Line)
 
 
 #: The line kinds that matter; transcript lines (the bulk) carry no usage.
-_MARKERS = re.compile(rb'"(?:token_count|turn_context|session_meta)"')
+_MARKERS = re.compile(rb'"(?:token_count|turn_context|session_meta|thread_settings_applied)"')
 
 _UUID7 = re.compile(r"^([0-9a-f]{8})-([0-9a-f]{4})-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
@@ -192,7 +196,8 @@ def _new_state(source: Source) -> dict[str, Any]:
         "ancestry": {},  # thread id -> [parent id, is a subagent]
         "model": None,
         "replay_model": None,
-        "tier": None,
+        "tier": None,  # the turn's own (turn_context)
+        "thread_tier": None,  # the thread's, from thread_settings_applied, until the next one
         "prev": None,
         "phase": 0,  # 0 own usage, 1 replay, 2 own turns begun (totals within the baseline still replay)
         "start_us": None,
@@ -240,6 +245,8 @@ class CodexReader:
                 _meta(state, line, payload)
             elif kind == "turn_context":
                 _turn(state, line, payload)
+            elif kind == "event_msg" and payload.type == "thread_settings_applied":
+                _settings(state, payload)
             elif kind == "event_msg" and payload.type == "token_count" and payload.info is not None:
                 ts = time_us(line.timestamp)
                 if ts is None:
@@ -317,7 +324,7 @@ class CodexReader:
             reasoning=min(reasoning, out),
             cache_read=cached,
             cache_write_5m=cache_write,
-            service_tier=state["tier"],
+            service_tier=state["tier"] or state["thread_tier"],
             rank=-ts,
         )
 
@@ -361,8 +368,19 @@ def _turn(state: dict[str, Any], line: _Line, payload: _Payload) -> None:
         state["phase"] = 2
     if model:
         state["model"] = model
-    tier = payload.service_tier
-    state["tier"] = tier if tier in ("fast", "priority") else None
+    state["tier"] = _tier(payload.service_tier)
+
+
+def _tier(value: Any) -> str | None:
+    return value if value in ("fast", "priority") else None
+
+
+def _settings(state: dict[str, Any], payload: _Payload) -> None:
+    """A thread settings snapshot: its service tier holds for every later turn until the next one."""
+    if state["phase"] != 1:  # the parent's replayed settings are not the child's
+        settings = payload.thread_settings
+        tier = settings.get("service_tier") if isinstance(settings, dict) else payload.service_tier
+        state["thread_tier"] = _tier(tier)
 
 
 def _own_turn(state: dict[str, Any], line: _Line, payload: _Payload) -> bool:

@@ -505,3 +505,25 @@ def test_a_line_nested_1000_deep_costs_one_line(home: Path) -> None:
 def test_readers_declare_their_environment() -> None:
     assert get_reader("codex").env == ("CODEX_HOME",)
     assert get_reader("every-code").env == ("CODE_HOME",)
+
+
+def settings(ts: str, **thread_settings: object) -> str:
+    payload = {"type": "thread_settings_applied", "thread_settings": thread_settings}
+    return json.dumps({"timestamp": ts, "type": "event_msg", "payload": payload})
+
+
+def test_the_service_tier_comes_from_thread_settings_applied_and_sticks_until_changed(home: Path) -> None:
+    # tokscale codex.rs CodexThreadSettings: the thread-scoped snapshot is where Codex writes the tier
+    write(
+        home,
+        "sessions/2026/11/20/rollout-tier.jsonl",
+        meta(),
+        settings("2026-11-20T09:00:00.500Z", service_tier="priority", model="gpt-5.5"),
+        turn(),
+        count("2026-11-20T09:00:09.000Z", (1000, 0, 10, 0), (1000, 0, 10, 0)),
+        turn(ts="2026-11-20T09:01:00.000Z"),  # a new turn does not end the thread's tier
+        count("2026-11-20T09:01:09.000Z", (2000, 0, 20, 0), (1000, 0, 10, 0)),
+        settings("2026-11-20T09:02:00.000Z", service_tier="default"),
+        count("2026-11-20T09:02:09.000Z", (3000, 0, 30, 0), (1000, 0, 10, 0)),
+    )
+    assert read_all()["service_tier"].to_list() == ["priority", "priority", None]
