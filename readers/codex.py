@@ -171,10 +171,14 @@ def _parent_of(payload: _Payload) -> str | None:
 
 
 def _agent_of(payload: _Payload) -> str | None:
-    """A subagent's role; ``agent_nickname`` is a random per-thread alias, not a role."""
+    """A subagent's role, else the kind of thread Codex started (``guardian``, ``review``), else ``subagent``;
+    ``agent_nickname`` is a random per-thread alias, not a role."""
     spawn = _spawn(payload)
-    role = text(payload.agent_role) or (text(spawn.get("agent_role")) if spawn else None)
-    return role or ("subagent" if spawn is not None else None)
+    if spawn is None:
+        return text(payload.agent_role)
+    subagent = payload.source["subagent"]
+    kind = text(subagent) or (text(subagent.get("other")) if isinstance(subagent, dict) else None)
+    return text(payload.agent_role) or text(spawn.get("agent_role")) or kind or "subagent"
 
 
 def _session_of(thread: str, ancestry: dict[str, list[Any]]) -> str:

@@ -527,3 +527,38 @@ def test_the_service_tier_comes_from_thread_settings_applied_and_sticks_until_ch
         count("2026-11-20T09:02:09.000Z", (3000, 0, 30, 0), (1000, 0, 10, 0)),
     )
     assert read_all()["service_tier"].to_list() == ["priority", "priority", None]
+
+
+def test_codex_started_threads_name_their_kind_as_the_agent(home: Path) -> None:
+    # tokscale codex.rs: source.subagent is also {"other": "guardian"} or a plain string ("review")
+    for sid, source in (("g", {"subagent": {"other": "guardian"}}), ("r", {"subagent": "review"})):
+        write(
+            home,
+            f"sessions/2026/11/20/rollout-{sid}.jsonl",
+            meta(sid=sid, source=source),
+            turn(ts="2026-11-20T09:00:05.000Z"),
+            count("2026-11-20T09:00:09.000Z", (100, 0, 1, 0), (100, 0, 1, 0)),
+        )
+    frame = read_all().sort("session_id")
+    assert list(zip(frame["session_id"], frame["agent"], strict=True)) == [("g", "guardian"), ("r", "review")]
+
+
+CASES = Path(__file__).parent / "conformance" / "codex"
+
+
+@pytest.mark.parametrize("rollout", sorted(CASES.rglob("*.jsonl")), ids=lambda p: p.relative_to(CASES).parts[0])
+def test_every_conformance_rollout_read_line_by_line_equals_one_read(home: Path, rollout: Path) -> None:
+    lines = rollout.read_bytes().splitlines(keepends=True)
+    path = home / ".codex" / "sessions" / rollout.name
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"")
+    reader = get_reader("codex")
+    source = reader.discover([])[0]
+    rows, offset, state = [], 0, {}
+    for line in lines:
+        with path.open("ab") as fh:
+            fh.write(line)
+        result = reader.read(source, offset, json.loads(json.dumps(state)))
+        rows += result.rows
+        offset, state = result.offset, result.state
+    assert rows == reader.read(source, 0, {}).rows
