@@ -234,7 +234,8 @@ class CodexReader:
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """Read token_count events from ``offset`` on."""
         data, new_offset = read_new_chunk(source.path, offset)
-        state = state or _new_state(source)
+        if "phase" not in state:  # a first read, or a state saved by an older version of this reader
+            state = {**_new_state(source), **state, "thread": state.get("session")}
         result = ReadResult(offset=new_offset, state=state)
         for raw in lines_containing(data, _MARKERS):
             line = decode_line(_decode, raw)

@@ -562,3 +562,18 @@ def test_every_conformance_rollout_read_line_by_line_equals_one_read(home: Path,
         rows += result.rows
         offset, state = result.offset, result.state
     assert rows == reader.read(source, 0, {}).rows
+
+
+def test_a_state_saved_by_the_previous_reader_continues_with_the_same_keys(home: Path) -> None:
+    path = write(home, "sessions/2026/11/20/rollout-old.jsonl", meta(sid="t-old"), turn())
+    reader = get_reader("codex")
+    source = reader.discover([])[0]
+    offset = path.stat().st_size
+    old_state = {"session": "t-old", "cwd": "/w", "provider": "openai", "model": "gpt-5.3-codex"}
+    old_state |= {"prev": [100, 0, 1, 0, 0], "parent": None, "agent": None}
+    old_state |= {"meta_second": "2026-11-20T09:00:00", "turn_seen": True}
+    with path.open("a") as fh:
+        fh.write(count("2026-11-20T09:01:00.000Z", (300, 0, 3, 0), (200, 0, 2, 0)) + "\n")
+    continued = reader.read(source, offset, old_state).rows
+    whole = [r for r in reader.read(source, 0, {}).rows if r.ts == continued[0].ts]
+    assert [(r.event_key, r.input, r.session_id) for r in continued] == [(whole[0].event_key, 200, "t-old")]
