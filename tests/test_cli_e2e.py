@@ -216,3 +216,11 @@ def test_statusline(logs: Path) -> None:
     assert data["total_tokens"] == 233680
     assert data["unpriced_turns"] == 1
     assert tokscope(logs, "statusline", "--period", "yesterday").stdout.strip() == "yesterday $0.00 · 0 tok · 0 turns"
+
+
+def test_tokscope_redirected_prints_the_report_not_escape_codes(home: Path) -> None:
+    claude(home)
+    result = tokscope(home)  # stdout is a pipe here, as in `tokscope > out.txt`
+    assert "\x1b" not in result.stdout
+    assert "claude-code" in result.stdout
+    assert "not a terminal" in result.stderr

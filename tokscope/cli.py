@@ -100,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_devices(sub)
 
+    from tokscope.tui.serve import register as register_serve
+
+    register_serve(sub)
+
+    from tokscope.completion import register as register_completion
+
+    register_completion(sub)
+
     p = sub.add_parser(
         "demo", help="the TUI on generated demo data (a temporary directory; nothing of yours is touched)"
     )
@@ -109,11 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_tui() -> int:
-    """``tokscope`` without a command: the TUI."""
-    from tokscope.loading import start_prefetch
+    """``tokscope`` without a command: the TUI (on a terminal; piped or redirected, the report instead)."""
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        print("tokscope: not a terminal, so no TUI: here is `tokscope report` (tokscope --help)", file=sys.stderr)
+        return main(["report"])
+    from tokscope.tui.loading import start_prefetch
 
     start_prefetch()  # read the ledger while Textual is imported and the screen is built
-    from tokscope.app import run_app
+    from tokscope.tui.app import run_app
 
     return run_app()
 

@@ -34,7 +34,7 @@ class UsageLoaded(Message):
     """The events were (re)loaded: scan, merge and pricing are done."""
 
     data: Any
-    """A ``tokscope.view.Loaded``."""
+    """A ``tokscope.tui.view.Loaded``."""
 
 
 @dataclass
@@ -42,7 +42,7 @@ class ViewReady(Message):
     """Rows, totals and the summary for the current view state are computed."""
 
     view: Any
-    """A ``tokscope.view.View``."""
+    """A ``tokscope.tui.view.View``."""
 
 
 @dataclass
