@@ -144,10 +144,15 @@ def _vector(usage: _Usage | None) -> Vector | None:
     if usage is None:
         return None
     cached = usage.cached_input_tokens if usage.cached_input_tokens is not None else usage.cache_read_input_tokens
-    values = (usage.input_tokens, cached, usage.output_tokens, usage.reasoning_output_tokens)
-    values += (usage.cache_write_input_tokens,)
-    if all(type(v) is int and v >= 0 for v in values):  # the common case, without a call per value
-        return values
+    a, b, c, d, e = values = (
+        usage.input_tokens,
+        cached,
+        usage.output_tokens,
+        usage.reasoning_output_tokens,
+        usage.cache_write_input_tokens,
+    )
+    if type(a) is type(b) is type(c) is type(d) is type(e) is int and min(values) >= 0:
+        return values  # the common case, without a call per value
     return tuple(map(count, values))  # type: ignore[return-value]
 
 
@@ -364,8 +369,10 @@ def _meta(state: dict[str, Any], line: _Line, payload: _Payload) -> None:
 
 
 def _turn(state: dict[str, Any], line: _Line, payload: _Payload) -> None:
-    slug = payload.model_info.get("slug") if isinstance(payload.model_info, dict) else None
-    model = text(payload.model) or text(slug)
+    model = payload.model
+    if not (type(model) is str and model):
+        info = payload.model_info
+        model = text(info.get("slug")) if isinstance(info, dict) else None
     if state["phase"] == 1 and not _own_turn(state, line, payload):
         state["replay_model"] = model or state["replay_model"]
         return
