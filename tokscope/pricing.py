@@ -218,7 +218,7 @@ _REORDERS: tuple[tuple[re.Pattern[str], str, str], ...] = (
 
 #: Pseudo-models that stand for the model current on the turn's date: (from, price key), oldest first
 #: (the oldest also covers anything earlier). Each becomes an entry with one price version per step.
-DATED_ALIASES: dict[str, tuple[tuple[str, str], ...]] = {
+DATED_ALIASES: dict[str, tuple[tuple[str | None, str], ...]] = {
     # Codex's review model: the newest model released on or before the date (ccusage
     # rust/crates/ccusage/src/adapter/codex/codex-auto-review-fallbacks.json, release dates from models.dev)
     "codex-auto-review": (
@@ -231,7 +231,7 @@ DATED_ALIASES: dict[str, tuple[tuple[str, str], ...]] = {
         ("2026-04-23", "gpt-5.5"),
     ),
     # Kimi Code's plan model: K2.5, then K2.6 (ccusage docs/guide/kimi/index.md, adapter/kimi/parser.rs)
-    "kimi-for-coding": (("2026-01-27", "kimi-k2.5"), ("2026-04-20T15:28:10.072", "kimi-k2.6")),
+    "kimi-for-coding": ((None, "kimi-k2.5"), ("2026-04-20T15:28:10.072", "kimi-k2.6")),
 }
 
 #: Event ``provider`` spellings → LiteLLM key prefixes to try for provider-qualified rows.
@@ -439,7 +439,7 @@ class PriceTable:
             entries = [e for _, e in steps if e is not None]
             self._entries[name] = None
             if len(entries) == len(steps):
-                starts = [None, *(datetime.fromisoformat(day).replace(tzinfo=UTC) for day, _ in steps[1:])]
+                starts = [None, *(datetime.fromisoformat(str(day)).replace(tzinfo=UTC) for day, _ in steps[1:])]
                 versions = tuple(replace(e.current, start=t) for e, t in zip(entries, starts, strict=True))
                 sources = tuple(dict.fromkeys(src for e in entries for src in e.sources))
                 latest = entries[-1]
@@ -453,7 +453,7 @@ class PriceTable:
         first = variants[0][0]
         for name, _step in variants:
             if name in DATED_ALIASES and (dated := self._dated(name)) is not None:
-                steps = ", ".join(f"{key} from {day}" for day, key in DATED_ALIASES[name])
+                steps = ", ".join(key + (f" from {day}" if day else "") for day, key in DATED_ALIASES[name])
                 return Resolution(raw, provider, dated, name, "alias", f"by date: {steps}", hint)
         if first in self.models:
             return Resolution(raw, provider, self.entry(first), first, "exact", fast_hint=hint)
