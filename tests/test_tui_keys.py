@@ -176,3 +176,20 @@ async def test_the_chosen_theme_is_kept_across_starts(home: Path) -> None:
     assert load_prefs().get("theme") == "gruvbox"
     again = app_for()
     assert again.theme == "gruvbox"
+
+
+async def test_an_empty_period_names_the_latest_turn(home: Path) -> None:
+    from tokscope.widgets.empty_state import EmptyState
+
+    write_fixture(home)  # the last turn is on 2026-11-20, "today"; 11-10 before it
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        app.set_state(period="today", client="no-such-client")
+        await settle(app, pilot)
+        assert app.view.latest is None
+        app.set_state(client=None, drill=(("model", "claude-opus-4-1"),))
+        await settle(app, pilot)
+        assert str(app.view.latest) == "2026-11-10"
+        text = str(app.main.query_one(EmptyState).render())
+        assert "latest turn with these filters is on 2026-11-10" in text

@@ -288,7 +288,10 @@ def cmd_sources(args: argparse.Namespace) -> int:
 
 def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     """The report as the JSON contract's dict (rows as dicts), and its footnotes."""
+    import polars as pl
+
     from tokscope import config as config_mod
+    from tokscope.format import COST_DECIMALS, round_cost
     from tokscope.query import Query, aggregate, today_in
     from tokscope.timezone import local_tz
     from tokscope.usage import load_usage
@@ -311,6 +314,12 @@ def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     query.devices = device_filter(getattr(args, "device", []), usage)
     rows, totals = aggregate(usage.events, query, today)
     rows = with_device_names(rows, usage)
+    notes = list(usage.notes)
+    if rows.is_empty():
+        notes.append(empty_hint(usage.events, query, today))
+    if "cost" in rows.columns:
+        rows = rows.with_columns(pl.col("cost").round(COST_DECIMALS))
+    totals = {k: round_cost(v) if k == "cost" else v for k, v in totals.items()}
     since, until = query.bounds(today)
     return {
         "period": {
@@ -321,11 +330,50 @@ def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         "by": list(query.by),
         "rows": rows.to_dicts(),
         "totals": totals,
-    }, usage.notes
+    }, notes
+
+
+def report_args_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the report's filters before anything is read (None: nothing)."""
+    import difflib
+
+    from tokscope.events import CLIENTS
+
+    if args.since and args.until and args.since > args.until:
+        return f"--since {args.since} is after --until {args.until}"
+    for name in args.client:
+        if name not in CLIENTS:
+            close = difflib.get_close_matches(name, CLIENTS, n=1, cutoff=0.5)
+            prefix = [c for c in CLIENTS if c.startswith(name)]
+            guess = (prefix or close or [None])[0]
+            hint = f"did you mean {guess!r}? " if guess else ""
+            return f"no client {name!r}: {hint}(known: {', '.join(CLIENTS)})"
+    return None
+
+
+def empty_hint(events: Any, query: Any, today: date) -> str:
+    """Why a report came out empty, and what to try: the latest turn that the other filters keep."""
+    from dataclasses import replace
+
+    import polars as pl
+
+    from tokscope.query import filtered
+
+    anytime = replace(query, period="all", since=None, until=None)
+    latest = filtered(events, anytime, today).select(pl.col("day").max()).collect().item()
+    if latest is None:
+        if query.models:
+            return f"no turn of model {', '.join(query.models)} with these filters (--by model lists the models)"
+        return "no usage recorded with these filters: tokscope sources shows where tokscope looks"
+    return f"no usage in this period: the latest turn is {latest} — try --period all or --since {latest}"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``tokscope report``."""
+    problem = report_args_problem(args)
+    if problem:
+        print(f"tokscope: {problem}", file=sys.stderr)
+        return 2
     if not args.no_scan:
         summary = run_scan()
         _print_errors(summary)
@@ -438,7 +486,4 @@ def _print_table(data: dict[str, Any]) -> None:
             f"[yellow]{totals['unpriced_turns']:,} turns unpriced[/yellow]: cost is a lower bound or unknown."
         )
     if not rows:
-        console.print(
-            "No usage in this period. Try [bold]--period all[/bold], "
-            "or [bold]tokscope sources[/bold] to see where tokscope looks."
-        )
+        console.print("No usage here (why: see the note above).")

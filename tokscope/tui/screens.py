@@ -244,10 +244,11 @@ class MainScreen(Screen):
         if view.rows.height == 0 and not spec.device_table:
             table.display = False
             empty.display = True
+            since = f"The latest turn with these filters is on {view.latest}. " if view.latest else ""
             empty.update(
                 Text.assemble(
                     ("No usage here.\n\n", "bold"),
-                    "Nothing in this period with these filters. Press ",
+                    f"Nothing in this period with these filters. {since}Press ",
                     ("p", "bold"),
                     " for another period, ",
                     ("Esc", "bold"),

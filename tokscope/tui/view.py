@@ -160,6 +160,8 @@ class View:
     year: list[tuple[date, float | None, int]] = field(default_factory=list)
     """(day, cost, tokens) for each of the last ``YEAR_DAYS`` days up to today (calendar tabs only)."""
     hours: list[list[tuple[float, int]]] = field(default_factory=list)
+    latest: date | None = None
+    """When the view is empty: the last day with usage under the same filters in any period."""
     """``hours[weekday][hour]`` = (cost, tokens) over the period, Monday = 0 (calendar tabs only)."""
     row_count: int = 0
     """Rows before the ``ROW_LIMIT`` cut."""
@@ -270,6 +272,10 @@ def compute_view(loaded: Loaded, state: ViewState, today: date, tz: str) -> View
         hours = [[(0.0, 0)] * 24 for _ in range(7)]
         for weekday, hour, cost, tok in results[at + 1].iter_rows():
             hours[int(weekday) - 1][int(hour)] = (float(cost or 0.0), int(tok or 0))
+    latest = None
+    if rows.height == 0:
+        anytime = replace(query, period="all", since=None, until=None)
+        latest = filtered(events, anytime, today).select(pl.col("day").max()).collect().item()
     devices = device_rows(loaded, rows if spec.device_table and not state.group2 else None)
     cache_in = sum(int(totals.get(k) or 0) for k in ("input", "cache_read", "cache_write_5m", "cache_write_1h"))
     cache_hit = (int(totals.get("cache_read") or 0) / cache_in) if cache_in else None
@@ -289,6 +295,7 @@ def compute_view(loaded: Loaded, state: ViewState, today: date, tz: str) -> View
         row_count=row_count,
         year=year,
         hours=hours,
+        latest=latest,
     )
 
 
