@@ -72,7 +72,7 @@ from .base import (
     lines_containing,
     read_new_chunk,
 )
-from .coerce import count, text, time_us
+from .coerce import count, iso_us, text, time_us
 from .providers import provider_name
 
 #: Replayed items are written in one burst when the child is created: within this of its session_meta.
@@ -83,12 +83,13 @@ Vector = tuple[int, int, int, int, int]
 
 
 class _Usage(msgspec.Struct):
-    input_tokens: Any = 0
-    cached_input_tokens: Any = None
-    cache_read_input_tokens: Any = 0
-    output_tokens: Any = 0
-    reasoning_output_tokens: Any = 0
-    cache_write_input_tokens: Any = 0
+    # ints checked by msgspec in C; a float or numeric string goes through the lenient decoder
+    input_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning_output_tokens: int | None = None
+    cache_write_input_tokens: int | None = None
 
 
 class _Info(msgspec.Struct):
@@ -144,16 +145,14 @@ def _vector(usage: _Usage | None) -> Vector | None:
     if usage is None:
         return None
     cached = usage.cached_input_tokens if usage.cached_input_tokens is not None else usage.cache_read_input_tokens
-    a, b, c, d, e = values = (
-        usage.input_tokens,
-        cached,
-        usage.output_tokens,
-        usage.reasoning_output_tokens,
-        usage.cache_write_input_tokens,
+    values = (
+        usage.input_tokens or 0,
+        cached or 0,
+        usage.output_tokens or 0,
+        usage.reasoning_output_tokens or 0,
+        usage.cache_write_input_tokens or 0,
     )
-    if type(a) is type(b) is type(c) is type(d) is type(e) is int and min(values) >= 0:
-        return values  # the common case, without a call per value
-    return tuple(map(count, values))  # type: ignore[return-value]
+    return values if min(values) >= 0 else tuple(map(count, values))  # type: ignore[return-value]
 
 
 def _spawn(payload: _Payload) -> dict[str, Any] | None:
@@ -258,8 +257,9 @@ class CodexReader:
             elif kind == "event_msg" and payload.type == "thread_settings_applied":
                 _settings(state, payload)
             elif kind == "event_msg" and payload.type == "token_count" and payload.info is not None:
-                ts = time_us(line.timestamp)
-                if ts is None:
+                stamp = line.timestamp
+                ts = iso_us(stamp) if type(stamp) is str else None  # the common case first
+                if ts is None and (ts := time_us(stamp)) is None:
                     result.skip("no timestamp")
                     continue
                 row = self._token_count(state, line, payload.info, ts)
