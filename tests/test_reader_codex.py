@@ -581,6 +581,7 @@ def test_a_state_saved_by_the_previous_reader_continues_with_the_same_keys(home:
 
 def test_counts_written_as_strings_or_floats_count_and_negatives_are_zero(home: Path) -> None:
     line = json.loads(count("2026-11-20T09:00:09.000Z", None, (0, 0, 0, 0)))
-    line["payload"]["info"]["last_token_usage"] = {"input_tokens": "1200", "cached_input_tokens": 200.0, "output_tokens": -4}
+    usage = {"input_tokens": "1200", "cached_input_tokens": 200.0, "output_tokens": -4}
+    line["payload"]["info"]["last_token_usage"] = usage
     write(home, "sessions/2026/11/20/rollout-lenient.jsonl", meta(), turn(), json.dumps(line))
     assert own_usage(read_all()) == [(1000, 200, 0, 0)]
