@@ -258,3 +258,20 @@ def test_report_says_why_it_is_empty_and_what_to_try(home: Path) -> None:
     assert f"the latest turn is {last_day}" in old.stderr and "--period all" in old.stderr
     nothing = tokscope(home, "report", "--period", "all", "--client", "codex")
     assert "no usage recorded with these filters" in nothing.stderr
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from tokscope import cli
+
+    def broken(args):
+        raise RuntimeError("the disk caught fire")
+
+    monkeypatch.setattr(cli, "report_data", broken)
+    assert cli.main(["report", "--no-scan"]) == 1
+    err = capsys.readouterr().err
+    assert "tokscope: error in `tokscope report`: RuntimeError: the disk caught fire" in err
+    assert "Traceback" not in err and "--debug" in err
+    with pytest.raises(RuntimeError, match="caught fire"):
+        cli.main(["--debug", "report", "--no-scan"])

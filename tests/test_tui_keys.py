@@ -193,3 +193,21 @@ async def test_an_empty_period_names_the_latest_turn(home: Path) -> None:
         assert str(app.view.latest) == "2026-11-10"
         text = str(app.main.query_one(EmptyState).render())
         assert "latest turn with these filters is on 2026-11-10" in text
+
+
+async def test_energy_estimate_shows_only_when_asked(home: Path) -> None:
+    from tokscope.widgets.summary import Summary
+
+    write_fixture(home)
+    plain = app_for()
+    async with plain.run_test(size=(120, 30)) as pilot:
+        await settle(plain, pilot)
+        assert plain.view.energy is None and "Energy" not in str(plain.main.query_one(Summary).render())
+    app = make_app(Config(extra={"energy": True}), clock=lambda: NOW, tz="UTC", live=False)
+    app.animation_level = "none"
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(app, pilot)
+        low, high = app.view.energy
+        assert 0 < low < high
+        text = str(app.main.query_one(Summary).render())
+        assert "Energy ≈" in text and "order of magnitude" in text

@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Without a command: the live terminal UI.",
     )
     parser.add_argument("--version", action="version", version=f"tokscope {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("scan", help="read new agent logs into the local ledger")
@@ -83,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prices", type=Path, metavar="FILE", help="price overrides (TOML, USD per million tokens)")
     p.add_argument("--device", type=_csv_list, default=[], help="only these devices: ids or names (comma list)")
     p.add_argument("--shared", type=Path, metavar="DIR", help="the shared folder to merge (overrides config and env)")
+    p.add_argument(
+        "--energy",
+        action="store_true",
+        help="add an energy estimate (Wh, an order of magnitude; also: energy = true in config.toml)",
+    )
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("statusline", help="one short line of usage, for tmux or an agent's status line")
@@ -137,19 +143,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit status."""
+    """Run the CLI; return the exit status. No command prints a traceback unless ``--debug``
+    (or ``TOKSCOPE_DEBUG=1``) asks for it: an unexpected error is one line naming what failed."""
+    import os
+
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv:  # the TUI: start before building the parser (its first paint waits on the ledger)
-        return run_tui()
-    args = build_parser().parse_args(argv)
-    if args.command is None:
-        return run_tui()
+    debug = "--debug" in argv or os.environ.get("TOKSCOPE_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     try:
+        if not argv:  # the TUI: start before building the parser (its first paint waits on the ledger)
+            return run_tui()
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            return run_tui()
+        _print_config_errors()
         return int(args.func(args) or 0)
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if debug:
+            raise
+        where = f" in `tokscope {argv[0]}`" if argv else ""
+        print(f"tokscope: error{where}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("tokscope: run again with --debug for the details (and please report it)", file=sys.stderr)
+        return 1
+
+
+def _print_config_errors() -> None:
+    """Say what is wrong in config.toml or the environment (the command goes on with the defaults)."""
+    from tokscope import config as config_mod
+
+    for problem in config_mod.load().errors:
+        print(f"tokscope: config: {problem}", file=sys.stderr)
 
 
 # --- scan ------------------------------------------------------------------
@@ -312,6 +339,10 @@ def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     from tokscope.devices_cli import device_filter, with_device_names
 
     query.devices = device_filter(getattr(args, "device", []), usage)
+    if getattr(args, "energy", False) or settings.extra.get("energy") is True:
+        from tokscope.energy import with_energy
+
+        usage.events = with_energy(usage.events)
     rows, totals = aggregate(usage.events, query, today)
     rows = with_device_names(rows, usage)
     notes = list(usage.notes)
@@ -407,14 +438,15 @@ def cmd_statusline(args: argparse.Namespace) -> int:
 
 
 def _csv(data: dict[str, Any]) -> str:
-    from tokscope.query import COUNTERS
+    from tokscope.query import COUNTERS, ENERGY_COUNTERS
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     keys = [c for k in data["by"] for c in ((k, "device_name") if k == "device" else (k,))]
-    writer.writerow([*keys, *COUNTERS])
+    counters = [*COUNTERS, *(c for c in ENERGY_COUNTERS if c in data["totals"])]
+    writer.writerow([*keys, *counters])
     for row in data["rows"]:
-        writer.writerow([row.get(k) if row.get(k) is not None else "" for k in [*keys, *COUNTERS]])
+        writer.writerow([row.get(k) if row.get(k) is not None else "" for k in [*keys, *counters]])
     return out.getvalue()
 
 
@@ -487,3 +519,7 @@ def _print_table(data: dict[str, Any]) -> None:
         )
     if not rows:
         console.print("No usage here (why: see the note above).")
+    if "energy_wh_min" in totals:
+        from tokscope.energy import LABEL, energy_text
+
+        console.print(f"Energy {energy_text(totals['energy_wh_min'], totals['energy_wh_max'])} ({LABEL})")

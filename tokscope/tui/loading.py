@@ -84,6 +84,7 @@ def load(
         updated=clock(),
         generation=generation,
         segments=segments,
+        energy=settings.extra.get("energy") is True,
     )
 
 

@@ -6,9 +6,12 @@ Widget-owned messages live on their widgets; these cross the app.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from tokscope.tui.view import Loaded, View
 
 
 @dataclass

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, OptionList, Static, Tab, Tabs
 
+from tokscope.energy import energy_text
 from tokscope.format import short
 from tokscope.tui.tabs import all_tabs, hotkey
 from tokscope.tui.tabs import tab as tab_spec
@@ -183,6 +184,9 @@ class MainScreen(Screen):
             label = "↻" if app.size.width < 100 else "updated"
             parts.append(f"{label} {loaded.updated.astimezone(ZoneInfo(app.tz)):%H:%M:%S}")
         warnings = []
+        if app.settings.errors:
+            n = len(app.settings.errors)
+            warnings.append(f"config: {n} problem{'s' if n > 1 else ''}")
         if loaded is not None:
             refused = [d for d in loaded.devices if str(d.get("status") or "").startswith("refused")]
             if refused:
@@ -313,6 +317,7 @@ class MainScreen(Screen):
                 turns=f"{turns:,}",
                 sessions=f"{view.sessions:,}",
                 top_model=short_model(view.top_model) or "—",
+                energy=energy_text(*view.energy) if view.energy else "",
             )
         )
 
