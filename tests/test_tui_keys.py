@@ -176,3 +176,50 @@ async def test_the_chosen_theme_is_kept_across_starts(home: Path) -> None:
     assert load_prefs().get("theme") == "gruvbox"
     again = app_for()
     assert again.theme == "gruvbox"
+
+
+async def test_an_empty_period_names_the_latest_turn(home: Path) -> None:
+    from tokscope.widgets.empty_state import EmptyState
+
+    write_fixture(home)  # the last turn is on 2026-11-20, "today"; 11-10 before it
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        app.set_state(period="today", client="no-such-client")
+        await settle(app, pilot)
+        assert app.view.latest is None
+        app.set_state(client=None, drill=(("model", "claude-opus-4-1"),))
+        await settle(app, pilot)
+        assert str(app.view.latest) == "2026-11-10"
+        text = str(app.main.query_one(EmptyState).render())
+        assert "latest turn with these filters is on 2026-11-10" in text
+
+
+async def test_energy_estimate_shows_only_when_asked(home: Path) -> None:
+    from tokscope.widgets.summary import Summary
+
+    write_fixture(home)
+    plain = app_for()
+    async with plain.run_test(size=(120, 30)) as pilot:
+        await settle(plain, pilot)
+        assert plain.view.energy is None and "Energy" not in str(plain.main.query_one(Summary).render())
+    app = make_app(Config(extra={"energy": True}), clock=lambda: NOW, tz="UTC", live=False)
+    app.animation_level = "none"
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(app, pilot)
+        low, high = app.view.energy
+        assert 0 < low < high
+        text = str(app.main.query_one(Summary).render())
+        assert "Energy ≈" in text and "order of magnitude" in text
+
+
+async def test_y_copies_the_row_with_exact_figures(home: Path) -> None:
+    write_fixture(home)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2", "y")  # Models: sonnet first, 1,365 tokens
+        await settle(app, pilot)
+        copied = app.clipboard
+        assert copied.startswith("Model: claude-sonnet-4-5\t")
+        assert "Total: 1,365" in copied and "Reasoning: 0" in copied  # columns the pane drops are copied too

@@ -193,6 +193,8 @@ class TokscopeApp(App):
     def on_ready(self) -> None:
         """Paint the cached start-up view, start the first load (which starts the watcher)."""
         self.timings["ready"] = time.perf_counter()
+        if self.settings.errors:
+            self.notify("\n".join(self.settings.errors[:3]), title="Config problems", severity="warning", timeout=10)
         if self._cache_key is not None:
             hit = load_view_cache(self._cache_key, self.state)
             if hit is not None:
@@ -273,7 +275,7 @@ class TokscopeApp(App):
                 self._base, view = self._prefetched(generation, errors)
                 if worker.is_cancelled:
                     return
-                self.post_message(UsageLoaded((self._base, view, 0)))
+                self.post_message(UsageLoaded(self._base, view))
                 if self.use_cache and key is not None and view.state == self._initial_state:
                     save_view_cache(key, self._base, view)
             finally:
@@ -303,7 +305,7 @@ class TokscopeApp(App):
         if worker.is_cancelled:
             return
         view = self._compute(loaded)
-        self.post_message(UsageLoaded((loaded, view, new_events)))
+        self.post_message(UsageLoaded(loaded, view, new_events))
         if key is not None and view.state == self._initial_state:
             save_view_cache(key, loaded, view)
 
@@ -348,7 +350,7 @@ class TokscopeApp(App):
 
     @on(UsageLoaded)
     def _usage_loaded(self, message: UsageLoaded) -> None:
-        loaded, view, new_events = message.data
+        loaded, view, new_events = message.loaded, message.view, message.new_events
         first = self.loaded is None or self.loaded.cached
         if new_events:
             self.schedule_export()

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, OptionList, Static, Tab, Tabs
 
+from tokscope.energy import energy_text
 from tokscope.format import short
 from tokscope.tui.tabs import all_tabs, hotkey
 from tokscope.tui.tabs import tab as tab_spec
@@ -115,6 +116,7 @@ class MainScreen(Screen):
         Binding("c", "client", "Client", id="client", tooltip="All clients or one"),
         Binding("s", "sort", "Sort", id="sort", tooltip="Next sort column"),
         Binding("S", "reverse_sort", "Reverse", show=False, id="reverse", tooltip="Reverse the sort order"),
+        Binding("y", "copy_row", "Copy", show=False, id="copy", tooltip="Copy the row under the cursor"),
         Binding("slash", "filter", "Filter", key_display="/", id="filter", tooltip="Filter rows by text"),
         Binding("escape", "back", "Back", id="back", show=False, tooltip="Close the filter, undo a drill-down"),
         Binding("m", "metric", "Cost/tokens", id="metric", tooltip="Daily chart: cost or tokens"),
@@ -183,6 +185,9 @@ class MainScreen(Screen):
             label = "↻" if app.size.width < 100 else "updated"
             parts.append(f"{label} {loaded.updated.astimezone(ZoneInfo(app.tz)):%H:%M:%S}")
         warnings = []
+        if app.settings.errors:
+            n = len(app.settings.errors)
+            warnings.append(f"config: {n} problem{'s' if n > 1 else ''}")
         if loaded is not None:
             refused = [d for d in loaded.devices if str(d.get("status") or "").startswith("refused")]
             if refused:
@@ -248,10 +253,11 @@ class MainScreen(Screen):
         if view.rows.height == 0 and not spec.device_table:
             table.display = False
             empty.display = True
+            since = f"The latest turn with these filters is on {view.latest}. " if view.latest else ""
             empty.update(
                 Text.assemble(
                     ("No usage here.\n\n", "bold"),
-                    "Nothing in this period with these filters. Press ",
+                    f"Nothing in this period with these filters. {since}Press ",
                     ("p", "bold"),
                     " for another period, ",
                     ("Esc", "bold"),
@@ -316,6 +322,7 @@ class MainScreen(Screen):
                 turns=f"{turns:,}",
                 sessions=f"{view.sessions:,}",
                 top_model=short_model(view.top_model) or "—",
+                energy=energy_text(*view.energy) if view.energy else "",
             )
         )
 
@@ -516,6 +523,14 @@ class MainScreen(Screen):
         key_column = state.by()[0]
         options = [c for c in SORT_CYCLE if (key_column if c == "key" else c) in shown]
         self.sort_by(next_in(options or SORT_CYCLE, current))
+
+    def action_copy_row(self) -> None:
+        """Copy the row under the cursor (every column, exact figures) to the clipboard (OSC 52)."""
+        text = self.query_one(UsageTable).cursor_text()
+        if text is None:
+            return
+        self.app.copy_to_clipboard(text)
+        self.app.notify("Copied the row.", timeout=2)
 
     def action_reverse_sort(self) -> None:
         """Reverse the order of the current sort column."""
@@ -872,6 +887,7 @@ HELP_ROWS: tuple[tuple[str, str, str], ...] = (
     ("client", "c", "client: all, or one at a time"),
     ("sort", "s", "next sort column (or click a column header)"),
     ("reverse", "S", "reverse the sort order"),
+    ("copy", "y", "copy the row under the cursor (exact figures)"),
     ("filter", "/", "filter rows by text (Enter keeps, Esc clears)"),
     ("drill", "enter", "drill down: a row's sessions, a session's turns"),
     ("row.down", "j", "next row (also ↓; Home/End: first/last row)"),
