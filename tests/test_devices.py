@@ -309,3 +309,26 @@ def test_markup_in_the_shared_folder_path_is_shown_not_parsed(tmp_path: Path) ->
     odd.mkdir()
     code, out, err = a.cli("devices", "--shared", str(odd))
     assert code == 0 and "[bold]x" in "".join(out.split()), out + err  # the title may wrap
+
+
+def test_doctor_says_a_changed_identity_and_a_damaged_trust_store(tmp_path: Path) -> None:
+    import json as json_mod
+
+    a, b = make_devices(tmp_path, "a", "b")
+    b.turns("sb", 1)
+    b.ok("export")
+    a.ok("export")
+    a.ok("devices", "trust", "b")
+    (a.root / "config" / "tokscope" / "device.key").unlink()
+    (a.root / "config" / "tokscope" / "trusted.json").write_text("{broken")
+    _code, out, _err = a.cli("doctor", "--format", "json")
+    found = json_mod.loads(out)
+    ident = found["identity"] if "identity" in found else found["sections"]["identity"]
+    shared = found["shared"] if "shared" in found else found["sections"]["shared"]
+    assert ident["status"] == "warning" and "device.key was lost" in ident["notice"], ident
+    assert shared["status"] == "warning" and any("trusted.json is unreadable" in n for n in shared["notes"]), shared
+
+
+def test_a_fresh_identity_has_no_notice(home: Path) -> None:
+    assert load_identity().device.notice is None
+    assert identity.load_device().notice is None

@@ -255,8 +255,9 @@ def _read_key(path: Path) -> Ed25519PrivateKey | None:
 
 def load_identity() -> Identity:
     """This device and its signing key (both created on first use)."""
-    key = load_private_key()  # first: making or fixing the key may leave a notice on the device
-    return Identity(device=load_device(), private_key=key)
+    device = load_device()  # first: a key made now is no sign of a lost device.toml
+    key = load_private_key()
+    return Identity(device=_read_device() or device, private_key=key)  # with a notice the key may have left
 
 
 # --- public keys and fingerprints ----------------------------------------------
