@@ -1,8 +1,10 @@
 """Claude Code: ``~/.claude/projects/**/*.jsonl`` (formats.md §1).
 
 Roots: ``CLAUDE_CONFIG_DIR`` (comma list; each entry the config dir or its
-``projects/``), which replaces the defaults ``~/.claude/projects`` and
-``${XDG_CONFIG_HOME:-~/.config}/claude/projects``.
+``projects/``), which replaces the defaults ``~/.claude/projects``,
+``${XDG_CONFIG_HOME:-~/.config}/claude/projects`` and every second config dir
+``~/.claude-<name>/projects`` (the usual way to run several accounts side by
+side, each with its own ``CLAUDE_CONFIG_DIR`` set only in its own shell).
 
 Traps handled:
 
@@ -19,10 +21,12 @@ Traps handled:
   prefers the main-thread copy. (ccusage keys on id + requestId and matches
   sidechains on the id alone; with Anthropic's globally unique message ids
   the two rules agree. Lines without a message id fall back to requestId,
-  then to the line uuid.)
+  then to the line uuid; a line with none of the three is keyed on its time,
+  model and counts, so a copy of it in a resumed file still counts once.)
 * Subagent transcripts, nested ``<session>/subagents/**/agent-*.jsonl`` and
   flat ``agent-*.jsonl``: counted, attributed to the parent session, agent
-  name from ``agent-*.meta.json`` ``agentType`` (else ``subagent``).
+  name from ``agent-*.meta.json`` ``agentType`` (else ``subagent``; a meta
+  file that is not a regular file or is over 64 KB is not opened).
   ``journal.jsonl`` under ``subagents/`` is orchestration data and skipped.
 * Agent-progress lines (usage nested at ``data.message.message``) are read
   too; they carry the subagent's message id, so they collapse with the
@@ -32,7 +36,9 @@ Traps handled:
   count as 5-minute.
 * Legacy ``costUSD`` becomes ``source_cost``; ``usage.speed == "fast"`` and
   ``usage.service_tier == "priority"`` become ``service_tier``.
-* Malformed JSON or invalid UTF-8 on one line skips that line only.
+* Malformed JSON or invalid UTF-8 on one line skips that line only; counts
+  go through ``coerce.count`` (an absurd one reaches the scan, which rejects
+  that row with a reason).
 * Workspace: the real path from the lines' ``cwd`` whose encoding matches
   the project directory name (``/`` and ``.`` become ``-``), else the first
   ``cwd`` seen, else the directory name decoded as well as it can be.
@@ -41,6 +47,7 @@ Traps handled:
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -49,18 +56,20 @@ import msgspec
 
 from .base import (
     ReadResult,
+    Row,
     Source,
     decode_line,
     env_paths,
     first_sight,
     home,
-    iso_to_us,
     iter_files,
     lenient_decoder,
     lines_containing,
     read_new_chunk,
+    read_regular,
     xdg,
 )
+from .coerce import cost, count, iso_us
 
 CLIENT = "claude-code"
 MAIN_RANK = 1 << 40
@@ -68,19 +77,22 @@ MAIN_RANK = 1 << 40
 NATIVE_RANK = 1 << 39
 """Rank bonus of a line in its own session's file over a copy that a resumed session carried along."""
 
+META_MAX_BYTES = 64 << 10
+"""A subagent ``.meta.json`` larger than this is not read (it holds one small object)."""
+
 _NON_ALNUM = re.compile(r"[^A-Za-z0-9]")
 
 
 class _CacheCreation(msgspec.Struct):
-    ephemeral_5m_input_tokens: int | None = None
-    ephemeral_1h_input_tokens: int | None = None
+    ephemeral_5m_input_tokens: Any = None
+    ephemeral_1h_input_tokens: Any = None
 
 
 class _Usage(msgspec.Struct):
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_input_tokens: int | None = None
-    cache_creation_input_tokens: int | None = None
+    input_tokens: Any = None
+    output_tokens: Any = None
+    cache_read_input_tokens: Any = None
+    cache_creation_input_tokens: Any = None
     cache_creation: _CacheCreation | None = None
     speed: str | None = None
     service_tier: str | None = None
@@ -112,7 +124,7 @@ class _Line(msgspec.Struct):
     uuid: str | None = None
     isSidechain: bool | None = None
     cwd: str | None = None
-    costUSD: float | None = None
+    costUSD: Any = None
     provider: Any = None
     providerId: Any = None
     message: _Message | None = None
@@ -130,13 +142,18 @@ class ClaudeCodeReader:
 
     client = CLIENT
     session_totals = False
+    env = ("CLAUDE_CONFIG_DIR",)
 
     def roots(self) -> list[Path]:
-        """``CLAUDE_CONFIG_DIR`` entries, else the two default project dirs."""
+        """``CLAUDE_CONFIG_DIR`` entries, else the default project dirs and every ``~/.claude-<name>/projects``."""
         configured = env_paths("CLAUDE_CONFIG_DIR")
         if configured is not None:
             return [p if p.name == "projects" else p / "projects" for p in configured]
-        return [home() / ".claude" / "projects", xdg("XDG_CONFIG_HOME", ".config") / "claude" / "projects"]
+        base = home()
+        found = [base / ".claude" / "projects", xdg("XDG_CONFIG_HOME", ".config") / "claude" / "projects"]
+        with contextlib.suppress(OSError):  # an unlistable HOME: the fixed roots are still tried
+            found += sorted(p / "projects" for p in base.glob(".claude-*") if (p / "projects").is_dir())
+        return found
 
     def discover(self, errors: list[str]) -> list[Source]:
         """Every transcript under the roots (orchestration journals excluded)."""
@@ -157,19 +174,19 @@ class ClaudeCodeReader:
         data, new_offset = read_new_chunk(path, offset)
         if not state:
             state = _file_context(path)
-        rows = []
-        skipped = 0
+        result = ReadResult(offset=new_offset, state=state)
+        rows = result.rows
         for raw in lines_containing(data, b'"usage"'):
             line = decode_line(_decode, raw)
             if line is None:
-                skipped += 1
+                result.skip("malformed line")
                 continue
             if line.cwd and not state.get("workspace_exact"):
                 _note_cwd(state, line.cwd)
             row = _row(line, state)
             if row is not None:
                 rows.append(row)
-        return ReadResult(rows=rows, offset=new_offset, state=state, skipped=skipped)
+        return result
 
 
 def _note_cwd(state: dict[str, Any], cwd: str) -> None:
@@ -214,14 +231,14 @@ def _file_context(path: Path) -> dict[str, Any]:
 def _agent_type(path: Path) -> str | None:
     meta = path.with_name(path.stem + ".meta.json")
     try:
-        value = msgspec.json.decode(meta.read_bytes())
-    except (OSError, msgspec.DecodeError):
+        value = msgspec.json.decode(read_regular(meta, META_MAX_BYTES))
+    except (OSError, msgspec.DecodeError, RecursionError):
         return None
     name = value.get("agentType") if isinstance(value, dict) else None
     return name if isinstance(name, str) and name else None
 
 
-def _row(line: _Line, state: dict[str, Any]) -> tuple | None:
+def _row(line: _Line, state: dict[str, Any]) -> Row | None:
     message = line.message
     timestamp = line.timestamp
     request_id = line.requestId
@@ -237,21 +254,21 @@ def _row(line: _Line, state: dict[str, Any]) -> tuple | None:
     if not model or model == "<synthetic>":
         return None
     model = _MODELS.setdefault(model, model)  # one object per name: rows pickle and sit small
-    ts = iso_to_us(timestamp)
+    ts = iso_us(timestamp)
     if ts is None:
         return None
     usage = message.usage
     assert usage is not None
-    input_tokens = max(usage.input_tokens or 0, 0)
-    output = max(usage.output_tokens or 0, 0)
-    cache_read = max(usage.cache_read_input_tokens or 0, 0)
-    write_total = max(usage.cache_creation_input_tokens or 0, 0)
+    input_tokens = count(usage.input_tokens)
+    output = count(usage.output_tokens)
+    cache_read = count(usage.cache_read_input_tokens)
+    write_total = count(usage.cache_creation_input_tokens)
     split = usage.cache_creation
     if split is not None and (
         split.ephemeral_5m_input_tokens is not None or split.ephemeral_1h_input_tokens is not None
     ):
-        w1h = max(split.ephemeral_1h_input_tokens or 0, 0)
-        w5m = max(split.ephemeral_5m_input_tokens or 0, 0)
+        w1h = count(split.ephemeral_1h_input_tokens)
+        w5m = count(split.ephemeral_5m_input_tokens)
         if write_total >= w1h + w5m:
             w5m = write_total - w1h  # any unsplit remainder has unknown TTL: 5m
         elif write_total:
@@ -268,33 +285,31 @@ def _row(line: _Line, state: dict[str, Any]) -> tuple | None:
     elif line.uuid:
         key = "uuid:" + line.uuid
     else:
-        return None
+        key = f"line:{ts}:{model}:{input_tokens}:{output}:{cache_read}:{w5m}:{w1h}"
     session = state["session"] or line.sessionId or ""
     agent = state["agent"]
     sidechain = progress or line.isSidechain is True or agent is not None
     if progress and agent is None:
         agent = "subagent"
     provider = message.provider or line.providerId or line.provider
-    cost = line.costUSD
     total = input_tokens + output + cache_read + w5m + w1h
-    return (
-        CLIENT,
-        provider if isinstance(provider, str) and provider else "anthropic",
-        model,
-        state["workspace"],
-        session,
-        agent,
-        key,
-        ts,
-        input_tokens,
-        output,
-        0,
-        cache_read,
-        w5m,
-        w1h,
-        float(cost) if cost is not None else None,
-        "fast" if usage.speed == "fast" else ("priority" if usage.service_tier == "priority" else None),
-        total + (0 if sidechain else MAIN_RANK) + (NATIVE_RANK if line.sessionId in (None, session) else 0),
+    return Row(
+        client=CLIENT,
+        provider=provider if isinstance(provider, str) and provider else "anthropic",
+        model=model,
+        workspace=state["workspace"],
+        session_id=session,
+        agent=agent,
+        event_key=key,
+        ts=ts,
+        input=input_tokens,
+        output=output,
+        cache_read=cache_read,
+        cache_write_5m=w5m,
+        cache_write_1h=w1h,
+        source_cost=cost(line.costUSD),
+        service_tier="fast" if usage.speed == "fast" else ("priority" if usage.service_tier == "priority" else None),
+        rank=total + (0 if sidechain else MAIN_RANK) + (NATIVE_RANK if line.sessionId in (None, session) else 0),
     )
 
 
