@@ -27,10 +27,15 @@ as output.
 
 Keys: ``<thread>:<messageId>`` for anything tied to a message (so a message
 first seen alone and later joined by its ledger event stays one event; the
-rank prefers the paired form), else ``<thread>:ledger:<event id>``.
+rank prefers the paired form), else ``<thread>:ledger:<event id>``. A message
+without ``messageId`` (older threads) still counts, keyed ``<thread>:#<its
+position in messages[]>`` (a thread only grows, so the position is stable);
+it pairs with a ledger event only by its counts.
 
 Timestamps: the ledger event's, else the message usage's, else (as tokscale)
-``thread.created + messageId`` seconds, else the file's mtime.
+``thread.created + messageId`` seconds (``created`` alone without a
+messageId), else the file's mtime. Counts go through ``coerce.count`` (an
+absurd one reaches the scan, which rejects that row with a reason).
 
 ``credits``: Amp logs the cost of each inference in credits; they become
 ``source_cost`` on the assumption that one credit is one US dollar (Amp shows
@@ -51,8 +56,9 @@ from urllib.parse import unquote, urlparse
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, iso_to_us, xdg
-from .pi import infer_provider, number
+from .base import ReadResult, Row, Source, read_regular, xdg
+from .coerce import cost, count, iso_us
+from .providers import infer_provider
 
 CLIENT = "amp"
 PAIRED_RANK = 2
@@ -114,22 +120,22 @@ Tokens = tuple[int, int, int, int]
 
 
 def _message_tokens(usage: _Usage) -> Tokens:
-    inp = clamp(usage.inputTokens)
-    out = clamp(usage.outputTokens)
-    read = clamp(usage.cacheReadInputTokens)
-    write = clamp(usage.cacheCreationInputTokens)
+    inp = count(usage.inputTokens)
+    out = count(usage.outputTokens)
+    read = count(usage.cacheReadInputTokens)
+    write = count(usage.cacheCreationInputTokens)
     if inp + out + read + write == 0:
-        out = clamp(usage.totalTokens)
+        out = count(usage.totalTokens)
     return inp, out, read, write
 
 
 def _ledger_tokens(tokens: _Tokens) -> Tokens:
-    inp = clamp(tokens.input)
-    out = clamp(tokens.output)
-    read = clamp(tokens.cacheReadInputTokens)
-    write = clamp(tokens.cacheCreationInputTokens)
+    inp = count(tokens.input)
+    out = count(tokens.output)
+    read = count(tokens.cacheReadInputTokens)
+    write = count(tokens.cacheCreationInputTokens)
     if inp + out + read + write == 0:
-        return 0, clamp(tokens.total), 0, 0
+        return 0, count(tokens.total), 0, 0
     total = tokens.total
     if read + write and isinstance(total, int) and total == inp + out and inp >= read + write:
         inp -= read + write  # legacy: input was the whole prompt
@@ -163,6 +169,7 @@ class AmpReader:
 
     client = CLIENT
     session_totals = False
+    env: tuple[str, ...] = ()
 
     def roots(self) -> list[Path]:
         """Amp's ``threads/`` directory."""
@@ -185,12 +192,14 @@ class AmpReader:
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """Read the whole thread (``offset`` and ``state`` are ignored: whole mode)."""
         path = source.path
-        data = path.read_bytes()
+        data = read_regular(path)
         try:
             thread = _decode(data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
             # A thread caught mid-rewrite or damaged: nothing counted, said once.
-            return ReadResult(offset=len(data), skipped=1, errors=[f"{path}: not a readable Amp thread ({exc})"])
+            result = ReadResult(offset=len(data), errors=[f"{path}: not a readable Amp thread ({exc})"])
+            result.skip("unreadable thread")
+            return result
         thread_id = thread.id if isinstance(thread.id, str) and thread.id else path.stem
         created = thread.created if isinstance(thread.created, int) and thread.created > 0 else None
         try:
@@ -202,51 +211,48 @@ class AmpReader:
         return ReadResult(rows=rows, offset=len(data), state={})
 
 
-def _rows(thread: _Thread, thread_id: str, created: int | None, mtime_us: int, workspace: str) -> list[tuple]:
+def _rows(thread: _Thread, thread_id: str, created: int | None, mtime_us: int, workspace: str) -> list[Row]:
     # assistant messages with usage, in order: id -> (message, tokens)
     messages: dict[str, tuple[_Message, Tokens]] = {}
-    for message in thread.messages or ():
+    for position, message in enumerate(thread.messages or ()):
         if message.role != "assistant" or message.usage is None:
             continue
-        mid = _id(message.messageId)
+        mid = _id(message.messageId) or f"#{position}"
         tokens = _message_tokens(message.usage)
-        if mid is None or sum(tokens) == 0:
+        if sum(tokens) == 0:
             continue
         messages.setdefault(mid, (message, tokens))
 
     def message_ts(message: _Message, mid: str) -> int:
-        ts = iso_to_us(message.usage.timestamp if message.usage else None) or iso_to_us(message.timestamp)
+        ts = iso_us(message.usage.timestamp if message.usage else None) or iso_us(message.timestamp)
         if ts is not None:
             return ts
-        if created is not None and mid.isdigit():
-            return (created + int(mid) * 1000) * 1000
+        if created is not None:
+            return (created + (int(mid) * 1000 if mid.isdigit() else 0)) * 1000
         return mtime_us
 
-    def row(model: Any, key: str, ts: int, tokens: Tokens, credits: float | None, rank: int) -> tuple:
+    def row(model: Any, key: str, ts: int, tokens: Tokens, credits: float | None, rank: int) -> Row:
         model = model if isinstance(model, str) and model else "unknown"
         provider = infer_provider(model)
         inp, out, read, write = tokens
-        return (
-            CLIENT,
-            "anthropic" if provider == "unknown" else provider,
-            model,
-            workspace,
-            thread_id,
-            None,
-            key,
-            ts,
-            inp,
-            out,
-            0,
-            read,
-            write,
-            0,
-            credits,
-            None,
-            rank,
+        return Row(
+            client=CLIENT,
+            provider="anthropic" if provider == "unknown" else provider,
+            model=model,
+            workspace=workspace,
+            session_id=thread_id,
+            agent=None,
+            event_key=key,
+            ts=ts,
+            input=inp,
+            output=out,
+            cache_read=read,
+            cache_write_5m=write,
+            source_cost=credits,
+            rank=rank,
         )
 
-    rows: list[tuple] = []
+    rows: list[Row] = []
     paired: set[str] = set()
     events = thread.usageLedger.events if thread.usageLedger is not None else None
     for event in events or ():
@@ -255,8 +261,8 @@ def _rows(thread: _Thread, thread_id: str, created: int | None, mtime_us: int, w
         mid = target if target is not None and target in messages and target not in paired else None
         if mid is None and target is None:
             mid = _match(messages, paired, event.tokens)
-        credits = number(event.credits)
-        ts = iso_to_us(event.timestamp)
+        credits = cost(event.credits)
+        ts = iso_us(event.timestamp)
         if mid is not None:
             paired.add(mid)
             message, tokens = messages[mid]
@@ -264,7 +270,7 @@ def _rows(thread: _Thread, thread_id: str, created: int | None, mtime_us: int, w
             assert usage is not None
             model = event.model if isinstance(event.model, str) and event.model else usage.model
             if credits is None:
-                credits = number(usage.credits)
+                credits = cost(usage.credits)
             rows.append(row(model, f"{thread_id}:{mid}", ts or message_ts(message, mid), tokens, credits, PAIRED_RANK))
             continue
         if sum(ledger) == 0:
@@ -282,7 +288,7 @@ def _rows(thread: _Thread, thread_id: str, created: int | None, mtime_us: int, w
         usage = message.usage
         assert usage is not None
         key = f"{thread_id}:{mid}"
-        rows.append(row(usage.model, key, message_ts(message, mid), tokens, number(usage.credits), MESSAGE_RANK))
+        rows.append(row(usage.model, key, message_ts(message, mid), tokens, cost(usage.credits), MESSAGE_RANK))
     return rows
 
 
@@ -290,7 +296,7 @@ def _match(messages: dict[str, tuple[_Message, Tokens]], paired: set[str], raw: 
     """The first unpaired message whose usage is the same inference as a ledger event without ``toMessageId``."""
     if raw is None:
         return None
-    inp, out = clamp(raw.input), clamp(raw.output)
+    inp, out = count(raw.input), count(raw.output)
     for mid, (_message, (m_inp, m_out, m_read, m_write)) in messages.items():
         if mid in paired or m_out != out:
             continue

@@ -172,3 +172,29 @@ def test_amp_root_follows_xdg(home: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert reader.roots() == [home / ".local/share/amp/threads"]
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     assert reader.roots() == [home / "data/amp/threads"]
+
+
+def test_amp_messages_without_message_id_still_count(home: Path) -> None:
+    # Older threads write assistant messages with usage but no messageId: each is still one inference.
+    bare = {"role": "assistant", "usage": usage("claude-sonnet-4-5", 7, 70, 0, 700)}
+    other = {"role": "assistant", "usage": usage("claude-sonnet-4-5", 8, 80)}
+    value = {"id": "T-old", "created": CREATED, "messages": [{"role": "user", "content": []}, bare, other]}
+    path = write(threads_dir(home) / "T-old.json", value)
+    frame = frame_of([get_reader("amp")])
+    # 7+70+700 = 777 and 8+80 = 88 -> 865 over 2 inferences, dated at the thread's creation
+    assert frame.height == 2
+    assert frame.select(total_tokens_expr().sum()).item() == 865
+    assert set(frame["ts"].dt.epoch("ms")) == {CREATED}
+    keys = set(frame["event_key"])
+    write(path, value | {"title": "renamed"})  # a rewrite keeps the keys
+    assert set(frame_of([get_reader("amp")])["event_key"]) == keys
+
+
+@pytest.mark.parametrize("huge", [9223372036854775807, 1e30])
+def test_an_out_of_range_amp_count_reaches_the_scan_as_a_number(home: Path, huge: float) -> None:
+    big = {"role": "assistant", "messageId": 1, "usage": usage("gpt-5", 1, 1) | {"inputTokens": huge}}
+    ok = {"role": "assistant", "messageId": 2, "usage": usage("gpt-5", 2, 3)}
+    write(threads_dir(home) / "T-big.json", {"id": "T-big", "created": CREATED, "messages": [big, ok]})
+    reader = get_reader("amp")
+    rows = {r.event_key: r for r in reader.read(reader.discover([])[0], 0, {}).rows}
+    assert rows["T-big:1"].input >= 2**63 - 1 and (rows["T-big:2"].input, rows["T-big:2"].output) == (2, 3)
