@@ -34,6 +34,10 @@ Traps handled:
 * ``<synthetic>`` lines (local notices) are skipped.
 * Cache writes split into 5-minute and 1-hour TTL; writes with no split
   count as 5-minute.
+* Advisor calls: ``usage.iterations[]`` entries of type ``advisor_message``
+  are another model's call inside the same response, not part of the
+  top-level usage: each is its own row (``<key>:advisor:<n>``, its own
+  ``model``), as tokscale does; one without a model is not counted.
 * Legacy ``costUSD`` becomes ``source_cost``; ``usage.speed == "fast"`` and
   ``usage.service_tier == "priority"`` become ``service_tier``.
 * Malformed JSON or invalid UTF-8 on one line skips that line only; counts
@@ -94,8 +98,9 @@ class _Usage(msgspec.Struct):
     cache_read_input_tokens: Any = None
     cache_creation_input_tokens: Any = None
     cache_creation: _CacheCreation | None = None
-    speed: str | None = None
-    service_tier: str | None = None
+    speed: Any = None
+    service_tier: Any = None
+    iterations: Any = None
 
 
 class _Message(msgspec.Struct):
@@ -183,9 +188,7 @@ class ClaudeCodeReader:
                 continue
             if line.cwd and not state.get("workspace_exact"):
                 _note_cwd(state, line.cwd)
-            row = _row(line, state)
-            if row is not None:
-                rows.append(row)
+            _rows(line, state, rows)
         return result
 
 
@@ -238,7 +241,8 @@ def _agent_type(path: Path) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def _row(line: _Line, state: dict[str, Any]) -> Row | None:
+def _rows(line: _Line, state: dict[str, Any], rows: list[Row]) -> None:
+    """Append the line's usage row (and one per advisor iteration) to ``rows``."""
     message = line.message
     timestamp = line.timestamp
     request_id = line.requestId
@@ -246,38 +250,21 @@ def _row(line: _Line, state: dict[str, Any]) -> Row | None:
     if message is None or message.usage is None:
         nested = line.data.message if line.data is not None else None
         if nested is None or nested.message is None or nested.message.usage is None:
-            return None
+            return
         message, progress = nested.message, True
         timestamp = nested.timestamp or timestamp
         request_id = nested.requestId or request_id
     model = message.model
     if not model or model == "<synthetic>":
-        return None
+        return
     model = _MODELS.setdefault(model, model)  # one object per name: rows pickle and sit small
     ts = iso_us(timestamp)
     if ts is None:
-        return None
+        return
     usage = message.usage
     assert usage is not None
-    input_tokens = count(usage.input_tokens)
-    output = count(usage.output_tokens)
-    cache_read = count(usage.cache_read_input_tokens)
-    write_total = count(usage.cache_creation_input_tokens)
-    split = usage.cache_creation
-    if split is not None and (
-        split.ephemeral_5m_input_tokens is not None or split.ephemeral_1h_input_tokens is not None
-    ):
-        w1h = count(split.ephemeral_1h_input_tokens)
-        w5m = count(split.ephemeral_5m_input_tokens)
-        if write_total >= w1h + w5m:
-            w5m = write_total - w1h  # any unsplit remainder has unknown TTL: 5m
-        elif write_total:
-            w1h = min(w1h, write_total)
-            w5m = write_total - w1h
-    else:
-        w1h, w5m = 0, write_total
-    if input_tokens + output + cache_read + w5m + w1h == 0:
-        return None
+    counts = _counts(usage)
+    input_tokens, output, cache_read, w5m, w1h = counts
     if message.id:
         key = message.id
     elif request_id:
@@ -292,25 +279,80 @@ def _row(line: _Line, state: dict[str, Any]) -> Row | None:
     if progress and agent is None:
         agent = "subagent"
     provider = message.provider or line.providerId or line.provider
+    provider = provider if isinstance(provider, str) and provider else "anthropic"
+    bonus = (0 if sidechain else MAIN_RANK) + (NATIVE_RANK if line.sessionId in (None, session) else 0)
     total = input_tokens + output + cache_read + w5m + w1h
-    return Row(
-        client=CLIENT,
-        provider=provider if isinstance(provider, str) and provider else "anthropic",
-        model=model,
-        workspace=state["workspace"],
-        session_id=session,
-        agent=agent,
-        event_key=key,
-        ts=ts,
-        input=input_tokens,
-        output=output,
-        cache_read=cache_read,
-        cache_write_5m=w5m,
-        cache_write_1h=w1h,
-        source_cost=cost(line.costUSD),
-        service_tier="fast" if usage.speed == "fast" else ("priority" if usage.service_tier == "priority" else None),
-        rank=total + (0 if sidechain else MAIN_RANK) + (NATIVE_RANK if line.sessionId in (None, session) else 0),
-    )
+    if total:
+        rows.append(
+            Row(
+                client=CLIENT,
+                provider=provider,
+                model=model,
+                workspace=state["workspace"],
+                session_id=session,
+                agent=agent,
+                event_key=key,
+                ts=ts,
+                input=input_tokens,
+                output=output,
+                cache_read=cache_read,
+                cache_write_5m=w5m,
+                cache_write_1h=w1h,
+                source_cost=cost(line.costUSD),
+                service_tier="fast"
+                if usage.speed == "fast"
+                else ("priority" if usage.service_tier == "priority" else None),
+                rank=total + bonus,
+            )
+        )
+    if isinstance(usage.iterations, list):
+        advisors = (it for it in usage.iterations if isinstance(it, dict) and it.get("type") == "advisor_message")
+        for n, iteration in enumerate(advisors):
+            name = iteration.get("model")
+            try:
+                part = msgspec.convert(iteration, _Usage, strict=False)
+            except msgspec.ValidationError:
+                continue
+            adv = _counts(part)
+            if not (isinstance(name, str) and name) or not sum(adv):
+                continue
+            rows.append(
+                Row(
+                    client=CLIENT,
+                    provider=provider,
+                    model=_MODELS.setdefault(name, name),
+                    workspace=state["workspace"],
+                    session_id=session,
+                    agent=agent,
+                    event_key=f"{key}:advisor:{n}",
+                    ts=ts,
+                    input=adv[0],
+                    output=adv[1],
+                    cache_read=adv[2],
+                    cache_write_5m=adv[3],
+                    cache_write_1h=adv[4],
+                    rank=sum(adv) + bonus,
+                )
+            )
+
+
+def _counts(usage: _Usage) -> tuple[int, int, int, int, int]:
+    """(input, output, cache read, 5-minute write, 1-hour write) of one usage object."""
+    write_total = count(usage.cache_creation_input_tokens)
+    split = usage.cache_creation
+    if split is not None and (
+        split.ephemeral_5m_input_tokens is not None or split.ephemeral_1h_input_tokens is not None
+    ):
+        w1h = count(split.ephemeral_1h_input_tokens)
+        w5m = count(split.ephemeral_5m_input_tokens)
+        if write_total >= w1h + w5m:
+            w5m = write_total - w1h  # any unsplit remainder has unknown TTL: 5m
+        elif write_total:
+            w1h = min(w1h, write_total)
+            w5m = write_total - w1h
+    else:
+        w1h, w5m = 0, write_total
+    return count(usage.input_tokens), count(usage.output_tokens), count(usage.cache_read_input_tokens), w5m, w1h
 
 
 READERS = (ClaudeCodeReader(),)

@@ -369,3 +369,25 @@ def test_an_out_of_range_count_reaches_the_scan_as_a_number(home: Path, huge: fl
     by_key = {r.event_key: r for r in result.rows}
     assert by_key["msg_big"].input >= 2**63 - 1  # passed through: the scan rejects it with a reason
     assert (by_key["msg_ok"].input, by_key["msg_ok"].output) == (5, 5)
+
+
+def test_advisor_iterations_are_their_own_rows(home: Path) -> None:
+    # usage.iterations[]: "advisor_message" entries are calls to another model inside the same response;
+    # the top-level usage excludes them (formats.md §1). Each counts once, under its own model.
+    line = json.loads(assistant("msg_adv", "req_adv", inp=4, out=40, read=1000))
+    line["message"]["usage"]["iterations"] = [
+        {"type": "message", "input_tokens": 2, "output_tokens": 20, "cache_read_input_tokens": 500},
+        {"type": "advisor_message", "model": "claude-opus-4-5", "input_tokens": 3000, "output_tokens": 300},
+        {"type": "message", "input_tokens": 2, "output_tokens": 20, "cache_read_input_tokens": 500},
+        {"type": "advisor_message", "input_tokens": 9, "output_tokens": 9},  # no model: not a priced call
+    ]
+    streamed = json.loads(json.dumps(line))
+    streamed["message"]["usage"]["output_tokens"] = 1  # an earlier, partial copy of the same response
+    write(home, f"{PROJECT}/s-main.jsonl", json.dumps(streamed), json.dumps(line))
+    frame = read_all()
+    rows = {r["event_key"]: r for r in frame.to_dicts()}
+    assert set(rows) == {"msg_adv", "msg_adv:advisor:0"}
+    assert (rows["msg_adv"]["input"], rows["msg_adv"]["output"], rows["msg_adv"]["cache_read"]) == (4, 40, 1000)
+    advisor = rows["msg_adv:advisor:0"]
+    assert (advisor["model"], advisor["input"], advisor["output"]) == ("claude-opus-4-5", 3000, 300)
+    assert advisor["session_id"] == "s-main"
