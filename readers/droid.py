@@ -12,10 +12,13 @@ Record read: ``{"model", "providerLock", "providerLockTimestamp", "tokenUsage":
 Traps handled:
 
 * Cumulative session totals, no turns: one row per session keyed by the
-  session id (the file name before ``.settings.json``), ranked by the file's
-  mtime: a re-read replaces the session's numbers, and when one session id
-  sits in two folders (an ``archive/`` copy beside the live file) the copy
-  written last wins, whichever is read first.
+  session id (the file name before ``.settings.json``), ranked by the
+  session's token total: the counters only grow, so a re-read of a grown file
+  replaces the session's numbers, and when one session id sits in two folders
+  (an ``archive/`` copy beside the live file) the newest snapshot wins,
+  whichever is read first. (ccusage keeps the copy with the later
+  ``providerLockTimestamp``; the file mtime is no guide: ``cp``, sync tools
+  and checkouts reset it.)
 * Anthropic-style disjoint buckets (input excludes cache).
 * ``thinkingTokens``: when ``totalTokens`` equals input + output + cache
   (thinking already inside output) it is only reported as reasoning; otherwise
@@ -175,7 +178,7 @@ class DroidReader:
                 reasoning=min(thinking, out),
                 cache_read=read,
                 cache_write_5m=write,
-                rank=mtime,
+                rank=inp + out + read + write,
             )
         )
         return result

@@ -162,21 +162,15 @@ def test_unreadable_file_is_reported(home: Path) -> None:
 @pytest.mark.parametrize("archive_is_newer", [True, False])
 def test_the_newest_copy_of_a_session_wins(home: Path, archive_is_newer: bool) -> None:
     # Droid (or the user) moves old sessions to another folder such as archive/; a copy may be left behind.
-    old, new = "2026-11-20T08:00:00", "2026-11-21T08:00:00"
+    # ccusage's keeps_latest_snapshot_for_duplicate_session_ids: the later snapshot (larger running totals) wins.
     usage = {"model": "gpt-5-codex", "providerLock": "openai"}
-    live = write(
-        home / SESSIONS / "-home-al-app" / "s9.settings.json",
-        usage | {"tokenUsage": {"inputTokens": 100, "outputTokens": 10}},
-        mtime=old if archive_is_newer else new,
-    )
-    write(
-        home / SESSIONS / "archive" / "s9.settings.json",
-        usage | {"tokenUsage": {"inputTokens": 300, "outputTokens": 30}},
-        mtime=new if archive_is_newer else old,
-    )
+    old = usage | {"tokenUsage": {"inputTokens": 100, "outputTokens": 10}}
+    new = usage | {"tokenUsage": {"inputTokens": 300, "outputTokens": 30}}
+    live = write(home / SESSIONS / "-home-al-app" / "s9.settings.json", old if archive_is_newer else new)
+    write(home / SESSIONS / "archive" / "s9.settings.json", new if archive_is_newer else old)
     _summary, frame = ledger_scan(home, DroidReader())
     assert frame.height == 1
-    assert totals(frame)["input"] == (300 if archive_is_newer else 100)
+    assert totals(frame)["input"] == 300 and totals(frame)["output"] == 30
     assert live.exists()
 
 
@@ -186,3 +180,20 @@ def test_an_out_of_range_droid_count_reaches_the_scan_as_a_number(home: Path, hu
     reader = DroidReader()
     (row,) = reader.read(reader.discover([])[0], 0, {}).rows
     assert row.input >= 2**63 - 1 and row.output == 1
+
+
+def test_a_fresh_copy_of_an_old_snapshot_does_not_win(home: Path) -> None:
+    # `cp` (or a sync tool) gives an old snapshot a new mtime; its smaller running totals still mark it as older.
+    usage = {"model": "gpt-5-codex", "providerLock": "openai"}
+    write(
+        home / SESSIONS / "-home-al-app" / "s7.settings.json",
+        usage | {"tokenUsage": {"inputTokens": 500, "outputTokens": 50}},
+        mtime="2026-11-20T08:00:00",
+    )
+    write(
+        home / SESSIONS / "backup" / "s7.settings.json",
+        usage | {"tokenUsage": {"inputTokens": 200, "outputTokens": 20}},
+        mtime="2026-11-25T08:00:00",
+    )
+    _summary, frame = ledger_scan(home, DroidReader())
+    assert frame.height == 1 and totals(frame)["input"] == 500 and totals(frame)["output"] == 50
