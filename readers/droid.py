@@ -20,6 +20,8 @@ Traps handled:
   ``providerLockTimestamp``; the file mtime is no guide: ``cp``, sync tools
   and checkouts reset it.)
 * Anthropic-style disjoint buckets (input excludes cache).
+* Only ``totalTokens`` (no parts): the total is counted as output (as
+  ccusage does).
 * ``thinkingTokens``: when ``totalTokens`` equals input + output + cache
   (thinking already inside output) it is only reported as reasoning; otherwise
   (no total, or a total that includes it) it is added to output, as ccusage
@@ -147,7 +149,9 @@ class DroidReader:
         if not (thinking and total and total == inp + out + write + read):
             out += thinking  # thinking outside output (ccusage bills it as output)
         if inp + out + write + read == 0:
-            return result
+            out = total  # only a total: count it as output (as ccusage)
+            if not out:
+                return result
         session = path.name[: -len(SUFFIX)]
         transcript = path.with_name(session + ".jsonl")
         tag = None

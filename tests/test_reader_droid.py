@@ -197,3 +197,11 @@ def test_a_fresh_copy_of_an_old_snapshot_does_not_win(home: Path) -> None:
     )
     _summary, frame = ledger_scan(home, DroidReader())
     assert frame.height == 1 and totals(frame)["input"] == 500 and totals(frame)["output"] == 50
+
+
+def test_only_a_total_counts_as_output(home: Path) -> None:
+    # ccusage adapter/droid falls_back_to_total_tokens_when_droid_parts_are_missing: {"totalTokens": 456} -> output 456.
+    write(home / SESSIONS / "x" / "t.settings.json", {"model": "gpt-5", "tokenUsage": {"totalTokens": 456}})
+    reader = DroidReader()
+    (row,) = reader.read(reader.discover([])[0], 0, {}).rows
+    assert (row.input, row.output, row.reasoning) == (0, 456, 0)
