@@ -1,6 +1,9 @@
 """Amp (Sourcegraph / ampcode): thread JSON files (formats.md §6).
 
-Root: ``${XDG_DATA_HOME:-~/.local/share}/amp/threads/T-*.json``. Each file is
+Root: ``<amp dir>/threads/T-*.json``, the amp dir being each entry of
+``AMP_DATA_DIR`` (comma list, as ccusage reads it), else
+``${XDG_DATA_HOME:-~/.local/share}/amp`` and ``~/.local/share/amp`` (where
+ccusage looks whatever XDG says). Each file is
 one thread, rewritten whole as it grows, so sources are read in ``whole``
 mode and every event key is stable across rewrites.
 
@@ -56,7 +59,7 @@ from urllib.parse import unquote, urlparse
 
 import msgspec
 
-from .base import ReadResult, Row, Source, read_regular, xdg
+from .base import ReadResult, Row, Source, env_paths, first_sight, home, read_regular, xdg
 from .coerce import cost, count, iso_us
 from .providers import infer_provider
 
@@ -169,17 +172,23 @@ class AmpReader:
 
     client = CLIENT
     session_totals = False
-    env: tuple[str, ...] = ()
+    env = ("AMP_DATA_DIR",)
 
     def roots(self) -> list[Path]:
-        """Amp's ``threads/`` directory."""
-        return [xdg("XDG_DATA_HOME", ".local/share") / "amp" / "threads"]
+        """Amp's ``threads/`` directories."""
+        configured = env_paths("AMP_DATA_DIR")
+        if configured is not None:
+            return [p / "threads" for p in configured]
+        found = [xdg("XDG_DATA_HOME", ".local/share") / "amp" / "threads"]
+        fixed = home() / ".local" / "share" / "amp" / "threads"
+        return found if fixed in found else [*found, fixed]
 
     def discover(self, errors: list[str]) -> list[Source]:
         """Every ``T-*.json`` thread file."""
         found = []
+        seen: set[Path] = set()
         for root in self.roots():
-            if not root.is_dir():
+            if not root.is_dir() or not first_sight(root, seen):
                 continue
             try:
                 paths = sorted(root.glob("T-*.json"))

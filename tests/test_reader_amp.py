@@ -167,11 +167,16 @@ def test_amp_rewrite_keeps_keys(home: Path) -> None:
     assert scan(ledger, [reader], workers=1).read == 0
 
 
-def test_amp_root_follows_xdg(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_amp_roots(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reader = get_reader("amp")
+    assert "AMP_DATA_DIR" in reader.env
     assert reader.roots() == [home / ".local/share/amp/threads"]
+    # XDG_DATA_HOME moved: its amp dir and Amp's fixed ~/.local/share/amp (ccusage adapter/amp/paths.rs) both count
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
-    assert reader.roots() == [home / "data/amp/threads"]
+    assert reader.roots() == [home / "data/amp/threads", home / ".local/share/amp/threads"]
+    # AMP_DATA_DIR (comma list, as ccusage reads it) replaces both
+    monkeypatch.setenv("AMP_DATA_DIR", f"{home}/a, {home}/b")
+    assert reader.roots() == [home / "a/threads", home / "b/threads"]
 
 
 def test_amp_messages_without_message_id_still_count(home: Path) -> None:
