@@ -205,3 +205,18 @@ def test_only_a_total_counts_as_output(home: Path) -> None:
     reader = DroidReader()
     (row,) = reader.read(reader.discover([])[0], 0, {}).rows
     assert (row.input, row.output, row.reasoning) == (0, 456, 0)
+
+
+def test_a_fifo_in_place_of_the_transcript_does_not_hang(home: Path) -> None:
+    import threading
+
+    # no model in the settings: the reader looks into <id>.jsonl, which here is a FIFO
+    write(home / SESSIONS / "x" / "f.settings.json", {"tokenUsage": {"inputTokens": 3, "outputTokens": 4}})
+    os.mkfifo(home / SESSIONS / "x" / "f.jsonl")
+    reader = DroidReader()
+    found: list = []
+    worker = threading.Thread(target=lambda: found.extend(reader.read(reader.discover([])[0], 0, {}).rows), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert found, "reading settings beside a FIFO transcript hung"
+    assert (found[0].model, found[0].workspace, found[0].input) == ("unknown", "", 3)
