@@ -46,6 +46,10 @@ balances in dollars, and tokscale reads ledger credits as USD). This is NOT
 confirmed upstream; pricing still computes the list-price ``cost`` from the
 tokens. A negative or non-numeric value is dropped.
 
+A damaged thread (caught mid-rewrite) counts nothing and is reported once; a
+mistyped message or ledger event inside a readable thread costs only itself
+(counted as skipped).
+
 Workspace: the first ``env.initial.trees[].uri`` (``file://`` URI) when the
 thread records one, else empty. Provider: inferred from the model name
 (``anthropic`` when unknown: Amp's default models are Claude).
@@ -54,7 +58,7 @@ thread records one, else empty. Provider: inferred from the model name
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 import msgspec
@@ -64,6 +68,7 @@ from .coerce import cost, count, iso_us
 from .providers import infer_provider
 
 CLIENT = "amp"
+T = TypeVar("T", bound=msgspec.Struct)
 PAIRED_RANK = 2
 LEDGER_RANK = 1
 MESSAGE_RANK = 0
@@ -202,11 +207,15 @@ class AmpReader:
         """Read the whole thread (``offset`` and ``state`` are ignored: whole mode)."""
         path = source.path
         data = read_regular(path)
+        result = ReadResult(offset=len(data))
         try:
-            thread = _decode(data)
+            try:
+                thread = _decode(data)
+            except msgspec.ValidationError:
+                thread = _lenient(msgspec.json.decode(data), result)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
             # A thread caught mid-rewrite or damaged: nothing counted, said once.
-            result = ReadResult(offset=len(data), errors=[f"{path}: not a readable Amp thread ({exc})"])
+            result.errors.append(f"{path}: not a readable Amp thread ({exc})")
             result.skip("unreadable thread")
             return result
         thread_id = thread.id if isinstance(thread.id, str) and thread.id else path.stem
@@ -216,8 +225,33 @@ class AmpReader:
         except OSError:
             mtime_us = 0
         workspace = _workspace(thread.env)
-        rows = _rows(thread, thread_id, created, mtime_us, workspace)
-        return ReadResult(rows=rows, offset=len(data), state={})
+        result.rows = _rows(thread, thread_id, created, mtime_us, workspace)
+        return result
+
+
+def _lenient(raw: Any, result: ReadResult) -> _Thread:
+    """A thread whose typed decode failed, converted piece by piece: a mistyped message or ledger event
+    becomes an empty placeholder (so message positions stay put) and is counted; the rest still counts."""
+    if not isinstance(raw, dict):
+        raise msgspec.ValidationError("a thread is a JSON object")
+    messages = raw.pop("messages", None)
+    ledger = raw.pop("usageLedger", None)
+    thread = msgspec.convert(raw, _Thread, strict=False)
+    thread.messages = _each(messages, _Message, result, "mistyped message")
+    events = ledger.get("events") if isinstance(ledger, dict) else None
+    thread.usageLedger = _Ledger(events=_each(events, _Event, result, "mistyped ledger event"))
+    return thread
+
+
+def _each(items: Any, kind: type[T], result: ReadResult, reason: str) -> list[T]:
+    out = []
+    for item in items if isinstance(items, list) else ():
+        try:
+            out.append(msgspec.convert(item, kind, strict=False))
+        except msgspec.ValidationError:
+            result.skip(reason)
+            out.append(kind())
+    return out
 
 
 def _rows(thread: _Thread, thread_id: str, created: int | None, mtime_us: int, workspace: str) -> list[Row]:

@@ -203,3 +203,16 @@ def test_an_out_of_range_amp_count_reaches_the_scan_as_a_number(home: Path, huge
     reader = get_reader("amp")
     rows = {r.event_key: r for r in reader.read(reader.discover([])[0], 0, {}).rows}
     assert rows["T-big:1"].input >= 2**63 - 1 and (rows["T-big:2"].input, rows["T-big:2"].output) == (2, 3)
+
+
+def test_one_mistyped_message_costs_only_itself(home: Path) -> None:
+    value = thread(extra_messages=[{"role": "assistant", "messageId": 9, "usage": "not an object"}])
+    value["usageLedger"]["events"].append({"id": "evt-9", "tokens": 12})  # a mistyped ledger event
+    write(threads_dir(home) / "T-aaa.json", value)
+    reader = get_reader("amp")
+    result = reader.read(reader.discover([])[0], 0, {})
+    assert result.reasons == {"mistyped message": 1, "mistyped ledger event": 1}
+    # everything else as in test_amp_pairs_ledger_and_messages: 43427 tokens over 4 events
+    frame = frame_of([reader])
+    assert frame.height == 4
+    assert frame.select(total_tokens_expr().sum()).item() == 43427
