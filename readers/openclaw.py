@@ -12,8 +12,9 @@ holds legacy transcripts that ``openclaw doctor`` moved aside.
 Records: ``type:"message"`` with ``message.role == "assistant"`` and
 ``message.usage.{input, output, cacheRead, cacheWrite, totalTokens,
 reasoningTokens?, cost.total}``; model from ``message.model|modelId``, else
-the last ``model_change`` (``modelId``/``provider``) or ``custom`` record with
-``customType:"model-snapshot"`` (``data.modelId``/``data.provider``).
+the last ``model_change`` (``modelId``/``provider``, or ``model``, possibly
+``provider/model``) or ``custom`` record with ``customType:"model-snapshot"``
+(the same fields under ``data``).
 
 Traps handled:
 
@@ -64,7 +65,7 @@ import msgspec
 from .base import ReadResult, Row, Source, decode_line, env_paths, first_sight, home, read_new_lines
 from .coerce import epoch_us, time_us
 from .database import companions, read_db
-from .pi import PiUsage, pi_tokens, usd
+from .pi import PiUsage, model_change, pi_tokens, usd
 from .providers import infer_provider
 
 CLIENT = "openclaw"
@@ -109,6 +110,7 @@ class _Entry(msgspec.Struct):
     customType: Any = None
     data: Any = None
     modelId: Any = None
+    model: Any = None
     provider: Any = None
 
 
@@ -227,9 +229,10 @@ def _ingest(entry: _Entry, state: dict[str, Any], rows: list[Row]) -> None:
         if isinstance(entry.cwd, str) and entry.cwd:
             state["workspace"] = entry.cwd
     elif kind == "model_change":
-        _remember(state, entry.modelId, entry.provider)
+        _remember(state, *model_change(entry.modelId, entry.provider, entry.model))
     elif kind == "custom" and entry.customType == "model-snapshot" and isinstance(entry.data, dict):
-        _remember(state, entry.data.get("modelId"), entry.data.get("provider"))
+        data = entry.data
+        _remember(state, *model_change(data.get("modelId"), data.get("provider"), data.get("model")))
     elif kind == "message":
         row = _row(entry, state)
         if row is not None:
@@ -277,10 +280,10 @@ def _read_store(path: Path) -> ReadResult:
     return result
 
 
-def _remember(state: dict[str, Any], model: Any, provider: Any) -> None:
-    if isinstance(model, str) and model:
-        state["model"] = model
-    if isinstance(provider, str) and provider:
+def _remember(state: dict[str, Any], model: str | None, provider: str | None) -> None:
+    if model:  # a new model brings its own provider (or none: inferred later), never the previous one's
+        state["model"], state["provider"] = model, provider
+    elif provider:
         state["provider"] = provider
 
 

@@ -334,9 +334,9 @@ class PiReader:
                 state["fork"] = isinstance(parent, str) and bool(parent)
             elif kind == "model_change":
                 model, provider = model_change(entry.modelId, entry.provider, entry.model)
-                if model:
-                    state["model"] = model
-                if provider:
+                if model:  # a new model brings its own provider (or none), never the previous one's
+                    state["model"], state["provider"] = model, provider
+                elif provider:
                     state["provider"] = provider
             elif kind == "session_info":
                 name = _subagent_name(entry.name)

@@ -274,3 +274,18 @@ def test_an_out_of_range_openclaw_count_reaches_the_scan_as_a_number(home: Path,
     rows = reader.read(reader.discover([])[0], 0, {}).rows
     assert path.exists() and len(rows) == 2
     assert rows[0].input >= 2**63 - 1 and (rows[1].input, rows[1].output) == (2, 3)
+
+
+def test_openclaw_model_change_with_model_instead_of_model_id(home: Path) -> None:
+    # ccusage adapter/openclaw/parser.rs reads model_change (and model-snapshot data) modelId or model.
+    write_jsonl(
+        home / ".openclaw/agents/main/sessions/mc.jsonl",
+        [
+            {"type": "model_change", "id": "m1", "model": "openai/gpt-5.2"},
+            turn("a0000001", "2026-03-04T10:00:00Z", {"input": 1, "output": 2}),
+            {"type": "custom", "customType": "model-snapshot", "data": {"model": "claude-sonnet-4-5"}},
+            turn("a0000002", "2026-03-04T10:01:00Z", {"input": 3, "output": 4}),
+        ],
+    )
+    rows = sorted(frame_of([get_reader("openclaw")]).to_dicts(), key=lambda r: r["ts"])
+    assert [(r["provider"], r["model"]) for r in rows] == [("openai", "gpt-5.2"), ("anthropic", "claude-sonnet-4-5")]

@@ -238,6 +238,21 @@ def test_omp_model_change_names_provider_slash_model(home: Path) -> None:
     assert (row["provider"], row["model"]) == ("anthropic", "claude-sonnet-4-5")
 
 
+def test_a_model_change_without_provider_does_not_keep_the_previous_one(home: Path) -> None:
+    write_jsonl(
+        home / ".pi/agent/sessions/--srv--/2026-03-04T08-00-00-000Z_N1.jsonl",
+        [
+            header("N1", "/srv"),
+            {"type": "model_change", "id": "mc000001", "provider": "anthropic", "modelId": "claude-sonnet-4-5"},
+            assistant("n0000001", "2026-03-04T08:00:05.000Z", {"input": 1, "output": 1}),
+            {"type": "model_change", "id": "mc000002", "modelId": "gpt-5"},
+            assistant("n0000002", "2026-03-04T08:01:05.000Z", {"input": 2, "output": 2}),
+        ],
+    )
+    rows = sorted(frame_of([get_reader("pi")]).to_dicts(), key=lambda r: r["ts"])
+    assert [(r["provider"], r["model"]) for r in rows] == [("anthropic", "claude-sonnet-4-5"), ("openai", "gpt-5")]
+
+
 def test_omp_profiles_are_read(home: Path) -> None:
     # `omp --profile work` keeps its sessions under ~/.omp/profiles/<name>/agent/sessions.
     for profile, eid in (("work", "w0000001"), ("play", "p0000009")):
