@@ -36,8 +36,9 @@ Traps handled:
   only; a count smaller than read + write cannot contain both).
 * Reasoning (``reasoning.output_tokens``, alias ``reasoning_tokens``) is taken
   as part of ``output_tokens`` (OpenAI convention): reported, never added.
-* A record with only ``gen_ai.usage.total_tokens`` (no split) counts the total
-  as output, as the Pi and Amp readers do with a bare total. Counts go
+* A record with only ``gen_ai.usage.total_tokens`` (alias
+  ``total.token_count``; no split) counts the total as output, as ccusage's
+  copilot adapter and the Pi and Amp readers do with a bare total. Counts go
   through ``coerce.count`` (an absurd one reaches the scan, which rejects the
   row with a reason).
 * Timestamps in several encodings: ``[seconds, nanos]`` arrays, scalars in s,
@@ -134,6 +135,7 @@ class _Attrs(msgspec.Struct):
     reasoning: Any = msgspec.field(default=None, name="gen_ai.usage.reasoning.output_tokens")
     reasoning2: Any = msgspec.field(default=None, name="gen_ai.usage.reasoning_tokens")
     total_tokens: Any = msgspec.field(default=None, name="gen_ai.usage.total_tokens")
+    total_tokens2: Any = msgspec.field(default=None, name="gen_ai.usage.total.token_count")
 
 
 class _SpanContext(msgspec.Struct):
@@ -501,6 +503,7 @@ def _has_usage(attrs: _Attrs) -> bool:
         or attrs.cache_write is not None
         or attrs.cache_write2 is not None
         or attrs.total_tokens is not None
+        or attrs.total_tokens2 is not None
     )
 
 
@@ -540,7 +543,7 @@ def _row(
     cache_write = count(attrs.cache_write) or count(attrs.cache_write2)
     reasoning = count(attrs.reasoning) or count(attrs.reasoning2)
     if raw_input + output + cache_read + cache_write == 0:
-        output = count(attrs.total_tokens)  # only a total: count it as output
+        output = count(attrs.total_tokens) or count(attrs.total_tokens2)  # only a total: count it as output
     uncached = split_input(raw_input, cache_read, cache_write)
     if uncached + output + cache_read + cache_write == 0:
         return None

@@ -429,9 +429,14 @@ def test_span_with_only_total_tokens_counts_as_output(home: Path) -> None:
             "gen_ai.usage.total_tokens": 640,
         },
     }
-    _otel_file(home).write_text(_lines(span))
+    alias = json.loads(json.dumps(span))
+    alias["spanId"] = "S10"
+    alias["attributes"]["gen_ai.usage.total.token_count"] = alias["attributes"].pop("gen_ai.usage.total_tokens")
+    _otel_file(home).write_text(_lines(span, alias))
     rows = _sorted(frame_of([CopilotReader()]))
-    assert [(r["input"], r["output"], r["session_id"], r["model"]) for r in rows] == [(0, 640, "conv-9", "gpt-5-mini")]
+    assert [(r["input"], r["output"], r["session_id"], r["model"]) for r in rows] == [
+        (0, 640, "conv-9", "gpt-5-mini")
+    ] * 2
 
 
 @pytest.mark.parametrize("huge", [9223372036854775807, 1e30])
