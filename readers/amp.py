@@ -57,6 +57,7 @@ thread records one, else empty. Provider: inferred from the model name
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
@@ -211,9 +212,9 @@ class AmpReader:
         try:
             try:
                 thread = _decode(data)
-            except msgspec.ValidationError:
-                thread = _lenient(msgspec.json.decode(data), result)
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
+            except msgspec.ValidationError:  # a mistyped part, or a number msgspec refuses (1e400)
+                thread = _lenient(json.loads(data), result)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, ValueError) as exc:
             # A thread caught mid-rewrite or damaged: nothing counted, said once.
             result.errors.append(f"{path}: not a readable Amp thread ({exc})")
             result.skip("unreadable thread")

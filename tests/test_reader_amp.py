@@ -216,3 +216,16 @@ def test_one_mistyped_message_costs_only_itself(home: Path) -> None:
     frame = frame_of([reader])
     assert frame.height == 4
     assert frame.select(total_tokens_expr().sum()).item() == 43427
+
+
+def test_a_number_beyond_float_range_costs_only_its_message(home: Path) -> None:
+    # 1e400 is valid JSON that msgspec refuses ("Number out of range"): the thread is still read.
+    text = json.dumps(thread(extra_messages=[{"role": "assistant", "messageId": 9, "usage": usage("gpt-5", 1, 1)}]))
+    text = text.replace('"inputTokens": 1, "outputTokens": 1', '"inputTokens": 1e400, "outputTokens": 1')
+    assert "1e400" in text
+    (threads_dir(home)).mkdir(parents=True)
+    (threads_dir(home) / "T-aaa.json").write_text(text)
+    reader = get_reader("amp")
+    rows = {r.event_key: r for r in reader.read(reader.discover([])[0], 0, {}).rows}
+    assert rows["T-aaa:9"].input >= 2**63  # infinite: the scan refuses this row with a reason
+    assert sum(r.input + r.output + r.cache_read + r.cache_write_5m for k, r in rows.items() if k != "T-aaa:9") == 43427
