@@ -283,26 +283,27 @@ def _rows(line: _Line, state: dict[str, Any], rows: list[Row]) -> None:
     bonus = (0 if sidechain else MAIN_RANK) + (NATIVE_RANK if line.sessionId in (None, session) else 0)
     total = input_tokens + output + cache_read + w5m + w1h
     if total:
+        # Positional, in ROW_FIELDS order: msgspec builds a 17-field struct ~1 µs faster per row than with
+        # keywords, about 10% of this (the hottest) reader. Every field is checked by name in the tests.
         rows.append(
             Row(
-                client=CLIENT,
-                provider=provider,
-                model=model,
-                workspace=state["workspace"],
-                session_id=session,
-                agent=agent,
-                event_key=key,
-                ts=ts,
-                input=input_tokens,
-                output=output,
-                cache_read=cache_read,
-                cache_write_5m=w5m,
-                cache_write_1h=w1h,
-                source_cost=cost(line.costUSD),
-                service_tier="fast"
-                if usage.speed == "fast"
-                else ("priority" if usage.service_tier == "priority" else None),
-                rank=total + bonus,
+                CLIENT,
+                provider,
+                model,
+                state["workspace"],
+                session,
+                agent,
+                key,
+                ts,
+                input_tokens,
+                output,
+                0,  # reasoning: inside output, never logged apart
+                cache_read,
+                w5m,
+                w1h,
+                None if line.costUSD is None else cost(line.costUSD),
+                "fast" if usage.speed == "fast" else ("priority" if usage.service_tier == "priority" else None),
+                total + bonus,
             )
         )
     if isinstance(usage.iterations, list):
@@ -338,7 +339,17 @@ def _rows(line: _Line, state: dict[str, Any], rows: list[Row]) -> None:
 
 def _counts(usage: _Usage) -> tuple[int, int, int, int, int]:
     """(input, output, cache read, 5-minute write, 1-hour write) of one usage object."""
-    write_total = count(usage.cache_creation_input_tokens)
+    # Plain non-negative ints (nearly every value) skip the call to coerce.count: this runs once per line.
+    inp, out, read, write_total = (
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_input_tokens,
+        usage.cache_creation_input_tokens,
+    )
+    inp = inp if type(inp) is int and inp >= 0 else count(inp)
+    out = out if type(out) is int and out >= 0 else count(out)
+    read = read if type(read) is int and read >= 0 else count(read)
+    write_total = write_total if type(write_total) is int and write_total >= 0 else count(write_total)
     split = usage.cache_creation
     if split is not None and (
         split.ephemeral_5m_input_tokens is not None or split.ephemeral_1h_input_tokens is not None
@@ -352,7 +363,7 @@ def _counts(usage: _Usage) -> tuple[int, int, int, int, int]:
             w5m = write_total - w1h
     else:
         w1h, w5m = 0, write_total
-    return count(usage.input_tokens), count(usage.output_tokens), count(usage.cache_read_input_tokens), w5m, w1h
+    return inp, out, read, w5m, w1h
 
 
 READERS = (ClaudeCodeReader(),)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import polars as pl
 import pytest
 from tokscope.readers import get_reader
+from tokscope.readers.base import Source
+from tokscope.readers.claude_code import MAIN_RANK, NATIVE_RANK
 
 from tokscope.scan import frame_of
 
@@ -391,3 +394,30 @@ def test_advisor_iterations_are_their_own_rows(home: Path) -> None:
     advisor = rows["msg_adv:advisor:0"]
     assert (advisor["model"], advisor["input"], advisor["output"]) == ("claude-opus-4-5", 3000, 300)
     assert advisor["session_id"] == "s-main"
+
+
+def test_every_field_of_a_row_by_name(home: Path) -> None:
+    # The hot path builds rows positionally: each field lands where its name says.
+    line = json.loads(assistant("msg_all", "req_all", inp=1, out=2, read=3, write=9, w5m=4, w1h=5, costUSD=0.25))
+    line["message"]["usage"]["speed"] = "fast"
+    path = write(home, f"{PROJECT}/s-main.jsonl", json.dumps(line))
+    (row,) = get_reader("claude-code").read(Source("claude-code", path), 0, {}).rows
+    assert msgspec.structs.asdict(row) == {
+        "client": "claude-code",
+        "provider": "anthropic",
+        "model": SONNET,
+        "workspace": "/home/alice/my.app",
+        "session_id": "s-main",
+        "agent": None,
+        "event_key": "msg_all",
+        "ts": 1795168800000000,
+        "input": 1,
+        "output": 2,
+        "reasoning": 0,
+        "cache_read": 3,
+        "cache_write_5m": 4,
+        "cache_write_1h": 5,
+        "source_cost": 0.25,
+        "service_tier": "fast",
+        "rank": 1 + 2 + 3 + 4 + 5 + MAIN_RANK + NATIVE_RANK,
+    }
