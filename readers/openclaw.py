@@ -1,7 +1,7 @@
 """OpenClaw (formerly Clawdbot / Moltbot): Pi-style session JSONL (formats.md §9).
 
-Roots: ``${OPENCLAW_STATE_DIR:-~/.openclaw}`` (comma list allowed), which
-replaces the defaults; the defaults are ``~/.openclaw``, the named profiles
+Roots: ``${OPENCLAW_STATE_DIR:-~/.openclaw}`` (comma list allowed; else
+ccusage's ``OPENCLAW_DIR``), which replaces the defaults; the defaults are ``~/.openclaw``, the named profiles
 ``~/.openclaw-<profile>`` (``--profile`` / ``--dev``) and the legacy state
 dirs ``~/.clawdbot``, ``~/.moltbot`` and ``~/.moldbot``. Under each root,
 ``agents/<agentId>/sessions/`` holds ``<sessionId>.jsonl`` plus the rotated
@@ -129,11 +129,11 @@ class OpenClawReader:
 
     client = CLIENT
     session_totals = False
-    env = ("OPENCLAW_STATE_DIR",)
+    env = ("OPENCLAW_STATE_DIR", "OPENCLAW_DIR")
 
     def roots(self) -> list[Path]:
         """The state dirs' ``agents/`` directories."""
-        configured = env_paths("OPENCLAW_STATE_DIR")
+        configured = env_paths("OPENCLAW_STATE_DIR") or env_paths("OPENCLAW_DIR")
         if configured is not None:
             states = configured
         else:

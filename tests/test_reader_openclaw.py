@@ -160,8 +160,12 @@ def test_openclaw_roots(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         home / ".moltbot/agents",
         home / ".moldbot/agents",
     ]
+    # ccusage's OPENCLAW_DIR (comma list of state dirs) is honoured too; OpenClaw's own variable wins
+    monkeypatch.setenv("OPENCLAW_DIR", f"{home}/a, {home}/b")
+    assert reader.roots() == [home / "a/agents", home / "b/agents"]
     monkeypatch.setenv("OPENCLAW_STATE_DIR", str(home / "state"))
     assert reader.roots() == [home / "state/agents"]
+    assert set(reader.env) == {"OPENCLAW_STATE_DIR", "OPENCLAW_DIR"}
 
 
 SCHEMA = """
