@@ -75,10 +75,6 @@ ORIGINAL_RANK = 1 << 40
 """Rank bonus of a copy in an original (not forked) session file."""
 
 
-class _Cost(msgspec.Struct):
-    total: Any = None
-
-
 class PiUsage(msgspec.Struct):
     """A Pi-style usage object (also used by OpenClaw, which may spell the counters ``inputTokens`` etc.)."""
 
