@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.cli_helpers import cli
 from tests.test_scan_limits import claude_line, claude_log, codex_ok
 from tokscope.scan_worker import IN_FUTURE, OVER_TURN_LIMIT
@@ -23,8 +25,11 @@ def doctor(*args: str) -> tuple[int, dict[str, Any]]:
 def test_a_fresh_home_is_healthy() -> None:
     code, data = doctor()
     assert code == 0
-    assert data["version"] == 1 and data["status"] == "ok"
-    assert list(data["sections"]) == ["ledger", "skipped", "sources"]
+    assert data["version"] == 1 and data["status"] == "warning"  # only: no agent logs found yet
+    sections = ["ledger", "skipped", "sources", "config", "readers", "identity", "shared", "prices", "terminal"]
+    assert list(data["sections"]) == sections
+    readers = data["sections"].pop("readers")
+    assert readers["status"] == "warning" and readers["found"] == 0 and "no agent logs" in readers["note"]
     assert {k: data["sections"]["ledger"][k] for k in ("status", "segments", "events", "findings")} == {
         "status": "ok",
         "segments": 0,
@@ -89,3 +94,36 @@ def test_the_text_report_names_each_section(home: Path) -> None:
     assert out.splitlines()[0] == "tokscope doctor: warning"
     assert f"1 × {OVER_TURN_LIMIT}" in out
     assert "ledger [ok]" in out and "sources [ok]" in out
+
+
+def test_doctor_says_what_a_user_needs_about_config_identity_shared_and_prices(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    claude_log(home, claude_line("m1", 10))
+    config = home / ".config" / "tokscope" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('timezone = "Mars/Base"\nshared_folder = "/nowhere/at/all"\n')
+    code, data = doctor()
+    sections = data["sections"]
+    assert sections["config"]["status"] == "warning" and "Mars/Base" in sections["config"]["errors"][0]
+    assert sections["readers"]["status"] == "ok" and sections["readers"]["clients"]["claude-code"]["files"] == 1
+    assert sections["identity"]["status"] == "ok" and sections["identity"]["fingerprint"]
+    assert sections["shared"] == {**sections["shared"], "status": "error", "exists": False, "writable": False}
+    assert data["status"] == "error" and code == 1
+    assert sections["prices"]["status"] in ("ok", "warning") and sections["prices"]["built_at"]
+    assert sections["terminal"]["watched_dirs"] >= 1
+
+
+def test_doctor_on_a_shared_folder_lists_every_device_and_why_one_is_refused(home: Path, tmp_path: Path) -> None:
+    from tokscope.demo import FIXED_NOW, build_demo
+
+    demo = build_demo(home, tmp_path / "shared", FIXED_NOW.date(), days=5)
+    config = home / ".config" / "tokscope" / "config.toml"
+    config.write_text(f'shared_folder = "{demo.shared}"\n')
+    _code, data = doctor()
+    shared = data["sections"]["shared"]
+    assert shared["exists"] and shared["writable"]
+    statuses = {d["name"]: d["status"] for d in shared["devices"]}
+    refused = [d for d in shared["devices"] if str(d["status"]).startswith("refused")]
+    assert len(statuses) == 3 and len(refused) == 1 and refused[0]["reason"]
+    assert shared["status"] == "warning"

@@ -279,9 +279,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print(f"tokscope: moved aside {path}", file=sys.stderr)
         if done.rescanned:
             print(f"tokscope: re-read every source: {done.recovered:,} events recovered", file=sys.stderr)
-    elif not args.no_scan:
-        _print_errors(run_scan())
-    data = doctor.report()
+    summary = None
+    if not args.repair and not args.no_scan:
+        summary = run_scan()
+        _print_errors(summary)
+    data = doctor.report(summary=summary)
     if args.format == "json":
         print(json.dumps(data, indent=2))
     else:
@@ -294,44 +296,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_sources(args: argparse.Namespace) -> int:
     """``tokscope sources``."""
-    import polars as pl
-
-    from tokscope.ledger import Ledger
-    from tokscope.readers import all_readers
+    from tokscope.sources import source_entries
 
     summary = None
     if not args.no_scan:
         summary = run_scan()
         _print_errors(summary)
-    counts = dict(
-        Ledger()
-        .lazy()
-        .group_by("client")
-        .agg(pl.len())
-        .collect()
-        .select(pl.col("client").cast(pl.String), "len")
-        .iter_rows()
-    )
-    entries = []
-    for reader in all_readers():
-        if summary is not None and reader.client in summary.per_client:  # the scan just walked the roots
-            files, errors = summary.per_client[reader.client], summary.discover_errors[reader.client]
-        else:
-            from tokscope.scan import discover
-
-            found, errors = discover(reader)
-            files = len(found)
-        entries.append(
-            {
-                "client": reader.client,
-                "paths": [str(p) for p in reader.roots() if _reachable(p)],
-                "searched": [str(p) for p in reader.roots()],
-                "files": files,
-                "events": int(counts.get(reader.client, 0)),
-                "session_totals_only": reader.session_totals,
-                "errors": errors,
-            }
-        )
+    entries = source_entries(summary)
     if args.format == "json":
         print(json.dumps(entries, indent=2))
         return 0
@@ -356,14 +327,6 @@ def cmd_sources(args: argparse.Namespace) -> int:
         table.add_row(e["client"], paths, f"{e['files']:,}", f"{e['events']:,}", "\n".join(notes))
     Console().print(table)
     return 0
-
-
-def _reachable(path: Path) -> bool:
-    """``path`` exists and can be looked at (an unreadable parent is not an error here: discovery names it)."""
-    try:
-        return path.exists()
-    except OSError:
-        return False
 
 
 # --- report ----------------------------------------------------------------
