@@ -107,12 +107,25 @@ class _Session(msgspec.Struct):
     lastUpdated: Any = None
     kind: Any = None
     directories: Any = None
+    messages: list[_Record] | None = None
+
+
+class _RawSession(msgspec.Struct):
+    """``_Session`` with its messages left raw, to decode one by one when the whole file does not
+    decode (a mistyped message, ``1e400``): then a bad message costs only itself."""
+
+    sessionId: Any = None
+    projectHash: Any = None
+    startTime: Any = None
+    lastUpdated: Any = None
+    kind: Any = None
+    directories: Any = None
     messages: list[msgspec.Raw] | None = None
-    """Left raw and decoded one by one, so a mistyped message costs only itself."""
 
 
 _decode_line = msgspec.json.Decoder(_Record).decode
-_decode_session = msgspec.json.Decoder(_Session | list[msgspec.Raw]).decode
+_decode_session = msgspec.json.Decoder(_Session | list[_Record]).decode
+_decode_raw_session = msgspec.json.Decoder(_RawSession | list[msgspec.Raw]).decode
 
 
 def split_usage(
@@ -275,7 +288,11 @@ class GeminiCliReader:
             return ReadResult(errors=[f"{path}: {exc.strerror or exc}"])
         result = ReadResult(offset=len(data))
         state = _file_context(path)
-        session = decode_line(_decode_session, data.removeprefix(BOM))
+        data = data.removeprefix(BOM)
+        try:
+            session: Any = _decode_session(data)  # the fast path: every message well-typed
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            session = decode_line(_decode_raw_session, data)
         if session is None:
             result.skip("malformed session file")
             return result
@@ -286,8 +303,8 @@ class GeminiCliReader:
             if isinstance(session.sessionId, str):
                 _header(state, path, session)
         latest: dict[str, Row] = {}
-        for raw in messages:
-            message = decode_line(_decode_line, bytes(raw))
+        for item in messages:
+            message = decode_line(_decode_line, bytes(item)) if isinstance(item, msgspec.Raw) else item
             if message is None:
                 result.skip(_BAD)
                 continue
@@ -328,7 +345,7 @@ def _file_context(path: Path) -> dict[str, Any]:
     }
 
 
-def _header(state: dict[str, Any], path: Path, header: _Record | _Session) -> None:
+def _header(state: dict[str, Any], path: Path, header: _Record | _Session | _RawSession) -> None:
     if not state["session_fixed"] and isinstance(header.sessionId, str) and header.sessionId:
         state["session"] = header.sessionId
     if header.kind == "subagent" and state["agent"] is None:
@@ -360,7 +377,7 @@ def _row(message: _Record, state: dict[str, Any]) -> Row | None:
     )
     if uncached + output + cached == 0:
         return None
-    ts = coerce.time_us(message.timestamp)
+    ts = coerce.iso_us(message.timestamp)
     if ts is None:
         ts = state["ts"]
     if state["workspace"] is None:

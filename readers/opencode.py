@@ -72,6 +72,7 @@ Assumed: early 1.2 builds whose ``session`` table lacks ``parent_id`` /
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import time
@@ -163,8 +164,9 @@ class _Turn(msgspec.Struct, frozen=True, gc=False):
 _Sessions = dict[str, tuple[str | None, str]]
 
 
-def _name(value: Any) -> str | None:
-    return coerce.text(value)
+_name = coerce.text
+#: Each distinct (model, logged provider) resolved once per process: a database repeats a few of them.
+_provider = functools.cache(infer_provider)
 
 
 def _parse(message: _Message, row_id: Any = None, row_session: Any = None, row_created: Any = None) -> _Turn | None:
@@ -180,10 +182,13 @@ def _parse(message: _Message, row_id: Any = None, row_session: Any = None, row_c
     write = coerce.count(cache.write) if cache is not None else 0
     if inp + out + reasoning + read + write == 0:
         return None  # in progress or aborted: updated in place later
-    mid = _name(row_id) or _name(message.id)
-    if mid is None:
+    # Inline string tests, not coerce.text: this runs once per message of a database with many.
+    mid = row_id if isinstance(row_id, str) and row_id else message.id
+    if not isinstance(mid, str) or not mid:
         return None
-    session = _name(row_session) or _name(message.sessionID) or ""
+    session = row_session if isinstance(row_session, str) and row_session else message.sessionID
+    if not isinstance(session, str):
+        session = ""
     created = message.time.created if message.time is not None else None
     if created is None:
         created = row_created  # the row's time_created column (epoch ms)
@@ -191,13 +196,19 @@ def _parse(message: _Message, row_id: Any = None, row_session: Any = None, row_c
     ts = coerce.epoch_us(created)
     if ts is None:
         return None
-    model = _name(message.modelID) or "unknown"
-    provider = infer_provider(model, _name(message.providerID))
-    agent = _name(message.agent) or _name(message.mode)
+    model = message.modelID if isinstance(message.modelID, str) and message.modelID else "unknown"
+    logged = message.providerID if isinstance(message.providerID, str) and message.providerID else None
+    provider = _provider(model, logged)
+    agent = message.agent if isinstance(message.agent, str) and message.agent else None
+    if agent is None and isinstance(message.mode, str) and message.mode:
+        agent = message.mode
     path = message.path
     cwd = ""
     if path is not None:
-        cwd = _name(path.root) or _name(path.cwd) or ""
+        for value in (path.root, path.cwd):
+            if isinstance(value, str) and value:
+                cwd = value
+                break
     fingerprint = (created, completed, model, provider, agent, inp, out, reasoning, read, write)
     return _Turn(mid, session, ts, model, provider, agent, inp, out, reasoning, read, write,
                  coerce.cost(message.cost), fingerprint, cwd)  # fmt: skip
@@ -273,7 +284,8 @@ def _db_sessions(conn: sqlite3.Connection) -> _Sessions:
     return sessions
 
 
-def _db_messages(conn: sqlite3.Connection, result: ReadResult) -> list[_Turn]:
+def _db_messages(conn: sqlite3.Connection) -> tuple[list[_Turn], int]:
+    """The counted turns of the ``message`` table, and how many rows did not decode."""
     cols = database.columns(conn, "message")
     if not cols:
         raise sqlite3.DatabaseError("no message table (not an OpenCode database)")
@@ -282,28 +294,40 @@ def _db_messages(conn: sqlite3.Connection, result: ReadResult) -> list[_Turn]:
         " FROM message"
     )
     turns: list[_Turn] = []
+    bad = 0
     for mid, sid, row_created, data in conn.execute(sql):
         if not data or b'"tokens"' not in data:
             continue  # user rows and rows without usage: no decode
-        message = decode_line(_decode_message, data)
-        if message is None:
-            result.skip(_BAD_ROW)
-            continue
+        try:
+            message = _decode_message(data)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            message = decode_line(_decode_message, data)  # invalid UTF-8 replaced, else None
+            if message is None:
+                bad += 1
+                continue
         turn = _parse(message, mid, sid, row_created)
         if turn is not None:
             turns.append(turn)
-    return turns
+    return turns, bad
 
 
 def _read_database(path: Path, result: ReadResult) -> tuple[list[_Turn], _Sessions] | None:
     """Messages and sessions of one database; None (an error in ``result``) when it cannot be read."""
 
-    def work(conn: sqlite3.Connection) -> tuple[list[_Turn], _Sessions]:
-        conn.text_factory = _lenient_text
-        return _db_messages(conn, result), _db_sessions(conn)
+    def work(conn: sqlite3.Connection) -> tuple[list[_Turn], int, _Sessions]:
+        try:
+            return *_db_messages(conn), _db_sessions(conn)
+        except sqlite3.OperationalError as exc:
+            if "decode" not in str(exc):
+                raise
+        conn.text_factory = _lenient_text  # slower: only for a database holding invalid UTF-8
+        return *_db_messages(conn), _db_sessions(conn)
 
     try:
-        return database.query(path, work)
+        turns, bad, sessions = database.query(path, work)
+        if bad:
+            result.skip(_BAD_ROW, bad)
+        return turns, sessions
     except database.Locked:
         result.errors.append(f"{path}: database is busy (the client is writing); will retry on the next scan")
     except (OSError, sqlite3.DatabaseError) as exc:
@@ -315,7 +339,7 @@ def _db_ids(path: Path) -> set[str] | None:
     """Every message id in a database; None if it cannot be read now."""
 
     def work(conn: sqlite3.Connection) -> set[str]:
-        conn.text_factory = _lenient_text
+        conn.text_factory = _lenient_text  # ids only: a few thousand short values
         return {row[0] for row in conn.execute("SELECT id FROM message")}
 
     try:

@@ -166,7 +166,7 @@ def _row(record: _Record, state: dict[str, Any], position: int) -> Row | None:
     )
     if uncached + output + cached == 0:
         return None
-    ts = coerce.time_us(record.timestamp)
+    ts = coerce.iso_us(record.timestamp)
     if ts is None:
         return None
     session = coerce.text(record.sessionId) or state["session"]
