@@ -320,3 +320,12 @@ def test_mistyped_session_message_costs_itself(home: Path) -> None:
 def test_declared_env() -> None:
     assert set(CLINE.env) == {"APPDATA", "VSCODE_PORTABLE", "CLINE_DATA_DIR", "CLINE_DIR", "CLINE_SESSION_DATA_DIR"}
     assert set(ROO.env) == set(KILO.env) == {"APPDATA", "VSCODE_PORTABLE"}
+
+
+def test_task_file_nested_too_deep_is_a_counted_skip(home: Path) -> None:
+    # msgspec cannot even skip over a value nested this deep, so the file is the unit here: no traceback, one skip
+    task = _task_dir(home / ".config" / "Code", ROO_EXT, "t-deep")
+    path = _write(task / "ui_messages.json", ["PLACEHOLDER", _api_req(1772447000000, tokensIn=50, tokensOut=5)])
+    path.write_text(path.read_text().replace('"PLACEHOLDER"', "[" * 5000 + "]" * 5000))
+    result = ROO.read(ROO.discover([])[0], 0, {})
+    assert result.rows == [] and result.reasons == {"malformed task file": 1} and result.errors == []

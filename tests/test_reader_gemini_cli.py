@@ -297,3 +297,23 @@ def test_json_out_of_range_number_costs_its_message(home: Path) -> None:
     result = _read_json(home, text.encode())
     assert [r.event_key for r in result.rows] == ["ok1"]
     assert result.skipped == 1
+
+
+def test_json_nested_too_deep_is_a_counted_skip(home: Path) -> None:
+    # msgspec cannot even skip over a value nested this deep, so the file is the unit here: no traceback, one skip
+    deep = json.dumps({"id": "deep", "type": "gemini", "content": [[]]}).replace("[[]]", "[" * 5000 + "]" * 5000)
+    text = json.dumps(_session(["PLACEHOLDER", GOOD])).replace('"PLACEHOLDER"', deep)
+    result = _read_json(home, text.encode())
+    assert result.rows == [] and result.reasons == {"malformed session file": 1} and result.errors == []
+
+
+def test_jsonl_deeply_nested_line_costs_itself(home: Path) -> None:
+    deep = '{"id": "deep", "type": "gemini", "tokens": {"input": 5}, "content": ' + "[" * 5000 + "]" * 5000 + "}"
+    path = write_jsonl(
+        home / ".gemini" / "tmp" / "app" / "chats" / "session-deep.jsonl",
+        [{"sessionId": "s", "projectHash": APP_HASH}],
+        raw_tail=deep + "\n" + json.dumps(gem("after", {"input": 3, "output": 1})) + "\n",
+    )
+    reader = GeminiCliReader()
+    result = reader.read(next(s for s in reader.discover([]) if s.path == path), 0, {})
+    assert [r.event_key for r in result.rows] == ["after"] and result.skipped == 1
