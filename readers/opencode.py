@@ -9,8 +9,10 @@ but the ones ccusage and other meters honour, so one setting serves them all.
 Sources:
 
 * ``opencode.db`` and release-channel ``opencode-<channel>.db`` (Kilo:
-  ``kilo.db``, ``kilo-<channel>.db`` and, for its channel builds,
-  ``opencode*.db`` in the kilo dir): SQLite in WAL mode, read in ``whole``
+  ``kilo.db``, ``kilo-<channel>.db``; an install from before Kilo's rename
+  wrote ``opencode*.db`` into the kilo dir, and Kilo reads those only while no
+  ``kilo*.db`` exists, so tokscope does the same: a migrated install is not
+  read twice; tokdash ``clientpaths.py kilo_db_paths``): SQLite in WAL mode, read in ``whole``
   mode with the ``-wal`` file as a companion, so a write that only touches the
   WAL still triggers a re-read. Opened through ``database.query`` (immutable
   when no WAL is live, else a private copy): nothing is created beside the
@@ -437,11 +439,11 @@ class OpenCodeReader:
 
     session_totals = False
 
-    def __init__(self, client: str, dirname: str, env_var: str, db_stems: tuple[str, ...]) -> None:
+    def __init__(self, client: str, dirname: str, env_var: str, legacy_stem: str | None = None) -> None:
         self.client = client
         self._dirname = dirname
         self._env_var = env_var
-        self._stems = db_stems
+        self._legacy_stem = legacy_stem
         self.env: tuple[str, ...] = (env_var,)
 
     def roots(self) -> list[Path]:
@@ -449,16 +451,21 @@ class OpenCodeReader:
         return env_paths(self._env_var) or [xdg("XDG_DATA_HOME", ".local/share") / self._dirname]
 
     def databases(self, data_dir: Path) -> list[Path]:
-        """``<stem>.db`` and ``<stem>-<channel>.db`` in ``data_dir``, for each of the client's stems."""
+        """``<name>.db`` and ``<name>-<channel>.db`` in ``data_dir``; the legacy stem's only when there are none."""
         try:
             names = sorted(e.name for e in os.scandir(data_dir) if e.is_file())
         except OSError:
             return []
-        return [
-            data_dir / n
-            for n in names
-            if any(n == f"{stem}.db" or (n.startswith(f"{stem}-") and n.endswith(".db")) for stem in self._stems)
-        ]
+
+        def named(stem: str) -> list[Path]:
+            return [
+                data_dir / n for n in names if n == f"{stem}.db" or (n.startswith(f"{stem}-") and n.endswith(".db"))
+            ]
+
+        found = named(self._dirname)
+        if not found and self._legacy_stem:
+            found = named(self._legacy_stem)
+        return found
 
     def discover(self, errors: list[str]) -> list[Source]:
         """The databases (with their WAL as companion) and every legacy message file."""
@@ -520,7 +527,6 @@ def _size(path: Path) -> int:
 
 
 READERS = (
-    OpenCodeReader("opencode", "opencode", "OPENCODE_DATA_DIR", ("opencode",)),
-    # Kilo CLI's channel builds keep OpenCode's file name in the kilo dir (formats.md §3b).
-    OpenCodeReader("kilo", "kilo", "KILO_DATA_DIR", ("kilo", "opencode")),
+    OpenCodeReader("opencode", "opencode", "OPENCODE_DATA_DIR"),
+    OpenCodeReader("kilo", "kilo", "KILO_DATA_DIR", legacy_stem="opencode"),
 )

@@ -392,15 +392,21 @@ def test_wal_database_left_byte_identical(home: Path, monkeypatch: pytest.Monkey
     assert "msg_w" in frame["event_key"].to_list()  # the WAL's content was read
 
 
-def test_kilo_channel_databases_named_opencode(home: Path) -> None:
-    make_db(data_dir(home, "kilo") / "opencode-beta.db", sessions=[("ses_K", None, "/k")],
+def test_kilo_databases_named_opencode(home: Path) -> None:
+    # an install from before Kilo's rename: opencode*.db in the kilo dir, read while no kilo*.db exists
+    kilo_dir = data_dir(home, "kilo")
+    make_db(kilo_dir / "opencode-beta.db", sessions=[("ses_K", None, "/k")],
             messages=[("msg_kb", "ses_K", msg((4, 4, 0, 0, 0), model="kilo/auto", provider="kilo"))])  # fmt: skip
-    make_db(data_dir(home, "kilo") / "opencode.db", sessions=[("ses_K", None, "/k")],
+    make_db(kilo_dir / "opencode.db", sessions=[("ses_K", None, "/k")],
             messages=[("msg_kl", "ses_K", msg((3, 3, 0, 0, 0), created=T0 + 1))])  # fmt: skip
     kilo = frame_of([get_reader("kilo")])
     assert sorted(kilo["event_key"].to_list()) == ["msg_kb", "msg_kl"]
     assert set(kilo["client"].to_list()) == {"kilo"}
     assert frame_of([get_reader("opencode")]).height == 0
+    # once Kilo has its own database the old files are the migrated past: not read again
+    make_db(kilo_dir / "kilo.db", sessions=[("ses_K", None, "/k")],
+            messages=[("msg_kl", "ses_K", msg((3, 3, 0, 0, 0), created=T0 + 1))])  # fmt: skip
+    assert [p.name for p in get_reader("kilo").databases(kilo_dir)] == ["kilo.db"]
 
 
 def test_data_dir_variables(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
