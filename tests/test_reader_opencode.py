@@ -419,3 +419,15 @@ def test_data_dir_variables(home: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert frame_of([get_reader("opencode")])["event_key"].to_list() == ["msg_a"]
     assert frame_of([get_reader("kilo")])["event_key"].to_list() == ["msg_b"]
     assert oc.OpenCodeReader.roots(get_reader("kilo")) == [home / "b"]
+
+
+def test_unreadable_database_suppresses_no_legacy_copy(home: Path) -> None:
+    base = data_dir(home)
+    make_legacy(base)
+    (base / "opencode.db").write_bytes(b"this is not a database" * 100)
+    reader = get_reader("opencode")
+    db = reader.read(next(s for s in reader.discover([]) if s.path.suffix == ".db"), 0, {})
+    assert db.rows == [] and len(db.errors) == 1
+    assert "cannot read database" in db.errors[0] and "lock" not in db.errors[0] and "busy" not in db.errors[0]
+    # the legacy copy of msg_001 counts: the database that would have it cannot be read
+    assert sorted(frame_of([reader])["event_key"].to_list()) == ["msg_001", "msg_050", "msg_051"]
