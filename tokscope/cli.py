@@ -145,26 +145,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_scan(quiet: bool = True) -> Any:
-    """Scan incrementally; show a progress bar on stderr when there is much to read."""
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+    """Scan incrementally; show a progress bar on stderr when there is much to read.
 
+    Rich is imported only for the bar, so a rescan with nothing new stays fast.
+    """
     from tokscope.scan import scan
 
-    console = Console(stderr=True)
-    bar: Progress | None = None
+    bar: Any = None
     task = None
 
     def on_plan(files: int, size: int) -> None:
         nonlocal bar, task
-        if not quiet and console.is_terminal and size >= 16 << 20:
+        if not quiet and sys.stderr.isatty() and size >= 16 << 20:
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
             bar = Progress(
                 "[progress.description]{task.description}",
                 BarColumn(),
                 DownloadColumn(),
                 TransferSpeedColumn(),
                 TimeRemainingColumn(),
-                console=console,
+                console=Console(stderr=True),
                 transient=True,
             )
             bar.start()

@@ -1,15 +1,17 @@
 """Incremental scanning: discover sources, read what changed, upsert into the ledger.
 
-For each source the ledger remembers (device, inode, size, mtime, offset,
-reader state). A scan then
+For each source the scan state (``tokscope.scan_state``) remembers (device,
+inode, size, mtime, offset, reader state). A scan then
 
-* skips files whose stat is unchanged;
+* skips files whose stat is unchanged (and writes nothing when nothing changed);
 * reads append-only files from the saved offset (a partial last line waits);
 * re-reads from the start files that shrank, were replaced (new inode) or,
   in ``whole`` mode, changed at all;
 * forgets files that are gone (their events stay in the ledger).
 
-Cold scans with enough bytes to read use a process pool (one worker per core).
+Big reads go to a set of worker processes in batches (one result message per
+batch, not per file); small ones are read in this process. Polars is imported
+only when there are rows to write, so an unchanged rescan starts and ends fast.
 """
 
 from __future__ import annotations
@@ -17,18 +19,24 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing import get_context
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
-from tokscope.events import frame_from_rows
-from tokscope.ledger import Ledger
+from tokscope import paths, scan_state
+from tokscope.fsutil import locked
 from tokscope.readers import Reader, ReadResult, Source, all_readers
-from tokscope.scan_worker import indexed_read_job, read_job
+from tokscope.scan_state import SourceState
+from tokscope.scan_worker import read_batch, read_job
 
-#: Below this many bytes to read, a process pool costs more than it saves.
+if TYPE_CHECKING:
+    import polars as pl
+
+    from tokscope.ledger import Ledger
+
+#: Below this many bytes to read, worker processes cost more than they save (their start-up).
 PARALLEL_MIN_BYTES = 48 << 20
+#: Batches per worker: enough to balance uneven files, few enough that messages stay rare.
+BATCHES_PER_WORKER = 8
 
 Progress = Callable[[int, int], None]
 
@@ -53,6 +61,11 @@ class ScanSummary:
     """Source files per client."""
     discover_errors: dict[str, list[str]] = field(default_factory=dict)
     """What went wrong finding each client's files (also in ``errors``)."""
+    changed: bool = False
+    """Whether the scan wrote anything (rows or state)."""
+
+
+Signature = tuple[int, int, int, int, list[Any]]
 
 
 @dataclass(frozen=True)
@@ -61,25 +74,26 @@ class _Job:
     offset: int
     state: dict[str, Any]
     size: int
-    stat: tuple[int, int, int, int, list[Any]]
+    stat: Signature
 
 
-def _signature(source: Source) -> tuple[int, int, int, int, list[Any]] | None:
+def _signature(source: Source) -> Signature | None:
+    # os.stat: pathlib's stat costs 2-3x per call, and a rescan is mostly stats
     try:
-        st = source.path.stat()
+        st = os.stat(source.path)  # noqa: PTH116
     except OSError:
         return None
-    companions = []
+    companions: list[Any] = []
     for extra in source.companions:
         try:
-            cst = extra.stat()
+            cst = os.stat(extra)  # noqa: PTH116
             companions.append([cst.st_ino, cst.st_size, cst.st_mtime_ns])
         except OSError:
             companions.append(None)
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, companions)
 
 
-def plan(sources: Iterable[Source], saved: dict[str, Any]) -> tuple[list[_Job], list[str]]:
+def plan(sources: Iterable[Source], saved: dict[str, SourceState]) -> tuple[list[_Job], list[str]]:
     """Decide what to read: jobs for changed sources, and the paths still present."""
     jobs: list[_Job] = []
     present: list[str] = []
@@ -91,39 +105,60 @@ def plan(sources: Iterable[Source], saved: dict[str, Any]) -> tuple[list[_Job], 
         present.append(key)
         dev, ino, size, mtime, companions = sig
         old = saved.get(key)
-        if old is not None and old["client"] == source.client:
-            same_file = old["dev"] == dev and old["ino"] == ino
-            if same_file and old["size"] == size and old["mtime"] == mtime and old.get("comp") == companions:
+        if old is not None and old.client == source.client:
+            same_file = old.dev == dev and old.ino == ino
+            if same_file and old.size == size and old.mtime == mtime and old.comp == companions:
                 continue
-            if source.mode == "append" and same_file and size > old["size"] and old["offset"] <= size:
-                jobs.append(_Job(source, old["offset"], old["state"], size - old["offset"], sig))
+            if source.mode == "append" and same_file and size > old.size and old.offset <= size:
+                jobs.append(_Job(source, old.offset, old.state, size - old.offset, sig))
                 continue
         jobs.append(_Job(source, 0, {}, size, sig))
     return jobs, present
+
+
+def _args(job: _Job) -> tuple:
+    s = job.source
+    return (s.client, str(s.path), s.mode, tuple(str(c) for c in s.companions), job.offset, job.state)
+
+
+def batches(jobs: list[_Job], count: int) -> list[list[int]]:
+    """Job indexes in about ``count`` batches of similar bytes, biggest jobs first (so one large
+    file does not finish alone at the end)."""
+    order = sorted(range(len(jobs)), key=lambda i: -jobs[i].size)
+    total = sum(j.size for j in jobs) or 1
+    per = total / max(count, 1)
+    out: list[list[int]] = [[]]
+    filled = 0
+    for i in order:
+        if out[-1] and filled + jobs[i].size > per:
+            out.append([])
+            filled = 0
+        out[-1].append(i)
+        filled += jobs[i].size
+    return out
 
 
 def _run(jobs: list[_Job], progress: Progress | None, workers: int) -> Iterator[tuple[int, ReadResult]]:
     """Run the jobs, yielding (job index, result) as each finishes."""
     total = sum(j.size for j in jobs)
     done = 0
-
-    def args(job: _Job) -> tuple:
-        s = job.source
-        return (s.client, str(s.path), s.mode, tuple(str(c) for c in s.companions), job.offset, job.state)
-
     if workers > 1 and len(jobs) > 1 and total >= PARALLEL_MIN_BYTES:
-        # biggest first, so one large file does not finish alone at the end; imap_unordered
-        # hands each result over once (a futures map would keep every result alive to the end)
-        order = sorted(range(len(jobs)), key=lambda i: -jobs[i].size)
-        with get_context("spawn").Pool(workers) as pool:
-            for index, result in pool.imap_unordered(indexed_read_job, [(i, *args(jobs[i])) for i in order]):
-                done += jobs[index].size
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from multiprocessing import get_context
+
+        groups = batches(jobs, workers * BATCHES_PER_WORKER)
+        with ProcessPoolExecutor(min(workers, len(groups)), mp_context=get_context("spawn")) as pool:
+            pending = {pool.submit(read_batch, [_args(jobs[i]) for i in group]): group for group in groups}
+            for future in as_completed(pending):
+                group = pending.pop(future)  # drop the future: its results are not kept to the end
+                for index, result in zip(group, future.result(), strict=True):
+                    done += jobs[index].size
+                    yield index, result
                 if progress:
                     progress(done, total)
-                yield index, result
     else:
         for index, job in enumerate(jobs):
-            result = read_job(*args(job))
+            result = read_job(*_args(job))
             done += job.size
             if progress:
                 progress(done, total)
@@ -137,10 +172,10 @@ class _Rows:
 
     def __init__(self) -> None:
         self.frames: list[pl.DataFrame] = []
-        self.rows: list[tuple] = []
+        self.rows: list[Any] = []
         self.jobs: list[int] = []
 
-    def add(self, index: int, rows: list[tuple]) -> None:
+    def add(self, index: int, rows: list[Any]) -> None:
         self.rows.extend(rows)
         self.jobs.extend([index] * len(rows))
         if len(self.rows) >= self.BATCH:
@@ -148,6 +183,10 @@ class _Rows:
 
     def flush(self) -> None:
         if self.rows:
+            import polars as pl
+
+            from tokscope.events import frame_from_rows
+
             frame = frame_from_rows(self.rows).with_columns(pl.Series("_job", self.jobs, dtype=pl.UInt32))
             self.frames.append(frame)
             self.rows, self.jobs = [], []
@@ -157,6 +196,8 @@ class _Rows:
         self.flush()
         if not self.frames:
             return None
+        import polars as pl
+
         return pl.concat(self.frames).sort("_job", maintain_order=True).drop("_job")
 
 
@@ -172,7 +213,6 @@ def scan(
     ``on_plan(files_to_read, bytes_to_read)`` is called once the work is known
     (the CLI uses it to decide whether to show a progress bar).
     """
-    ledger = ledger or Ledger()
     readers = list(readers) if readers is not None else list(all_readers())
     summary = ScanSummary()
     sources: list[Source] = []
@@ -184,9 +224,12 @@ def scan(
         summary.errors.extend(problems)
         sources.extend(found)
     summary.files = len(sources)
-    with ledger.lock():
-        state = ledger.load_state()
-        saved: dict[str, Any] = state["sources"]
+    root = ledger.root if ledger is not None else paths.ledger_dir()
+    with locked(root / scan_state.LOCK_NAME):
+        state = scan_state.load(root, lambda: _ledger(root, ledger)._next_seq_on_disk())
+        if "reset" in state:
+            summary.errors.append(f"{state.pop('reset')}: reset; every source is read again (nothing is counted twice)")
+        saved: dict[str, SourceState] = state["sources"]
         jobs, present = plan(sources, saved)
         if on_plan:
             on_plan(len(jobs), sum(j.size for j in jobs))
@@ -201,28 +244,34 @@ def scan(
             summary.read += 1
             summary.bytes_read += job.size
             dev, ino, size, mtime, companions = job.stat
-            saved[str(job.source.path)] = {
-                "client": job.source.client,
-                "dev": dev,
-                "ino": ino,
-                "size": size if job.source.mode == "whole" else result.offset,
-                "mtime": mtime,
-                "comp": companions,
-                "offset": result.offset,
-                "state": result.state,
-            }
-        gone = set(saved) - set(present)
+            # the stat's size, not the bytes consumed: a file whose last line has no newline yet
+            # must match its stat on the next scan (the partial line waits in ``offset``)
+            saved[str(job.source.path)] = SourceState(
+                job.source.client, dev, ino, size, mtime, companions, result.offset, result.state
+            )
+        gone = set(saved).difference(present)
         for key in gone:
             del saved[key]
         rows = gathered.frame()
-        if rows is not None:
-            summary.new_events = ledger.append(rows, state)
-        if rows is not None or gone or jobs or state.get("events") is None:
-            summary.events = ledger.count(state)
-            ledger.save_state(state)
+        if rows is not None or gone or jobs or state.get("events") is None or "converted" in state:
+            led = _ledger(root, ledger)
+            if rows is not None:
+                summary.new_events = led.append(rows, state)
+            summary.events = led.count(state)
+            scan_state.save(root, state)
+            summary.changed = True
         else:
-            summary.events = ledger.count(state)
+            summary.events = int(state["events"])
     return summary
+
+
+def _ledger(root: Path, given: Ledger | None) -> Ledger:
+    """The ledger to write to (imported only when needed: it brings Polars)."""
+    if given is not None:
+        return given
+    from tokscope.ledger import Ledger
+
+    return Ledger(root)
 
 
 def frame_of(readers: Iterable[Reader]) -> pl.DataFrame:
@@ -230,6 +279,7 @@ def frame_of(readers: Iterable[Reader]) -> pl.DataFrame:
 
     For tests and one-off reads.
     """
+    from tokscope.events import frame_from_rows
     from tokscope.ledger import dedupe
 
     errors: list[str] = []

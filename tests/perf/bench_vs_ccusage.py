@@ -82,6 +82,8 @@ def ccusage_binary() -> Path:
 def env_for(home: Path) -> dict[str, str]:
     """The environment with HOME replaced and every client/XDG override removed."""
     drop = ("XDG_", "CLAUDE_", "CODEX_", "CODE_HOME", "OPENCODE", "GEMINI", "TOKSCOPE", "KIMI", "PI_", "QWEN")
+    # an installed tokscope has its bytecode cached; without it every start compiles ~300 modules
+    drop += ("PYTHONDONTWRITEBYTECODE",)
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     return {**env, "HOME": str(home), "NO_COLOR": "1", "TZ": "UTC"}
 
