@@ -333,16 +333,29 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_statusline(args: argparse.Namespace) -> int:
-    """``tokscope statusline``: e.g. ``today $4.56 · 12.3M tok · 87 turns``."""
+    """``tokscope statusline``: e.g. ``today $4.56 · 12.3M tok · 87 turns``.
+
+    Answers from the statusline summary when nothing it depends on changed since it was
+    computed (no Polars, no ledger load); otherwise computes the report and stores it.
+    """
+    from tokscope import config as config_mod
+    from tokscope import statusline
     from tokscope.format import money, short
+    from tokscope.timezone import local_tz
 
     if not args.no_scan:
         run_scan()
-    data, _notes = report_data(args)
-    totals = data["totals"]
+    settings = config_mod.load()
+    tz = args.tz or settings.timezone or local_tz()
+    key = statusline.key_of(args.period, tz)
+    totals = statusline.cached(key, statusline.fingerprint(settings.shared_folder))
+    if totals is None:
+        mark = statusline.ledger_mark()
+        data, _notes = report_data(args)
+        totals = {k: data["totals"][k] for k in ("turns", "total_tokens", "cost", "unpriced_turns")}
+        statusline.store(key, mark, totals, settings.shared_folder)
     if args.format == "json":
-        keep = ("turns", "total_tokens", "cost", "unpriced_turns")
-        print(json.dumps({"period": args.period, **{k: totals[k] for k in keep}}))
+        print(json.dumps({"period": args.period, **totals}))
         return 0
     cost = money(totals["cost"], totals["unpriced_turns"] or 0) if totals["turns"] else "$0.00"
     print(f"{args.period} {cost} · {short(totals['total_tokens'])} tok · {totals['turns']:,} turns")
