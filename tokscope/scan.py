@@ -139,30 +139,54 @@ def batches(jobs: list[_Job], count: int) -> list[list[int]]:
 
 
 def _run(jobs: list[_Job], progress: Progress | None, workers: int) -> Iterator[tuple[int, ReadResult]]:
-    """Run the jobs, yielding (job index, result) as each finishes."""
+    """Run the jobs, yielding (job index, result) as each finishes.
+
+    With enough to read, ``workers - 1`` worker processes take batches from the big end while this
+    process reads batches from the small end, so every core works and nothing waits on one file.
+    """
     total = sum(j.size for j in jobs)
     done = 0
-    if workers > 1 and len(jobs) > 1 and total >= PARALLEL_MIN_BYTES:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        from multiprocessing import get_context
 
-        groups = batches(jobs, workers * BATCHES_PER_WORKER)
-        with ProcessPoolExecutor(min(workers, len(groups)), mp_context=get_context("spawn")) as pool:
-            pending = {pool.submit(read_batch, [_args(jobs[i]) for i in group]): group for group in groups}
-            for future in as_completed(pending):
-                group = pending.pop(future)  # drop the future: its results are not kept to the end
-                for index, result in zip(group, future.result(), strict=True):
-                    done += jobs[index].size
-                    yield index, result
-                if progress:
-                    progress(done, total)
-    else:
+    def finished(index: int, result: ReadResult) -> tuple[int, ReadResult]:
+        nonlocal done
+        done += jobs[index].size
+        if progress:
+            progress(done, total)
+        return index, result
+
+    if workers < 2 or len(jobs) < 2 or total < PARALLEL_MIN_BYTES:
         for index, job in enumerate(jobs):
-            result = read_job(*_args(job))
-            done += job.size
-            if progress:
-                progress(done, total)
-            yield index, result
+            yield finished(index, read_job(*_args(job)))
+        return
+    from collections import deque
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing import get_context
+
+    queue = deque(batches(jobs, workers * BATCHES_PER_WORKER))
+    pending: dict[Future, list[int]] = {}
+    with ProcessPoolExecutor(workers - 1, mp_context=get_context("spawn")) as pool:
+        while queue or pending:
+            try:
+                while queue and len(pending) < 2 * (workers - 1):
+                    group = queue.popleft()
+                    pending[pool.submit(read_batch, [_args(jobs[i]) for i in group])] = group
+                for future in [f for f in pending if f.done()]:
+                    group = pending.pop(future)  # its results are not kept to the end
+                    for index, result in zip(group, future.result(), strict=True):
+                        yield finished(index, result)
+            except BrokenProcessPool:  # a worker died (killed, out of memory): read the rest here
+                queue.extend(pending.values())
+                pending.clear()
+                for group in queue:
+                    for index in group:
+                        yield finished(index, read_job(*_args(jobs[index])))
+                return
+            if queue:
+                for index in queue.pop():
+                    yield finished(index, read_job(*_args(jobs[index])))
+            elif pending:
+                wait(pending, return_when=FIRST_COMPLETED)
 
 
 class _Rows:
