@@ -126,7 +126,7 @@ def append_turn(home: Path, n: int) -> None:
         },
     }
     with victim.open("a") as fh:
-        fh.write(json.dumps(line) + "\n")
+        fh.write(json.dumps(line, separators=(",", ":")) + "\n")
 
 
 def load() -> str:
