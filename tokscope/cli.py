@@ -46,8 +46,8 @@ def _csv_list(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every sub-command."""
+def _top_parser() -> tuple[argparse.ArgumentParser, Any]:
+    """The top-level parser and its sub-command group, with no sub-command yet."""
     parser = argparse.ArgumentParser(
         prog="tokscope",
         description="Where the tokens and dollars of your AI coding agents went. "
@@ -55,7 +55,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tokscope {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser, parser.add_subparsers(dest="command", metavar="COMMAND")
+
+
+def _add_statusline(sub: Any) -> None:
+    p = sub.add_parser("statusline", help="one short line of usage, for tmux or an agent's status line")
+    p.add_argument("--period", choices=("today", "yesterday", "7d", "30d", "month", "all"), default="today")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--no-scan", action="store_true", help="do not scan first")
+    p.set_defaults(func=cmd_statusline, by=[], since=None, until=None, tz=None, client=[], model=[], device=[])
+    p.set_defaults(prices=None, shared=None)
+
+
+def statusline_parser() -> argparse.ArgumentParser:
+    """A parser of ``statusline`` alone: it runs after every agent turn, and building every
+    sub-command's parser costs more than its answer."""
+    parser, sub = _top_parser()
+    _add_statusline(sub)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser, sub = _top_parser()
 
     p = sub.add_parser("scan", help="read new agent logs into the local ledger")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
@@ -91,12 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("statusline", help="one short line of usage, for tmux or an agent's status line")
-    p.add_argument("--period", choices=("today", "yesterday", "7d", "30d", "month", "all"), default="today")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--no-scan", action="store_true", help="do not scan first")
-    p.set_defaults(func=cmd_statusline, by=[], since=None, until=None, tz=None, client=[], model=[], device=[])
-    p.set_defaults(prices=None, shared=None)
+    _add_statusline(sub)
 
     from tokscope.prices_cli import register as register_prices
 
@@ -153,7 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not argv:  # the TUI: start before building the parser (its first paint waits on the ledger)
             return run_tui()
-        args = build_parser().parse_args(argv)
+        parser = statusline_parser() if argv[0] == "statusline" else build_parser()
+        args = parser.parse_args(argv)
         if args.command is None:
             return run_tui()
         _print_config_errors()
