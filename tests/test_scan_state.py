@@ -115,3 +115,35 @@ def test_batches_cover_every_job_once_with_similar_bytes() -> None:
     assert sorted(i for g in groups for i in g) == list(range(len(sizes)))
     assert groups[0] == [0]  # the biggest alone first
     assert len(groups) <= 5
+
+
+def test_a_broken_worker_pool_reads_the_rest_in_process(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import concurrent.futures
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    import tokscope.scan as scan_module
+
+    class DeadPool:  # every worker "killed": each submitted batch fails
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def __enter__(self) -> DeadPool:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def submit(self, *args: object) -> Future:
+            future: Future = Future()
+            future.set_exception(BrokenProcessPool("a worker died"))
+            return future
+
+    folder = project(home)
+    for f in range(6):
+        (folder / f"s{f}.jsonl").write_text("".join(line(f"m{f}-{i}", i) + "\n" for i in range(20)))
+    monkeypatch.setattr(scan_module, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", DeadPool)
+    summary = scan(readers=READERS, workers=3)
+    assert (summary.read, summary.events) == (6, 120)
+    assert totals() == (120, 6 * sum(range(20)))

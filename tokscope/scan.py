@@ -172,8 +172,9 @@ def _run(jobs: list[_Job], progress: Progress | None, workers: int) -> Iterator[
                     group = queue.popleft()
                     pending[pool.submit(read_batch, [_args(jobs[i]) for i in group])] = group
                 for future in [f for f in pending if f.done()]:
+                    results = future.result()  # raises first, so a lost batch stays pending
                     group = pending.pop(future)  # its results are not kept to the end
-                    for index, result in zip(group, future.result(), strict=True):
+                    for index, result in zip(group, results, strict=True):
                         yield finished(index, result)
             except BrokenProcessPool:  # a worker died (killed, out of memory): read the rest here
                 queue.extend(pending.values())
