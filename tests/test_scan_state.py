@@ -96,7 +96,8 @@ def test_a_version_1_state_is_converted_without_reading_again(home: Path) -> Non
     entry = state["sources"][str(path)]
     names = scan_state.SourceState.__struct_fields__
     old = {"version": 1, "next_seq": state["next_seq"], "events": state["events"]}
-    old["sources"] = {str(path): dict(zip(names, [getattr(entry, n) for n in names], strict=True))}
+    values = [getattr(entry, n) for n in names[:-1]] + [scan_state.unpack(entry.state)]
+    old["sources"] = {str(path): dict(zip(names, values, strict=True))}
     (ledger_dir / scan_state.FILE_NAME).unlink()
     (ledger_dir / scan_state.LEGACY_NAME).write_text(json.dumps(old))
     summary = run()

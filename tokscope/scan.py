@@ -110,8 +110,10 @@ def plan(sources: Iterable[Source], saved: dict[str, SourceState]) -> tuple[list
             if same_file and old.size == size and old.mtime == mtime and old.comp == companions:
                 continue
             if source.mode == "append" and same_file and size > old.size and old.offset <= size:
-                jobs.append(_Job(source, old.offset, old.state, size - old.offset, sig))
-                continue
+                reader_state = scan_state.unpack(old.state)
+                if reader_state is not None:
+                    jobs.append(_Job(source, old.offset, reader_state, size - old.offset, sig))
+                    continue
         jobs.append(_Job(source, 0, {}, size, sig))
     return jobs, present
 
@@ -272,7 +274,7 @@ def scan(
             # the stat's size, not the bytes consumed: a file whose last line has no newline yet
             # must match its stat on the next scan (the partial line waits in ``offset``)
             saved[str(job.source.path)] = SourceState(
-                job.source.client, dev, ino, size, mtime, companions, result.offset, result.state
+                job.source.client, dev, ino, size, mtime, companions, result.offset, scan_state.pack(result.state)
             )
         gone = set(saved).difference(present)
         for key in gone:

@@ -39,7 +39,9 @@ class SourceState(msgspec.Struct, array_like=True):
     comp: list[list[int] | None]
     """(ino, size, mtime_ns) of each companion file, None where absent."""
     offset: int
-    state: dict[str, Any]
+    state: msgspec.Raw
+    """The reader's state, still encoded: decoded (``unpack``) only for a source that is read again,
+    so loading the table of every source stays cheap."""
 
 
 class _File(msgspec.Struct):
@@ -51,6 +53,20 @@ class _File(msgspec.Struct):
 
 _decoder = msgspec.msgpack.Decoder(_File)
 _encoder = msgspec.msgpack.Encoder()
+
+
+def pack(reader_state: dict[str, Any]) -> msgspec.Raw:
+    """A reader's state, encoded for ``SourceState.state``."""
+    return msgspec.Raw(_encoder.encode(reader_state))
+
+
+def unpack(raw: msgspec.Raw) -> dict[str, Any] | None:
+    """A reader's state back; None if it is damaged (the source is then read from the start)."""
+    try:
+        value = msgspec.msgpack.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def fresh(next_seq: int = 1, note: str | None = None) -> dict[str, Any]:
@@ -99,7 +115,10 @@ def save(root: Path, state: dict[str, Any]) -> None:
 def from_dict(entry: dict[str, Any]) -> SourceState:
     """A source entry from its field names (the version-1 format); ValueError if it does not fit."""
     try:
-        return msgspec.convert([entry[name] for name in SourceState.__struct_fields__], SourceState)
+        if not isinstance(entry["state"], dict):
+            raise TypeError("the reader state is not a table")
+        values = [entry[name] for name in SourceState.__struct_fields__[:-1]]
+        return msgspec.convert([*values, pack(entry["state"])], SourceState)
     except (KeyError, TypeError, msgspec.ValidationError) as exc:
         raise ValueError(f"bad source entry: {exc}") from None
 
