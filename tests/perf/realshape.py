@@ -139,7 +139,7 @@ def generate(home: Path, scale: float = 1.0, opencode: bool = True, seed: int = 
     shape = Shape()
     target = int(MAIN_BYTES * scale)
     files = max(int(MAIN_FILES * scale), 4)
-    turns = max(int(target / files / 5200), 1)  # ~5.2 KB per Claude turn (4 lines), ~3.6 KB per Codex turn
+    turns = max(int(target / files / 6100), 1)  # calibrated: 448 MB at scale 1 gives about 7,300 files
     n = 0
     while shape.bytes < target:
         n += 1
