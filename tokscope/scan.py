@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from tokscope import paths, scan_state
 from tokscope.fsutil import locked
+from tokscope.health import Health
 from tokscope.readers import Reader, ReadResult, Source, all_readers
 from tokscope.scan_state import SourceState
 from tokscope.scan_worker import read_batch, read_job
@@ -228,6 +229,20 @@ class _Rows:
         return pl.concat(self.frames).sort("_job", maintain_order=True).drop("_job")
 
 
+def discover(reader: Reader) -> tuple[list[Source], list[str]]:
+    """``reader``'s sources and the problems finding them; nothing a root does (a symlink loop, no
+    permission, a reader bug) escapes, so one bad root costs only its own reader."""
+    problems: list[str] = []
+    try:
+        return reader.discover(problems), problems
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        problems.append(f"cannot look for {reader.client} files: {where}{exc.strerror or exc}")
+    except Exception as exc:
+        problems.append(f"cannot look for {reader.client} files: {type(exc).__name__}: {exc}")
+    return [], problems
+
+
 def scan(
     ledger: Ledger | None = None,
     readers: Iterable[Reader] | None = None,
@@ -244,18 +259,20 @@ def scan(
     summary = ScanSummary()
     sources: list[Source] = []
     for reader in readers:
-        problems: list[str] = []
-        found = reader.discover(problems)
+        found, problems = discover(reader)
         summary.per_client[reader.client] = len(found)
         summary.discover_errors[reader.client] = problems
         summary.errors.extend(problems)
         sources.extend(found)
     summary.files = len(sources)
     root = ledger.root if ledger is not None else paths.ledger_dir()
+    # the lock file alone, not Ledger.lock(): that one tidies (lists and verifies every segment),
+    # which only a scan that writes needs (it tidies below, still under this lock)
     with locked(root / scan_state.LOCK_NAME):
         state = scan_state.load(root, lambda: _ledger(root, ledger)._next_seq_on_disk())
         if "reset" in state:
             summary.errors.append(f"{state.pop('reset')}: reset; every source is read again (nothing is counted twice)")
+        health = Health(root)
         saved: dict[str, SourceState] = state["sources"]
         jobs, present = plan(sources, saved)
         if on_plan:
@@ -263,6 +280,7 @@ def scan(
         gathered = _Rows()
         for index, result in _run(jobs, progress, workers or (os.cpu_count() or 1)):
             job = jobs[index]
+            health.note(job.source, job.offset, result)
             summary.skipped += result.skipped
             summary.errors.extend(result.errors)
             if result.errors and not result.rows:
@@ -282,6 +300,7 @@ def scan(
         rows = gathered.frame()
         if rows is not None or gone or jobs or state.get("events") is None or "converted" in state:
             led = _ledger(root, ledger)
+            led._tidy()  # what Ledger.lock() does on taking the lock: this scan holds it already
             if rows is not None:
                 summary.new_events = led.append(rows, state)
             summary.events = led.count(state)
@@ -289,6 +308,8 @@ def scan(
             summary.changed = True
         else:
             summary.events = int(state["events"])
+        health.finish(present, summary.discover_errors)  # after the state: a read it lost is counted again
+        health.save()
     return summary
 
 

@@ -2,7 +2,7 @@
 everything it was computed from, so an unchanged world answers without Polars or a ledger load.
 
 The fingerprint is the stat (inode, size, mtime) of the files a report depends on: the scan state
-and the segment directory (any scan that writes, by any process, changes them), tokscope's config,
+and the segments (any scan that writes, by any process, changes them), tokscope's config,
 trust and price files, and each shared device folder's manifest. Anything else changed means the
 answer is computed the full way again (and stored).
 """
@@ -52,7 +52,7 @@ def _files_in(directory: Path) -> list[Any]:
 def ledger_mark() -> list[Any]:
     """The part of the fingerprint only a scan (or compaction) changes."""
     ledger = paths.ledger_dir()
-    return [_stat(ledger / scan_state.FILE_NAME), _stat(ledger / "events")]
+    return [_stat(ledger / scan_state.FILE_NAME), _files_in(ledger / "events")]
 
 
 def fingerprint(shared: Path | None) -> list[Any]:
