@@ -191,7 +191,9 @@ def rescans(home: Path, rounds: int) -> bool:
 
 
 def statusline(home: Path, rounds: int, label: str) -> bool:
+    """Nothing new since the last scan: the answer for today is already in the summary."""
     run(tokscope("scan", "--quiet"), home)
+    run(tokscope("statusline"), home)
     return show(f"statusline, {label}", [run(tokscope("statusline"), home).wall for _ in range(rounds)])
 
 
