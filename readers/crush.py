@@ -40,11 +40,15 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Row, Source, first_sight, xdg
-from .session_totals import any_to_us, col, columns, number, read_db, usage_time, wal_companions
+from .base import ReadResult, Row, Source, first_sight, read_regular, xdg
+from .coerce import cost, time_us
+from .database import col, columns, companions
+from .session_totals import read_totals, usage_time
 
 CLIENT = "crush"
 SESSION_MODEL = "session-total"
+#: A project index larger than this is refused unread (a real one lists a few hundred projects).
+INDEX_MAX_BYTES = 16 << 20
 
 
 class _Project(msgspec.Struct):
@@ -61,6 +65,7 @@ class CrushReader:
 
     client = CLIENT
     session_totals = True
+    env = ("CRUSH_PROJECTS",)
 
     def index_path(self) -> Path:
         """Crush's global project index."""
@@ -79,7 +84,7 @@ class CrushReader:
         """(database, workspace) of every project the index lists."""
         index = self.index_path()
         try:
-            raw = index.read_bytes()
+            raw = read_regular(index, INDEX_MAX_BYTES)
         except FileNotFoundError:
             return []
         except OSError as exc:
@@ -87,7 +92,7 @@ class CrushReader:
             return []
         try:
             listed = msgspec.json.decode(raw, type=_Index).projects or []
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
             errors.append(f"{index}: not a Crush project index: {exc}")
             return []
         found = []
@@ -107,7 +112,7 @@ class CrushReader:
         found = []
         for path, _workspace in [*self.projects(errors), *((p, "") for p in self._extra())]:
             if path.is_file() and first_sight(path, seen):
-                found.append(Source(CLIENT, path, "whole", wal_companions(path)))
+                found.append(Source(CLIENT, path, "whole", companions(path)))
         return found
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
@@ -120,50 +125,38 @@ class CrushReader:
         if not workspace:
             data_dir = source.path.parent
             workspace = str(data_dir.parent if data_dir.name == ".crush" else data_dir)
-        return read_db(source.path, lambda conn: _rows(conn, workspace))
+        return read_totals(source.path, lambda conn, result: _rows(conn, workspace, result))
 
 
-def _rows(conn: sqlite3.Connection, workspace: str) -> list[Row]:
-    conn.execute("BEGIN")
+def _rows(conn: sqlite3.Connection, workspace: str, result: ReadResult) -> None:
     present = columns(conn, "sessions")
     if not {"id", "cost"} <= present:
-        return []
+        return
     root = "parent_session_id IS NULL OR parent_session_id = ''" if "parent_session_id" in present else "1"
-    sessions = conn.execute(
+    sessions = conn.execute(  # one statement: one snapshot
         f"""
         SELECT id, cost, {col(present, "created_at")}, {col(present, "updated_at")}
         FROM sessions WHERE ({root}) AND cost > 0
         """
     ).fetchall()
-    conn.execute("COMMIT")
-    rows: list[Row] = []
-    for sid, cost, created, updated in sessions:
-        amount = number(cost)
-        ts = usage_time(any_to_us(created), any_to_us(updated))
-        if not isinstance(sid, str) or not sid or amount is None or ts is None:
+    for sid, spent, created, updated in sessions:
+        amount = cost(spent)
+        ts = usage_time(time_us(created), time_us(updated))
+        if not isinstance(sid, str) or not sid or not amount or ts is None:
             continue
-        rows.append(
-            (
-                CLIENT,
-                CLIENT,
-                SESSION_MODEL,
-                workspace,
-                sid,
-                None,
-                sid,
-                ts,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                amount,
-                None,
-                0,
+        result.rows.append(
+            Row(
+                client=CLIENT,
+                provider=CLIENT,
+                model=SESSION_MODEL,
+                workspace=workspace,
+                session_id=sid,
+                agent=None,
+                event_key=sid,
+                ts=ts,
+                source_cost=amount,
             )
         )
-    return rows
 
 
 READERS = (CrushReader(),)

@@ -57,8 +57,10 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Row, Source, clamp, first_sight, home, xdg
-from .session_totals import Locked, any_to_us, col, columns, query_ro, usage_time, wal_companions
+from .base import ReadResult, Row, Source, first_sight, home, xdg
+from .coerce import count, text, time_us
+from .database import col, columns, companions
+from .session_totals import read_totals, usage_time
 
 CLIENT = "zed"
 #: Providers whose threads are counted: Zed's hosted models only.
@@ -96,10 +98,10 @@ def _vector(usage: _Usage | None) -> tuple[int, int, int, int]:
     if usage is None:
         return (0, 0, 0, 0)
     return (
-        clamp(usage.input_tokens),
-        clamp(usage.output_tokens),
-        clamp(usage.cache_read_input_tokens),
-        clamp(usage.cache_creation_input_tokens),
+        count(usage.input_tokens),
+        count(usage.output_tokens),
+        count(usage.cache_read_input_tokens),
+        count(usage.cache_creation_input_tokens),
     )
 
 
@@ -108,6 +110,7 @@ class ZedReader:
 
     client = CLIENT
     session_totals = True
+    env = ("ZED_THREADS_DB",)
 
     def roots(self) -> list[Path]:
         """The candidate ``threads.db`` files."""
@@ -127,41 +130,34 @@ class ZedReader:
         found = []
         for path in self.roots():
             if path.is_file() and first_sight(path, seen):
-                found.append(Source(CLIENT, path, "whole", wal_companions(path)))
+                found.append(Source(CLIENT, path, "whole", companions(path)))
         return found
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """Every counted thread with usage, as one running-total row each."""
-        try:
-            raw = query_ro(source.path, _fetch)
-        except Locked:
-            return ReadResult(
-                errors=[f"{source.path}: database is locked (the client is writing); will retry on the next scan"]
-            )
-        except sqlite3.DatabaseError as exc:
-            return ReadResult(errors=[f"{source.path}: cannot read database: {exc}"])
-        result = ReadResult()
-        for (tid, updated, created, folders, order, _kind, _data, parent), data in zip(
-            raw, _payloads(raw), strict=True
-        ):
-            if data is None:
-                result.skipped += 1
-                continue
-            thread = _decode_thread(data)
-            if thread is None:
-                result.skipped += 1
-                continue
-            row = _row(tid, updated, created, folders, order, thread, parent)
-            if row is not None:
-                result.rows.append(row)
-        return result
+        return read_totals(source.path, _rows)
+
+
+def _rows(conn: sqlite3.Connection, result: ReadResult) -> None:
+    raw = _fetch(conn)
+    for (tid, updated, created, folders, order, _kind, _data, parent), data in zip(raw, _payloads(raw), strict=True):
+        if data is None:
+            result.skip("thread data not decodable (corrupt zstd or unknown encoding)")
+            continue
+        thread = _decode_thread(data)
+        if thread is None:
+            result.skip("thread JSON malformed or nested too deeply")
+            continue
+        row = _row(tid, updated, created, folders, order, thread, parent)
+        if row is not None:
+            result.rows.append(row)
 
 
 _TAIL_KEY = b',"cumulative_token_usage":'
 
 
 def _decode_thread(data: bytes) -> _Thread | None:
-    """The thread's usage fields, or None when the JSON is malformed.
+    """The thread's usage fields, or None when the JSON is malformed (or nested too deeply to decode).
 
     Zed writes ``cumulative_token_usage``, ``request_token_usage``, ``model`` and
     ``imported`` after the (large) ``messages``. A key with an unescaped quote
@@ -173,13 +169,13 @@ def _decode_thread(data: bytes) -> _Thread | None:
     if at > 0:
         try:
             thread = _decode(b"{" + data[at + 1 :])
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             thread = None
         if thread is not None and thread.model is not None:
             return thread
     try:
         return _decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
 
 
@@ -267,10 +263,8 @@ def _workspace(folders: Any, order: Any) -> str:
 def _row(tid: str, updated: Any, created: Any, folders: Any, order: Any, thread: _Thread, parent: Any) -> Row | None:
     if thread.imported is True or thread.model is None:
         return None
-    provider, model = thread.model.provider, thread.model.model
-    if not isinstance(provider, str) or provider.strip() not in COUNTED_PROVIDERS:
-        return None
-    if not isinstance(model, str) or not model.strip():
+    provider, model = text(thread.model.provider), text(thread.model.model)
+    if provider not in COUNTED_PROVIDERS or model is None:
         return None
     inp, out, cache_read, cache_write = _vector(thread.cumulative_token_usage)
     if inp + out + cache_read + cache_write == 0:
@@ -281,27 +275,22 @@ def _row(tid: str, updated: Any, created: Any, folders: Any, order: Any, thread:
             inp, out, cache_read, cache_write = inp + a, out + b, cache_read + c, cache_write + d
     if inp + out + cache_read + cache_write == 0:
         return None
-    ts = usage_time(any_to_us(created), any_to_us(updated) or any_to_us(thread.updated_at))
+    ts = usage_time(time_us(created), time_us(updated) or time_us(thread.updated_at))
     if ts is None:
         return None
-    return (
-        CLIENT,
-        provider.strip(),
-        model.strip(),
-        _workspace(folders, order),
-        tid,
-        "subagent" if isinstance(parent, str) and parent else None,
-        tid,
-        ts,
-        inp,
-        out,
-        0,
-        cache_read,
-        cache_write,
-        0,
-        None,
-        None,
-        0,
+    return Row(
+        client=CLIENT,
+        provider=provider,
+        model=model,
+        workspace=_workspace(folders, order),
+        session_id=tid,
+        agent="subagent" if isinstance(parent, str) and parent else None,
+        event_key=tid,
+        ts=ts,
+        input=inp,
+        output=out,
+        cache_read=cache_read,
+        cache_write_5m=cache_write,
     )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from tokscope.readers.base import Reader
+from tokscope.readers.base import Reader, Row
 
 from tokscope.ledger import Ledger
 from tokscope.scan import ScanSummary, scan
@@ -48,23 +48,36 @@ def execute(path: Path, sql: str, params: Sequence[Any] = ()) -> None:
 
 
 @contextmanager
-def exclusive_lock(path: Path) -> Iterator[None]:
-    """Another connection holding an exclusive lock on a rollback-journal database."""
-    conn = sqlite3.connect(path, isolation_level=None)
+def exclusive_lock(path: Path) -> Iterator[sqlite3.Connection]:
+    """The client mid-write on a rollback-journal database: an exclusive lock and an uncommitted
+    change (a hot ``-journal`` beside the database) until the block ends; yields the connection."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("BEGIN EXCLUSIVE")
+    conn.execute("CREATE TABLE tokscope_test_write (x)")
     try:
-        yield
+        yield conn
     finally:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         conn.close()
 
 
 def fast_lock_retry(monkeypatch: Any) -> None:
-    """Shrink the locked-database retry budget so lock tests take milliseconds."""
-    from tokscope.readers import session_totals
+    """Shrink the busy-database retry budget so lock tests take milliseconds."""
+    from tokscope.readers import database
 
-    monkeypatch.setattr(session_totals, "LOCK_BACKOFF", (0.01, 0.01))
-    monkeypatch.setattr(session_totals, "BUSY_TIMEOUT", 0.01)
+    monkeypatch.setattr(database, "RETRY_BACKOFF", (0.01, 0.01))
+
+
+def reported_busy(errors: list[str], db: Path) -> bool:
+    """True when ``errors`` is exactly one report that ``db`` was busy (never another cause, and
+    not a word that happens to be in the test's tmp path)."""
+    return len(errors) == 1 and errors[0].startswith(f"{db}: database is busy")
+
+
+def pick(row: Row, *names: str) -> tuple[Any, ...]:
+    """The named fields of a row, in the order given."""
+    return tuple(getattr(row, name) for name in names)
 
 
 def ledger_scan(home: Path, reader: Reader) -> tuple[ScanSummary, pl.DataFrame]:

@@ -9,7 +9,15 @@ import pytest
 from tokscope.readers import get_reader
 from tokscope.readers.crush import SESSION_MODEL, CrushReader
 
-from tests.session_totals_helpers import exclusive_lock, execute, fast_lock_retry, ledger_scan, make_db, us
+from tests.session_totals_helpers import (
+    exclusive_lock,
+    execute,
+    fast_lock_retry,
+    ledger_scan,
+    make_db,
+    reported_busy,
+    us,
+)
 from tokscope.pricing import apply_pricing
 
 SCHEMA = """
@@ -78,7 +86,7 @@ def read_all(reader: CrushReader) -> dict[str, tuple]:
     for source in reader.discover([]):
         result = reader.read(source, 0, {})
         assert result.errors == []
-        rows.update({r[4]: r for r in result.rows})
+        rows.update({r.session_id: r for r in result.rows})
     return rows
 
 
@@ -95,7 +103,7 @@ def test_root_session_costs_only(home: Path) -> None:
     rows = read_all(reader)
     assert set(rows) == {"r1", "r3", "q1"}
     r1 = rows["r1"]
-    assert r1[:8] == (
+    assert (r1.client, r1.provider, r1.model, r1.workspace, r1.session_id, r1.agent, r1.event_key, r1.ts) == (
         "crush",
         "crush",
         SESSION_MODEL,
@@ -106,11 +114,25 @@ def test_root_session_costs_only(home: Path) -> None:
         us("2026-11-20T11:00:00"),
     )
     # zero tokens (Crush's token columns are not cumulative), the session's cost (child 0.5 inside it)
-    assert r1[8:] == (0, 0, 0, 0, 0, 0, 1.5, None, 0)
+    assert (
+        r1.input,
+        r1.output,
+        r1.reasoning,
+        r1.cache_read,
+        r1.cache_write_5m,
+        r1.cache_write_1h,
+        r1.source_cost,
+        r1.service_tier,
+        r1.rank,
+    ) == (0, 0, 0, 0, 0, 0, 1.5, None, 0)
     r3 = rows["r3"]
-    assert r3[1:3] == ("crush", SESSION_MODEL) and r3[14] == 2.25 and r3[7] == us("2026-11-20T10:01:40")
+    assert (
+        (r3.provider, r3.model) == ("crush", SESSION_MODEL)
+        and r3.source_cost == 2.25
+        and r3.ts == us("2026-11-20T10:01:40")
+    )
     q1 = rows["q1"]
-    assert q1[3] == str(home / "src/lib") and q1[7] == us("2026-11-20T10:01:00") and q1[14] == 0.75
+    assert q1.workspace == str(home / "src/lib") and q1.ts == us("2026-11-20T10:01:00") and q1.source_cost == 0.75
 
 
 def test_reread_replaces_cost(home: Path) -> None:
@@ -130,7 +152,7 @@ def test_locked_database_is_reported(home: Path, monkeypatch: pytest.MonkeyPatch
     db1, _ = crush_tree(home)
     with exclusive_lock(db1):
         summary, frame = ledger_scan(home, CrushReader())
-    assert any("locked" in e and str(db1) in e for e in summary.errors)
+    assert reported_busy(summary.errors, db1)
     assert sorted(frame["session_id"].to_list()) == ["q1"]  # the other project still read
     summary, frame = ledger_scan(home, CrushReader())
     assert summary.errors == [] and frame.height == 3
@@ -145,7 +167,7 @@ def test_bad_index_and_extra_databases(home: Path, monkeypatch: pytest.MonkeyPat
     extra = make_db(home / "x/.crush/crush.db", SCHEMA, [(S, ("e1", None, 1, 0, 0, 0.1, T0, T0))])
     monkeypatch.setenv("CRUSH_PROJECTS", str(extra.parent))
     rows = read_all(CrushReader())
-    assert rows["e1"][3] == str(home / "x") and rows["e1"][14] == 0.1
+    assert rows["e1"].workspace == str(home / "x") and rows["e1"].source_cost == 0.1
 
 
 def test_pricing_takes_the_session_cost(home: Path) -> None:

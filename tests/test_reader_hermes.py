@@ -16,6 +16,7 @@ from tests.session_totals_helpers import (
     ledger_scan,
     listing,
     make_db,
+    reported_busy,
     totals,
     us,
 )
@@ -88,15 +89,34 @@ def test_session_rows_and_traps(home: Path) -> None:
     db = hermes_db(home)
     result = HermesReader().read(HermesReader().discover([])[0], 0, {})
     assert result.errors == []
-    rows = {r[4]: r for r in result.rows}
+    rows = {r.session_id: r for r in result.rows}
     assert set(rows) == {"s1", "s2"}
     s1 = rows["s1"]
-    assert s1[:8] == ("hermes", "anthropic", "claude-sonnet-4-6", "/p/app", "s1", None, "s1", us("2026-11-20T11:30:00"))
+    assert (s1.client, s1.provider, s1.model, s1.workspace, s1.session_id, s1.agent, s1.event_key, s1.ts) == (
+        "hermes",
+        "anthropic",
+        "claude-sonnet-4-6",
+        "/p/app",
+        "s1",
+        None,
+        "s1",
+        us("2026-11-20T11:30:00"),
+    )
     # input uncached, output includes reasoning (10 reported, not added), cache write as 5m
-    assert s1[8:] == (100, 30, 10, 20, 5, 0, 0.0123, None, 0)
+    assert (
+        s1.input,
+        s1.output,
+        s1.reasoning,
+        s1.cache_read,
+        s1.cache_write_5m,
+        s1.cache_write_1h,
+        s1.source_cost,
+        s1.service_tier,
+        s1.rank,
+    ) == (100, 30, 10, 20, 5, 0, 0.0123, None, 0)
     s2 = rows["s2"]
-    assert s2[1] == "openai" and s2[3] == "" and s2[7] == us("2026-11-20T12:00:00")  # ended_at
-    assert s2[8:11] == (50, 10, 4) and s2[14] == 0.5
+    assert s2.provider == "openai" and s2.workspace == "" and s2.ts == us("2026-11-20T12:00:00")  # ended_at
+    assert (s2.input, s2.output, s2.reasoning) == (50, 10, 4) and s2.source_cost == 0.5
     assert listing(db.parent) == {"state.db"}
 
 
@@ -151,7 +171,7 @@ def test_locked_database_is_reported(home: Path, monkeypatch: pytest.MonkeyPatch
     db = hermes_db(home)
     with exclusive_lock(db):
         summary, frame = ledger_scan(home, HermesReader())
-    assert frame.height == 0 and any("locked" in e for e in summary.errors)
+    assert frame.height == 0 and reported_busy(summary.errors, db)
     summary, frame = ledger_scan(home, HermesReader())
     assert summary.errors == [] and frame.height == 2
 
@@ -163,7 +183,11 @@ def test_minimal_old_schema(home: Path) -> None:
         [("INSERT INTO sessions VALUES (?,?,?,?,?)", ("x", "kimi-k2", T0, 8, 2))],
     )
     (row,) = HermesReader().read(HermesReader().discover([])[0], 0, {}).rows
-    assert row[1:3] == ("moonshot", "kimi-k2") and row[7] == us("2026-11-20T10:00:00") and row[8:12] == (8, 2, 0, 0)
+    assert (
+        (row.provider, row.model) == ("moonshot", "kimi-k2")
+        and row.ts == us("2026-11-20T10:00:00")
+        and (row.input, row.output, row.reasoning, row.cache_read) == (8, 2, 0, 0)
+    )
 
 
 def test_wal_content_of_a_running_client_is_read(home: Path) -> None:
@@ -176,8 +200,8 @@ def test_wal_content_of_a_running_client_is_read(home: Path) -> None:
         assert {"state.db-wal", "state.db-shm"} <= before
         source = HermesReader().discover([])[0]
         assert source.companions == (db.with_name("state.db-wal"),)
-        rows = {r[4]: r for r in HermesReader().read(source, 0, {}).rows}
-        assert rows["s1"][8] == 777
+        rows = {r.session_id: r for r in HermesReader().read(source, 0, {}).rows}
+        assert rows["s1"].input == 777
         assert listing(db.parent) == before
     finally:
         writer.close()

@@ -11,7 +11,16 @@ import zstandard
 from tokscope.readers import get_reader
 from tokscope.readers.zed import ZedReader
 
-from tests.session_totals_helpers import exclusive_lock, execute, fast_lock_retry, ledger_scan, make_db, totals, us
+from tests.session_totals_helpers import (
+    exclusive_lock,
+    execute,
+    fast_lock_retry,
+    ledger_scan,
+    make_db,
+    reported_busy,
+    totals,
+    us,
+)
 
 SCHEMA = """
 CREATE TABLE threads (
@@ -102,15 +111,38 @@ def test_rows_and_traps(home: Path) -> None:
     zed_db(home)
     result = ZedReader().read(ZedReader().discover([])[0], 0, {})
     assert result.errors == [] and result.skipped == 3
-    rows = {r[4]: r for r in result.rows}
+    rows = {r.session_id: r for r in result.rows}
     assert set(rows) == {"t1", "t2"}
     t1 = rows["t1"]
     # workspace: folder_paths_order "1,0" puts /work/b first; stamped at updated_at (after created_at)
-    assert t1[:8] == ("zed", "zed.dev", "claude-sonnet-4-5", "/work/b", "t1", None, "t1", us("2026-11-20T12:30:00"))
-    assert t1[8:] == (400, 60, 0, 30, 5, 0, None, None, 0)
-    assert rows["t2"][5] == "subagent"  # parent_id set
+    assert (t1.client, t1.provider, t1.model, t1.workspace, t1.session_id, t1.agent, t1.event_key, t1.ts) == (
+        "zed",
+        "zed.dev",
+        "claude-sonnet-4-5",
+        "/work/b",
+        "t1",
+        None,
+        "t1",
+        us("2026-11-20T12:30:00"),
+    )
+    assert (
+        t1.input,
+        t1.output,
+        t1.reasoning,
+        t1.cache_read,
+        t1.cache_write_5m,
+        t1.cache_write_1h,
+        t1.source_cost,
+        t1.service_tier,
+        t1.rank,
+    ) == (400, 60, 0, 30, 5, 0, None, None, 0)
+    assert rows["t2"].agent == "subagent"  # parent_id set
     t2 = rows["t2"]
-    assert t2[3] == "/work/c" and t2[7] == us("2026-11-21T08:00:00") and t2[8:13] == (150, 27, 0, 10, 0)
+    assert (
+        t2.workspace == "/work/c"
+        and t2.ts == us("2026-11-21T08:00:00")
+        and (t2.input, t2.output, t2.reasoning, t2.cache_read, t2.cache_write_5m) == (150, 27, 0, 10, 0)
+    )
 
 
 def test_reread_replaces_thread_totals(home: Path) -> None:
@@ -134,7 +166,7 @@ def test_locked_database_is_reported(home: Path, monkeypatch: pytest.MonkeyPatch
     db = zed_db(home)
     with exclusive_lock(db):
         summary, frame = ledger_scan(home, ZedReader())
-    assert frame.height == 0 and any("locked" in e for e in summary.errors)
+    assert frame.height == 0 and reported_busy(summary.errors, db)
     summary, frame = ledger_scan(home, ZedReader())
     assert summary.errors == [] and frame.height == 2
 
@@ -151,4 +183,4 @@ def test_old_schema_without_created_at(home: Path) -> None:
         ],
     )
     (row,) = ZedReader().read(ZedReader().discover([])[0], 0, {}).rows
-    assert row[3] == "" and row[7] == us("2026-10-01T00:00:00") and row[8:10] == (3, 4)
+    assert row.workspace == "" and row.ts == us("2026-10-01T00:00:00") and (row.input, row.output) == (3, 4)
