@@ -8,19 +8,28 @@ from pathlib import Path
 
 import pytest
 from tokscope.readers import get_reader
+from tokscope.readers.base import Row
 from tokscope.readers.goose import GooseReader
 
 from tests.session_totals_helpers import (
+    check_existing_shm,
+    check_fifo_companion,
+    check_fifo_database,
+    check_random_bytes,
+    check_truncated,
+    check_wal_without_shm,
     exclusive_lock,
     execute,
     fast_lock_retry,
     ledger_scan,
     listing,
     make_db,
+    read_one,
     reported_busy,
     totals,
     us,
 )
+from tokscope.limits import MAX_SESSION_TOKENS
 
 SCHEMA = """
 CREATE TABLE sessions (
@@ -205,3 +214,69 @@ def test_lock_released_during_the_retries_is_read(home: Path) -> None:
         finally:
             release.join()
     assert result.errors == [] and len(result.rows) == 3
+
+
+# --- bad input costs only itself (issue 12) ---------------------------------------------------
+
+DB = ".local/share/goose/sessions/sessions.db"
+GROWN = "UPDATE sessions SET accumulated_input_tokens = 4000 WHERE id = '20261120_1'"
+
+
+def read_rows(reader: GooseReader) -> dict[str, Row]:
+    result = read_one(reader)
+    assert result.errors == []
+    return {r.session_id: r for r in result.rows}
+
+
+def test_fifo_in_place_of_the_database_does_not_hang(home: Path) -> None:
+    check_fifo_database(home, GooseReader(), home / DB)
+
+
+@pytest.mark.parametrize("companion", ["-wal", "-journal"])
+def test_fifo_in_place_of_a_companion_does_not_hang(home: Path, companion: str) -> None:
+    check_fifo_companion(GooseReader(), goose_db(home), companion)
+
+
+def test_wal_database_without_shm_gets_none(home: Path) -> None:
+    result = check_wal_without_shm(GooseReader(), goose_db(home), GROWN)
+    assert {r.session_id: r.input for r in result.rows}["20261120_1"] == 4000  # the commit only in the -wal
+
+
+def test_an_existing_shm_stays_byte_identical(home: Path) -> None:
+    result = check_existing_shm(GooseReader(), goose_db(home), GROWN)
+    assert {r.session_id: r.input for r in result.rows}["20261120_1"] == 4000
+
+
+def test_random_bytes_are_one_clear_error(home: Path) -> None:
+    check_random_bytes(GooseReader(), home / DB)
+
+
+def test_a_truncated_database_is_one_clear_error(home: Path) -> None:
+    bulk = [(f"bulk_{n}", "user", "/w" * 200, "2026-11-20 12:00:00", None, 1, 1, 0, 1, 1, 0, None, "openai",
+             cfg("gpt-5")) for n in range(300)]  # fmt: skip
+    check_truncated(GooseReader(), make_db(home / DB, SCHEMA, [(INSERT, r) for r in ROWS + bulk]))
+
+
+def test_a_config_nested_too_deep_costs_only_its_session(home: Path) -> None:
+    db = goose_db(home)
+    expected = read_rows(GooseReader())
+    deep = '{"model_name": "gpt-5", "extra": ' + "[" * 1000 + "]" * 1000 + "}"
+    execute(
+        db, INSERT, ("20261120_8", "user", "/x", "2026-11-20 12:00:00", None, 9, 9, 0, 9, 9, 0, None, "openai", deep)
+    )
+    result = read_one(GooseReader())
+    assert result.errors == [] and result.reasons == {"model config nested too deeply": 1}
+    assert {r.session_id: r for r in result.rows} == expected
+
+
+@pytest.mark.parametrize("absurd", [1e30, "1e400", 2**63 - 1])
+def test_an_absurd_count_costs_only_its_session(home: Path, absurd: object) -> None:
+    db = goose_db(home)
+    expected = read_rows(GooseReader())
+    execute(db, INSERT, ("20261120_9", "user", "/x", "2026-11-20 12:00:00", None, None, None, None,
+                         absurd, absurd, 5, None, "openai", cfg("gpt-5")))  # fmt: skip
+    rows = read_rows(GooseReader())
+    bad = rows.pop("20261120_9")
+    assert rows == expected
+    # never wrapped or clamped into range: the scan's limits refuse the row with a counted reason
+    assert bad.input > MAX_SESSION_TOKENS and bad.output + bad.reasoning >= 5
