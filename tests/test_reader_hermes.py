@@ -10,16 +10,24 @@ from tokscope.readers import get_reader
 from tokscope.readers.hermes import HermesReader
 
 from tests.session_totals_helpers import (
+    check_existing_shm,
+    check_fifo_companion,
+    check_fifo_database,
+    check_random_bytes,
+    check_truncated,
+    check_wal_without_shm,
     exclusive_lock,
     execute,
     fast_lock_retry,
     ledger_scan,
     listing,
     make_db,
+    read_one,
     reported_busy,
     totals,
     us,
 )
+from tokscope.limits import MAX_SESSION_TOKENS
 
 SCHEMA = """
 CREATE TABLE sessions (
@@ -205,3 +213,61 @@ def test_wal_content_of_a_running_client_is_read(home: Path) -> None:
         assert listing(db.parent) == before
     finally:
         writer.close()
+
+
+# --- bad input costs only itself (issue 12) ---------------------------------------------------
+
+DB = ".hermes/state.db"
+GROWN = "UPDATE sessions SET input_tokens = 4000 WHERE id = 's1'"
+
+
+def test_fifo_in_place_of_the_database_does_not_hang(home: Path) -> None:
+    check_fifo_database(home, HermesReader(), home / DB)
+
+
+@pytest.mark.parametrize("companion", ["-wal", "-journal"])
+def test_fifo_in_place_of_a_companion_does_not_hang(home: Path, companion: str) -> None:
+    check_fifo_companion(HermesReader(), hermes_db(home), companion)
+
+
+def test_wal_database_without_shm_gets_none(home: Path) -> None:
+    result = check_wal_without_shm(HermesReader(), hermes_db(home), GROWN)
+    assert {r.session_id: r.input for r in result.rows} == {"s1": 4000, "s2": 50}
+
+
+def test_an_existing_shm_stays_byte_identical(home: Path) -> None:
+    result = check_existing_shm(HermesReader(), hermes_db(home), GROWN)
+    assert {r.session_id: r.input for r in result.rows} == {"s1": 4000, "s2": 50}
+
+
+def test_random_bytes_are_one_clear_error(home: Path) -> None:
+    check_random_bytes(HermesReader(), home / DB)
+
+
+def test_a_truncated_database_is_one_clear_error(home: Path) -> None:
+    bulk = [
+        (f"b{n}", "cli", "gpt-5", None, T0, None, 1, 1, 1, 0, 0, 0, "/w" * 200, None, None, None) for n in range(300)
+    ]
+    check_truncated(HermesReader(), make_db(home / DB, SCHEMA, [(S, r) for r in SESSIONS + bulk]))
+
+
+@pytest.mark.parametrize("absurd", [1e30, "1e400", 2**63 - 1])
+def test_an_absurd_session_count_costs_only_its_session(home: Path, absurd: object) -> None:
+    db = hermes_db(home)
+    execute(db, S, ("s5", "cli", "gpt-5", None, T0, None, 1, absurd, 3, 0, 0, 0, None, None, None, None))
+    result = read_one(HermesReader())
+    rows = {r.session_id: r for r in result.rows}
+    assert result.errors == [] and set(rows) == {"s1", "s2", "s5"}
+    assert (rows["s1"].input, rows["s2"].input) == (100, 50)
+    assert rows["s5"].input > MAX_SESSION_TOKENS and rows["s5"].output == 3  # refused by the scan's limits
+
+
+def test_absurd_per_model_counts_do_not_overflow_the_query(home: Path) -> None:
+    db = hermes_db(home, with_smu=True)
+    execute(db, U, ("s1", "claude-sonnet-4-6", "anthropic", "", 120, 40, 25, 5, 12, 0, 0.02, T0 + 10, T0 + 6000))
+    for task in ("title", "compress"):  # two int64-max rows: SUM() would stop the whole database with an overflow
+        execute(db, U, ("s2", "gpt-5", "openai", task, 2**63 - 1, 1, 0, 0, 0, 0, 0, T0, T0))
+    result = read_one(HermesReader())
+    rows = {r.session_id: r for r in result.rows}
+    assert result.errors == [] and rows["s1"].input == 120 and rows["s1"].output == 40
+    assert rows["s2"].input > MAX_SESSION_TOKENS and rows["s2"].output == 2
