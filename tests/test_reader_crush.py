@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,14 +11,23 @@ from tokscope.readers import get_reader
 from tokscope.readers.crush import SESSION_MODEL, CrushReader
 
 from tests.session_totals_helpers import (
+    check_existing_shm,
+    check_fifo_companion,
+    check_fifo_database,
+    check_random_bytes,
+    check_truncated,
+    check_wal_without_shm,
     exclusive_lock,
     execute,
     fast_lock_retry,
+    finishes,
     ledger_scan,
     make_db,
+    read_one,
     reported_busy,
     us,
 )
+from tokscope.limits import MAX_COST
 from tokscope.pricing import apply_pricing
 
 SCHEMA = """
@@ -178,3 +188,82 @@ def test_pricing_takes_the_session_cost(home: Path) -> None:
     # zero tokens and an unknown model: cost is the logged session cost, never a computed $0
     assert priced["price_state"].cast(str).to_list() == ["source"] * 3
     assert priced["cost"].sum() == pytest.approx(1.5 + 2.25 + 0.75)
+
+
+# --- bad input costs only itself (issue 12) ---------------------------------------------------
+
+GROWN = "UPDATE sessions SET cost = 4.0 WHERE id = 'r1'"
+
+
+def one_db(home: Path, monkeypatch: pytest.MonkeyPatch, rows: list[tuple] | None = None) -> Path:
+    """A single project database, named by ``CRUSH_PROJECTS`` (no index)."""
+    rows = (
+        rows
+        if rows is not None
+        else [("r1", None, 6, 90_000, 2_000, 1.5, T0 + 3600, T0), ("r3", "", 4, 5, 1, 2.25, T0 + 100, T0 + 50)]
+    )
+    db = make_db(home / "src/app/.crush/crush.db", SCHEMA, [(S, r) for r in rows])
+    monkeypatch.setenv("CRUSH_PROJECTS", str(db))
+    return db
+
+
+def test_fifo_in_place_of_the_index_does_not_hang(home: Path) -> None:
+    index = home / ".local/share/crush/projects.json"
+    index.parent.mkdir(parents=True)
+    os.mkfifo(index)
+    errors: list[str] = []
+    assert finishes(lambda: CrushReader().discover(errors)) == []
+    assert len(errors) == 1 and errors[0].startswith(f"{index}: ") and "not a regular file" in errors[0]
+
+
+def test_an_index_nested_too_deep_is_one_clear_error(home: Path) -> None:
+    index = home / ".local/share/crush/projects.json"
+    index.parent.mkdir(parents=True)
+    index.write_text('{"projects": [{"path": ' + "[" * 1000 + "]" * 1000 + "}]}")
+    errors: list[str] = []
+    assert CrushReader().discover(errors) == [] and len(errors) == 1 and "not a Crush project index" in errors[0]
+
+
+def test_fifo_in_place_of_the_database_does_not_hang(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = home / "src/app/.crush/crush.db"
+    monkeypatch.setenv("CRUSH_PROJECTS", str(path))
+    check_fifo_database(home, CrushReader(), path)
+
+
+@pytest.mark.parametrize("companion", ["-wal", "-journal"])
+def test_fifo_in_place_of_a_companion_does_not_hang(
+    home: Path, monkeypatch: pytest.MonkeyPatch, companion: str
+) -> None:
+    check_fifo_companion(CrushReader(), one_db(home, monkeypatch), companion)
+
+
+def test_wal_database_without_shm_gets_none(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = check_wal_without_shm(CrushReader(), one_db(home, monkeypatch), GROWN)
+    assert {r.session_id: r.source_cost for r in result.rows} == {"r1": 4.0, "r3": 2.25}
+
+
+def test_an_existing_shm_stays_byte_identical(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = check_existing_shm(CrushReader(), one_db(home, monkeypatch), GROWN)
+    assert {r.session_id: r.source_cost for r in result.rows} == {"r1": 4.0, "r3": 2.25}
+
+
+def test_random_bytes_are_one_clear_error(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = home / "src/app/.crush/crush.db"
+    monkeypatch.setenv("CRUSH_PROJECTS", str(path))
+    check_random_bytes(CrushReader(), path)
+
+
+def test_a_truncated_database_is_one_clear_error(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bulk = [(f"b{n}" + "x" * 400, None, 1, 1, 1, 0.01, T0, T0) for n in range(300)]
+    check_truncated(CrushReader(), one_db(home, monkeypatch, bulk))
+
+
+@pytest.mark.parametrize("absurd", [1e300, "1e400"])
+def test_an_absurd_cost_costs_only_its_session(home: Path, monkeypatch: pytest.MonkeyPatch, absurd: object) -> None:
+    db = one_db(home, monkeypatch)
+    execute(db, S, ("r9", None, 1, 0, 0, absurd, T0, T0))
+    result = read_one(CrushReader())
+    costs = {r.session_id: r.source_cost for r in result.rows}
+    assert result.errors == [] and (costs["r1"], costs["r3"]) == (1.5, 2.25)
+    # either left out here (not a finite number) or refused by the scan's limits: never summed
+    assert costs.get("r9") is None or costs["r9"] > MAX_COST
