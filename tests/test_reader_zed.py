@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +13,23 @@ from tokscope.readers import get_reader
 from tokscope.readers.zed import ZedReader
 
 from tests.session_totals_helpers import (
+    check_existing_shm,
+    check_fifo_companion,
+    check_fifo_database,
+    check_random_bytes,
+    check_truncated,
+    check_wal_without_shm,
     exclusive_lock,
     execute,
     fast_lock_retry,
     ledger_scan,
     make_db,
+    read_one,
     reported_busy,
     totals,
     us,
 )
+from tokscope.limits import MAX_SESSION_TOKENS
 
 SCHEMA = """
 CREATE TABLE threads (
@@ -184,3 +193,76 @@ def test_old_schema_without_created_at(home: Path) -> None:
     )
     (row,) = ZedReader().read(ZedReader().discover([])[0], 0, {}).rows
     assert row.workspace == "" and row.ts == us("2026-10-01T00:00:00") and (row.input, row.output) == (3, 4)
+
+
+# --- bad input costs only itself (issue 12) ---------------------------------------------------
+
+DB = ".local/share/zed/threads/threads.db"
+GROWN = "UPDATE threads SET updated_at = '2026-11-25T00:00:00Z' WHERE id = 't1'"
+
+
+def test_fifo_in_place_of_the_database_does_not_hang(home: Path) -> None:
+    check_fifo_database(home, ZedReader(), home / DB)
+
+
+@pytest.mark.parametrize("companion", ["-wal", "-journal"])
+def test_fifo_in_place_of_a_companion_does_not_hang(home: Path, companion: str) -> None:
+    check_fifo_companion(ZedReader(), zed_db(home), companion)
+
+
+def test_wal_database_without_shm_gets_none(home: Path) -> None:
+    result = check_wal_without_shm(ZedReader(), zed_db(home), GROWN)
+    assert {r.session_id: r.ts for r in result.rows}["t1"] == us("2026-11-25T00:00:00")
+
+
+def test_an_existing_shm_stays_byte_identical(home: Path) -> None:
+    result = check_existing_shm(ZedReader(), zed_db(home), GROWN)
+    assert {r.session_id: r.ts for r in result.rows}["t1"] == us("2026-11-25T00:00:00")
+
+
+def test_random_bytes_are_one_clear_error(home: Path) -> None:
+    check_random_bytes(ZedReader(), home / DB)
+
+
+def test_a_truncated_database_is_one_clear_error(home: Path) -> None:
+    db = zed_db(home)
+    big = [(f"b{n}", "s", "2026-11-20T12:30:00Z", "json", thread("zed.dev", "gpt-5", usage(1, 1), {}), None, None, None,
+            None) for n in range(100)]  # fmt: skip
+    conn = sqlite3.connect(db)
+    conn.executemany(INSERT, big)
+    conn.commit()
+    conn.close()
+    check_truncated(ZedReader(), db)
+
+
+def test_corrupt_zstd_costs_one_thread_each(home: Path) -> None:
+    zed_db(home)
+    result = read_one(ZedReader())
+    # t7 (a zstd magic number, then garbage) and t8 (an unknown encoding); t9 is malformed JSON
+    assert result.reasons == {
+        "thread data not decodable (corrupt zstd or unknown encoding)": 2,
+        "thread JSON malformed or nested too deeply": 1,
+    }
+    assert {r.session_id for r in result.rows} == {"t1", "t2"}
+
+
+def test_a_thread_nested_too_deep_costs_only_itself(home: Path) -> None:
+    db = zed_db(home)
+    expected = {r.session_id: r for r in read_one(ZedReader()).rows}
+    body = thread("zed.dev", "gpt-5", usage(5, 5), {})
+    deep = body[:-1] + b',"extra":' + b"[" * 1000 + b"]" * 1000 + b"}"
+    execute(db, INSERT, ("t10", "s", "2026-11-20T12:30:00Z", "zstd", zstd(deep), None, None, None, None))
+    result = read_one(ZedReader())
+    assert result.errors == [] and result.reasons["thread JSON malformed or nested too deeply"] == 2
+    assert {r.session_id: r for r in result.rows} == expected
+
+
+@pytest.mark.parametrize("absurd", [1e30, 2**63 - 1, "1e400"])
+def test_an_absurd_count_costs_only_its_thread(home: Path, absurd: object) -> None:
+    db = zed_db(home)
+    expected = {r.session_id: r for r in read_one(ZedReader()).rows}
+    body = thread("zed.dev", "gpt-5", usage(5, 5) | {"input_tokens": absurd}, {})
+    execute(db, INSERT, ("t11", "s", "2026-11-20T12:30:00Z", "json", body, None, None, None, None))
+    rows = {r.session_id: r for r in read_one(ZedReader()).rows}
+    bad = rows.pop("t11")
+    assert rows == expected and bad.input > MAX_SESSION_TOKENS and bad.output == 5
