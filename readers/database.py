@@ -65,6 +65,19 @@ def _fingerprint(path: Path) -> tuple:
     return tuple(sig)
 
 
+#: The first bytes of a rollback journal that still holds a transaction (a zeroed header is spent).
+_JOURNAL_MAGIC = b"\xd9\xd5\x05\xf9\x20\xa1\x63\xd7"
+
+
+def _hot_journal(journal: Path) -> bool:
+    """True when a ``-journal`` holds a live transaction (not a spent PERSIST/TRUNCATE leftover)."""
+    try:
+        with open_regular(journal) as fh:
+            return fh.read(8) == _JOURNAL_MAGIC
+    except FileNotFoundError:
+        return False
+
+
 def _cache_dir() -> Path:
     folder = Path(platformdirs.user_cache_dir("tokscope")) / "db-copies"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -79,7 +92,7 @@ def _copy(source: Path, target: Path) -> None:
 def _attempt(path: Path, work: Callable[[sqlite3.Connection], T]) -> T:
     before = _fingerprint(path)
     _db, wal, journal = before
-    if journal is not None and journal[1] > 0:
+    if journal is not None and journal[1] > 0 and _hot_journal(path.with_name(path.name + "-journal")):
         raise sqlite3.OperationalError("database is locked (a write transaction is in progress)")
     if wal is None or wal[1] == 0:
         uri = "file:" + quote(str(path)) + "?mode=ro&immutable=1"

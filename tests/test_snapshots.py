@@ -14,9 +14,9 @@ import pytest
 
 from tests.tui_helpers import settle
 from tokscope.demo import FIXED_NOW, build_demo, demo_app
-from tokscope.view import TAB_TITLES
+from tokscope.tui.tabs import all_tabs
 
-TABS = list(TAB_TITLES)
+TABS = [t.key for t in all_tabs()]
 SIZES = [(80, 24), (120, 36)]
 
 
@@ -43,8 +43,8 @@ def test_tab(tab: str, size: tuple[int, int], home: Path, tmp_path: Path, snap_c
 
 def test_empty_home(home: Path, snap_compare) -> None:
     from tests.tui_helpers import NOW
-    from tokscope.app import make_app
     from tokscope.config import Config
+    from tokscope.tui.app import make_app
 
     app = make_app(Config(), clock=lambda: NOW, tz="UTC", live=False)
     app.animation_level = "none"
@@ -53,3 +53,16 @@ def test_empty_home(home: Path, snap_compare) -> None:
         await settle(app, pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("keys", [("7",), ("7", "m"), ("g",)], ids=["calendar", "calendar-tokens", "group-picker"])
+def test_new_screens(keys: tuple[str, ...], size: tuple[int, int], home: Path, tmp_path: Path, snap_compare) -> None:
+    app = _app(home, tmp_path)
+
+    async def run_before(pilot) -> None:
+        await settle(app, pilot)
+        await pilot.press(*keys)
+        await settle(app, pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -6,8 +6,10 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tokscope import paths
+from tokscope.timezone import valid_tz
 
 
 @dataclass(frozen=True)
@@ -44,17 +46,37 @@ def load(path: Path | None = None) -> Config:
         pass
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         errors.append(f"{path}: {exc}")
-    shared = os.environ.get("TOKSCOPE_SHARED") or data.get("shared_folder")
-    tz = os.environ.get("TOKSCOPE_TZ") or data.get("timezone")
+    shared = _setting("TOKSCOPE_SHARED", data, "shared_folder", str, path, errors)
+    tz = _setting("TOKSCOPE_TZ", data, "timezone", str, path, errors)
+    if tz and not valid_tz(tz):
+        where = "TOKSCOPE_TZ" if os.environ.get("TOKSCOPE_TZ") else f"{path}: timezone"
+        errors.append(f"{where}: unknown IANA timezone {tz!r} (e.g. Europe/Berlin, UTC); using the local one")
+        tz = None
     readers_env = os.environ.get("TOKSCOPE_READERS")
     readers = [r.strip() for r in readers_env.split(",")] if readers_env else data.get("readers", [])
-    debounce = data.get("export_debounce", 30.0)
+    debounce = _setting(None, data, "export_debounce", int | float, path, errors)
+    debounce = 30.0 if debounce is None or isinstance(debounce, bool) or debounce < 0 else debounce
     known = {"shared_folder", "timezone", "readers", "export_debounce"}
     return Config(
         shared_folder=Path(shared).expanduser() if shared else None,
         timezone=tz if isinstance(tz, str) and tz else None,
         readers=tuple(r for r in readers if isinstance(r, str) and r),
-        export_debounce=float(debounce) if isinstance(debounce, int | float) else 30.0,
+        export_debounce=float(debounce),
         extra={k: v for k, v in data.items() if k not in known},
         errors=tuple(errors),
     )
+
+
+def _setting(env: str | None, data: dict, key: str, kind: type | Any, path: Path, errors: list[str]) -> Any:
+    """A setting from the environment variable ``env`` (text) or config.toml's ``key``; a value of the
+    wrong type is reported with the file, the key and the cause, and left unset."""
+    if env and os.environ.get(env):
+        return os.environ[env]
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        wanted = getattr(kind, "__name__", None) or str(kind).replace(" | ", " or ")
+        errors.append(f"{path}: {key} = {value!r}: expected {wanted}, got {type(value).__name__}; ignored")
+        return None
+    return value

@@ -115,10 +115,10 @@ async def first_paint(cold: bool) -> dict[str, float]:
         from tokscope.paths import cache_dir
 
         (cache_dir() / "tui-view.json").unlink(missing_ok=True)
-    from tokscope.loading import start_prefetch
+    from tokscope.tui.loading import start_prefetch
 
     start_prefetch()
-    from tokscope.app import make_app
+    from tokscope.tui.app import make_app
 
     imports = time.perf_counter() - perf0
     app = make_app()
@@ -159,8 +159,8 @@ async def run(idle_seconds: float, appends: int) -> dict[str, float]:
 
     from textual.worker import WorkerCancelled
 
-    from tokscope.app import make_app
     from tokscope.config import Config
+    from tokscope.tui.app import make_app
 
     home = Path(os.environ["HOME"])
     transcript = home / ".claude" / "projects" / "-home-dev-live" / "live.jsonl"

@@ -21,7 +21,8 @@ import polars as pl
 
 from tokscope.config import Config
 from tokscope.ledger import Ledger
-from tokscope.view import VIEW_COLUMNS, Clock, Loaded, View, ViewState, utc_now
+from tokscope.tui.tabs import all_tabs
+from tokscope.tui.view import VIEW_COLUMNS, Clock, Loaded, View, ViewState, utc_now
 
 
 def _entry_dict(entry: Any) -> dict[str, Any]:
@@ -83,6 +84,7 @@ def load(
         updated=clock(),
         generation=generation,
         segments=segments,
+        energy=settings.extra.get("energy") is True,
     )
 
 
@@ -173,7 +175,7 @@ def _rows_for_keys(ledger: Ledger, segments: tuple[str, ...], keys: pl.DataFrame
 
 CACHE_VERSION = 1
 #: Tabs whose view the cache keeps (plain rows, no chart or device table).
-CACHEABLE = ("clients", "models", "workspaces")
+CACHEABLE = tuple(t.key for t in all_tabs() if t.cacheable)
 
 
 def view_cache_path() -> Path:
@@ -209,7 +211,7 @@ def data_key(ledger: Ledger, shared: Path | None, state: ViewState, today: date,
         from tokscope.pricing import table_path, user_overrides_path
 
         watched += [table_path(), user_overrides_path()]
-    except Exception:  # pricing not installed or its files unreadable: the key just misses more often
+    except (ImportError, OSError):  # pricing not installed or its files unreadable: the key just misses more often
         parts.append("pricing unknown")
     if shared is not None and shared.is_dir():
         try:
@@ -347,7 +349,7 @@ def prefetch_first(
         try:
             from tokscope.query import today_in
             from tokscope.timezone import local_tz
-            from tokscope.view import compute_view
+            from tokscope.tui.view import compute_view
 
             zone = tz or settings.timezone or local_tz()
             loaded = load(settings, ledger=ledger, shared=shared, clock=clock, generation=1)

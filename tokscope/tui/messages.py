@@ -6,9 +6,12 @@ Widget-owned messages live on their widgets; these cross the app.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from tokscope.tui.view import Loaded, View
 
 
 @dataclass
@@ -34,7 +37,7 @@ class UsageLoaded(Message):
     """The events were (re)loaded: scan, merge and pricing are done."""
 
     data: Any
-    """A ``tokscope.view.Loaded``."""
+    """A ``tokscope.tui.view.Loaded``."""
 
 
 @dataclass
@@ -42,7 +45,7 @@ class ViewReady(Message):
     """Rows, totals and the summary for the current view state are computed."""
 
     view: Any
-    """A ``tokscope.view.View``."""
+    """A ``tokscope.tui.view.View``."""
 
 
 @dataclass

@@ -19,10 +19,12 @@ class TokscopeProvider(Provider):
             screen = app.main
         except (LookupError, AttributeError):
             return commands
-        from tokscope.view import PERIOD_CYCLE, SECOND_KEYS, SORT_CYCLE, TAB_TITLES, TABS
+        from tokscope.tui.screens import second_keys
+        from tokscope.tui.tabs import all_tabs, hotkey
+        from tokscope.tui.view import PERIOD_CYCLE, SORT_CYCLE
 
-        for i, (tab, title) in enumerate(TAB_TITLES.items(), start=1):
-            commands.append((f"Tab: {title}", partial(screen.action_tab, tab), f"key {i}"))
+        for spec in all_tabs():
+            commands.append((f"Tab: {spec.title}", partial(screen.action_tab, spec.key), f"key {hotkey(spec.key)}"))
         for period in PERIOD_CYCLE:
             commands.append((f"Period: {period}", partial(app.set_state, period=period), "key p cycles"))
         state = app.state
@@ -35,10 +37,9 @@ class TokscopeProvider(Provider):
                 commands.append((f"Device: {name}", partial(app.set_state, device=did), did))
             for client in loaded.clients:
                 commands.append((f"Client: {client}", partial(app.set_state, client=client), "key c cycles"))
-        commands.append(("Group by: nothing more", partial(app.set_state, group2=None), "key g cycles"))
-        for key in SECOND_KEYS:
-            if key != TABS[state.tab]:
-                commands.append((f"Group by: {key} too", partial(app.set_state, group2=key), "key g cycles"))
+        commands.append(("Group by: nothing more", partial(app.set_state, group2=None), "key g picks"))
+        for key in second_keys(state.tab):
+            commands.append((f"Group by: {key} too", partial(app.set_state, group2=key), "key g picks"))
         for column in SORT_CYCLE:
             label = "name" if column == "key" else column.replace("_", " ")
             commands.append((f"Sort by {label}", partial(screen.sort_by, column), "key s cycles"))
