@@ -59,8 +59,15 @@ def exclusive_lock(path: Path) -> Iterator[sqlite3.Connection]:
     """The client mid-write on a rollback-journal database: an exclusive lock and an uncommitted
     change (a hot ``-journal`` beside the database) until the block ends; yields the connection."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA cache_size = 1")  # the change spills into the file: the journal turns hot
     conn.execute("BEGIN EXCLUSIVE")
     conn.execute("CREATE TABLE tokscope_test_write (x)")
+    conn.execute(
+        "INSERT INTO tokscope_test_write WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50)"
+        " SELECT randomblob(4000) FROM n"
+    )
+    with path.with_name(path.name + "-journal").open("rb") as journal:
+        assert journal.read(8) == b"\xd9\xd5\x05\xf9\x20\xa1\x63\xd7", "the journal of a write in progress"
     try:
         yield conn
     finally:
