@@ -94,6 +94,11 @@ class _Thread(msgspec.Struct):
 _decode = msgspec.json.Decoder(_Thread).decode
 
 
+def _counted(thread: _Thread) -> bool:
+    """True when the thread's cumulative total counts anything."""
+    return any(_vector(thread.cumulative_token_usage))
+
+
 def _vector(usage: _Usage | None) -> tuple[int, int, int, int]:
     if usage is None:
         return (0, 0, 0, 0)
@@ -162,8 +167,9 @@ def _decode_thread(data: bytes) -> _Thread | None:
     Zed writes ``cumulative_token_usage``, ``request_token_usage``, ``model`` and
     ``imported`` after the (large) ``messages``. A key with an unescaped quote
     can only be a real key, so the object from its last occurrence on is decoded
-    first; if that is not valid JSON (the key was nested) or lacks the model, the
-    whole thread is decoded.
+    first; if that is not valid JSON (the key was nested), lacks the model, or has
+    no cumulative total and no per-request usage (written earlier, in another key
+    order), the whole thread is decoded.
     """
     at = data.rfind(_TAIL_KEY)
     if at > 0:
@@ -171,8 +177,8 @@ def _decode_thread(data: bytes) -> _Thread | None:
             thread = _decode(b"{" + data[at + 1 :])
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             thread = None
-        if thread is not None and thread.model is not None:
-            return thread
+        if thread is not None and thread.model is not None and (_counted(thread) or thread.request_token_usage):
+            return thread  # else the per-request usage may sit before the tail: decode it all
     try:
         return _decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):

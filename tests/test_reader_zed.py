@@ -24,6 +24,7 @@ from tests.session_totals_helpers import (
     fast_lock_retry,
     ledger_scan,
     make_db,
+    pick,
     read_one,
     reported_busy,
     totals,
@@ -266,3 +267,21 @@ def test_an_absurd_count_costs_only_its_thread(home: Path, absurd: object) -> No
     rows = {r.session_id: r for r in read_one(ZedReader()).rows}
     bad = rows.pop("t11")
     assert rows == expected and bad.input > MAX_SESSION_TOKENS and bad.output == 5
+
+
+def test_per_request_usage_written_before_the_cumulative_total_is_found(home: Path) -> None:
+    """Keys in another order than Zed's (request_token_usage first, as tokscale's fixtures list them):
+    the fast tail decode must not lose the per-request fallback."""
+    body = {
+        "messages": [],
+        "request_token_usage": {"user-1": usage(100, 20), "user-2": usage(50, 7)},
+        "cumulative_token_usage": {},
+        "model": {"provider": "zed.dev", "model": "gpt-5.2"},
+        "updated_at": "2026-05-01T12:30:00Z",
+    }
+    data = json.dumps(body, separators=(",", ":")).encode()
+    make_db(
+        home / DB, SCHEMA, [(INSERT, ("r1", "s", "2026-05-01T12:30:00Z", "zstd", zstd(data), None, None, None, None))]
+    )
+    (row,) = read_one(ZedReader()).rows
+    assert pick(row, "input", "output") == (150, 27)
