@@ -66,6 +66,7 @@ class CrushReader:
     client = CLIENT
     session_totals = True
     env = ("CRUSH_PROJECTS",)
+    _index_cache: tuple[tuple, dict[Path, str]] | None = None
 
     def index_path(self) -> Path:
         """Crush's global project index."""
@@ -117,15 +118,24 @@ class CrushReader:
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """One cost row per root session."""
-        workspace = ""
-        for path, listed in self.projects([]):
-            if path == source.path:
-                workspace = listed
-                break
+        workspace = self._workspaces().get(source.path, "")
         if not workspace:
             data_dir = source.path.parent
             workspace = str(data_dir.parent if data_dir.name == ".crush" else data_dir)
         return read_totals(source.path, lambda conn, result: _rows(conn, workspace, result))
+
+    def _workspaces(self) -> dict[Path, str]:
+        """database -> workspace from the index, parsed again only when the index changed (a scan reads
+        every project's database in turn: one stat each instead of one index parse each)."""
+        try:
+            st = self.index_path().stat()
+            key: tuple = (str(self.index_path()), st.st_ino, st.st_size, st.st_mtime_ns)
+        except OSError:
+            key = ()
+        cached = self._index_cache
+        if cached is None or cached[0] != key:
+            cached = self._index_cache = (key, dict(self.projects([])))
+        return cached[1]
 
 
 def _rows(conn: sqlite3.Connection, workspace: str, result: ReadResult) -> None:

@@ -145,7 +145,7 @@ def _rows(conn: sqlite3.Connection, result: ReadResult) -> None:
         ).fetchall()
         # the session's first model (earliest first_seen) keeps the bare session id as its key:
         # stable while the session grows, and the model a pre-upgrade session total was credited to
-        per_model.sort(key=lambda r: (str(r[0]), time_us(r[10]) is None, time_us(r[10]) or 0, str(r[1]), str(r[2])))
+        per_model.sort(key=lambda r: (str(r[0]), (first := time_us(r[10])) is None, first or 0, str(r[1]), str(r[2])))
         keyed: set[str] = set()
         for sid, model, prov, inp, out, cr, cw, rs, spent, seen_last, seen_first in per_model:
             if not isinstance(sid, str) or not sid:
