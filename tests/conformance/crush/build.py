@@ -1,4 +1,5 @@
-"""Builds the Crush conformance databases (run once; the .db files are committed): ``python build.py``.
+"""Builds the Crush conformance databases (run once from the repository root; the .db files are committed):
+``python -m tests.conformance.crush.build``.
 
 Each case's project database ``~/src/app/.crush/crush.db`` holds the rows a peer's test inserts, in
 Crush's ``sessions`` schema; ``CRUSH_PROJECTS`` names it (the project index lives under XDG_DATA_HOME,
@@ -7,8 +8,9 @@ which the runner points at tokscope's own files).
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
+
+from tests.session_totals_helpers import make_db
 
 HERE = Path(__file__).parent
 DB = "home/src/app/.crush/crush.db"
@@ -40,14 +42,8 @@ CASES: dict[str, list[tuple]] = {
 
 def main() -> None:
     for case, rows in CASES.items():
-        path = HERE / case / DB
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.unlink(missing_ok=True)
-        conn = sqlite3.connect(path)
-        conn.executescript(SCHEMA)
-        conn.executemany(INSERT, rows)
-        conn.commit()
-        conn.close()
+        (HERE / case / DB).unlink(missing_ok=True)
+        make_db(HERE / case / DB, SCHEMA, [(INSERT, row) for row in rows])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Builds the Goose conformance databases (run once; the .db files are committed): ``python build.py``.
+"""Builds the Goose conformance databases (run once from the repository root; the .db files are committed):
+``python -m tests.conformance.goose.build``.
 
 Each case's ``sessions.db`` holds the rows a peer's test inserts, in Goose's own ``sessions`` schema.
 """
@@ -6,8 +7,9 @@ Each case's ``sessions.db`` holds the rows a peer's test inserts, in Goose's own
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
+
+from tests.session_totals_helpers import make_db
 
 HERE = Path(__file__).parent
 #: Where each case keeps its database: Goose's macOS location (read on every OS) and ``$GOOSE_PATH_ROOT``.
@@ -53,15 +55,10 @@ CASES: dict[str, list[tuple]] = {
 
 
 def main() -> None:
+    insert = f"INSERT INTO sessions ({COLUMNS}) VALUES ({', '.join('?' * 10)})"
     for case, rows in CASES.items():
-        path = HERE / case / DB[case]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.unlink(missing_ok=True)
-        conn = sqlite3.connect(path)
-        conn.executescript(SCHEMA)
-        conn.executemany(f"INSERT INTO sessions ({COLUMNS}) VALUES ({', '.join('?' * 10)})", rows)
-        conn.commit()
-        conn.close()
+        (HERE / case / DB[case]).unlink(missing_ok=True)
+        make_db(HERE / case / DB[case], SCHEMA, [(insert, row) for row in rows])
 
 
 if __name__ == "__main__":

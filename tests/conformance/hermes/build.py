@@ -1,12 +1,14 @@
-"""Builds the Hermes conformance databases (run once; the .db files are committed): ``python build.py``.
+"""Builds the Hermes conformance databases (run once from the repository root; the .db files are committed):
+``python -m tests.conformance.hermes.build``.
 
 Each case's ``~/.hermes/state.db`` holds the rows a peer's test inserts, in Hermes' ``hermes_state`` schema.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
+
+from tests.session_totals_helpers import make_db
 
 HERE = Path(__file__).parent
 DB = "home/.hermes/state.db"
@@ -60,15 +62,8 @@ CASES: dict[str, tuple[str, list[tuple[str, tuple]]]] = {
 
 def main() -> None:
     for case, (schema, inserts) in CASES.items():
-        path = HERE / case / DB
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.unlink(missing_ok=True)
-        conn = sqlite3.connect(path)
-        conn.executescript(schema)
-        for sql, params in inserts:
-            conn.execute(sql, params)
-        conn.commit()
-        conn.close()
+        (HERE / case / DB).unlink(missing_ok=True)
+        make_db(HERE / case / DB, schema, inserts)
 
 
 if __name__ == "__main__":

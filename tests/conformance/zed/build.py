@@ -1,4 +1,5 @@
-"""Builds the Zed conformance databases (run once; the .db files are committed): ``python build.py``.
+"""Builds the Zed conformance databases (run once from the repository root; the .db files are committed):
+``python -m tests.conformance.zed.build``.
 
 Each case's ``~/.local/share/zed/threads/threads.db`` holds the threads a peer's test inserts: Zed's
 ``threads`` table with the thread JSON (``DbThread``) as ``json`` or zstd-compressed ``data``.
@@ -7,11 +8,12 @@ Each case's ``~/.local/share/zed/threads/threads.db`` holds the threads a peer's
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import zstandard
+
+from tests.session_totals_helpers import make_db
 
 HERE = Path(__file__).parent
 DB = "home/.local/share/zed/threads/threads.db"
@@ -96,13 +98,8 @@ def main() -> None:
 
 
 def write(path: Path, schema: str, rows: list[tuple], insert: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
-    conn = sqlite3.connect(path)
-    conn.executescript(schema)
-    conn.executemany(f"INSERT INTO threads {insert}", rows)
-    conn.commit()
-    conn.close()
+    make_db(path, schema, [(f"INSERT INTO threads {insert}", row) for row in rows])
 
 
 if __name__ == "__main__":
