@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.session_totals_helpers import make_db
+from tests.test_reader_hermes import SMU as SESSION_MODEL_USAGE
 
 HERE = Path(__file__).parent
 DB = "home/.hermes/state.db"
@@ -18,18 +19,6 @@ CREATE TABLE sessions (
     message_count INTEGER DEFAULT 0, input_tokens INTEGER DEFAULT 0, output_tokens INTEGER DEFAULT 0,
     cache_read_tokens INTEGER DEFAULT 0, cache_write_tokens INTEGER DEFAULT 0, reasoning_tokens INTEGER DEFAULT 0,
     billing_provider TEXT, estimated_cost_usd REAL, actual_cost_usd REAL
-);
-"""
-SESSION_MODEL_USAGE = """
-CREATE TABLE session_model_usage (
-    session_id TEXT NOT NULL, model TEXT NOT NULL, billing_provider TEXT NOT NULL DEFAULT '',
-    billing_base_url TEXT NOT NULL DEFAULT '', billing_mode TEXT NOT NULL DEFAULT '', task TEXT NOT NULL DEFAULT '',
-    api_call_count INTEGER NOT NULL DEFAULT 0,
-    input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
-    cache_read_tokens INTEGER NOT NULL DEFAULT 0, cache_write_tokens INTEGER NOT NULL DEFAULT 0,
-    reasoning_tokens INTEGER NOT NULL DEFAULT 0, estimated_cost_usd REAL NOT NULL DEFAULT 0,
-    actual_cost_usd REAL NOT NULL DEFAULT 0, first_seen REAL, last_seen REAL,
-    PRIMARY KEY (session_id, model, billing_provider, billing_base_url, billing_mode, task)
 );
 """
 S = "INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
