@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import zstandard
-from tokscope.readers import get_reader
+from tokscope.readers import get_reader, zed
 from tokscope.readers.zed import ZedReader
 
 from tests.session_totals_helpers import (
@@ -241,7 +241,7 @@ def test_corrupt_zstd_costs_one_thread_each(home: Path) -> None:
     result = read_one(ZedReader())
     # t7 (a zstd magic number, then garbage) and t8 (an unknown encoding); t9 is malformed JSON
     assert result.reasons == {
-        "thread data not decodable (corrupt zstd or unknown encoding)": 2,
+        "thread data not decodable (corrupt zstd, unknown encoding or over the size limit)": 2,
         "thread JSON malformed or nested too deeply": 1,
     }
     assert {r.session_id for r in result.rows} == {"t1", "t2"}
@@ -285,3 +285,21 @@ def test_per_request_usage_written_before_the_cumulative_total_is_found(home: Pa
     )
     (row,) = read_one(ZedReader()).rows
     assert pick(row, "input", "output") == (150, 27)
+
+
+def test_a_thread_that_decompresses_beyond_the_limit_costs_only_itself(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zstd bomb (a few KB that expand without end) is cut off at the limit, never read whole into memory."""
+    monkeypatch.setattr(zed, "MAX_THREAD_BYTES", 1 << 20)
+    db = zed_db(home)
+    expected = {r.session_id: r for r in read_one(ZedReader()).rows}
+    body = thread("zed.dev", "gpt-5", usage(5, 5), {})
+    bomb = body[:-1] + b',"padding":"' + b"a" * (2 << 20) + b'"}'
+    assert len(zstd(bomb)) < 1 << 16
+    execute(db, INSERT, ("t12", "s", "2026-11-20T12:30:00Z", "zstd", zstd(bomb), None, None, None, None))
+    result = read_one(ZedReader())
+    assert result.errors == [] and {r.session_id: r for r in result.rows} == expected
+    assert (
+        result.reasons["thread data not decodable (corrupt zstd, unknown encoding or over the size limit)"] == 3
+    )  # t7, t8 and t12
