@@ -29,6 +29,9 @@ What can be trusted (the decision, after reading Crush's agent code):
   ``created_at`` (epoch seconds; larger values read as ms).
 * Workspace: the project ``path`` from the index (else the directory holding
   the data directory).
+* The index is opened only as a regular file and refused above
+  ``INDEX_MAX_BYTES`` (a FIFO or a huge file in its place is one error, never
+  a hang); it is parsed again only when it changes.
 """
 
 from __future__ import annotations

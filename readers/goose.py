@@ -24,7 +24,8 @@ Traps handled:
   Goose's input may include cache reads for Anthropic (not split): it is
   priced as uncached input.
 * Model = ``model_config_json.model_name``; sessions without one are skipped
-  (nothing was sent). Provider = ``provider_name`` (lowercase), else inferred.
+  (nothing was sent). Provider = ``provider_name`` (folded by the shared
+  provider table), else inferred from the model.
 * ``accumulated_cost`` (newer Goose, its own estimate) > 0 becomes ``source_cost``.
 * Sub-agent / scheduled sessions are their own rows (``agent`` =
   ``session_type`` when not ``user``); assumption: a parent's totals do not
