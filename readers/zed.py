@@ -15,10 +15,12 @@ cache_creation_input_tokens, cache_read_input_tokens}``), ``imported``.
 
 Traps handled:
 
-* Only threads whose provider is Zed's own (``zed.dev``) are counted: threads
-  run through Claude Code, Codex or Gemini are already in those clients' logs
-  (the team's rule; see the report: current tokscale also counts
-  bring-your-own-key providers, which it says never reach another log).
+* Every thread with a provider counts, Zed-hosted (``zed.dev``) and the
+  user's own keys alike: ``threads.db`` holds only Zed's built-in agent, whose
+  requests no other log records (external ACP agents such as Claude Code keep
+  their threads in ``sidebar_threads`` of Zed's ``db.sqlite`` and log their own
+  usage; tokscale ``sessions/zed.rs``). tokscale skips ``lmstudio``, whose
+  server logs it reads; tokscope reads none, so it counts it.
 * ``cumulative_token_usage`` adds every request of the thread;
   ``request_token_usage`` keeps only the last request of each turn's agent
   loop, so the per-request sum is used only when the cumulative total is
@@ -60,11 +62,10 @@ import msgspec
 from .base import ReadResult, Row, Source, first_sight, home, xdg
 from .coerce import count, text, time_us
 from .database import col, columns, companions
+from .providers import infer_provider
 from .session_totals import read_totals, usage_time
 
 CLIENT = "zed"
-#: Providers whose threads are counted: Zed's hosted models only.
-COUNTED_PROVIDERS = frozenset({"zed.dev"})
 #: Threads decompressed ahead of JSON decoding (bounded memory), by this many workers.
 WINDOW = 8
 DECOMPRESS_WORKERS = 2
@@ -280,7 +281,7 @@ def _row(tid: str, updated: Any, created: Any, folders: Any, order: Any, thread:
     if thread.imported is True or thread.model is None:
         return None
     provider, model = text(thread.model.provider), text(thread.model.model)
-    if provider not in COUNTED_PROVIDERS or model is None:
+    if provider is None or model is None:
         return None
     inp, out, cache_read, cache_write = _vector(thread.cumulative_token_usage)
     if inp + out + cache_read + cache_write == 0:
@@ -296,7 +297,7 @@ def _row(tid: str, updated: Any, created: Any, folders: Any, order: Any, thread:
         return None
     return Row(
         client=CLIENT,
-        provider=provider,
+        provider=provider if provider == "zed.dev" else infer_provider(model, provider),
         model=model,
         workspace=_workspace(folders, order),
         session_id=tid,

@@ -87,11 +87,12 @@ def thread_rows() -> list[tuple]:
         ("t2", "s", "2026-11-21T08:00:00Z", "json",
          thread("zed.dev", "gpt-5", None, {"u1": usage(100, 20, 0, 10), "u2": usage(50, 7)}, compact=False),
          "/work/c", None, None, "t1"),
-        # not counted: bring-your-own-key and external-agent providers, imported threads, no usage
+        # t3: Zed's own agent on the user's Anthropic key: counted (threads.db holds no external agent's threads)
         ("t3", "s", "2026-11-20T12:30:00Z", "zstd",
          zstd(thread("anthropic", "claude-sonnet-4-5", usage(9, 9), {})), None, None, None),
+        # not counted: no provider, imported threads, no usage
         ("t4", "s", "2026-11-20T12:30:00Z", "json",
-         thread("claude-code", "default", usage(9, 9), {}), None, None, None),
+         thread("  ", "default", usage(9, 9), {}), None, None, None),
         ("t5", "s", "2026-11-20T12:30:00Z", "json",
          thread("zed.dev", "claude-sonnet-4-5", usage(9, 9), {}, imported=True), None, None, None),
         ("t6", "s", "2026-11-20T12:30:00Z", "json", thread("zed.dev", "gpt-5", usage(0, 0), {}), None, None, None),
@@ -122,7 +123,8 @@ def test_rows_and_traps(home: Path) -> None:
     result = ZedReader().read(ZedReader().discover([])[0], 0, {})
     assert result.errors == [] and result.skipped == 3
     rows = {r.session_id: r for r in result.rows}
-    assert set(rows) == {"t1", "t2"}
+    assert set(rows) == {"t1", "t2", "t3"}
+    assert pick(rows["t3"], "provider", "model", "input", "output") == ("anthropic", "claude-sonnet-4-5", 9, 9)
     t1 = rows["t1"]
     # workspace: folder_paths_order "1,0" puts /work/b first; stamped at updated_at (after created_at)
     assert (t1.client, t1.provider, t1.model, t1.workspace, t1.session_id, t1.agent, t1.event_key, t1.ts) == (
@@ -159,16 +161,16 @@ def test_reread_replaces_thread_totals(home: Path) -> None:
     db = zed_db(home)
     reader = ZedReader()
     _, frame = ledger_scan(home, reader)
-    # 400 + 150 input, 60 + 27 output
-    assert totals(frame)["input"] == 550 and totals(frame)["output"] == 87
+    # 400 + 150 + 9 input, 60 + 27 + 9 output
+    assert totals(frame)["input"] == 559 and totals(frame)["output"] == 96
     grown = zstd(thread("zed.dev", "claude-sonnet-4-5", usage(900, 100, 5, 70), {}))
     execute(db, "UPDATE threads SET data = ?, updated_at = '2026-11-22T09:00:00Z' WHERE id = 't1'", (grown,))
     summary, frame = ledger_scan(home, reader)
     assert summary.read == 1
-    # replaced: 900 + 150 input (not 400 + 900 + 150); 100 + 27 output; cache read 70 + 10
-    assert totals(frame)["input"] == 1050 and totals(frame)["output"] == 127 and totals(frame)["cache_read"] == 80
+    # replaced: 900 + 150 + 9 input (not 400 + 900 + ...); 100 + 27 + 9 output; cache read 70 + 10
+    assert totals(frame)["input"] == 1059 and totals(frame)["output"] == 136 and totals(frame)["cache_read"] == 80
     t1 = frame.filter(frame["session_id"] == "t1")
-    assert frame.height == 2 and t1["ts"].dt.epoch("us").item() == us("2026-11-22T09:00:00")
+    assert frame.height == 3 and t1["ts"].dt.epoch("us").item() == us("2026-11-22T09:00:00")
 
 
 def test_locked_database_is_reported(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,7 +180,7 @@ def test_locked_database_is_reported(home: Path, monkeypatch: pytest.MonkeyPatch
         summary, frame = ledger_scan(home, ZedReader())
     assert frame.height == 0 and reported_busy(summary.errors, db)
     summary, frame = ledger_scan(home, ZedReader())
-    assert summary.errors == [] and frame.height == 2
+    assert summary.errors == [] and frame.height == 3
 
 
 def test_old_schema_without_created_at(home: Path) -> None:
@@ -244,7 +246,7 @@ def test_corrupt_zstd_costs_one_thread_each(home: Path) -> None:
         "thread data not decodable (corrupt zstd, unknown encoding or over the size limit)": 2,
         "thread JSON malformed or nested too deeply": 1,
     }
-    assert {r.session_id for r in result.rows} == {"t1", "t2"}
+    assert {r.session_id for r in result.rows} == {"t1", "t2", "t3"}
 
 
 def test_a_thread_nested_too_deep_costs_only_itself(home: Path) -> None:
