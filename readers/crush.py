@@ -45,8 +45,8 @@ import msgspec
 
 from .base import ReadResult, Row, Source, first_sight, read_regular, xdg
 from .coerce import cost, time_us
-from .database import col, columns, companions
-from .session_totals import read_totals, usage_time
+from .database import col, columns
+from .session_totals import database_source, read_totals, usage_time
 
 CLIENT = "crush"
 SESSION_MODEL = "session-total"
@@ -116,7 +116,7 @@ class CrushReader:
         found = []
         for path, _workspace in [*self.projects(errors), *((p, "") for p in self._extra())]:
             if path.is_file() and first_sight(path, seen):
-                found.append(Source(CLIENT, path, "whole", companions(path)))
+                found.append(database_source(CLIENT, path))
         return found
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
@@ -137,7 +137,7 @@ class CrushReader:
             key = ()
         cached = self._index_cache
         if cached is None or cached[0] != key:
-            cached = self._index_cache = (key, dict(self.projects([])))
+            cached = self._index_cache = (key, {db.resolve(): ws for db, ws in self.projects([])})
         return cached[1]
 
 

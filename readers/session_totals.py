@@ -23,15 +23,24 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from .base import ReadResult, Row
+from .base import ReadResult, Row, Source
 
 # Old names kept for readers not yet switched to the kit (droid, copilot, openclaw); drop once none imports them.
 from .coerce import epoch_us as epoch_to_us
-from .database import columns, read_db
+from .database import columns, companions, read_db
 from .database import companions as wal_companions
 from .providers import infer_provider
 
-__all__ = ["columns", "epoch_to_us", "infer_provider", "read_db", "read_totals", "usage_time", "wal_companions"]
+__all__ = [
+    "columns",
+    "database_source",
+    "epoch_to_us",
+    "infer_provider",
+    "read_db",
+    "read_totals",
+    "usage_time",
+    "wal_companions",
+]
 
 
 def usage_time(start: int | None, last: int | None) -> int | None:
@@ -41,6 +50,14 @@ def usage_time(start: int | None, last: int | None) -> int | None:
     if start is not None and last < start:
         return start
     return last
+
+
+def database_source(client: str, path: Path) -> Source:
+    """The source of a database at ``path``: its real file (a symlink resolved, as SQLite does), with the
+    companions that sit beside that file. The kit opens regular files only, and a ``-wal`` is kept beside
+    the real database, not beside a link to it."""
+    real = path.resolve()
+    return Source(client, real, "whole", companions(real))
 
 
 def read_totals(path: Path, rows: Callable[[sqlite3.Connection, ReadResult], None]) -> ReadResult:

@@ -61,9 +61,9 @@ import msgspec
 
 from .base import ReadResult, Row, Source, first_sight, home, xdg
 from .coerce import count, text, time_us
-from .database import col, columns, companions
+from .database import col, columns
 from .providers import infer_provider
-from .session_totals import read_totals, usage_time
+from .session_totals import database_source, read_totals, usage_time
 
 CLIENT = "zed"
 #: Threads decompressed ahead of JSON decoding (bounded memory), by this many workers.
@@ -138,7 +138,7 @@ class ZedReader:
         found = []
         for path in self.roots():
             if path.is_file() and first_sight(path, seen):
-                found.append(Source(CLIENT, path, "whole", companions(path)))
+                found.append(database_source(CLIENT, path))
         return found
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:

@@ -241,3 +241,15 @@ def check_truncated(reader: Reader, db: Path) -> None:
     result = read_one(reader)
     assert result.rows == [] and len(result.errors) == 1
     assert result.errors[0].startswith(f"{db}: cannot read database: ")
+
+
+def check_symlinked_database(reader: Reader, db: Path, link: Path) -> ReadResult:
+    """The client's database path is a symlink to the real file (dotfiles, a moved data dir): read, with the
+    companions of the real file (where SQLite keeps them)."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(db)
+    (source,) = reader.discover([])
+    assert source.companions == (db.with_name(db.name + "-wal"),)
+    result = reader.read(source, 0, {})
+    assert result.errors == [] and result.rows
+    return result

@@ -267,3 +267,13 @@ def test_an_absurd_cost_costs_only_its_session(home: Path, monkeypatch: pytest.M
     assert result.errors == [] and (costs["r1"], costs["r3"]) == (1.5, 2.25)
     # either left out here (not a finite number) or refused by the scan's limits: never summed
     assert costs.get("r9") is None or costs["r9"] > MAX_COST
+
+
+def test_a_symlinked_database_is_read(home: Path) -> None:
+    db1, _db2 = crush_tree(home)
+    real = home / "elsewhere/crush.db"
+    real.parent.mkdir()
+    db1.rename(real)
+    db1.symlink_to(real)
+    rows = read_all(CrushReader())
+    assert set(rows) == {"r1", "r3", "q1"} and rows["r1"].workspace == str(home / "src/app")

@@ -16,6 +16,7 @@ from tests.session_totals_helpers import (
     check_fifo_companion,
     check_fifo_database,
     check_random_bytes,
+    check_symlinked_database,
     check_truncated,
     check_wal_without_shm,
     exclusive_lock,
@@ -280,3 +281,8 @@ def test_an_absurd_count_costs_only_its_session(home: Path, absurd: object) -> N
     assert rows == expected
     # never wrapped or clamped into range: the scan's limits refuse the row with a counted reason
     assert bad.input > MAX_SESSION_TOKENS and bad.output + bad.reasoning >= 5
+
+
+def test_a_symlinked_database_is_read(home: Path) -> None:
+    result = check_symlinked_database(GooseReader(), goose_db(home / "dotfiles"), home / DB)
+    assert {r.session_id for r in result.rows} == {"20261120_1", "20261120_2", "20261120_3"}

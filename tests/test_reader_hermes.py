@@ -14,6 +14,7 @@ from tests.session_totals_helpers import (
     check_fifo_companion,
     check_fifo_database,
     check_random_bytes,
+    check_symlinked_database,
     check_truncated,
     check_wal_without_shm,
     exclusive_lock,
@@ -271,3 +272,8 @@ def test_absurd_per_model_counts_do_not_overflow_the_query(home: Path) -> None:
     rows = {r.session_id: r for r in result.rows}
     assert result.errors == [] and rows["s1"].input == 120 and rows["s1"].output == 40
     assert rows["s2"].input > MAX_SESSION_TOKENS and rows["s2"].output == 2
+
+
+def test_a_symlinked_database_is_read(home: Path) -> None:
+    result = check_symlinked_database(HermesReader(), hermes_db(home / "dotfiles"), home / DB)
+    assert {r.session_id for r in result.rows} == {"s1", "s2"}

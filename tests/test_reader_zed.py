@@ -17,6 +17,7 @@ from tests.session_totals_helpers import (
     check_fifo_companion,
     check_fifo_database,
     check_random_bytes,
+    check_symlinked_database,
     check_truncated,
     check_wal_without_shm,
     exclusive_lock,
@@ -305,3 +306,8 @@ def test_a_thread_that_decompresses_beyond_the_limit_costs_only_itself(
     assert (
         result.reasons["thread data not decodable (corrupt zstd, unknown encoding or over the size limit)"] == 3
     )  # t7, t8 and t12
+
+
+def test_a_symlinked_database_is_read(home: Path) -> None:
+    result = check_symlinked_database(ZedReader(), zed_db(home / "dotfiles"), home / DB)
+    assert {r.session_id for r in result.rows} == {"t1", "t2", "t3"}
