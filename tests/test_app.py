@@ -355,12 +355,13 @@ async def test_auto_export_after_new_turns_is_debounced(home: Path, tmp_path: Pa
                 line = claude_line("2026-11-20T12:00:00Z", "claude-sonnet-4-5", f"a{i}", "s1", "/w/alpha", 1, 1, 0, 0)
                 fh.write(line + "\n")
             await pilot.pause(0.05)
-        for _ in range(300):  # bounded poll (15 s): a loaded machine delays the watcher, never the result
+        for _ in range(800):  # bounded poll (40 s): a loaded machine delays the watcher, never the result
             await pilot.pause(0.05)
             if manifest.exists() and not app.export_busy and app.view.totals["turns"] == 6:
                 break
-        assert manifest.exists()
-        assert app.view.totals["turns"] == 6  # 3 + 3 appended
+        state = f"turns={app.view.totals['turns']} busy={app.busy} export_busy={app.export_busy}"
+        assert manifest.exists(), state
+        assert app.view.totals["turns"] == 6, state  # 3 + 3 appended
 
 
 async def test_many_rows_are_capped_with_a_notice(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

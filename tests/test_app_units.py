@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
+import pytest
 from tokscope.widgets.daily_chart import chart_lines
 from tokscope.widgets.usage_table import Column, fit_columns
 
@@ -290,3 +291,18 @@ def test_paths_lose_their_start_at_a_separator_and_figures_go_exact_where_room_a
     # no room: the short form stays, and nothing else gives up width for the exact one
     narrow, exact = fit_exact(cols, 20, {"k": 20}, {"turns": 9})
     assert exact == set() and dict((c.key, w) for c, w in narrow)["turns"] == 6
+
+
+def test_plan_watches_skips_a_root_it_may_not_look_at(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good = tmp_path / "good"
+    good.mkdir()
+    locked = tmp_path / "locked" / "projects"
+    real_is_file = Path.is_file
+
+    def is_file(self: Path) -> bool:
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_is_file(self)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    assert plan_watches([locked, good], None) == {good: (True, False)}

@@ -211,3 +211,15 @@ async def test_energy_estimate_shows_only_when_asked(home: Path) -> None:
         assert 0 < low < high
         text = str(app.main.query_one(Summary).render())
         assert "Energy ≈" in text and "order of magnitude" in text
+
+
+async def test_y_copies_the_row_with_exact_figures(home: Path) -> None:
+    write_fixture(home)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2", "y")  # Models: sonnet first, 1,365 tokens
+        await settle(app, pilot)
+        copied = app.clipboard
+        assert copied.startswith("Model: claude-sonnet-4-5\t")
+        assert "Total: 1,365" in copied and "Reasoning: 0" in copied  # columns the pane drops are copied too

@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_devices(sub)
 
+    p = sub.add_parser("doctor", help="what needs a look: the ledger's health, values left out and why")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--no-scan", action="store_true", help="do not scan first")
+    p.add_argument("--repair", action="store_true", help="set damaged ledger files aside and re-read the sources")
+    p.set_defaults(func=cmd_doctor)
+
     from tokscope.tui.serve import register as register_serve
 
     register_serve(sub)
@@ -163,6 +169,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
+        from tokscope.ledger import disk_full
+
+        if disk_full(exc):  # wherever the write was (Polars wraps the OS error in its own)
+            filename = getattr(exc, "filename", None)
+            where = f" for {filename}" if filename else ""
+            print(
+                f"tokscope: error: no space left on device{where}; nothing new was recorded (free some space "
+                "and run it again)",
+                file=sys.stderr,
+            )
+            return 1
         if debug:
             raise
         where = f" in `tokscope {argv[0]}`" if argv else ""
@@ -212,11 +229,16 @@ def run_scan(quiet: bool = True) -> Any:
         if bar is not None and task is not None:
             bar.update(task, completed=done)
 
+    from tokscope.doctor import warnings
+    from tokscope.ledger import Ledger
+
     try:
-        return scan(progress=progress, on_plan=on_plan)
+        summary = scan(progress=progress, on_plan=on_plan)
     finally:
         if bar is not None:
             bar.stop()
+    summary.errors.extend(warnings(Ledger()))
+    return summary
 
 
 def _print_errors(summary: Any, limit: int = 20) -> None:
@@ -238,9 +260,35 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(
             f"{summary.files:,} files ({summary.read:,} read, {summary.bytes_read / 1e6:,.1f} MB), "
             f"{summary.events:,} events ({summary.new_events:,} new), "
-            f"{summary.skipped:,} lines skipped, in {elapsed:.2f}s"
+            f"{summary.skipped:,} lines skipped{' (tokscope doctor says why)' if summary.skipped else ''}, "
+            f"in {elapsed:.2f}s"
         )
     return 0
+
+
+# --- doctor ----------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """``tokscope doctor``: exit 0 when nothing needs the user, 1 when something does."""
+    from tokscope import doctor
+
+    if args.repair:
+        done = doctor.repair()
+        for path in done.quarantined:
+            print(f"tokscope: moved aside {path}", file=sys.stderr)
+        if done.rescanned:
+            print(f"tokscope: re-read every source: {done.recovered:,} events recovered", file=sys.stderr)
+    summary = None
+    if not args.repair and not args.no_scan:
+        summary = run_scan()
+        _print_errors(summary)
+    data = doctor.report(summary=summary)
+    if args.format == "json":
+        print(json.dumps(data, indent=2))
+    else:
+        print("\n".join(doctor.render(data)))
+    return 1 if data["status"] == "error" else 0
 
 
 # --- sources ---------------------------------------------------------------
@@ -248,42 +296,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def cmd_sources(args: argparse.Namespace) -> int:
     """``tokscope sources``."""
-    import polars as pl
-
-    from tokscope.ledger import Ledger
-    from tokscope.readers import all_readers
+    from tokscope.sources import source_entries
 
     summary = None
     if not args.no_scan:
         summary = run_scan()
         _print_errors(summary)
-    counts = dict(
-        Ledger()
-        .lazy()
-        .group_by("client")
-        .agg(pl.len())
-        .collect()
-        .select(pl.col("client").cast(pl.String), "len")
-        .iter_rows()
-    )
-    entries = []
-    for reader in all_readers():
-        if summary is not None and reader.client in summary.per_client:  # the scan just walked the roots
-            files, errors = summary.per_client[reader.client], summary.discover_errors[reader.client]
-        else:
-            errors = []
-            files = len(reader.discover(errors))
-        entries.append(
-            {
-                "client": reader.client,
-                "paths": [str(p) for p in reader.roots() if p.exists()],
-                "searched": [str(p) for p in reader.roots()],
-                "files": files,
-                "events": int(counts.get(reader.client, 0)),
-                "session_totals_only": reader.session_totals,
-                "errors": errors,
-            }
-        )
+    entries = source_entries(summary)
     if args.format == "json":
         print(json.dumps(entries, indent=2))
         return 0
@@ -408,6 +427,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not args.no_scan:
         summary = run_scan()
         _print_errors(summary)
+    else:  # the scan names the ledger's damaged files; without one, say it here
+        from tokscope.doctor import warnings
+        from tokscope.ledger import Ledger
+
+        for message in warnings(Ledger()):
+            print(f"tokscope: warning: {message}", file=sys.stderr)
     data, notes = report_data(args)
     for note in notes:
         print(f"tokscope: {note}", file=sys.stderr)

@@ -240,6 +240,20 @@ class UsageTable(DataTable):
                 self.move_cursor(row=keys.index(keep), animate=False, scroll=False)
                 self.scroll_to(y=scroll_y, animate=False, immediate=True)
 
+    def cursor_text(self) -> str | None:
+        """The row under the cursor as tab-separated ``label: value`` text, every column, exact figures."""
+        key = self.cursor_key()
+        if key is None:
+            return None
+        cells = dict(self._rows[self.cursor_row][1])
+        parts = []
+        for col in self._columns_spec:
+            value = cells.get(col.key, "")
+            value = value.exact if isinstance(value, Figure) else _plain(value)
+            if value != "":
+                parts.append(f"{col.label}: {value}")
+        return "\t".join(parts)
+
     def action_first_row(self) -> None:
         """Move the cursor to the first row."""
         if self.row_count:

@@ -116,6 +116,7 @@ class MainScreen(Screen):
         Binding("c", "client", "Client", id="client", tooltip="All clients or one"),
         Binding("s", "sort", "Sort", id="sort", tooltip="Next sort column"),
         Binding("S", "reverse_sort", "Reverse", show=False, id="reverse", tooltip="Reverse the sort order"),
+        Binding("y", "copy_row", "Copy", show=False, id="copy", tooltip="Copy the row under the cursor"),
         Binding("slash", "filter", "Filter", key_display="/", id="filter", tooltip="Filter rows by text"),
         Binding("escape", "back", "Back", id="back", show=False, tooltip="Close the filter, undo a drill-down"),
         Binding("m", "metric", "Cost/tokens", id="metric", tooltip="Daily chart: cost or tokens"),
@@ -519,6 +520,14 @@ class MainScreen(Screen):
         options = [c for c in SORT_CYCLE if (key_column if c == "key" else c) in shown]
         self.sort_by(next_in(options or SORT_CYCLE, current))
 
+    def action_copy_row(self) -> None:
+        """Copy the row under the cursor (every column, exact figures) to the clipboard (OSC 52)."""
+        text = self.query_one(UsageTable).cursor_text()
+        if text is None:
+            return
+        self.app.copy_to_clipboard(text)
+        self.app.notify("Copied the row.", timeout=2)
+
     def action_reverse_sort(self) -> None:
         """Reverse the order of the current sort column."""
         state = self.app.state
@@ -874,6 +883,7 @@ HELP_ROWS: tuple[tuple[str, str, str], ...] = (
     ("client", "c", "client: all, or one at a time"),
     ("sort", "s", "next sort column (or click a column header)"),
     ("reverse", "S", "reverse the sort order"),
+    ("copy", "y", "copy the row under the cursor (exact figures)"),
     ("filter", "/", "filter rows by text (Enter keeps, Esc clears)"),
     ("drill", "enter", "drill down: a row's sessions, a session's turns"),
     ("row.down", "j", "next row (also ↓; Home/End: first/last row)"),
