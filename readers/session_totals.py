@@ -24,23 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .base import ReadResult, Row, Source
-
-# Old names kept for readers not yet switched to the kit (droid, copilot, openclaw); drop once none imports them.
-from .coerce import epoch_us as epoch_to_us
-from .database import columns, companions, read_db
-from .database import companions as wal_companions
-from .providers import infer_provider
-
-__all__ = [
-    "columns",
-    "database_source",
-    "epoch_to_us",
-    "infer_provider",
-    "read_db",
-    "read_totals",
-    "usage_time",
-    "wal_companions",
-]
+from .database import companions, read_db
 
 
 def usage_time(start: int | None, last: int | None) -> int | None:
