@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import shutil
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -253,3 +255,13 @@ def check_symlinked_database(reader: Reader, db: Path, link: Path) -> ReadResult
     result = reader.read(source, 0, {})
     assert result.errors == [] and result.rows
     return result
+
+
+def check_declared_env(reader: Reader) -> None:
+    """Every environment variable the reader's module reads (besides HOME and XDG_*) is in ``reader.env``,
+    and nothing else is: tests and ``tokscope demo`` clear exactly that list."""
+    source = Path(sys.modules[type(reader).__module__].__file__ or "").read_text()
+    names = set(re.findall(r'(?:os\.environ\.get|os\.getenv|env_paths)\(\s*"([A-Z0-9_]+)"', source))
+    names |= set(re.findall(r'os\.environ\[\s*"([A-Z0-9_]+)"\s*\]', source))
+    read = {n for n in names if n != "HOME" and not n.startswith("XDG_")}
+    assert read and set(reader.env) == read, (reader.env, read)

@@ -11,6 +11,7 @@ from tokscope.readers import get_reader
 from tokscope.readers.crush import SESSION_MODEL, CrushReader
 
 from tests.session_totals_helpers import (
+    check_declared_env,
     check_existing_shm,
     check_fifo_companion,
     check_fifo_database,
@@ -277,3 +278,7 @@ def test_a_symlinked_database_is_read(home: Path) -> None:
     db1.symlink_to(real)
     rows = read_all(CrushReader())
     assert set(rows) == {"r1", "r3", "q1"} and rows["r1"].workspace == str(home / "src/app")
+
+
+def test_declares_the_environment_it_reads() -> None:
+    check_declared_env(CrushReader())

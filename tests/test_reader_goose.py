@@ -12,6 +12,7 @@ from tokscope.readers.base import Row
 from tokscope.readers.goose import GooseReader
 
 from tests.session_totals_helpers import (
+    check_declared_env,
     check_existing_shm,
     check_fifo_companion,
     check_fifo_database,
@@ -286,3 +287,7 @@ def test_an_absurd_count_costs_only_its_session(home: Path, absurd: object) -> N
 def test_a_symlinked_database_is_read(home: Path) -> None:
     result = check_symlinked_database(GooseReader(), goose_db(home / "dotfiles"), home / DB)
     assert {r.session_id for r in result.rows} == {"20261120_1", "20261120_2", "20261120_3"}
+
+
+def test_declares_the_environment_it_reads() -> None:
+    check_declared_env(GooseReader())

@@ -10,6 +10,7 @@ from tokscope.readers import get_reader
 from tokscope.readers.hermes import HermesReader
 
 from tests.session_totals_helpers import (
+    check_declared_env,
     check_existing_shm,
     check_fifo_companion,
     check_fifo_database,
@@ -277,3 +278,7 @@ def test_absurd_per_model_counts_do_not_overflow_the_query(home: Path) -> None:
 def test_a_symlinked_database_is_read(home: Path) -> None:
     result = check_symlinked_database(HermesReader(), hermes_db(home / "dotfiles"), home / DB)
     assert {r.session_id for r in result.rows} == {"s1", "s2"}
+
+
+def test_declares_the_environment_it_reads() -> None:
+    check_declared_env(HermesReader())

@@ -13,6 +13,7 @@ from tokscope.readers import get_reader, zed
 from tokscope.readers.zed import ZedReader
 
 from tests.session_totals_helpers import (
+    check_declared_env,
     check_existing_shm,
     check_fifo_companion,
     check_fifo_database,
@@ -311,3 +312,7 @@ def test_a_thread_that_decompresses_beyond_the_limit_costs_only_itself(
 def test_a_symlinked_database_is_read(home: Path) -> None:
     result = check_symlinked_database(ZedReader(), zed_db(home / "dotfiles"), home / DB)
     assert {r.session_id for r in result.rows} == {"t1", "t2", "t3"}
+
+
+def test_declares_the_environment_it_reads() -> None:
+    check_declared_env(ZedReader())
