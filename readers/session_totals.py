@@ -46,14 +46,31 @@ def database_source(client: str, path: Path) -> Source:
 
 def read_totals(path: Path, rows: Callable[[sqlite3.Connection, ReadResult], None]) -> ReadResult:
     """Read a session-total database with ``database.read_db``: ``rows`` adds its rows and counted
-    skips to the ``ReadResult`` it is given (a fresh one per attempt, so a retried read counts once)."""
+    skips to the ``ReadResult`` it is given (a fresh one per attempt, so a retried read counts once).
+
+    Text with invalid UTF-8 makes a query fail outright; it is then run again with the bad bytes
+    replaced, so they cost only themselves (the fast strict decoding stays the rule).
+    """
     latest = ReadResult()
 
     def work(conn: sqlite3.Connection) -> list[Row]:
         nonlocal latest
-        latest = ReadResult()
-        rows(conn, latest)
-        return latest.rows
+        for lenient in (False, True):
+            latest = ReadResult()
+            try:
+                rows(conn, latest)
+                return latest.rows
+            except sqlite3.OperationalError as exc:
+                if lenient or "could not decode" not in str(exc).lower():
+                    raise
+                if conn.in_transaction:
+                    conn.rollback()
+                conn.text_factory = _replace_invalid
+        raise AssertionError("unreachable")
 
     result = read_db(path, work)
     return result if result.errors else latest
+
+
+def _replace_invalid(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")

@@ -282,3 +282,10 @@ def test_a_symlinked_database_is_read(home: Path) -> None:
 
 def test_declares_the_environment_it_reads() -> None:
     check_declared_env(CrushReader())
+
+
+def test_invalid_utf8_text_costs_nothing_but_the_bad_bytes(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = one_db(home, monkeypatch)
+    execute(db, "UPDATE sessions SET id = CAST(x'7231ff' AS TEXT) WHERE id = 'r1'")
+    result = read_one(CrushReader())
+    assert result.errors == [] and {r.session_id: r.source_cost for r in result.rows} == {"r1\ufffd": 1.5, "r3": 2.25}

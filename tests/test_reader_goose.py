@@ -291,3 +291,13 @@ def test_a_symlinked_database_is_read(home: Path) -> None:
 
 def test_declares_the_environment_it_reads() -> None:
     check_declared_env(GooseReader())
+
+
+def test_invalid_utf8_text_costs_nothing_but_the_bad_bytes(home: Path) -> None:
+    db = goose_db(home)
+    expected = read_rows(GooseReader())
+    execute(db, "UPDATE sessions SET working_dir = CAST(x'2f6170702fff' AS TEXT) WHERE id = '20261120_1'")
+    rows = read_rows(GooseReader())
+    assert rows.pop("20261120_1").workspace == "/app/\ufffd"
+    expected.pop("20261120_1")
+    assert rows == expected

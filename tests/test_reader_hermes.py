@@ -282,3 +282,11 @@ def test_a_symlinked_database_is_read(home: Path) -> None:
 
 def test_declares_the_environment_it_reads() -> None:
     check_declared_env(HermesReader())
+
+
+def test_invalid_utf8_text_costs_nothing_but_the_bad_bytes(home: Path) -> None:
+    db = hermes_db(home)
+    execute(db, "UPDATE sessions SET cwd = CAST(x'2f702fff' AS TEXT) WHERE id = 's1'")
+    result = read_one(HermesReader())
+    rows = {r.session_id: r for r in result.rows}
+    assert result.errors == [] and set(rows) == {"s1", "s2"} and rows["s1"].workspace == "/p/\ufffd"

@@ -316,3 +316,11 @@ def test_a_symlinked_database_is_read(home: Path) -> None:
 
 def test_declares_the_environment_it_reads() -> None:
     check_declared_env(ZedReader())
+
+
+def test_invalid_utf8_text_costs_nothing_but_the_bad_bytes(home: Path) -> None:
+    db = zed_db(home)
+    execute(db, "UPDATE threads SET folder_paths = CAST(x'2f772fff' AS TEXT) WHERE id = 't1'")
+    result = read_one(ZedReader())
+    rows = {r.session_id: r for r in result.rows}
+    assert result.errors == [] and set(rows) == {"t1", "t2", "t3"} and rows["t1"].workspace == "/w/\ufffd"
