@@ -59,7 +59,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Row, Source, first_sight, home, xdg
+from .base import ReadResult, Row, Source, decode_line, first_sight, home, xdg
 from .coerce import count, text, time_us
 from .database import col, columns
 from .providers import infer_provider
@@ -182,10 +182,7 @@ def _decode_thread(data: bytes) -> _Thread | None:
             thread = None
         if thread is not None and thread.model is not None and (_counted(thread) or thread.request_token_usage):
             return thread  # else the per-request usage may sit before the tail: decode it all
-    try:
-        return _decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-        return None
+    return decode_line(_decode, data)  # invalid UTF-8 replaced; malformed or too deep: None
 
 
 _local = threading.local()

@@ -324,3 +324,14 @@ def test_invalid_utf8_text_costs_nothing_but_the_bad_bytes(home: Path) -> None:
     result = read_one(ZedReader())
     rows = {r.session_id: r for r in result.rows}
     assert result.errors == [] and set(rows) == {"t1", "t2", "t3"} and rows["t1"].workspace == "/w/\ufffd"
+
+
+def test_invalid_utf8_inside_a_thread_costs_nothing_but_the_bad_bytes(home: Path) -> None:
+    # in the messages and in a field the reader decodes (the model's name)
+    body = thread("zed.dev", "gpt-5", usage(7, 2), {}).replace(b"say ", b"s\xffy ", 1)
+    body = body.replace(b'"gpt-5"', b'"gpt-5\xff"')
+    assert body.count(b"\xff") == 2
+    row = ("u1", "s", "2026-05-01T12:30:00Z", "zstd", zstd(body), None, None, None, None)
+    make_db(home / DB, SCHEMA, [(INSERT, row)])
+    (row,) = read_one(ZedReader()).rows
+    assert pick(row, "model", "input", "output") == ("gpt-5\ufffd", 7, 2)
