@@ -174,7 +174,9 @@ def read_regular(path: Path, max_bytes: int | None = None) -> bytes:
             size = os.fstat(fh.fileno()).st_size
             if size > max_bytes:
                 raise FileTooLarge(errno.EFBIG, f"{size:,} bytes is over the limit of {max_bytes:,}", str(path))
-            data = fh.read(max_bytes + 1)
+            data = fh.read(size + 1)  # not read(max_bytes + 1): that allocates max_bytes on every call
+            if len(data) > size:  # grew since the fstat: read on, up to just past the limit
+                data += fh.read(max_bytes + 1 - len(data))
             if len(data) > max_bytes:
                 raise FileTooLarge(errno.EFBIG, f"grew over the limit of {max_bytes:,} bytes", str(path))
             return data
