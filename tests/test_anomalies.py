@@ -243,9 +243,10 @@ def test_json_contract_shape():
 # --- end to end: Claude Code logs in a test HOME ----------------------------------------------------
 
 
-def write_claude_session(home: Path, session: str, turns: list[dict]) -> Path:
-    """A Claude Code transcript at its real path, one assistant line per turn."""
-    path = home / ".claude" / "projects" / "-w-app" / f"{session}.jsonl"
+def write_claude_session(home: Path, session: str, turns: list[dict], workspace: str = "/w/app") -> Path:
+    """A Claude Code transcript at its real path (project dir named after ``workspace``), one assistant line
+    per turn (each turn: ts, input, output, cache_read, cache_write)."""
+    path = home / ".claude" / "projects" / workspace.replace("/", "-") / f"{session}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = []
     for i, t in enumerate(turns):
@@ -260,7 +261,7 @@ def write_claude_session(home: Path, session: str, turns: list[dict]) -> Path:
                 {
                     "type": "assistant",
                     "sessionId": session,
-                    "cwd": "/w/app",
+                    "cwd": workspace,
                     "timestamp": t["ts"],
                     "requestId": f"req_{session}_{i}",
                     "message": {"id": f"msg_{session}_{i}", "model": "claude-sonnet-4-5-20250929", "usage": usage},
@@ -314,3 +315,12 @@ def test_cli_reports_bad_thresholds_and_an_empty_home(home):
     assert "outlier_factor" in err
     code, out, _ = cli("anomalies")
     assert code == 0 and "no anomalies" in out
+
+
+def test_cli_periods_are_the_query_periods():
+    from tokscope.cli import build_parser
+    from tokscope.query import PERIODS
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    period = next(a for a in sub.choices["anomalies"]._actions if a.dest == "period")
+    assert tuple(period.choices) == PERIODS

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:  # polars is imported where used: building the CLI parser must stay light
     import polars as pl
 
+    from tokscope.usage import Usage
+
 KINDS = ("cache_thrash", "outlier", "runaway", "model_switch")
 
 #: A session is one client's session on one device (ids may repeat across clients).
@@ -442,8 +444,8 @@ def detect(
     return [*cache_thrash(frame, t), *outliers(frame, t), *runaway(frame, t), *model_switch(frame, t, rates)]
 
 
-def find(period: str = "30d", tz: str | None = None) -> Findings:
-    """Anomalies in the merged, priced ledger over ``period`` (a ``tokscope.query`` period)."""
+def find(period: str = "30d", tz: str | None = None, usage: Usage | None = None) -> Findings:
+    """Anomalies in the merged, priced ledger (``usage``, default: loaded) over ``period`` (a query period)."""
     from tokscope import config as config_mod
     from tokscope.query import Query, filtered, today_in
     from tokscope.timezone import local_tz
@@ -452,7 +454,7 @@ def find(period: str = "30d", tz: str | None = None) -> Findings:
     settings = config_mod.load()
     thresholds, notes = thresholds_from(settings.extra.get("anomalies"))
     tz = tz or settings.timezone or local_tz()
-    usage = load_usage(settings)
+    usage = usage or load_usage(settings)
     events = filtered(usage.events, Query(by=[], period=period, tz=tz), today_in(tz))
     return Findings(anomalies=detect(events, thresholds), thresholds=thresholds, notes=[*usage.notes, *notes])
 
@@ -513,10 +515,9 @@ def _print_table(found: Findings, period: str) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``anomalies`` to the CLI."""
-    from tokscope.query import PERIODS
-
     p = sub.add_parser("anomalies", help="cache thrash, cost outliers, runaway loops and pricier-model switches")
-    p.add_argument("--period", choices=PERIODS, default="30d")
+    # the periods of tokscope.query.PERIODS, spelt out so that building the parser imports no Polars
+    p.add_argument("--period", choices=("today", "yesterday", "7d", "30d", "month", "all"), default="30d")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--tz", help="IANA timezone for the period's days (default: config, then local)")
     p.add_argument("--no-scan", action="store_true", help="do not scan first")
