@@ -150,10 +150,6 @@ def _sessions(events: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _within(workspace: str, directory: str) -> bool:
-    return directory == workspace or directory.startswith(workspace.rstrip("/") + "/")
-
-
 def session_cost(source: UsageSource, session_id: str | None = None, cwd: str | None = None) -> dict[str, Any]:
     """The figures of one session: by id, else the latest session whose workspace holds ``cwd``."""
     import polars as pl
@@ -168,9 +164,9 @@ def session_cost(source: UsageSource, session_id: str | None = None, cwd: str | 
     else:
         directory = str(Path(cwd or Path.cwd()).resolve())
         candidates = sessions.filter(pl.col("workspace").fill_null("") != "").collect()
-        found = candidates.filter(
-            pl.col("workspace").map_elements(lambda w: _within(w, directory), return_dtype=pl.Boolean)
-        ).sort("last_turn", descending=True)
+        workspace = pl.col("workspace").str.strip_chars_end("/")
+        inside = (workspace == directory) | pl.lit(directory).str.starts_with(workspace + "/")
+        found = candidates.filter(inside).sort("last_turn", descending=True)
         if found.is_empty():
             raise _fail(f"no recorded session in {directory} or a folder above it; pass session_id instead")
         matched = "workspace"
