@@ -179,6 +179,19 @@ def test_unpriced_rows_raise_no_outlier_but_still_show_thrash():
     assert dict(found[0].figures)["cost"] is None
 
 
+def test_turns_without_a_session_id_make_no_session_finding():
+    rows = planted().with_columns(session_id=pl.lit(""))
+    assert kinds(detect(rows, rates=RATES)) == [("outlier", "device", "d3")]
+
+
+def test_findings_are_ordered_by_kind_then_cost():
+    rows = thrash("d1", "cheap", "/w/a") + thrash("d1", "dear", "/w/b")
+    for row in rows[8:]:
+        row["cost"] = 0.09
+    found = detect(frame(rows), rates=RATES)
+    assert [(a.kind, a.key) for a in found] == [("cache_thrash", "dear"), ("cache_thrash", "cheap")]
+
+
 def test_switch_to_a_pricier_model_for_a_run_of_turns():
     rows = normal("d1", "s1", "/w/a", n=6)
     for i, row in enumerate(rows):
@@ -189,6 +202,13 @@ def test_switch_to_a_pricier_model_for_a_run_of_turns():
     assert figures["ratio"] == pytest.approx(90 / 6)
     assert figures["turns_after"] == 3
     assert [r.model for r in found[0].rows] == ["cheap"] * 3 + ["pricey"] * 3
+
+
+def test_back_to_the_main_model_after_side_calls_is_no_switch():
+    rows = normal("d1", "s1", "/w/a", n=12)
+    for i, row in enumerate(rows):
+        row["model"] = "cheap" if 4 <= i < 8 else "m"  # m ×4, cheap ×4 (background work), m ×4 (3× cheap's rate)
+    assert detect(frame(rows), rates=RATES) == []
 
 
 def test_a_lone_side_call_is_no_switch_and_neither_is_a_cheaper_model():

@@ -135,7 +135,7 @@ class Anomaly:
 
 @dataclass
 class Findings:
-    """Every anomaly found, worst first within each kind, and what the user should know."""
+    """Every anomaly found (by kind, costliest first), the thresholds used, and what the user should know."""
 
     anomalies: list[Anomaly] = field(default_factory=list)
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -146,7 +146,7 @@ class Findings:
 
 
 def prepare(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
-    """The columns detection reads, keys as text, sorted by session then time, with a row index."""
+    """The columns detection reads, keys as text, sorted by session (numbered ``sid``) then time, indexed."""
     import polars as pl
 
     frame = events.lazy()
@@ -161,6 +161,7 @@ def prepare(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns(cache_write=pl.col("cache_write_5m") + pl.col("cache_write_1h"))
         .sort([*SESSION, "ts"])
+        .with_columns(sid=pl.struct(SESSION).rle_id())  # one number per session: cheaper windows than 3 keys
         .collect()
         .with_row_index("idx")
     )
@@ -209,12 +210,12 @@ def cache_thrash(frame: pl.DataFrame, t: Thresholds) -> list[Anomaly]:
     runs = (
         frame.filter((pl.col("cache_read") > 0) | (pl.col("cache_write") > 0))
         .with_columns(thrash=thrash)
-        .with_columns(run=pl.col("thrash").rle_id().over(SESSION))
+        .with_columns(run=pl.col("thrash").rle_id().over("sid"))
         .filter(pl.col("thrash"))
-        .filter(pl.len().over([*SESSION, "run"]) >= max(t.thrash_min_turns, 1))
+        .filter(pl.len().over(["sid", "run"]) >= max(t.thrash_min_turns, 1))
     )
     found = []
-    for rows in runs.partition_by([*SESSION, "run"], maintain_order=True):
+    for rows in runs.partition_by(["sid", "run"], maintain_order=True):
         writes, reads = int(rows["cache_write"].sum()), int(rows["cache_read"].sum())
         figures = [
             Figure("turns", rows.height),
@@ -234,7 +235,7 @@ def cache_thrash(frame: pl.DataFrame, t: Thresholds) -> list[Anomaly]:
 def _near(column: str, tolerance: float) -> pl.Expr:
     import polars as pl
 
-    now, before = pl.col(column), pl.col(column).shift(1).over(SESSION)
+    now, before = pl.col(column), pl.col(column).shift(1).over("sid")
     return (now - before).abs() <= pl.max_horizontal(pl.max_horizontal(now, before) * tolerance, pl.lit(8))
 
 
@@ -244,27 +245,27 @@ def runaway(frame: pl.DataFrame, t: Thresholds) -> list[Anomaly]:
 
     window = f"{max(t.runaway_window_minutes, 1)}m"
     counted = frame.with_columns(window=pl.col("ts").dt.truncate(window)).with_columns(
-        in_window=pl.len().over([*SESSION, "window"]).cast(pl.Int64)
+        in_window=pl.len().over(["sid", "window"]).cast(pl.Int64)
     )
-    per_window = counted.unique([*SESSION, "window"]).group_by(SESSION).agg(norm=pl.col("in_window").median())
-    same = pl.col("model") == pl.col("model").shift(1).over(SESSION)
+    per_window = counted.unique(["sid", "window"]).group_by("sid").agg(norm=pl.col("in_window").median())
+    same = pl.col("model") == pl.col("model").shift(1).over("sid")
     for column in ("input", "output", "cache_write"):
         same &= _near(column, t.runaway_similarity)
     marked = (
-        counted.join(per_window, on=list(SESSION))
+        counted.join(per_window, on="sid")
         .with_columns(
             fast=(pl.col("in_window") >= t.runaway_rate_factor * pl.col("norm"))
             & (pl.col("in_window") >= max(t.runaway_min_window_turns, 1)),
             same=same.fill_null(False),
         )
-        .with_columns(run=pl.col("same").rle_id().over(SESSION))
-        .with_columns(run_len=pl.when("same").then(pl.len().over([*SESSION, "run"]) + 1).otherwise(0))
+        .with_columns(run=pl.col("same").rle_id().over("sid"))
+        .with_columns(run_len=pl.when("same").then(pl.len().over(["sid", "run"]) + 1).otherwise(0))
     )
     looping = pl.col("run_len") >= max(t.runaway_repeat_turns, 2)
     # a run of near-identical turns starts one row before its first "same" flag
-    marked = marked.with_columns(repeat=looping | looping.shift(-1).over(SESSION).fill_null(False) & ~pl.col("same"))
+    marked = marked.with_columns(repeat=looping | looping.shift(-1).over("sid").fill_null(False) & ~pl.col("same"))
     found = []
-    for rows in marked.filter(pl.col("fast") | pl.col("repeat")).partition_by(list(SESSION), maintain_order=True):
+    for rows in marked.filter(pl.col("fast") | pl.col("repeat")).partition_by("sid", maintain_order=True):
         fast, repeat = rows.filter("fast"), rows.filter("repeat")
         figures = [Figure("turns", rows.height), Figure("cost", _cost(rows))]
         parts = []
@@ -302,28 +303,34 @@ def model_rates(models: list[str]) -> dict[str, float]:
 
 
 def model_switch(frame: pl.DataFrame, t: Thresholds, rates: dict[str, float]) -> list[Anomaly]:
-    """Sessions that move, for ≥ ``switch_min_turns`` turns, to a model ``switch_factor``× pricier than before."""
+    """Sessions that move, for ≥ ``switch_min_turns`` turns, to a model ``switch_factor``× pricier than before.
+
+    Only a model's first such run in a session counts: going back to the main model after a stretch of
+    side calls on a cheap one is no switch.
+    """
     import polars as pl
 
     least = max(t.switch_min_turns, 1)
+    frame = frame.drop("idx").with_row_index("idx")  # positions, so that evidence is a slice
     runs = (
-        frame.with_columns(run=pl.col("model").rle_id().over(SESSION))
-        .group_by([*SESSION, "run"], maintain_order=True)
-        .agg(pl.col("model").first(), first=pl.col("idx").first(), last=pl.col("idx").last(), n=pl.len())
+        frame.with_columns(run=pl.col("model").rle_id().over("sid"))
+        .group_by(["sid", "run"], maintain_order=True)
+        .agg(pl.col("model").first(), first=pl.col("idx").first(), n=pl.len())
         .filter(pl.col("n") >= least)
         .with_columns(rate=pl.col("model").replace_strict(rates, default=None, return_dtype=pl.Float64))
         .filter(pl.col("rate").is_not_null())
         .with_columns(
-            before=pl.col("model").shift(1).over(SESSION),
-            before_rate=pl.col("rate").shift(1).over(SESSION),
-            before_last=pl.col("last").shift(1).over(SESSION),
+            new=pl.col("model").is_first_distinct().over("sid"),
+            before=pl.col("model").shift(1).over("sid"),
+            before_rate=pl.col("rate").shift(1).over("sid"),
+            before_end=(pl.col("first") + pl.col("n")).shift(1).over("sid"),
         )
-        .filter(pl.col("rate") >= t.switch_factor * pl.col("before_rate"))
+        .filter(pl.col("new") & (pl.col("rate") >= t.switch_factor * pl.col("before_rate")))
     )
     found = []
     for run in runs.iter_rows(named=True):
-        before = frame.filter(pl.col("idx").is_between(run["before_last"] - least + 1, run["before_last"]))
-        after = frame.filter(pl.col("idx").is_between(run["first"], run["last"]))
+        before = frame.slice(run["before_end"] - least, least)
+        after = frame.slice(run["first"], run["n"])
         ratio = run["rate"] / run["before_rate"]
         figures = [
             Figure("from_rate_per_mtok", run["before_rate"] * 1e6),
@@ -441,7 +448,21 @@ def detect(
         return []
     if rates is None:
         rates = model_rates(frame["model"].unique().to_list())
-    return [*cache_thrash(frame, t), *outliers(frame, t), *runaway(frame, t), *model_switch(frame, t, rates)]
+    # turns without a session id are no session: they can still be part of a device or workspace outlier
+    sessions = frame.filter(frame["session_id"] != "")
+    found = [
+        *cache_thrash(sessions, t),
+        *outliers(frame, t),
+        *runaway(sessions, t),
+        *model_switch(sessions, t, rates),
+    ]
+    return sorted(found, key=lambda a: (KINDS.index(a.kind), -_money(a)))
+
+
+def _money(a: Anomaly) -> float:
+    """What a finding cost (its ``cost``, or ``cost_after`` for a switch), for ordering; 0 when unpriced."""
+    figures = dict(a.figures)
+    return figures.get("cost", figures.get("cost_after")) or 0.0
 
 
 def find(period: str = "30d", tz: str | None = None, usage: Usage | None = None) -> Findings:
