@@ -227,6 +227,7 @@ def test_json_contract_shape():
     found = detect(planted(), rates=RATES)
     data = json.loads(json.dumps(findings_json(Findings(anomalies=found), "all")))
     assert data["counts"] == {"cache_thrash": 1, "outlier": 1, "runaway": 1, "model_switch": 0}
+    assert data["tz"] == "UTC"
     assert data["thresholds"]["outlier_factor"] == 10.0
     first = data["anomalies"][0]
     assert set(first) == {
@@ -321,8 +322,10 @@ def test_cli_finds_a_planted_thrash_in_claude_code_logs(home):
     expected = (60 * 3 + sum(100 + 40 * i for i in range(6)) * 15 + 6 * 74_000 * 3.75) / 1e6
     assert found["figures"]["cost"] == pytest.approx(expected)
     assert src.read_bytes() == before
-    code, out, _ = cli("anomalies", "--period", "all", "--no-scan")
+    assert data["tz"] == "UTC"
+    code, out, _ = cli("anomalies", "--period", "all", "--no-scan", "--tz", "Asia/Tokyo")
     assert code == 0 and "cache_thrash" in out and "thrashy" in out
+    assert "19:00 – 19:05" in out and "10:00" not in out  # 10:00-10:05 UTC in Tokyo (UTC+9)
 
 
 def test_cli_reports_bad_thresholds_and_an_empty_home(home):

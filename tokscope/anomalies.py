@@ -140,6 +140,8 @@ class Findings:
     anomalies: list[Anomaly] = field(default_factory=list)
     thresholds: Thresholds = field(default_factory=Thresholds)
     notes: list[str] = field(default_factory=list)
+    tz: str = "UTC"
+    """The zone of the period's days (and of the table's times)."""
 
 
 # --- preparation -----------------------------------------------------------------------------
@@ -477,7 +479,8 @@ def find(period: str = "30d", tz: str | None = None, usage: Usage | None = None)
     tz = tz or settings.timezone or local_tz()
     usage = usage or load_usage(settings)
     events = filtered(usage.events, Query(by=[], period=period, tz=tz), today_in(tz))
-    return Findings(anomalies=detect(events, thresholds), thresholds=thresholds, notes=[*usage.notes, *notes])
+    found = detect(events, thresholds)
+    return Findings(anomalies=found, thresholds=thresholds, notes=[*usage.notes, *notes], tz=tz)
 
 
 # --- output ------------------------------------------------------------------------------------------
@@ -510,6 +513,7 @@ def findings_json(found: Findings, period: str) -> dict[str, Any]:
     """The whole ``--format json`` document."""
     return {
         "period": period,
+        "tz": found.tz,
         "thresholds": {f.name: getattr(found.thresholds, f.name) for f in fields(Thresholds)},
         "counts": {k: sum(a.kind == k for a in found.anomalies) for k in KINDS},
         "anomalies": [anomaly_json(a) for a in found.anomalies],
@@ -517,18 +521,22 @@ def findings_json(found: Findings, period: str) -> dict[str, Any]:
 
 
 def _print_table(found: Findings, period: str) -> None:
+    from zoneinfo import ZoneInfo
+
     from rich.console import Console
     from rich.table import Table
 
     if not found.anomalies:
         print(f"no anomalies in {period}")
         return
-    table = Table(title=f"Anomalies ({period})", title_justify="left")
+    zone = ZoneInfo(found.tz)
+    table = Table(title=f"Anomalies ({period}, {found.tz})", title_justify="left")
     for name in ("kind", "what", "session / group", "when", "turns"):
         table.add_column(name, justify="right" if name == "turns" else "left", overflow="fold")
     for a in found.anomalies:
-        same_day = a.start.date() == a.end.date()
-        when = f"{a.start:%Y-%m-%d %H:%M} – {a.end:%H:%M}" if same_day else f"{a.start:%Y-%m-%d} – {a.end:%Y-%m-%d}"
+        start, end = a.start.astimezone(zone), a.end.astimezone(zone)
+        same_day = start.date() == end.date()
+        when = f"{start:%Y-%m-%d %H:%M} – {end:%H:%M}" if same_day else f"{start:%Y-%m-%d} – {end:%Y-%m-%d}"
         where = " ".join(x for x in (a.client, a.key, a.workspace if a.dimension == "session" else "") if x)
         table.add_row(a.kind, a.summary, where, when, f"{a.rows_total:,}")
     Console().print(table)
