@@ -234,9 +234,10 @@ def build_server(source: UsageSource | None = None) -> MCPServer:
 
     def get_session_cost(session_id: str | None = None, cwd: str | None = None) -> dict[str, Any]:
         """What one agent session has used and cost so far (all of its turns). Give session_id if you
-        know it; otherwise pass cwd, your working directory (default: this server's, which is usually
-        the agent's project), and the latest session recorded in it or a folder above is returned.
-        cache_write is tokens written to the prompt cache; cost is USD at list prices, null if unpriced."""
+        know it; otherwise pass cwd, your current working directory, and the latest session recorded in
+        it or a folder above it is returned (without cwd, this server's own working directory is used,
+        which depends on how the client started it). cache_write is tokens written to the prompt
+        cache; cost is USD at list prices, null if unpriced."""
         return session_cost(source, session_id, cwd)
 
     def get_top_sessions(period: str = "7d", limit: int = 10) -> dict[str, Any]:
