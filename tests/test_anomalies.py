@@ -347,3 +347,67 @@ def test_cli_periods_are_the_query_periods():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     period = next(a for a in sub.choices["anomalies"]._actions if a.dest == "period")
     assert tuple(period.choices) == PERIODS
+
+
+# --- the issue's case: three devices merged through the shared folder ------------------------------
+
+
+def _ordinary(day_hour: int, n: int = 10) -> list[dict]:
+    """``n`` ordinary Claude Code turns two minutes apart, prompts just over 200k tokens."""
+    return [
+        {
+            "ts": f"2026-01-15T{day_hour:02d}:{2 * i:02d}:00Z",
+            "input": 10,
+            "output": 1000 + 137 * i,
+            "cache_read": 200_000 + 3000 * i,
+            "cache_write": 1000 + 450 * i,
+        }
+        for i in range(n)
+    ]
+
+
+def test_three_devices_a_thrash_an_outlier_device_and_a_runaway_session(tmp_path):
+    from tests.devices_helpers import make_devices
+
+    laptop, server, box = make_devices(tmp_path, "laptop", "server", "box")
+    write_claude_session(laptop.home, "l1", _ordinary(8), workspace="/w/a")
+    write_claude_session(laptop.home, "l2", _ordinary(9), workspace="/w/b")
+    thrash_turns = [
+        {"ts": f"2026-01-15T10:0{i}:00Z", "input": 10, "output": 100 + 40 * i, "cache_read": 0, "cache_write": 74_000}
+        for i in range(6)
+    ]
+    write_claude_session(laptop.home, "thrash", thrash_turns, workspace="/w/c")
+    write_claude_session(server.home, "s1", _ordinary(8), workspace="/w/a")
+    burst = [
+        {
+            "ts": f"2026-01-15T12:0{i // 20}:{3 * (i % 20):02d}Z",
+            "input": 10,
+            "output": 1000,
+            "cache_read": 200_000 + 3000 * i,
+            "cache_write": 3000,
+        }
+        for i in range(30)
+    ]
+    write_claude_session(server.home, "loop", _ordinary(11, n=12) + burst, workspace="/w/d")
+    # box: 150,000 output tokens a turn. Prompts over 200k tokens take Sonnet 4.5's long-context rates
+    # ($22.50/M output): ~$3.52 a turn, against ~$0.21 for the median device (~17x)
+    pricey = [{**t, "output": 150_000} for t in _ordinary(8, n=6)]
+    write_claude_session(box.home, "b1", pricey, workspace="/w/e")
+    write_claude_session(box.home, "b2", [{**t, "ts": t["ts"].replace("T08", "T09")} for t in pricey], workspace="/w/f")
+    for dev in (laptop, server, box):
+        dev.ok("export")
+    for other in (server, box):
+        laptop.ok("devices", "trust", other.label, "--fingerprint", other.json("devices", "show")["fingerprint"])
+    data = laptop.json("anomalies", "--period", "all", "--tz", "UTC")
+    found = sorted((a["kind"], a["dimension"], a["key"]) for a in data["anomalies"])
+    assert found == [
+        ("cache_thrash", "session", "thrash"),
+        ("outlier", "device", box.id),
+        ("runaway", "session", "loop"),
+    ]
+    by_kind = {a["kind"]: a for a in data["anomalies"]}
+    assert by_kind["cache_thrash"]["device_id"] == laptop.id and by_kind["cache_thrash"]["rows_total"] == 6
+    assert by_kind["runaway"]["device_id"] == server.id and by_kind["runaway"]["rows_total"] == 30
+    outlier = by_kind["outlier"]["figures"]
+    assert outlier["turns"] == 12
+    assert 15 < outlier["cost_per_turn"] / outlier["peer_median_cost_per_turn"] < 20
