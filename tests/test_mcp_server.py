@@ -151,6 +151,17 @@ async def test_bad_arguments_are_clear_errors(logs):
     assert "limit must be at least 1" in await call_error("get_top_sessions", limit=0)
 
 
+async def test_an_unreadable_ledger_is_a_one_line_error_for_the_agent(logs):
+    class Broken(UsageSource):
+        def usage(self):
+            raise OSError("cannot read /x/ledger")
+
+    async with Client(build_server(Broken())) as client:
+        result = await client.call_tool("get_top_sessions", {})
+    assert result.is_error
+    assert result.content[0].text.endswith("tokscope could not answer: OSError: cannot read /x/ledger")
+
+
 async def test_logs_stay_byte_identical(logs):
     before = [p.read_bytes() for p in logs]
     listing = sorted(p.name for p in logs[0].parent.iterdir())

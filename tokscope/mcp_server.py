@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -210,6 +211,7 @@ def anomalies(source: UsageSource, period: str) -> dict[str, Any]:
 def build_server(source: UsageSource | None = None) -> MCPServer:
     """The MCP server and its tools (the SDK is imported here)."""
     from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
     from mcp.types import ToolAnnotations
 
     from tokscope import __version__
@@ -221,7 +223,16 @@ def build_server(source: UsageSource | None = None) -> MCPServer:
     )
 
     def tool(fn: Callable[..., dict[str, Any]]) -> None:
-        server.add_tool(fn, annotations=read_only, description=fn.__doc__)
+        @functools.wraps(fn)
+        def answer(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            try:
+                return fn(*args, **kwargs)
+            except ToolError:
+                raise
+            except Exception as exc:  # the agent gets the cause in one line, not "Error executing tool"
+                raise ToolError(f"tokscope could not answer: {type(exc).__name__}: {exc}") from exc
+
+        server.add_tool(answer, annotations=read_only, description=fn.__doc__)
 
     def get_usage_summary(
         period: str = "today", group_by: list[str] | None = None, client: str | None = None, model: str | None = None
