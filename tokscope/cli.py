@@ -508,9 +508,11 @@ def _print_table(data: dict[str, Any]) -> None:
     rows = [dict(r) for r in data["rows"]]
     for row in [*rows, totals]:
         row["cache_write"] = (row["cache_write_5m"] or 0) + (row["cache_write_1h"] or 0)
-    key_cells = [
+    from rich.markup import escape
+
+    key_cells = [  # device names, models, workspaces come from logs and other devices: never markup
         [
-            f"{row['device_name']} ({row[k][:8]})" if k == "device" and row.get("device_name") else str(row[k])
+            escape(f"{row['device_name']} ({row[k][:8]})" if k == "device" and row.get("device_name") else str(row[k]))
             for k in data["by"]
         ]
         for row in rows
