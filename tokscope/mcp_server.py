@@ -136,7 +136,7 @@ def _sessions(events: pl.LazyFrame) -> pl.LazyFrame:
         events.filter(pl.col("session_id").cast(pl.String).fill_null("") != "")
         .group_by(keys)
         .agg(
-            workspace=pl.col("workspace").cast(pl.String).drop_nulls().last(),
+            workspace=pl.col("workspace").cast(pl.String).sort_by(pl.col("ts")).drop_nulls().last(),
             models=pl.col("model").cast(pl.String).drop_nulls().unique().sort(),
             turns=pl.len(),
             **{c: pl.col(c).sum() for c in ("input", "output", "reasoning", "cache_read")},
