@@ -149,6 +149,14 @@ async def test_bad_arguments_are_clear_errors(logs):
     assert "unknown period 'fortnight'" in await call_error("get_usage_summary", period="fortnight")
     assert "unknown group_by key colour" in await call_error("get_usage_summary", group_by=["colour"])
     assert "limit must be at least 1" in await call_error("get_top_sessions", limit=0)
+    assert "unknown client 'claude'" in await call_error("get_usage_summary", client="claude")
+
+
+async def test_usage_summary_for_one_client_and_model(logs):
+    data = await call("get_usage_summary", period="all", client="claude-code", model="claude-sonnet-4-5-20250929")
+    assert data["totals"]["turns"] == 5
+    data = await call("get_usage_summary", period="all", client="codex")
+    assert data["rows"] == [] and data["totals"]["turns"] == 0
 
 
 async def test_an_unreadable_ledger_is_a_one_line_error_for_the_agent(logs):

@@ -93,12 +93,15 @@ def usage_summary(
 ) -> dict[str, Any]:
     """Grouped usage rows and totals, as ``tokscope report --format json``."""
     from tokscope.devices_cli import with_device_names
+    from tokscope.events import CLIENTS
     from tokscope.format import round_cost
     from tokscope.query import GROUP_KEYS, Query, aggregate, today_in
 
     bad = [k for k in group_by if k not in GROUP_KEYS]
     if bad:
         raise _fail(f"unknown group_by key {', '.join(bad)}: use any of {', '.join(GROUP_KEYS)}")
+    if client and client not in CLIENTS:
+        raise _fail(f"unknown client {client!r}: use one of {', '.join(CLIENTS)}")
     usage, tz = source.usage()
     query = Query(
         by=list(group_by),
