@@ -8,7 +8,6 @@ official ``mcp`` SDK is imported only on this path.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import sys
 import time
@@ -48,15 +47,14 @@ class UsageSource:
         from tokscope.timezone import local_tz
         from tokscope.usage import load_usage
 
-        # nothing but the protocol may reach stdout
-        with contextlib.redirect_stdout(sys.stderr):
-            if self.scan and time.monotonic() - self._scanned_at > SCAN_INTERVAL:
-                from tokscope.cli import run_scan
+        # no need to guard stdout: while serving, the SDK points fd 1 (ours and the scan workers') at stderr
+        if self.scan and time.monotonic() - self._scanned_at > SCAN_INTERVAL:
+            from tokscope.cli import run_scan
 
-                run_scan()
-                self._scanned_at = time.monotonic()
-            settings = config_mod.load()
-            return load_usage(settings), settings.timezone or local_tz()
+            run_scan()
+            self._scanned_at = time.monotonic()
+        settings = config_mod.load()
+        return load_usage(settings), settings.timezone or local_tz()
 
 
 def _fail(message: str) -> Exception:
