@@ -204,18 +204,26 @@ def test_switch_to_a_pricier_model_for_a_run_of_turns():
     assert [r.model for r in found[0].rows] == ["cheap"] * 3 + ["pricey"] * 3
 
 
+def test_a_3x_step_is_no_switch_by_default():
+    rows = normal("d1", "s1", "/w/a", n=6)
+    for i, row in enumerate(rows):
+        row["model"] = "cheap" if i < 3 else "m"  # 3×: like Haiku 4.5 -> Sonnet 4.5
+    assert detect(frame(rows), rates=RATES) == []
+    assert kinds(detect(frame(rows), Thresholds(switch_factor=3.0), rates=RATES)) == [("model_switch", "session", "s1")]
+
+
 def test_back_to_the_main_model_after_side_calls_is_no_switch():
     rows = normal("d1", "s1", "/w/a", n=12)
     for i, row in enumerate(rows):
         row["model"] = "cheap" if 4 <= i < 8 else "m"  # m ×4, cheap ×4 (background work), m ×4 (3× cheap's rate)
-    assert detect(frame(rows), rates=RATES) == []
+    assert detect(frame(rows), Thresholds(switch_factor=3.0), rates=RATES) == []
 
 
 def test_a_lone_side_call_is_no_switch_and_neither_is_a_cheaper_model():
     rows = normal("d1", "s1", "/w/a", n=9)
     for i, row in enumerate(rows):
         row["model"] = "pricey" if i == 4 else ("cheap" if i < 4 else "m")  # cheap ×4, pricey ×1, m ×4 (3×)
-    assert kinds(detect(frame(rows), rates=RATES)) == [("model_switch", "session", "s1")]
+    assert kinds(detect(frame(rows), Thresholds(switch_factor=3.0), rates=RATES)) == [("model_switch", "session", "s1")]
     assert detect(frame(rows), Thresholds(switch_factor=3.5), rates=RATES) == []
     rows = normal("d1", "s1", "/w/a", n=6)
     for i, row in enumerate(rows):
@@ -411,3 +419,11 @@ def test_three_devices_a_thrash_an_outlier_device_and_a_runaway_session(tmp_path
     outlier = by_kind["outlier"]["figures"]
     assert outlier["turns"] == 12
     assert 15 < outlier["cost_per_turn"] / outlier["peer_median_cost_per_turn"] < 20
+
+
+def test_model_rates_come_from_the_price_table():
+    from tokscope.anomalies import model_rates
+
+    rates = model_rates(["claude-haiku-4-5-20251001", "claude-sonnet-4-5-20250929", "no-such-model-x"])
+    # list prices per token: Haiku 4.5 $1 + $5 per M, Sonnet 4.5 $3 + $15 per M; an unknown model has none
+    assert rates == pytest.approx({"claude-haiku-4-5-20251001": 6e-6, "claude-sonnet-4-5-20250929": 18e-6})

@@ -56,8 +56,9 @@ class Thresholds:
     """Consecutive near-identical turns (same model, input, output, cache write) that make a loop."""
     runaway_similarity: float = 0.05
     """Relative difference under which two turns' counters are near-identical (8 tokens of slack)."""
-    switch_factor: float = 3.0
-    """A switch is to a model whose list rate (input + output per token) is this many times higher …"""
+    switch_factor: float = 4.0
+    """A switch is to a model whose list rate (input + output per token) is this many times higher …
+    (above Haiku → Sonnet, 3×, which Claude Code pairs every day; Sonnet → Opus 4.1 is 5×)"""
     switch_min_turns: int = 3
     """… with at least this many consecutive turns on each side (a lone side call is no switch)."""
 
