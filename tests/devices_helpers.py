@@ -22,6 +22,22 @@ TURN_TOTAL = TURN_INPUT + TURN_OUTPUT + TURN_CACHE_READ
 _ENV_KEYS = ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "TOKSCOPE_SHARED")
 
 
+class _Terminal(io.StringIO):
+    """Standard input that is a terminal with a person's answer typed in."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@contextlib.contextmanager
+def _stdin(stream: io.StringIO) -> Iterator[None]:
+    saved, sys.stdin = sys.stdin, stream
+    try:
+        yield
+    finally:
+        sys.stdin = saved
+
+
 class Dev:
     """One simulated machine."""
 
@@ -58,10 +74,15 @@ class Dev:
                 else:
                     os.environ[key] = value
 
-    def cli(self, *args: str) -> tuple[int, str, str]:
-        """``tokscope ARGS`` in this process as this device: (status, stdout, stderr)."""
+    def cli(self, *args: str, answer: str | None = "y") -> tuple[int, str, str]:
+        """``tokscope ARGS`` in this process as this device: (status, stdout, stderr).
+
+        Standard input is a terminal where a person types ``answer`` (``devices trust`` asks them to
+        confirm the fingerprint); ``answer=None``: no terminal, as in a script.
+        """
         out, err = io.StringIO(), io.StringIO()
-        with self.active(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        stdin = _Terminal(f"{answer}\n") if answer is not None else io.StringIO()
+        with self.active(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _stdin(stdin):
             try:
                 code = main(list(args))
             except SystemExit as exc:

@@ -332,3 +332,20 @@ def test_doctor_says_a_changed_identity_and_a_damaged_trust_store(tmp_path: Path
 def test_a_fresh_identity_has_no_notice(home: Path) -> None:
     assert load_identity().device.notice is None
     assert identity.load_device().notice is None
+
+
+def test_trust_asks_on_a_terminal_and_refuses_without_one(tmp_path: Path) -> None:
+    a, b = make_devices(tmp_path, "a", "b")
+    b.ok("export")
+    fp = b.json("devices", "show")["fingerprint"]
+    code, out, err = a.cli("devices", "trust", "b", answer=None)  # a script: nobody to ask
+    assert code == 1 and "not trusted" in err and f"--fingerprint {fp}" in err
+    assert {d["id"]: d["trusted"] for d in a.json("devices")}[b.id] is False
+    code, out, err = a.cli("devices", "trust", "b", answer="n")  # asked, and said no
+    assert code == 1 and fp in out and "was not confirmed" in err
+    assert {d["id"]: d["trusted"] for d in a.json("devices")}[b.id] is False
+    code, out, _ = a.cli("devices", "trust", "b", answer="y")
+    assert code == 0 and fp in out and "Trust this device? [y/N]" in out
+    a.ok("devices", "untrust", "b")
+    code, _, _ = a.cli("devices", "trust", "b", "--fingerprint", fp, answer=None)  # a script that knows the key
+    assert code == 0

@@ -188,13 +188,24 @@ def cmd_trust(args: argparse.Namespace) -> int:
     if shared is None:
         return _error(NO_SHARED)
     try:
-        pinned = trust(args.device, fingerprint=args.fingerprint, shared=shared)
+        pinned = trust(
+            args.device, fingerprint=args.fingerprint, shared=shared, confirm=_ask if sys.stdin.isatty() else None
+        )
     except TrustRefused as exc:
         return _error(str(exc))
     print(f"Trusted {pinned.name or pinned.id} ({pinned.id}), key fingerprint {pinned.fingerprint}.")
-    if not args.fingerprint:
-        print("Compare that fingerprint with `tokscope devices show` on the device itself.")
     return 0
+
+
+def _ask(device_id: str, name: str, fingerprint: str) -> bool:
+    """On a terminal: show the key's fingerprint and ask, as ssh does for a new host."""
+    print(f"Device {name or '?'} ({device_id}) presents the key fingerprint\n\n    {fingerprint}\n")
+    print("Compare it with what `tokscope devices show` prints on that device.")
+    try:
+        answer = input("Trust this device? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def cmd_untrust(args: argparse.Namespace) -> int:

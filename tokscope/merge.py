@@ -674,7 +674,10 @@ def _inspect(
             sig, raw_sig = _parse_signature(sig_data)
             _check_signature(data, manifest, sig, raw_sig, key)
             status.status = UNTRUSTED
-            status.reason = f"not trusted: compare the fingerprint, then run: tokscope devices trust {folder.name}"
+            status.reason = (
+                "not trusted: compare the fingerprint with `tokscope devices show` on that device, then run: "
+                f"tokscope devices trust {folder.name} --fingerprint {fingerprint(key)}"
+            )
             return Snapshot(status=status, manifest=manifest)
         if manifest.get("public_key") != pinned.public_key:
             status.fingerprint = pinned.fingerprint

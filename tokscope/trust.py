@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -212,7 +213,13 @@ def match_devices(query: str, candidates: list[tuple[str, str]]) -> list[str]:
     return []
 
 
-def trust(device: str, *, fingerprint: str | None = None, shared: Path | None = None) -> TrustedDevice:
+def trust(
+    device: str,
+    *,
+    fingerprint: str | None = None,
+    shared: Path | None = None,
+    confirm: Callable[[str, str, str], bool] | None = None,
+) -> TrustedDevice:
     """Trust the device ``device`` (id, id prefix or name) of the shared folder; return its ``TrustedDevice``.
 
     The key pinned is the one in the device's current manifest, whose own
@@ -221,6 +228,9 @@ def trust(device: str, *, fingerprint: str | None = None, shared: Path | None = 
     impersonation) is re-pinned only with ``fingerprint``. Raises
     ``TrustRefused`` with the reason otherwise. The TUI's Devices tab calls this
     after showing the fingerprint (``list_devices``).
+
+    Without ``fingerprint`` the user must confirm the presented key, as with SSH's known_hosts:
+    ``confirm(device_id, name, fingerprint)`` asks; without ``confirm`` the trust is refused.
     """
     from tokscope import config
     from tokscope.merge import SnapshotRefused, device_folders, read_signed_manifest  # merge imports this module
@@ -266,6 +276,15 @@ def trust(device: str, *, fingerprint: str | None = None, shared: Path | None = 
             f"{presented}: if that device really made a new key, read its fingerprint with "
             "`tokscope devices show` there and pass it with --fingerprint"
         )
+    if fingerprint is None:
+        if confirm is None:
+            raise TrustRefused(
+                f"not trusted: {name or device_id} presents key {presented}; compare it with "
+                f"`tokscope devices show` on that device, then run: "
+                f"tokscope devices trust {device_id} --fingerprint {presented}"
+            )
+        if not confirm(device_id, name, presented):
+            raise TrustRefused(f"not trusted: {name or device_id} ({device_id}) was not confirmed")
     return pin(device_id, name, key)
 
 
