@@ -994,7 +994,8 @@ class GroupScreen(ModalScreen[tuple[str, str | None] | None]):
         width: 44; max-width: 100%; height: auto; max-height: 90%;
         border: round $primary; background: $surface; padding: 0 1;
     }
-    GroupScreen OptionList { height: auto; max-height: 20; border: none; }
+    GroupScreen OptionList { height: auto; max-height: 20; border: none; padding: 0; }
+    GroupScreen OptionList:focus { border: none; }
     """
 
     def __init__(self, tab: str, group2: str | None) -> None:
