@@ -149,6 +149,8 @@ def run_scan(quiet: bool = True) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
+    from tokscope import config as config_mod
+    from tokscope.readers import choose_readers
     from tokscope.scan import scan
 
     console = Console(stderr=True)
@@ -174,11 +176,15 @@ def run_scan(quiet: bool = True) -> Any:
         if bar is not None and task is not None:
             bar.update(task, completed=done)
 
+    settings = config_mod.load()
+    choice = choose_readers(settings.readers)
     try:
-        return scan(progress=progress, on_plan=on_plan)
+        summary = scan(readers=choice.readers, progress=progress, on_plan=on_plan)
     finally:
         if bar is not None:
             bar.stop()
+    summary.errors[:0] = [*settings.errors, *choice.problems]
+    return summary
 
 
 def _print_errors(summary: Any, limit: int = 20) -> None:
@@ -212,8 +218,9 @@ def cmd_sources(args: argparse.Namespace) -> int:
     """``tokscope sources``."""
     import polars as pl
 
+    from tokscope import config as config_mod
     from tokscope.ledger import Ledger
-    from tokscope.readers import all_readers
+    from tokscope.readers import choose_readers
 
     summary = None
     if not args.no_scan:
@@ -229,7 +236,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
         .iter_rows()
     )
     entries = []
-    for reader in all_readers():
+    for reader in choose_readers(config_mod.load().readers).readers:
         if summary is not None and reader.client in summary.per_client:  # the scan just walked the roots
             files, errors = summary.per_client[reader.client], summary.discover_errors[reader.client]
         else:

@@ -28,6 +28,10 @@ class Config:
     """Problems found while reading the file."""
 
 
+#: The environment variables tokscope itself reads (the readers' are ``tokscope.readers.reader_env()``).
+ENV: tuple[str, ...] = ("TOKSCOPE_SHARED", "TOKSCOPE_TZ", "TOKSCOPE_READERS")
+
+
 def config_path() -> Path:
     """Where config.toml lives."""
     return paths.config_dir() / "config.toml"
@@ -46,15 +50,26 @@ def load(path: Path | None = None) -> Config:
         errors.append(f"{path}: {exc}")
     shared = os.environ.get("TOKSCOPE_SHARED") or data.get("shared_folder")
     tz = os.environ.get("TOKSCOPE_TZ") or data.get("timezone")
-    readers_env = os.environ.get("TOKSCOPE_READERS")
-    readers = [r.strip() for r in readers_env.split(",")] if readers_env else data.get("readers", [])
+    readers = _readers(os.environ.get("TOKSCOPE_READERS") or data.get("readers", ()), errors)
     debounce = data.get("export_debounce", 30.0)
     known = {"shared_folder", "timezone", "readers", "export_debounce"}
     return Config(
         shared_folder=Path(shared).expanduser() if shared else None,
         timezone=tz if isinstance(tz, str) and tz else None,
-        readers=tuple(r for r in readers if isinstance(r, str) and r),
+        readers=readers,
         export_debounce=float(debounce) if isinstance(debounce, int | float) else 30.0,
         extra={k: v for k, v in data.items() if k not in known},
         errors=tuple(errors),
     )
+
+
+def _readers(value: object, errors: list[str]) -> tuple[str, ...]:
+    """The ``readers`` setting: a comma list (the env var, or a string in config.toml) or a list of names."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple):
+        errors.append(f"readers: expected a list of client names, got {type(value).__name__}; reading every client")
+        return ()
+    if any(not isinstance(v, str) for v in value):
+        errors.append("readers: entries that are not client names were ignored")
+    return tuple(v.strip() for v in value if isinstance(v, str) and v.strip())
