@@ -41,8 +41,9 @@ class Locked(Exception):
 
 
 def companions(path: Path) -> tuple[Path, ...]:
-    """The files whose change also means the database changed (its ``-wal``)."""
-    return (path.with_name(path.name + "-wal"),)
+    """The files whose change also means the database changed (its ``-wal``, beside a symlink's target)."""
+    real = path.resolve()
+    return (real.with_name(real.name + "-wal"),)
 
 
 def _stat(path: Path) -> os.stat_result | None:

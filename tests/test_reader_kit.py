@@ -360,6 +360,7 @@ def test_a_symlinked_database_is_read(tmp_path: Path) -> None:
     real = _make(tmp_path / "real" / "a.db", range(2))
     (tmp_path / "link.db").symlink_to(real)
     assert database.read_db(tmp_path / "link.db", _rows).rows == [0, 1]
+    assert database.companions(tmp_path / "link.db") == (real.with_name("a.db-wal"),)  # where SQLite keeps it
 
 
 def test_a_database_changed_during_the_read_is_read_again(tmp_path: Path, fast_retries: None) -> None:
