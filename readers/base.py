@@ -298,8 +298,13 @@ def iter_files(root: Path, suffix: str, errors: list[str] | None = None) -> Iter
 
 def first_sight(path: Path, seen: set[Path]) -> bool:
     """True the first time ``path``'s real location is seen, recording it in ``seen``
-    (a symlink, or one root reached under two names, must not be read twice)."""
-    real = path.resolve()
+    (a symlink, or one root reached under two names, must not be read twice).
+
+    A symlink loop raises ``OSError`` (ELOOP) like any other unreachable path, not RuntimeError."""
+    try:
+        real = path.resolve()
+    except RuntimeError as exc:  # Python < 3.13 reports a loop this way
+        raise OSError(errno.ELOOP, "symlink loop", str(path)) from exc
     if real in seen:
         return False
     seen.add(real)

@@ -15,20 +15,40 @@ Traps handled:
 * A repeated ``token_count`` (same total) adds nothing; ``info: null`` (rate
   limits only) is skipped; a total a little below the previous one is a stale,
   out-of-order snapshot and is skipped, a much lower one a reset.
-* Fork and subagent replays: a rollout with a parent (``forked_from_id``,
-  ``parent_thread_id`` or ``source.subagent.thread_spawn``) begins by replaying
-  the parent's events. ``token_count`` events before the child's first
-  ``turn_context``, or in the same second as the ``session_meta`` line, are
-  that replay: they seed the running total and are not counted.
+* Child rollouts (subagents ``source.subagent``, forks ``forked_from_id``): the
+  FIRST ``session_meta`` is the file's identity; later ones are copies of its
+  ancestors and only record the ancestry. The parent's copied items follow:
+  its ``token_count`` events and its ``turn_context`` lines, re-stamped with
+  the child's creation time (or keeping their own, older one). They are the
+  replay: they seed the running total and are not counted. The replay ends at
+  the child's own ``turn_context`` (a UUIDv7 ``turn_id`` minted at or after the
+  child, or, without one, a line more than a second after the child's
+  ``session_meta``) or at the first ``token_count`` after that second (a child
+  without any ``turn_context``). Until a total moves past the inherited
+  baseline (Codex seeds a fork's running total from the replayed history),
+  snapshots within it are replay too; one whose total equals its ``last`` is
+  the child's own count starting from zero and counts.
+* Sessions: a subagent's turns carry the session of the interactive thread
+  that spawned it (design.md: subagent turns carry the parent's), through nested
+  subagents, with its role in ``agent``; a fork is a thread of its own. Keys use
+  the thread's own id, so two subagents of one parent never merge.
 * OpenAI conventions: cached (and ``cache_write_input_tokens``) are inside
   ``input_tokens`` and are subtracted; reasoning is inside ``output_tokens``
   and is reported, never added again.
-* Model from the latest ``turn_context`` (``info.model`` as a fallback);
-  events before any model are ``unknown`` (left unpriced, not guessed).
+* Model from the latest own ``turn_context`` (``model``, else
+  ``model_info.slug``), then ``info.model``, then a replayed parent
+  ``turn_context``; events before any model are ``unknown`` (left unpriced).
+  The pseudo-model ``codex-auto-review`` is kept as logged; pricing maps it to
+  the model current on the turn's date.
 * The same thread in ``sessions/`` and ``archived_sessions/`` (or a resumed
   copy) gives the same keys: hash of (thread id, total, last); the earliest
-  timestamp wins so a replay returns to its original day.
-* Sessions crossing midnight: each event keeps its own timestamp.
+  timestamp wins so a replay returns to its original day. A file without any
+  ``session_meta`` keys on (time, total, last), so a branch file's byte-copied
+  parent lines meet the parent's own rows.
+* Service tier: ``event_msg`` ``thread_settings_applied`` (``thread_settings.service_tier``) holds
+  for the thread until the next snapshot; a ``turn_context`` tier overrides it for its turn.
+* Timestamps: ISO strings or epoch numbers (ms in some builds); each event
+  keeps its own (sessions crossing midnight split by event day).
 """
 
 from __future__ import annotations
@@ -42,27 +62,28 @@ import msgspec
 
 from .base import (
     ReadResult,
+    Row,
     Source,
     decode_line,
     env_paths,
     home,
-    iso_to_us,
     iter_files,
     lenient_decoder,
     lines_containing,
     read_new_chunk,
 )
+from .coerce import count, iso_us, text, time_us
+from .providers import provider_name
 
-_FIELDS = (
-    "input_tokens",
-    "cached_input_tokens",
-    "output_tokens",
-    "reasoning_output_tokens",
-    "cache_write_input_tokens",
-)
+#: Replayed items are written in one burst when the child is created: within this of its session_meta.
+_BURST_US = 1_000_000
+
+Vector = tuple[int, int, int, int, int]
+"""(input, cached, output, reasoning, cache_write) of one usage object."""
 
 
 class _Usage(msgspec.Struct):
+    # ints checked by msgspec in C; a float or numeric string goes through the lenient decoder
     input_tokens: int | None = None
     cached_input_tokens: int | None = None
     cache_read_input_tokens: int | None = None
@@ -75,6 +96,7 @@ class _Info(msgspec.Struct):
     total_token_usage: _Usage | None = None
     last_token_usage: _Usage | None = None
     model: Any = None
+    model_name: Any = None
 
 
 class _Payload(msgspec.Struct):
@@ -82,16 +104,20 @@ class _Payload(msgspec.Struct):
     info: _Info | None = None
     # session_meta
     id: Any = None
+    timestamp: Any = None
     cwd: Any = None
     model_provider: Any = None
     source: Any = None
     forked_from_id: Any = None
     parent_thread_id: Any = None
     agent_role: Any = None
-    agent_nickname: Any = None
     # turn_context
     model: Any = None
+    model_info: Any = None
+    turn_id: Any = None
     service_tier: Any = None
+    # event_msg thread_settings_applied
+    thread_settings: Any = None
 
 
 class _Line(msgspec.Struct):
@@ -104,50 +130,87 @@ _decode = lenient_decoder(_Line)
 
 
 #: The line kinds that matter; transcript lines (the bulk) carry no usage.
-_MARKERS = re.compile(rb'"(?:token_count|turn_context|session_meta)"')
+_MARKERS = re.compile(rb'"(?:token_count|turn_context|session_meta|thread_settings_applied)"')
+
+_UUID7 = re.compile(r"^([0-9a-f]{8})-([0-9a-f]{4})-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
-def _vector(usage: _Usage | None) -> tuple[int, int, int, int, int] | None:
-    """(input, cached, output, reasoning, cache_write) of a usage object."""
+def _uuid7_ms(value: Any) -> int | None:
+    """The creation time (epoch ms) a UUIDv7 carries, else None."""
+    match = _UUID7.match(value) if isinstance(value, str) else None
+    return int(match.group(1) + match.group(2), 16) if match else None
+
+
+def _vector(usage: _Usage | None) -> Vector | None:
     if usage is None:
         return None
     cached = usage.cached_input_tokens if usage.cached_input_tokens is not None else usage.cache_read_input_tokens
-    vector = (
+    values = (
         usage.input_tokens or 0,
         cached or 0,
         usage.output_tokens or 0,
         usage.reasoning_output_tokens or 0,
         usage.cache_write_input_tokens or 0,
     )
-    return vector if min(vector) >= 0 else (max(vector[0], 0), *(max(v, 0) for v in vector[1:]))
+    return values if min(values) >= 0 else tuple(map(count, values))  # type: ignore[return-value]
+
+
+def _spawn(payload: _Payload) -> dict[str, Any] | None:
+    """``source.subagent`` of a session_meta (``{}`` when it is not an object), None if not a subagent."""
+    source = payload.source
+    if isinstance(source, dict) and "subagent" in source:
+        subagent = source["subagent"]
+        spawn = subagent.get("thread_spawn") if isinstance(subagent, dict) else None
+        return spawn if isinstance(spawn, dict) else {}
+    return None
 
 
 def _parent_of(payload: _Payload) -> str | None:
-    for value in (payload.forked_from_id, payload.parent_thread_id):
-        if isinstance(value, str) and value:
-            return value
-    source = payload.source
-    if isinstance(source, dict):
-        spawn = (source.get("subagent") or {}) if isinstance(source.get("subagent"), dict) else {}
-        spawn = spawn.get("thread_spawn") if isinstance(spawn.get("thread_spawn"), dict) else {}
-        parent = spawn.get("parent_thread_id")
-        if isinstance(parent, str) and parent:
+    """The thread this one was spawned or forked from (``""``: a subagent without a named parent)."""
+    spawn = _spawn(payload)
+    for value in (spawn.get("parent_thread_id") if spawn else None, payload.forked_from_id, payload.parent_thread_id):
+        if parent := text(value):
             return parent
-        return "subagent"  # a subagent without a named parent still replays
-    return None
+    return "" if spawn is not None else None
 
 
 def _agent_of(payload: _Payload) -> str | None:
-    for value in (payload.agent_role, payload.agent_nickname):
-        if isinstance(value, str) and value:
-            return value
-    source = payload.source
-    if isinstance(source, dict) and isinstance(source.get("subagent"), dict):
-        spawn = source["subagent"].get("thread_spawn")
-        if isinstance(spawn, dict) and isinstance(spawn.get("agent_role"), str):
-            return spawn["agent_role"]
-        return "subagent"
-    return None
+    """A subagent's role, else the kind of thread Codex started (``guardian``, ``review``), else ``subagent``;
+    ``agent_nickname`` is a random per-thread alias, not a role."""
+    spawn = _spawn(payload)
+    if spawn is None:
+        return text(payload.agent_role)
+    subagent = payload.source["subagent"]
+    kind = text(subagent) or (text(subagent.get("other")) if isinstance(subagent, dict) else None)
+    return text(payload.agent_role) or text(spawn.get("agent_role")) or kind or "subagent"
+
+
+def _session_of(thread: str, ancestry: dict[str, list[Any]]) -> str:
+    """The session a thread's turns carry: up through subagent links to the thread that spawned them."""
+    node, seen = thread, {thread}
+    while (link := ancestry.get(node)) is not None and link[1] and link[0] and link[0] not in seen:
+        node = link[0]
+        seen.add(node)
+    return node
+
+
+def _new_state(source: Source) -> dict[str, Any]:
+    return {
+        "thread": None,  # the first session_meta's id
+        "session": source.path.stem.removeprefix("rollout-"),
+        "cwd": "",
+        "provider": "openai",
+        "agent": None,
+        "ancestry": {},  # thread id -> [parent id, is a subagent]
+        "model": None,
+        "replay_model": None,
+        "tier": None,  # the turn's own (turn_context)
+        "thread_tier": None,  # the thread's, from thread_settings_applied, until the next one
+        "prev": None,
+        "phase": 0,  # 0 own usage, 1 replay, 2 own turns begun (totals within the baseline still replay)
+        "start_us": None,
+        "start_ms7": None,
+    }
 
 
 class CodexReader:
@@ -157,12 +220,12 @@ class CodexReader:
 
     def __init__(self, client: str, env: str, default: str) -> None:
         self.client = client
-        self._env = env
+        self.env = (env,)
         self._default = default
 
     def homes(self) -> list[Path]:
         """The client's home directories."""
-        return env_paths(self._env) or [home() / self._default]
+        return env_paths(self.env[0]) or [home() / self._default]
 
     def roots(self) -> list[Path]:
         """``sessions/`` and ``archived_sessions/`` of every home."""
@@ -175,59 +238,36 @@ class CodexReader:
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """Read token_count events from ``offset`` on."""
         data, new_offset = read_new_chunk(source.path, offset)
-        if not state:
-            state = {
-                "session": source.path.stem.removeprefix("rollout-"),
-                "cwd": "",
-                "provider": "openai",
-                "model": None,
-                "prev": None,
-                "parent": None,
-                "agent": None,
-                "meta_second": None,
-                "turn_seen": False,
-            }
-        rows: list[tuple] = []
-        skipped = 0
+        if "phase" not in state:  # a first read, or a state saved by an older version of this reader
+            state = {**_new_state(source), **state, "thread": state.get("session")}
+        result = ReadResult(offset=new_offset, state=state)
         for raw in lines_containing(data, _MARKERS):
             line = decode_line(_decode, raw)
             if line is None:
-                skipped += 1
+                result.skip("malformed line")
                 continue
             payload = line.payload
             if payload is None:
                 continue
             kind = line.type
             if kind == "session_meta":
-                self._meta(state, line, payload)
+                _meta(state, line, payload)
             elif kind == "turn_context":
-                state["turn_seen"] = True
-                if isinstance(payload.model, str) and payload.model:
-                    state["model"] = payload.model
-                tier = payload.service_tier
-                state["tier"] = tier if tier in ("fast", "priority") else None
-            elif kind == "event_msg" and payload.type == "token_count":
-                row = self._token_count(state, line, payload)
+                _turn(state, line, payload)
+            elif kind == "event_msg" and payload.type == "thread_settings_applied":
+                _settings(state, payload)
+            elif kind == "event_msg" and payload.type == "token_count" and payload.info is not None:
+                stamp = line.timestamp
+                ts = iso_us(stamp) if type(stamp) is str else None  # the common case first
+                if ts is None and (ts := time_us(stamp)) is None:
+                    result.skip("no timestamp")
+                    continue
+                row = self._token_count(state, line, payload.info, ts)
                 if row is not None:
-                    rows.append(row)
-        return ReadResult(rows=rows, offset=new_offset, state=state, skipped=skipped)
+                    result.rows.append(row)
+        return result
 
-    def _meta(self, state: dict[str, Any], line: _Line, payload: _Payload) -> None:
-        if isinstance(payload.id, str) and payload.id:
-            state["session"] = payload.id
-        if isinstance(payload.cwd, str):
-            state["cwd"] = payload.cwd
-        if isinstance(payload.model_provider, str) and payload.model_provider:
-            state["provider"] = payload.model_provider
-        state["parent"] = _parent_of(payload)
-        state["agent"] = _agent_of(payload)
-        if isinstance(line.timestamp, str):
-            state["meta_second"] = line.timestamp[:19]
-
-    def _token_count(self, state: dict[str, Any], line: _Line, payload: _Payload) -> tuple | None:
-        info = payload.info
-        if info is None:
-            return None
+    def _token_count(self, state: dict[str, Any], line: _Line, info: _Info, ts: int) -> Row | None:
         total = _vector(info.total_token_usage)
         last = _vector(info.last_token_usage)
         prev = tuple(state["prev"]) if state["prev"] is not None else None
@@ -241,12 +281,21 @@ class CodexReader:
                 before = prev[0] + prev[2]
                 if grown < before and grown >= before * 0.98:
                     return None  # stale out-of-order snapshot
-        same_second = isinstance(line.timestamp, str) and line.timestamp[:19] == state["meta_second"]
-        if state["parent"] is not None and (not state["turn_seen"] or same_second):
-            if total is not None:
-                state["prev"] = list(total)
-            return None  # the parent's replayed prefix
-        if total is not None and prev is not None and all(t >= p for t, p in zip(total, prev, strict=True)):
+        if state["phase"] == 1:
+            if ts < state["start_us"] + _BURST_US:
+                if total is not None:
+                    state["prev"] = list(total)
+                return None  # the parent's replayed history
+            state["phase"] = 2  # the child's first own call, with no turn_context of its own
+        leaving_replay = False
+        if state["phase"] == 2 and total is not None:
+            if prev is not None and total != last and all(t <= p for t, p in zip(total, prev, strict=True)):
+                return None  # a snapshot within the inherited baseline: still the parent's (keep the baseline)
+            state["phase"] = 0  # past the baseline, or a count of its own starting from zero
+            leaving_replay = True
+        if leaving_replay and last is not None and any(last):
+            usage = last  # the replayed totals are no sure baseline: the first own call is its last
+        elif total is not None and prev is not None and all(t >= p for t, p in zip(total, prev, strict=True)):
             delta = tuple(t - p for t, p in zip(total, prev, strict=True))
             usage = last if last is not None and last == delta else delta
         else:
@@ -255,41 +304,105 @@ class CodexReader:
             state["prev"] = list(total)
         if usage is None:
             return None
-        ts = iso_to_us(line.timestamp)
-        if ts is None:
-            return None
         inp, cached, out, reasoning, cache_write = usage
         cached = min(cached, inp)
         cache_write = min(cache_write, inp - cached)
         uncached = inp - cached - cache_write
         if uncached + cached + cache_write + out == 0:
             return None
-        model = state["model"] or (info.model if isinstance(info.model, str) and info.model else None)
-        if model and not state["model"]:
-            state["model"] = model
-        key_src = (
-            f"{state['session']}|{total}|{last}" if total is not None else f"{state['session']}|{line.timestamp}|{last}"
+        if not state["model"] and (logged := text(info.model) or text(info.model_name)):
+            state["model"] = logged
+        model = state["model"] or state["replay_model"] or "unknown"
+        thread = state["thread"]
+        if thread is None:
+            key_src = f"|{ts}|{total}|{last}"  # no identity: a copied line must meet its original
+        elif total is not None:
+            key_src = f"{thread}|{total}|{last}"
+        else:
+            key_src = f"{thread}|{line.timestamp}|{last}"
+        return Row(
+            client=self.client,
+            provider=state["provider"],
+            model=model,
+            workspace=state["cwd"],
+            session_id=state["session"],
+            agent=state["agent"],
+            event_key=hashlib.blake2b(key_src.encode(), digest_size=12).hexdigest(),
+            ts=ts,
+            input=uncached,
+            output=out,
+            reasoning=min(reasoning, out),
+            cache_read=cached,
+            cache_write_5m=cache_write,
+            service_tier=state["tier"] or state["thread_tier"],
+            rank=-ts,
         )
-        key = hashlib.blake2b(key_src.encode(), digest_size=12).hexdigest()
-        return (
-            self.client,
-            state["provider"],
-            model or "unknown",
-            state["cwd"],
-            state["session"],
-            state["agent"],
-            key,
-            ts,
-            uncached,
-            out,
-            min(reasoning, out),
-            cached,
-            cache_write,
-            0,
-            None,
-            state.get("tier"),
-            -ts,
-        )
+
+
+def _meta(state: dict[str, Any], line: _Line, payload: _Payload) -> None:
+    """The first session_meta is the file's identity; later ones only record the ancestry."""
+    thread = text(payload.id)
+    parent = _parent_of(payload)
+    ancestry = state["ancestry"]
+    if thread is not None and thread not in ancestry:
+        ancestry[thread] = [parent, _spawn(payload) is not None]
+    if state["thread"] is not None:
+        if state["thread"] != thread:
+            state["session"] = _session_of(state["thread"], ancestry)
+        return
+    if thread is None:
+        return
+    state["thread"] = thread
+    if cwd := text(payload.cwd):
+        state["cwd"] = cwd
+    if provider := text(payload.model_provider):
+        state["provider"] = provider_name(provider)
+    state["agent"] = _agent_of(payload)
+    state["session"] = _session_of(thread, ancestry)
+    if parent is not None:
+        start = time_us(line.timestamp)
+        start = start if start is not None else time_us(payload.timestamp)
+        if start is not None:
+            state["phase"] = 1
+            state["start_us"] = start
+            state["start_ms7"] = _uuid7_ms(thread)
+
+
+def _turn(state: dict[str, Any], line: _Line, payload: _Payload) -> None:
+    model = payload.model
+    if not (type(model) is str and model):
+        info = payload.model_info
+        model = text(info.get("slug")) if isinstance(info, dict) else None
+    if state["phase"] == 1 and not _own_turn(state, line, payload):
+        state["replay_model"] = model or state["replay_model"]
+        return
+    if state["phase"] == 1:
+        state["phase"] = 2
+    if model:
+        state["model"] = model
+    state["tier"] = _tier(payload.service_tier)
+
+
+def _tier(value: Any) -> str | None:
+    return value if value in ("fast", "priority") else None
+
+
+def _settings(state: dict[str, Any], payload: _Payload) -> None:
+    """A thread settings snapshot: its service tier holds for every later turn until the next one."""
+    if state["phase"] != 1:  # the parent's replayed settings are not the child's
+        settings = payload.thread_settings
+        tier = settings.get("service_tier") if isinstance(settings, dict) else payload.service_tier
+        state["thread_tier"] = _tier(tier)
+
+
+def _own_turn(state: dict[str, Any], line: _Line, payload: _Payload) -> bool:
+    """Whether a child's turn_context is its own, not one of the parent's replayed ones."""
+    minted = _uuid7_ms(payload.turn_id)
+    if minted is not None:
+        child = state["start_ms7"] if state["start_ms7"] is not None else state["start_us"] // 1000
+        return minted >= child
+    ts = time_us(line.timestamp)
+    return ts is not None and ts >= state["start_us"] + _BURST_US
 
 
 READERS = (

@@ -22,6 +22,8 @@ VIEWS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("sessions", ("4",)),
     ("devices", ("5",)),
     ("daily", ("6",)),
+    ("calendar", ("7",)),
+    ("group-picker", ("g",)),
     ("session-turns", ("4", "enter")),
 )
 SIZES = ((120, 36), (80, 24))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tokscope.readers import reader_env
 
 from tokscope.config import ENV as TOKSCOPE_ENV
-from tokscope.readers import reader_env
 
 #: The XDG base dirs (tokscope's own files and several readers' roots): unset, so they follow HOME.
 XDG = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
+import pytest
 from tokscope.widgets.daily_chart import chart_lines
 from tokscope.widgets.usage_table import Column, fit_columns
 
@@ -251,3 +252,57 @@ def test_demo_env_moves_home_and_xdg(tmp_path: Path, monkeypatch) -> None:
     assert os.environ["HOME"] == str(tmp_path / "home")
     assert all(os.environ[n].startswith(str(tmp_path)) for n in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"))
     assert "CLAUDE_CONFIG_DIR" not in os.environ
+
+
+def test_chart_shows_the_whole_period_in_runs_of_days_with_the_year() -> None:
+    from datetime import timedelta
+
+    from tokscope.widgets.daily_chart import buckets
+
+    start = date(2025, 1, 1)
+    days = [(start + timedelta(days=i), 1.0 if i < 60 else 0.0) for i in range(700)]  # usage only in the first 60
+    bars, span = buckets(days, 60)
+    assert len(bars) <= 60 and span == 12
+    assert sum(v for _a, _b, v in bars) == 60.0  # nothing dropped
+    assert bars[0][0] == start and bars[-1][1] == days[-1][0]
+    lines = chart_lines(days, width=70, height=6, fmt=lambda v: f"{v:.0f}", title="Cost per day")
+    assert "11 days a bar" in lines[0]  # 66 columns for 700 days
+    assert "2025-01-01" in lines[-1] and "2026-12-01" in lines[-1]
+    label = lines[1].index("│") + 1
+    assert lines[-2][label:].strip()  # the old usage is on screen, at the left
+    assert lines[-2][label] != " "
+
+
+def test_chart_axis_keeps_the_year_when_narrow() -> None:
+    days = [(date(2026, 1, d), 1.0) for d in range(1, 11)]
+    axis = chart_lines(days, width=22, height=4, fmt=lambda v: f"{v:.0f}")[-1]
+    assert "26" in axis
+
+
+def test_paths_lose_their_start_at_a_separator_and_figures_go_exact_where_room_allows() -> None:
+    from tokscope.widgets.usage_table import _ellipsize, fit_exact
+
+    assert _ellipsize("/home/dev/webshop", 16, keep_end=True) == "…/dev/webshop"
+    assert _ellipsize("/home/dev/webshop", 16) == "/home/dev/websh…"
+    cols = [Column("k", "K", 0, 10, numeric=False, flex=True, min_width=10), Column("turns", "T", 3, 6)]
+    natural = {"k": 10}
+    wide, exact = fit_exact(cols, 40, natural, {"turns": 9})
+    assert exact == {"turns"} and dict((c.key, w) for c, w in wide)["turns"] == 9
+    # no room: the short form stays, and nothing else gives up width for the exact one
+    narrow, exact = fit_exact(cols, 20, {"k": 20}, {"turns": 9})
+    assert exact == set() and dict((c.key, w) for c, w in narrow)["turns"] == 6
+
+
+def test_plan_watches_skips_a_root_it_may_not_look_at(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good = tmp_path / "good"
+    good.mkdir()
+    locked = tmp_path / "locked" / "projects"
+    real_is_file = Path.is_file
+
+    def is_file(self: Path) -> bool:
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_is_file(self)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    assert plan_watches([locked, good], None) == {good: (True, False)}

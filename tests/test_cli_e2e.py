@@ -216,3 +216,62 @@ def test_statusline(logs: Path) -> None:
     assert data["total_tokens"] == 233680
     assert data["unpriced_turns"] == 1
     assert tokscope(logs, "statusline", "--period", "yesterday").stdout.strip() == "yesterday $0.00 · 0 tok · 0 turns"
+
+
+def test_tokscope_redirected_prints_the_report_not_escape_codes(home: Path) -> None:
+    claude(home)
+    result = tokscope(home)  # stdout is a pipe here, as in `tokscope > out.txt`
+    assert "\x1b" not in result.stdout
+    assert "claude-code" in result.stdout
+    assert "not a terminal" in result.stderr
+
+
+def test_json_and_csv_costs_carry_no_float_noise(home: Path, tmp_path: Path, capsys) -> None:
+    from tokscope.cli import main
+    from tokscope.demo import FIXED_NOW, build_demo
+    from tokscope.format import round_cost
+
+    assert 0.1 + 0.2 != 0.3 and round_cost(0.1 + 0.2) == 0.3
+    assert round_cost(None) is None
+    demo = build_demo(home, tmp_path / "shared", FIXED_NOW.date(), days=60)  # thousands of turns, three devices
+    args = ["report", "--period", "all", "--no-scan", "--shared", str(demo.shared), "--by", "device,model"]
+    capsys.readouterr()
+    assert main([*args, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    costs = [data["totals"]["cost"], *(r["cost"] for r in data["rows"])]
+    noisy = [c for c in costs if c is not None and len(repr(c).partition(".")[2]) > 9]
+    assert not noisy
+    assert main([*args, "--format", "csv"]) == 0
+    cells = [c for line in capsys.readouterr().out.splitlines()[1:] for c in line.split(",")]
+    assert not [c for c in cells if "." in c and c.replace(".", "").isdigit() and len(c.partition(".")[2]) > 9]
+
+
+def test_report_says_why_it_is_empty_and_what_to_try(home: Path) -> None:
+    claude(home)
+    wrong = tokscope(home, "report", "--client", "gemini", check=False)
+    assert wrong.returncode == 2 and "no client 'gemini'" in wrong.stderr and "'gemini-cli'" in wrong.stderr
+    backwards = tokscope(home, "report", "--since", "2026-11-20", "--until", "2026-11-01", check=False)
+    assert backwards.returncode == 2 and "--since 2026-11-20 is after --until 2026-11-01" in backwards.stderr
+    old = tokscope(home, "report", "--period", "today")
+    latest = json.loads(tokscope(home, "report", "--period", "all", "--format", "json", "--by", "day").stdout)
+    last_day = max(r["day"] for r in latest["rows"])
+    assert f"the latest turn is {last_day}" in old.stderr and "--period all" in old.stderr
+    nothing = tokscope(home, "report", "--period", "all", "--client", "codex")
+    assert "no usage recorded with these filters" in nothing.stderr
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from tokscope import cli
+
+    def broken(args):
+        raise RuntimeError("the disk caught fire")
+
+    monkeypatch.setattr(cli, "report_data", broken)
+    assert cli.main(["report", "--no-scan"]) == 1
+    err = capsys.readouterr().err
+    assert "tokscope: error in `tokscope report`: RuntimeError: the disk caught fire" in err
+    assert "Traceback" not in err and "--debug" in err
+    with pytest.raises(RuntimeError, match="caught fire"):
+        cli.main(["--debug", "report", "--no-scan"])

@@ -29,6 +29,13 @@ def test_core_and_readers_never_import_textual() -> None:
     assert result.returncode == 0, f"imported: {result.stdout} {result.stderr}"
 
 
+def test_import_contracts_hold() -> None:
+    """pyproject's import-linter contracts: every core and reader module, Textual-free (lazy imports included)."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint), "--no-cache"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
 def test_readers_do_not_import_polars() -> None:
     code = "import sys, tokscope.readers; tokscope.readers.all_readers();sys.exit(1 if 'polars' in sys.modules else 0)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")

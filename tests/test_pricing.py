@@ -500,3 +500,57 @@ def test_token_less_row_with_logged_cost_takes_the_logged_cost(table) -> None:
     ).collect()
     assert frame["cost"].to_list() == [1.25, 0.0]  # no tokens and no logged cost: a real $0
     assert frame["price_state"].cast(pl.String).to_list() == ["source", "priced"]
+
+
+# --- client names that must price (issue 11 item 7) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "provider", "key"),
+    [
+        ("anthropic/claude-4-6-sonnet", None, "claude-sonnet-4-6"),  # family and version reversed
+        ("claude-4-5-opus", None, "claude-opus-4-5"),
+        ("claude-4.5-haiku", None, "claude-haiku-4-5"),
+        ("k3", "moonshot", "kimi-k3"),  # Kimi's short name
+        ("K2.6", None, "kimi-k2.6"),
+    ],
+)
+def test_client_spellings_resolve(table, raw: str, provider: str | None, key: str) -> None:
+    res = table.resolve(raw, provider)
+    assert (res.key, res.kind) == (key, "normalised"), res.detail
+
+
+@pytest.mark.parametrize("raw", ["claude-4-7-sonnet", "k9", "claude-4-6-sonnet-extended"])
+def test_reordered_names_never_degrade(table, raw: str) -> None:
+    # no Sonnet 4.7 exists: the reversed spelling must not fall back to another version
+    assert table.resolve(raw).entry is None
+
+
+def at_day(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(tzinfo=UTC)
+
+
+def test_codex_auto_review_prices_as_the_codex_model_of_its_day(table) -> None:
+    # ccusage adapter/codex/codex-auto-review-fallbacks.json: the newest model released on or
+    # before the turn's date. 100k uncached input (below every tier) at each model's input rate (prices.json):
+    days = {
+        "2025-07-01": 0.125,  # before the first release: the oldest entry (gpt-5, $1.25/M)
+        "2025-12-10": 0.125,  # gpt-5.1-codex ($1.25/M)
+        "2025-12-11": 0.175,  # gpt-5.2-codex ($1.75/M)
+        "2026-02-04": 0.175,  # still gpt-5.2-codex
+        "2026-02-05": 0.175,  # gpt-5.3-codex ($1.75/M as well)
+        "2026-03-05": 0.250,  # gpt-5.4 ($2.50/M)
+        "2026-04-22": 0.250,
+        "2026-04-23": 0.500,  # gpt-5.5 ($5/M)
+    }
+    rows = [dict(model="codex-auto-review", provider="openai", input=100_000, ts=at_day(d)) for d in days]
+    assert costs(table, *rows) == pytest.approx(list(days.values()))
+    assert table.resolve("codex-auto-review").kind == "alias"
+
+
+def test_kimi_for_coding_prices_as_k2_5_then_k2_6(table) -> None:
+    # ccusage docs/guide/kimi + adapter/kimi/parser.rs: K2.5 before 2026-04-20T15:28:10.072Z, K2.6 from then.
+    # 1M uncached input: K2.5 $0.60/M, K2.6 $0.95/M (prices.json)
+    before = dict(model="kimi-for-coding", provider="moonshot", input=1_000_000, ts=at_day("2026-04-20T15:28:10.071"))
+    after = dict(model="kimi-for-coding", provider="moonshot", input=1_000_000, ts=at_day("2026-04-20T15:28:10.072"))
+    assert costs(table, before, after) == pytest.approx([0.60, 0.95])

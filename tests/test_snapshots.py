@@ -53,3 +53,16 @@ def test_empty_home(home: Path, snap_compare) -> None:
         await settle(app, pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("keys", [("7",), ("7", "m"), ("g",)], ids=["calendar", "calendar-tokens", "group-picker"])
+def test_new_screens(keys: tuple[str, ...], size: tuple[int, int], home: Path, tmp_path: Path, snap_compare) -> None:
+    app = _app(home, tmp_path)
+
+    async def run_before(pilot) -> None:
+        await settle(app, pilot)
+        await pilot.press(*keys)
+        await settle(app, pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Without a command: the live terminal UI.",
     )
     parser.add_argument("--version", action="version", version=f"tokscope {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("scan", help="read new agent logs into the local ledger")
@@ -83,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prices", type=Path, metavar="FILE", help="price overrides (TOML, USD per million tokens)")
     p.add_argument("--device", type=_csv_list, default=[], help="only these devices: ids or names (comma list)")
     p.add_argument("--shared", type=Path, metavar="DIR", help="the shared folder to merge (overrides config and env)")
+    p.add_argument(
+        "--energy",
+        action="store_true",
+        help="add an energy estimate (Wh, an order of magnitude; also: energy = true in config.toml)",
+    )
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("statusline", help="one short line of usage, for tmux or an agent's status line")
@@ -100,6 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_devices(sub)
 
+    p = sub.add_parser("doctor", help="what needs a look: the ledger's health, values left out and why")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--no-scan", action="store_true", help="do not scan first")
+    p.add_argument("--repair", action="store_true", help="set damaged ledger files aside and re-read the sources")
+    p.set_defaults(func=cmd_doctor)
+
+    from tokscope.tui.serve import register as register_serve
+
+    register_serve(sub)
+
+    from tokscope.completion import register as register_completion
+
+    register_completion(sub)
+
     p = sub.add_parser(
         "demo", help="the TUI on generated demo data (a temporary directory; nothing of yours is touched)"
     )
@@ -109,7 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_tui() -> int:
-    """``tokscope`` without a command: the TUI."""
+    """``tokscope`` without a command: the TUI (on a terminal; piped or redirected, the report instead)."""
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        print("tokscope: not a terminal, so no TUI: here is `tokscope report` (tokscope --help)", file=sys.stderr)
+        return main(["report"])
     from tokscope.tui.loading import start_prefetch
 
     start_prefetch()  # read the ledger while Textual is imported and the screen is built
@@ -126,19 +149,51 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit status."""
+    """Run the CLI; return the exit status. No command prints a traceback unless ``--debug``
+    (or ``TOKSCOPE_DEBUG=1``) asks for it: an unexpected error is one line naming what failed."""
+    import os
+
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv:  # the TUI: start before building the parser (its first paint waits on the ledger)
-        return run_tui()
-    args = build_parser().parse_args(argv)
-    if args.command is None:
-        return run_tui()
+    debug = "--debug" in argv or os.environ.get("TOKSCOPE_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     try:
+        if not argv:  # the TUI: start before building the parser (its first paint waits on the ledger)
+            return run_tui()
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            return run_tui()
+        _print_config_errors()
         return int(args.func(args) or 0)
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from tokscope.ledger import disk_full
+
+        if disk_full(exc):  # wherever the write was (Polars wraps the OS error in its own)
+            filename = getattr(exc, "filename", None)
+            where = f" for {filename}" if filename else ""
+            print(
+                f"tokscope: error: no space left on device{where}; nothing new was recorded (free some space "
+                "and run it again)",
+                file=sys.stderr,
+            )
+            return 1
+        if debug:
+            raise
+        where = f" in `tokscope {argv[0]}`" if argv else ""
+        print(f"tokscope: error{where}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("tokscope: run again with --debug for the details (and please report it)", file=sys.stderr)
+        return 1
+
+
+def _print_config_errors() -> None:
+    """Say what is wrong in config.toml or the environment (the command goes on with the defaults)."""
+    from tokscope import config as config_mod
+
+    for problem in config_mod.load().errors:
+        print(f"tokscope: config: {problem}", file=sys.stderr)
 
 
 # --- scan ------------------------------------------------------------------
@@ -176,14 +231,17 @@ def run_scan(quiet: bool = True) -> Any:
         if bar is not None and task is not None:
             bar.update(task, completed=done)
 
-    settings = config_mod.load()
-    choice = choose_readers(settings.readers)
+    from tokscope.doctor import warnings
+    from tokscope.ledger import Ledger
+
+    choice = choose_readers(config_mod.load().readers)
     try:
         summary = scan(readers=choice.readers, progress=progress, on_plan=on_plan)
     finally:
         if bar is not None:
             bar.stop()
-    summary.errors[:0] = [*settings.errors, *choice.problems]
+    summary.errors[:0] = choice.problems
+    summary.errors.extend(warnings(Ledger()))
     return summary
 
 
@@ -206,9 +264,35 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(
             f"{summary.files:,} files ({summary.read:,} read, {summary.bytes_read / 1e6:,.1f} MB), "
             f"{summary.events:,} events ({summary.new_events:,} new), "
-            f"{summary.skipped:,} lines skipped, in {elapsed:.2f}s"
+            f"{summary.skipped:,} lines skipped{' (tokscope doctor says why)' if summary.skipped else ''}, "
+            f"in {elapsed:.2f}s"
         )
     return 0
+
+
+# --- doctor ----------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """``tokscope doctor``: exit 0 when nothing needs the user, 1 when something does."""
+    from tokscope import doctor
+
+    if args.repair:
+        done = doctor.repair()
+        for path in done.quarantined:
+            print(f"tokscope: moved aside {path}", file=sys.stderr)
+        if done.rescanned:
+            print(f"tokscope: re-read every source: {done.recovered:,} events recovered", file=sys.stderr)
+    summary = None
+    if not args.repair and not args.no_scan:
+        summary = run_scan()
+        _print_errors(summary)
+    data = doctor.report(summary=summary)
+    if args.format == "json":
+        print(json.dumps(data, indent=2))
+    else:
+        print("\n".join(doctor.render(data)))
+    return 1 if data["status"] == "error" else 0
 
 
 # --- sources ---------------------------------------------------------------
@@ -216,43 +300,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def cmd_sources(args: argparse.Namespace) -> int:
     """``tokscope sources``."""
-    import polars as pl
-
     from tokscope import config as config_mod
-    from tokscope.ledger import Ledger
     from tokscope.readers import choose_readers
+    from tokscope.sources import source_entries
 
     summary = None
     if not args.no_scan:
         summary = run_scan()
         _print_errors(summary)
-    counts = dict(
-        Ledger()
-        .lazy()
-        .group_by("client")
-        .agg(pl.len())
-        .collect()
-        .select(pl.col("client").cast(pl.String), "len")
-        .iter_rows()
-    )
-    entries = []
-    for reader in choose_readers(config_mod.load().readers).readers:
-        if summary is not None and reader.client in summary.per_client:  # the scan just walked the roots
-            files, errors = summary.per_client[reader.client], summary.discover_errors[reader.client]
-        else:
-            errors = []
-            files = len(reader.discover(errors))
-        entries.append(
-            {
-                "client": reader.client,
-                "paths": [str(p) for p in reader.roots() if p.exists()],
-                "searched": [str(p) for p in reader.roots()],
-                "files": files,
-                "events": int(counts.get(reader.client, 0)),
-                "session_totals_only": reader.session_totals,
-                "errors": errors,
-            }
-        )
+    entries = source_entries(summary, choose_readers(config_mod.load().readers).readers)
     if args.format == "json":
         print(json.dumps(entries, indent=2))
         return 0
@@ -284,7 +340,10 @@ def cmd_sources(args: argparse.Namespace) -> int:
 
 def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     """The report as the JSON contract's dict (rows as dicts), and its footnotes."""
+    import polars as pl
+
     from tokscope import config as config_mod
+    from tokscope.format import COST_DECIMALS, round_cost
     from tokscope.query import Query, aggregate, today_in
     from tokscope.timezone import local_tz
     from tokscope.usage import load_usage
@@ -305,8 +364,18 @@ def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     from tokscope.devices_cli import device_filter, with_device_names
 
     query.devices = device_filter(getattr(args, "device", []), usage)
+    if getattr(args, "energy", False) or settings.extra.get("energy") is True:
+        from tokscope.energy import with_energy
+
+        usage.events = with_energy(usage.events)
     rows, totals = aggregate(usage.events, query, today)
     rows = with_device_names(rows, usage)
+    notes = list(usage.notes)
+    if rows.is_empty():
+        notes.append(empty_hint(usage.events, query, today))
+    if "cost" in rows.columns:
+        rows = rows.with_columns(pl.col("cost").round(COST_DECIMALS))
+    totals = {k: round_cost(v) if k == "cost" else v for k, v in totals.items()}
     since, until = query.bounds(today)
     return {
         "period": {
@@ -317,14 +386,59 @@ def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         "by": list(query.by),
         "rows": rows.to_dicts(),
         "totals": totals,
-    }, usage.notes
+    }, notes
+
+
+def report_args_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the report's filters before anything is read (None: nothing)."""
+    import difflib
+
+    from tokscope.events import CLIENTS
+
+    if args.since and args.until and args.since > args.until:
+        return f"--since {args.since} is after --until {args.until}"
+    for name in args.client:
+        if name not in CLIENTS:
+            close = difflib.get_close_matches(name, CLIENTS, n=1, cutoff=0.5)
+            prefix = [c for c in CLIENTS if c.startswith(name)]
+            guess = (prefix or close or [None])[0]
+            hint = f"did you mean {guess!r}? " if guess else ""
+            return f"no client {name!r}: {hint}(known: {', '.join(CLIENTS)})"
+    return None
+
+
+def empty_hint(events: Any, query: Any, today: date) -> str:
+    """Why a report came out empty, and what to try: the latest turn that the other filters keep."""
+    from dataclasses import replace
+
+    import polars as pl
+
+    from tokscope.query import filtered
+
+    anytime = replace(query, period="all", since=None, until=None)
+    latest = filtered(events, anytime, today).select(pl.col("day").max()).collect().item()
+    if latest is None:
+        if query.models:
+            return f"no turn of model {', '.join(query.models)} with these filters (--by model lists the models)"
+        return "no usage recorded with these filters: tokscope sources shows where tokscope looks"
+    return f"no usage in this period: the latest turn is {latest} — try --period all or --since {latest}"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``tokscope report``."""
+    problem = report_args_problem(args)
+    if problem:
+        print(f"tokscope: {problem}", file=sys.stderr)
+        return 2
     if not args.no_scan:
         summary = run_scan()
         _print_errors(summary)
+    else:  # the scan names the ledger's damaged files; without one, say it here
+        from tokscope.doctor import warnings
+        from tokscope.ledger import Ledger
+
+        for message in warnings(Ledger()):
+            print(f"tokscope: warning: {message}", file=sys.stderr)
     data, notes = report_data(args)
     for note in notes:
         print(f"tokscope: {note}", file=sys.stderr)
@@ -355,14 +469,15 @@ def cmd_statusline(args: argparse.Namespace) -> int:
 
 
 def _csv(data: dict[str, Any]) -> str:
-    from tokscope.query import COUNTERS
+    from tokscope.query import COUNTERS, ENERGY_COUNTERS
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     keys = [c for k in data["by"] for c in ((k, "device_name") if k == "device" else (k,))]
-    writer.writerow([*keys, *COUNTERS])
+    counters = [*COUNTERS, *(c for c in ENERGY_COUNTERS if c in data["totals"])]
+    writer.writerow([*keys, *counters])
     for row in data["rows"]:
-        writer.writerow([row.get(k) if row.get(k) is not None else "" for k in [*keys, *COUNTERS]])
+        writer.writerow([row.get(k) if row.get(k) is not None else "" for k in [*keys, *counters]])
     return out.getvalue()
 
 
@@ -434,7 +549,8 @@ def _print_table(data: dict[str, Any]) -> None:
             f"[yellow]{totals['unpriced_turns']:,} turns unpriced[/yellow]: cost is a lower bound or unknown."
         )
     if not rows:
-        console.print(
-            "No usage in this period. Try [bold]--period all[/bold], "
-            "or [bold]tokscope sources[/bold] to see where tokscope looks."
-        )
+        console.print("No usage here (why: see the note above).")
+    if "energy_wh_min" in totals:
+        from tokscope.energy import LABEL, energy_text
+
+        console.print(f"Energy {energy_text(totals['energy_wh_min'], totals['energy_wh_max'])} ({LABEL})")

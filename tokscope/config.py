@@ -6,8 +6,10 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tokscope import paths
+from tokscope.timezone import valid_tz
 
 
 @dataclass(frozen=True)
@@ -48,28 +50,46 @@ def load(path: Path | None = None) -> Config:
         pass
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         errors.append(f"{path}: {exc}")
-    shared = os.environ.get("TOKSCOPE_SHARED") or data.get("shared_folder")
-    tz = os.environ.get("TOKSCOPE_TZ") or data.get("timezone")
-    readers = _readers(os.environ.get("TOKSCOPE_READERS") or data.get("readers", ()), errors)
-    debounce = data.get("export_debounce", 30.0)
+    shared = _setting("TOKSCOPE_SHARED", data, "shared_folder", str, path, errors)
+    tz = _setting("TOKSCOPE_TZ", data, "timezone", str, path, errors)
+    if tz and not valid_tz(tz):
+        where = "TOKSCOPE_TZ" if os.environ.get("TOKSCOPE_TZ") else f"{path}: timezone"
+        errors.append(f"{where}: unknown IANA timezone {tz!r} (e.g. Europe/Berlin, UTC); using the local one")
+        tz = None
+    readers = _readers(_setting("TOKSCOPE_READERS", data, "readers", str | list, path, errors), path, errors)
+    debounce = _setting(None, data, "export_debounce", int | float, path, errors)
+    debounce = 30.0 if debounce is None or isinstance(debounce, bool) or debounce < 0 else debounce
     known = {"shared_folder", "timezone", "readers", "export_debounce"}
     return Config(
         shared_folder=Path(shared).expanduser() if shared else None,
         timezone=tz if isinstance(tz, str) and tz else None,
         readers=readers,
-        export_debounce=float(debounce) if isinstance(debounce, int | float) else 30.0,
+        export_debounce=float(debounce),
         extra={k: v for k, v in data.items() if k not in known},
         errors=tuple(errors),
     )
 
 
-def _readers(value: object, errors: list[str]) -> tuple[str, ...]:
+def _setting(env: str | None, data: dict, key: str, kind: type | Any, path: Path, errors: list[str]) -> Any:
+    """A setting from the environment variable ``env`` (text) or config.toml's ``key``; a value of the
+    wrong type is reported with the file, the key and the cause, and left unset."""
+    if env and os.environ.get(env):
+        return os.environ[env]
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        wanted = getattr(kind, "__name__", None) or str(kind).replace(" | ", " or ")
+        errors.append(f"{path}: {key} = {value!r}: expected {wanted}, got {type(value).__name__}; ignored")
+        return None
+    return value
+
+
+def _readers(value: str | list | None, path: Path, errors: list[str]) -> tuple[str, ...]:
     """The ``readers`` setting: a comma list (the env var, or a string in config.toml) or a list of names."""
-    if isinstance(value, str):
-        value = value.split(",")
-    if not isinstance(value, list | tuple):
-        errors.append(f"readers: expected a list of client names, got {type(value).__name__}; reading every client")
+    if value is None:
         return ()
-    if any(not isinstance(v, str) for v in value):
-        errors.append("readers: entries that are not client names were ignored")
-    return tuple(v.strip() for v in value if isinstance(v, str) and v.strip())
+    names = value.split(",") if isinstance(value, str) else value
+    if any(not isinstance(v, str) for v in names):
+        errors.append(f"{path}: readers: entries that are not client names were ignored")
+    return tuple(v.strip() for v in names if isinstance(v, str) and v.strip())

@@ -10,12 +10,14 @@ Nothing outside the temporary directory is read or written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import signal
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -344,9 +346,24 @@ def demo_app(
     )
 
 
+@contextlib.contextmanager
+def _exit_on_hangup() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a closed tmux pane) end the demo like q does: its temporary directory is removed."""
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, leave) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_demo(days: int = 60, interval: float = 3.0) -> int:
     """``tokscope demo``: build the demo in a temporary directory and run the app on it."""
-    with tempfile.TemporaryDirectory(prefix="tokscope-demo-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tokscope-demo-") as tmp, _exit_on_hangup():
         root = Path(tmp)
         old = demo_env(root)
         try:

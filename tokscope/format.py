@@ -34,3 +34,13 @@ def money_total(cost: float | None, unpriced: int = 0) -> str:
         return money(cost)
     note = f"{unpriced:,} turn{'s' if unpriced != 1 else ''} unpriced"
     return f"{money(cost, unpriced)} · {note}"
+
+
+#: Decimal places of a dollar amount in JSON and CSV: a nano-dollar, below any price step, above float noise
+#: (sums of per-turn costs otherwise print as ``457.140484650001``).
+COST_DECIMALS = 9
+
+
+def round_cost(cost: float | None) -> float | None:
+    """A cost for machine-readable output: rounded to ``COST_DECIMALS``; None stays None (unpriced)."""
+    return None if cost is None else round(cost, COST_DECIMALS)

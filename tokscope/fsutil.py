@@ -15,11 +15,14 @@ def atomic_write(path: Path, data: bytes) -> None:
     atomic_write_with(path, lambda tmp: tmp.write_bytes(data))
 
 
-def atomic_write_with(path: Path, write: Callable[[Path], object], durable: bool = True) -> None:
-    """Let ``write`` fill a temp file beside ``path``, fsync it, then rename it over ``path``.
+def atomic_write_with(
+    path: Path, write: Callable[[Path], object], durable: bool = True, rename: Callable[[Path], Path] | None = None
+) -> Path:
+    """Let ``write`` fill a temp file beside ``path``, fsync it, then rename it over ``path``; return the path.
 
     ``durable=False`` skips the fsyncs: still atomic for readers, for caches that a crash
-    may lose (a lost or unreadable cache file is rebuilt).
+    may lose (a lost or unreadable cache file is rebuilt). ``rename`` names the file from its
+    finished temp file instead (content-addressed names: ``path`` then only places the temp file).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -30,12 +33,15 @@ def atomic_write_with(path: Path, write: Callable[[Path], object], durable: bool
         if durable:
             with tmp.open("rb+") as fh:
                 os.fsync(fh.fileno())
+        if rename is not None:
+            path = rename(tmp)
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     if durable:
         fsync_dir(path.parent)
+    return path
 
 
 def fsync_dir(directory: Path) -> None:

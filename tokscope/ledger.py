@@ -4,20 +4,35 @@ Layout under ``paths.ledger_dir()``:
 
 * ``state.json``: per-source scan state (inode, size, mtime, offset, reader
   state), the next segment number and the event count;
-* ``events/base-N.parquet``: the compacted, de-duplicated events;
-* ``events/delta-N.parquet``: rows appended by later scans, newest last.
+* ``health.json``: what the last scans left out and why (``tokscope.health``);
+* ``events/base-N-D.parquet``: the compacted, de-duplicated events;
+* ``events/delta-N-D.parquet``: rows appended by later scans, newest last;
+* ``quarantine/``: damaged or foreign files moved aside by ``tokscope doctor --repair``.
+
+``N`` is the segment's sequence number and ``D`` the first 16 hex digits of the SHA-256 of its
+bytes, checked before a segment is read: a truncated, bit-flipped or half-synced segment is left
+out and reported (never read as if whole), and so is any file that is not the ledger's own (a
+``base-00000001 (copy).parquet`` from a sync tool). Names without ``D`` (ledgers from before the
+check) get theirs under the next lock.
 
 Rows are upserted by ``(client, event_key)``: among rows with one key the
 highest ``rank`` wins, ties go to the row written last. Segments are written
 atomically and never changed, so a reader needs no lock; writers take
-``lock``. Events whose source file was deleted stay.
+``lock``, which also clears the temp files of writes that were killed. Events whose source file was deleted stay.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
+import os
+import re
 import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import polars as pl
@@ -25,6 +40,7 @@ import polars as pl
 from tokscope import paths
 from tokscope.events import LEDGER_SCHEMA
 from tokscope.fsutil import atomic_write, atomic_write_with, locked
+from tokscope.readers.base import open_regular
 
 STATE_VERSION = 1
 KEY = ["client", "event_key"]
@@ -45,6 +61,104 @@ def dedupe(frame: pl.LazyFrame) -> pl.LazyFrame:
     return indexed.join(winners.select("_seq"), on="_seq", how="semi").drop("_seq")
 
 
+#: A segment's name: kind, sequence number, and (since integrity checks) the digest of its bytes.
+_SEGMENT = re.compile(r"(base|delta)-(\d{8,})(?:-([0-9a-f]{16}))?\.parquet")
+#: The temp file of a write in progress (``fsutil.atomic_write_with``: ``.<name>.<random>.tmp``).
+_TEMP = re.compile(r"\.(?:(?:base|delta)-\d{8,}\.parquet|state\.json|health\.json)\.[a-z0-9_]+\.tmp")
+#: What belongs in the ledger's root besides ``events/``.
+_ROOT_FILES = frozenset({"state.json", "health.json", "lock", "events", "quarantine"})
+
+FindingKind = Literal["damaged", "unknown", "temp", "quarantined"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A file in the ledger's folders that is not read, and why."""
+
+    path: Path
+    kind: FindingKind
+    """``damaged``: a segment that fails its check (left out until repaired); ``unknown``: not the
+    ledger's (ignored); ``temp``: left by a killed write (removed under the next lock);
+    ``quarantined``: moved aside by a repair (kept for inspection, never read)."""
+    reason: str
+
+
+@dataclass(slots=True)
+class Layout:
+    """The ledger's folders as found: the segments that pass their checks, and everything else."""
+
+    segments: list[str] = field(default_factory=list)
+    """Names of the intact segments (every base and delta, in no order; ``current`` picks the live ones)."""
+    legacy: list[str] = field(default_factory=list)
+    """Intact segments named before digests (no check possible; renamed under the next lock)."""
+    findings: list[Finding] = field(default_factory=list)
+    highest_seq: int = 0
+    """The highest sequence number of any segment name, damaged ones included."""
+
+    @property
+    def damaged(self) -> list[Finding]:
+        return [f for f in self.findings if f.kind == "damaged"]
+
+
+class LedgerDamaged(OSError):
+    """The ledger has a damaged segment: what it holds is incomplete until ``tokscope doctor --repair``."""
+
+
+class LedgerFull(OSError):
+    """No space left (or the quota reached) while writing the ledger: nothing of that write was kept."""
+
+
+def parse_name(name: str) -> tuple[str, int, str | None] | None:
+    """``(kind, seq, digest)`` of a segment's file name, or None when it is not one."""
+    match = _SEGMENT.fullmatch(name)
+    if match is None:
+        return None
+    return match[1], int(match[2]), match[3]
+
+
+def current(names: Iterable[str]) -> list[str]:
+    """The live segments among ``names``: the newest base, then the deltas after it in write order."""
+    parsed = [(n, p) for n in names if (p := parse_name(n)) is not None]
+    bases = sorted((p[1], n) for n, p in parsed if p[0] == "base")
+    floor = bases[-1][0] if bases else -1
+    deltas = sorted((p[1], n) for n, p in parsed if p[0] == "delta" and p[1] > floor)
+    return ([bases[-1][1]] if bases else []) + [n for _seq, n in deltas]
+
+
+def digest(path: Path) -> str:
+    """The first 16 hex digits of the SHA-256 of ``path``'s bytes (a regular file only)."""
+    with open_regular(path) as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()[:16]
+
+
+#: Segments already checked in this process, by (path, inode, size, mtime): a segment never changes,
+#: so each is hashed once per process (~17 ms for a million events' 23 MB base).
+_checked: dict[tuple[str, int, int, int], str | None] = {}
+
+
+def _check(path: Path, want: str) -> str | None:
+    """Why the segment at ``path`` cannot be read as written (None when its digest matches)."""
+    try:
+        st = path.stat()
+        key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+        if key not in _checked:
+            got = digest(path)
+            _checked[key] = None if got == want else f"checksum mismatch (truncated or changed; written as {want})"
+        return _checked[key]
+    except FileNotFoundError:
+        raise  # removed by a compaction since the listing: the caller lists again
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
+
+
+def disk_full(exc: BaseException) -> bool:
+    """``exc`` says the disk is full or the quota reached (Polars wraps the OS error in its own)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    text = str(exc)
+    return f"(os error {errno.ENOSPC})" in text or f"(os error {errno.EDQUOT})" in text
+
+
 class Ledger:
     """The ledger at ``root`` (default: the platformdirs data dir)."""
 
@@ -53,6 +167,7 @@ class Ledger:
         self.events_dir = self.root / "events"
         self.state_path = self.root / "state.json"
         self.lock_path = self.root / "lock"
+        self.quarantine_dir = self.root / "quarantine"
 
     # --- state ---------------------------------------------------------------
 
@@ -70,28 +185,136 @@ class Ledger:
         """Write the scan state atomically."""
         atomic_write(self.state_path, msgspec.json.encode(state))
 
-    def lock(self):
-        """Exclusive writer lock (scans, compaction)."""
-        return locked(self.lock_path)
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive writer lock (scans, compaction). Taking it clears what killed writes left
+        (every writer holds it, so no temp file can be in use) and names legacy segments."""
+        with locked(self.lock_path):
+            self._tidy()
+            yield
 
     # --- segments ------------------------------------------------------------
 
+    def layout(self, verify: bool = True) -> Layout:
+        """Every file in the ledger's folders, checked: intact segments and findings.
+
+        ``verify=False`` skips the digests (a listing for a cache key, not for reading). A segment
+        that vanishes while it is checked (a compaction replaced it) means listing again."""
+        for _attempt in range(20):
+            try:
+                return self._layout(verify)
+            except FileNotFoundError:
+                time.sleep(0.01)
+        return self._layout(verify)
+
+    def _layout(self, verify: bool) -> Layout:
+        found = Layout()
+        try:
+            entries = sorted(os.scandir(self.events_dir), key=lambda e: e.name)
+        except FileNotFoundError:
+            entries = []
+        except OSError as exc:
+            found.findings.append(Finding(self.events_dir, "damaged", f"unreadable: {exc.strerror or exc}"))
+            entries = []
+        for entry in entries:
+            path = Path(entry.path)
+            parsed = parse_name(entry.name)
+            if parsed is not None:
+                found.highest_seq = max(found.highest_seq, parsed[1])
+                want = parsed[2]
+                problem = _check(path, want) if want and verify else None
+                if problem:
+                    found.findings.append(Finding(path, "damaged", problem))
+                elif not want and not entry.is_file(follow_symlinks=False):
+                    found.findings.append(Finding(path, "damaged", "not a regular file"))
+                else:
+                    found.segments.append(entry.name)
+                    if not want:
+                        found.legacy.append(entry.name)
+            elif _TEMP.fullmatch(entry.name):
+                found.findings.append(Finding(path, "temp", "left by an interrupted write"))
+            else:
+                found.findings.append(Finding(path, "unknown", "not a ledger file (a sync tool's copy?): ignored"))
+        try:
+            for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
+                if _TEMP.fullmatch(entry.name):
+                    found.findings.append(Finding(Path(entry.path), "temp", "left by an interrupted write"))
+                elif entry.name not in _ROOT_FILES:
+                    found.findings.append(Finding(Path(entry.path), "unknown", "not a ledger file: ignored"))
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            for entry in sorted(os.scandir(self.quarantine_dir), key=lambda e: e.name):
+                found.findings.append(Finding(Path(entry.path), "quarantined", "moved aside by a repair; never read"))
+        return found
+
+    def require_intact(self) -> None:
+        """Raise ``LedgerDamaged`` when a segment is damaged (before passing the ledger on as whole, e.g. an export)."""
+        damaged = self.layout().damaged
+        if damaged:
+            names = ", ".join(f.path.name for f in damaged)
+            raise LedgerDamaged(errno.EIO, f"damaged ledger segments ({names}): run tokscope doctor --repair first")
+
+    def segments(self, verify: bool = True) -> list[Path]:
+        """The live, intact segments: the base, then its deltas in write order."""
+        return [self.events_dir / name for name in current(self.layout(verify).segments)]
+
     def _segments(self) -> tuple[Path | None, list[Path]]:
         """The current base and the deltas after it, in write order."""
-        try:
-            names = [p for p in self.events_dir.iterdir() if p.suffix == ".parquet" and not p.name.startswith(".")]
-        except FileNotFoundError:
-            return None, []
-        bases = sorted((p for p in names if p.name.startswith("base-")), key=_seq)
-        base = bases[-1] if bases else None
-        floor = _seq(base) if base else -1
-        deltas = sorted((p for p in names if p.name.startswith("delta-") and _seq(p) > floor), key=_seq)
-        return base, deltas
+        live = self.segments()
+        if live and live[0].name.startswith("base-"):
+            return live[0], live[1:]
+        return None, live
 
     def _next_seq_on_disk(self) -> int:
-        base, deltas = self._segments()
-        seqs = [_seq(p) for p in ([base] if base else []) + deltas]
-        return max(seqs, default=0) + 1
+        return self.layout().highest_seq + 1
+
+    def _tidy(self) -> None:
+        """Remove killed writes' temp files and superseded segments; give legacy segments their digest.
+        Hold the lock."""
+        found = self.layout()
+        for finding in found.findings:
+            if finding.kind == "temp":
+                finding.path.unlink(missing_ok=True)
+        live = set(current(found.segments))
+        for name in found.segments:  # superseded: a compaction was killed before it removed them
+            if name not in live:
+                (self.events_dir / name).unlink(missing_ok=True)
+        for name in found.legacy:
+            if name not in live:
+                continue
+            path = self.events_dir / name
+            with contextlib.suppress(OSError):
+                path.rename(path.with_name(f"{path.stem}-{digest(path)}.parquet"))
+
+    def _write(self, kind: str, seq: int, frame: pl.DataFrame, **options: Any) -> Path:
+        """Write ``frame`` as segment ``kind``-``seq`` named with its digest; a full disk raises ``LedgerFull``."""
+        provisional = self.events_dir / f"{kind}-{seq:08d}.parquet"
+
+        def named(tmp: Path) -> Path:
+            return provisional.with_name(f"{provisional.stem}-{digest(tmp)}.parquet")
+
+        try:
+            return atomic_write_with(provisional, lambda tmp: frame.write_parquet(tmp, **options), rename=named)
+        except Exception as exc:
+            if disk_full(exc):
+                raise LedgerFull(errno.ENOSPC, "no space left on device", str(self.root)) from exc
+            raise
+
+    def quarantine(self, paths_: Iterable[Path]) -> list[Path]:
+        """Move ``paths_`` into ``quarantine/`` (kept for inspection, never read); return where. Hold the lock."""
+        moved = []
+        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        for path in paths_:
+            target = self.quarantine_dir / path.name
+            n = 1
+            while target.exists():
+                target = self.quarantine_dir / f"{path.name}.{n}"
+                n += 1
+            with contextlib.suppress(FileNotFoundError):
+                path.rename(target)
+                moved.append(target)
+        return moved
 
     def lazy(self) -> pl.LazyFrame:
         """All events, de-duplicated, as a LazyFrame in the ledger schema."""
@@ -155,17 +378,15 @@ class Ledger:
         base, deltas = self._segments()
         if base is None and not deltas:  # a cold scan: write the base directly
             merged = dedupe(rows.lazy()).collect()
-            seq = max(int(state.get("next_seq") or 1), 1)
-            path = self.events_dir / f"base-{seq:08d}.parquet"
-            atomic_write_with(path, lambda tmp: merged.write_parquet(tmp, compression="zstd"))
+            seq = max(int(state.get("next_seq") or 1), self._next_seq_on_disk())
+            self._write("base", seq, merged, compression="zstd")
             state["next_seq"] = seq + 1
             state["events"] = merged.height
             return merged.height
         fresh = rows.select(KEY).unique()
         new = fresh.height - self.known(fresh).height
         seq = max(int(state.get("next_seq") or 1), self._next_seq_on_disk())
-        path = self.events_dir / f"delta-{seq:08d}.parquet"
-        atomic_write_with(path, lambda tmp: rows.write_parquet(tmp, compression="lz4", statistics=False))
+        self._write("delta", seq, rows, compression="lz4", statistics=False)
         state["next_seq"] = seq + 1
         if state.get("events") is not None:
             state["events"] += new
@@ -184,8 +405,7 @@ class Ledger:
                 return
         merged = self._lazy(base, deltas).collect()
         seq = _seq(deltas[-1])
-        path = self.events_dir / f"base-{seq:08d}.parquet"
-        atomic_write_with(path, lambda tmp: merged.write_parquet(tmp, compression="zstd"))
+        self._write("base", seq, merged, compression="zstd")
         state["events"] = merged.height
         for old in ([base] if base else []) + deltas:
             old.unlink(missing_ok=True)
@@ -200,4 +420,6 @@ class Ledger:
 
 def _seq(path: Path | None) -> int:
     assert path is not None
-    return int(path.stem.split("-", 1)[1])
+    parsed = parse_name(path.name)
+    assert parsed is not None
+    return parsed[1]

@@ -19,7 +19,7 @@ import fnmatch
 import re
 import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -207,6 +207,33 @@ _DECORATED_FAMILIES = ("claude-", "gpt-")
 _DIGIT_DASH_RE = re.compile(r"(?<![\d.])(\d)-(?=\d(?![\d]))")
 _DIGIT_DOT_RE = re.compile(r"(?<![\d.])(\d)\.(?=\d(?![\d]))")
 
+#: Client spellings of a vendor name in another order: (pattern, replacement, what the step did).
+_REORDERS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    # claude-4-6-sonnet / claude-4.5-haiku -> claude-sonnet-4-6 / claude-haiku-4.5: from Claude 4 on the family
+    # comes first (claude-3-5-sonnet is the real name of a Claude 3 model and stays as it is)
+    (re.compile(r"^claude-([4-9](?:[.-]\d)?)-(opus|sonnet|haiku)(?=$|-)"), r"claude-\2-\1", "family before version"),
+    # Kimi's short names: k3, k2.6 -> kimi-k3, kimi-k2.6
+    (re.compile(r"^(k\d+(?:\.\d+)?)(?=$|-)"), r"kimi-\1", "kimi- prefix"),
+)
+
+#: Pseudo-models that stand for the model current on the turn's date: (from, price key), oldest first
+#: (the oldest also covers anything earlier). Each becomes an entry with one price version per step.
+DATED_ALIASES: dict[str, tuple[tuple[str | None, str], ...]] = {
+    # Codex's review model: the newest model released on or before the date (ccusage
+    # rust/crates/ccusage/src/adapter/codex/codex-auto-review-fallbacks.json, release dates from models.dev)
+    "codex-auto-review": (
+        ("2025-08-07", "gpt-5"),
+        ("2025-09-15", "gpt-5-codex"),
+        ("2025-11-13", "gpt-5.1-codex"),
+        ("2025-12-11", "gpt-5.2-codex"),
+        ("2026-02-05", "gpt-5.3-codex"),
+        ("2026-03-05", "gpt-5.4"),
+        ("2026-04-23", "gpt-5.5"),
+    ),
+    # Kimi Code's plan model: K2.5, then K2.6 (ccusage docs/guide/kimi/index.md, adapter/kimi/parser.rs)
+    "kimi-for-coding": ((None, "kimi-k2.5"), ("2026-04-20T15:28:10.072", "kimi-k2.6")),
+}
+
 #: Event ``provider`` spellings → LiteLLM key prefixes to try for provider-qualified rows.
 PROVIDER_PREFIXES: dict[str, tuple[str, ...]] = {
     "google": ("gemini", "vertex_ai"),
@@ -274,6 +301,10 @@ def name_variants(raw: str) -> list[tuple[str, str]]:
         s = s[: m.start()]
         steps.append(f"dropped date {m.group(0)[1:]!r}")
         add(s, "; ".join(steps))
+    for name, step in list(out):
+        for pattern, replacement, what in _REORDERS:
+            if (moved := pattern.sub(replacement, name, count=1)) != name:
+                add(moved, f"{step}; {what}" if not step.startswith("exact") else what)
     return out
 
 
@@ -401,11 +432,29 @@ class PriceTable:
             self._entries[key] = entry_from_compact(key, compact) if compact is not None else None
         return self._entries[key]
 
+    def _dated(self, name: str) -> PriceEntry | None:
+        """The entry of a dated alias: each target's current prices from its step's start on."""
+        if name not in self._entries:
+            steps = [(day, self.entry(key)) for day, key in DATED_ALIASES[name]]
+            entries = [e for _, e in steps if e is not None]
+            self._entries[name] = None
+            if len(entries) == len(steps):
+                starts = [None, *(datetime.fromisoformat(str(day)).replace(tzinfo=UTC) for day, _ in steps[1:])]
+                versions = tuple(replace(e.current, start=t) for e, t in zip(entries, starts, strict=True))
+                sources = tuple(dict.fromkeys(src for e in entries for src in e.sources))
+                latest = entries[-1]
+                self._entries[name] = replace(latest, key=name, versions=versions, litellm_key=None, sources=sources)
+        return self._entries[name]
+
     def lookup(self, raw: str, provider: str | None = None) -> Resolution:
         """Resolve a name against the bundled table only: exact → alias → normalised → provider-qualified."""
         variants = name_variants(raw)
         hint = _fast_hint(raw)
         first = variants[0][0]
+        for name, _step in variants:
+            if name in DATED_ALIASES and (dated := self._dated(name)) is not None:
+                steps = ", ".join(key + (f" from {day}" if day else "") for day, key in DATED_ALIASES[name])
+                return Resolution(raw, provider, dated, name, "alias", f"by date: {steps}", hint)
         if first in self.models:
             return Resolution(raw, provider, self.entry(first), first, "exact", fast_hint=hint)
         if first in self.aliases:

@@ -115,9 +115,18 @@ def filtered(events: pl.LazyFrame, query: Query, today: date) -> pl.LazyFrame:
     return frame
 
 
+#: Counters present only when the events carry an energy estimate (``tokscope.energy.with_energy``).
+ENERGY_COUNTERS: tuple[str, ...] = ("energy_wh_min", "energy_wh_max")
+
+
+def _null_sum(column: str) -> pl.Expr:
+    """Sum of ``column``: null when every value is null (an unknown is never 0)."""
+    return pl.when(pl.col(column).is_not_null().any()).then(pl.col(column).sum()).alias(column)
+
+
 def cost_sum() -> pl.Expr:
     """Sum of ``cost``: null when no row is priced (never $0), else the priced rows' sum."""
-    return pl.when(pl.col("cost").is_not_null().any()).then(pl.col("cost").sum()).alias("cost")
+    return _null_sum("cost")
 
 
 def _counters(schema: pl.Schema) -> list[pl.Expr]:
@@ -135,6 +144,7 @@ def _counters(schema: pl.Schema) -> list[pl.Expr]:
     else:
         exprs.append(pl.lit(None, pl.Float64).alias("cost"))
         exprs.append(pl.len().alias("unpriced_turns"))
+    exprs += [_null_sum(c) for c in ENERGY_COUNTERS if c in schema]
     return exprs
 
 
@@ -166,14 +176,17 @@ def aggregate(events: pl.LazyFrame, query: Query, today: date) -> tuple[pl.DataF
         grouped = grouped.sort(
             ["cost", "total_tokens", *query.by], descending=[True, True, *[False] * len(keys)], nulls_last=True
         )
-    rows = grouped.collect().select([*query.by, *COUNTERS])
+    extra = [c for c in ENERGY_COUNTERS if c in schema]
+    rows = grouped.collect().select([*query.by, *COUNTERS, *extra])
     return rows, totals_of(rows)
 
 
 def totals_of(rows: pl.DataFrame) -> dict:
     """The counters summed over grouped rows (the groups partition the events, so no second pass)."""
+    extra = [c for c in ENERGY_COUNTERS if c in rows.columns]
     sums = rows.select(
         *[pl.col(c).sum() for c in COUNTERS if c != "cost"],
         cost_sum(),
+        *[_null_sum(c) for c in extra],
     ).row(0, named=True)
-    return {c: sums[c] for c in COUNTERS}
+    return {c: sums[c] for c in (*COUNTERS, *extra)}

@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from tokscope.events import frame_from_rows
+from tokscope.health import Health
 from tokscope.ledger import Ledger
 from tokscope.readers import Reader, ReadResult, Source, all_readers
 from tokscope.scan_worker import indexed_read_job, read_job
@@ -160,6 +161,20 @@ class _Rows:
         return pl.concat(self.frames).sort("_job", maintain_order=True).drop("_job")
 
 
+def discover(reader: Reader) -> tuple[list[Source], list[str]]:
+    """``reader``'s sources and the problems finding them; nothing a root does (a symlink loop, no
+    permission, a reader bug) escapes, so one bad root costs only its own reader."""
+    problems: list[str] = []
+    try:
+        return reader.discover(problems), problems
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        problems.append(f"cannot look for {reader.client} files: {where}{exc.strerror or exc}")
+    except Exception as exc:
+        problems.append(f"cannot look for {reader.client} files: {type(exc).__name__}: {exc}")
+    return [], problems
+
+
 def scan(
     ledger: Ledger | None = None,
     readers: Iterable[Reader] | None = None,
@@ -177,8 +192,7 @@ def scan(
     summary = ScanSummary()
     sources: list[Source] = []
     for reader in readers:
-        problems: list[str] = []
-        found = reader.discover(problems)
+        found, problems = discover(reader)
         summary.per_client[reader.client] = len(found)
         summary.discover_errors[reader.client] = problems
         summary.errors.extend(problems)
@@ -186,6 +200,7 @@ def scan(
     summary.files = len(sources)
     with ledger.lock():
         state = ledger.load_state()
+        health = Health(ledger.root)
         saved: dict[str, Any] = state["sources"]
         jobs, present = plan(sources, saved)
         if on_plan:
@@ -193,6 +208,7 @@ def scan(
         gathered = _Rows()
         for index, result in _run(jobs, progress, workers or (os.cpu_count() or 1)):
             job = jobs[index]
+            health.note(job.source, job.offset, result)
             summary.skipped += result.skipped
             summary.errors.extend(result.errors)
             if result.errors and not result.rows:
@@ -222,6 +238,8 @@ def scan(
             ledger.save_state(state)
         else:
             summary.events = ledger.count(state)
+        health.finish(present, summary.discover_errors)  # after the state: a read it lost is counted again
+        health.save()
     return summary
 
 

@@ -241,6 +241,7 @@ def export(
 
         redact_workspaces = config.load().extra.get("redact_workspaces") is True
     ledger = ledger or Ledger()
+    ledger.require_intact()  # a damaged ledger would export as if whole, and other devices count it so
     identity = identity or load_identity()
     folder = device_folder(shared, identity.device.id)
     state_path = export_state_path()

@@ -76,10 +76,11 @@ def plan_watches(roots: Iterable[Path], shared: Path | None) -> dict[Path, tuple
         if old is None or (recursive and not old[0]):
             plan[path] = (recursive, is_shared or (old[1] if old else False))
 
-    for root in roots:
-        add(Path(root), False)
-    if shared is not None:
-        add(Path(shared), True)
+    for root, is_shared in [*((Path(r), False) for r in roots), *([(Path(shared), True)] if shared else [])]:
+        try:
+            add(root, is_shared)
+        except OSError:  # an unreadable parent (EACCES) costs that root its live updates, not the watcher
+            continue
     # a recursive watch makes watches below it redundant
     recursive_dirs = [p for p, (rec, _s) in plan.items() if rec]
     return {p: v for p, v in plan.items() if not any(r != p and r in p.parents for r in recursive_dirs)}

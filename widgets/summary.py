@@ -24,6 +24,8 @@ class SummaryData:
     turns: str
     sessions: str
     top_model: str
+    energy: str = ""
+    """``"≈ 1.2–2.4 kWh"`` when the estimate is on, else ``""``."""
 
 
 class Summary(Static):
@@ -65,4 +67,8 @@ class Summary(Static):
         text.append(data.cache_write)
         text.append("  Top ", style="dim")
         text.append(data.top_model, style="bold")
+        if data.energy:
+            text.append("  Energy ", style="dim")
+            text.append(data.energy)
+            text.append(" (order of magnitude)", style="dim")
         self.update(text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -27,6 +27,19 @@ class Column:
     flex: bool = False
     """Takes the width left over (the key column), between ``min_width`` and its content."""
     min_width: int = 8
+    keep_end: bool = False
+    """Too long, it loses its start, not its end (paths: ``…/src/websh/app``)."""
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A number in two spellings: ``short`` (``7.9K``) always fits, ``exact`` (``7,912``) where there is room."""
+
+    short: str
+    exact: str
+
+    def __str__(self) -> str:
+        return self.short
 
 
 def fit_columns(columns: Sequence[Column], available: int, natural: dict[str, int]) -> list[tuple[Column, int]]:
@@ -68,8 +81,40 @@ def fit_columns(columns: Sequence[Column], available: int, natural: dict[str, in
     return result
 
 
-def _ellipsize(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+def _ellipsize(text: str, width: int, keep_end: bool = False) -> str:
+    if len(text) <= width:
+        return text
+    if not keep_end:
+        return text[: max(0, width - 1)] + "…"
+    tail = text[len(text) - max(0, width - 1) :]
+    cut = tail.find("/")
+    return "…" + (tail[cut:] if 0 <= cut < len(tail) - 1 else tail)  # start the tail at a path part
+
+
+def fit_exact(
+    columns: Sequence[Column], available: int, natural: dict[str, int], exact: dict[str, int]
+) -> tuple[list[tuple[Column, int]], set[str]]:
+    """``fit_columns``, then the columns whose exact figures need ``exact[key]`` cells widened to them,
+    most important first, while that costs nothing else (the same columns shown, every flex column
+    as wide as before). Returns the fit and the keys of the columns that show exact figures."""
+
+    def signature(fit: list[tuple[Column, int]]) -> list[tuple[str, int | None]]:
+        return [(c.key, w if c.flex else None) for c, w in fit]
+
+    current = list(columns)
+    fitted = fit_columns(current, available, natural)
+    shown = {c.key for c, _w in fitted}
+    exact_keys = {k for k, need in exact.items() if k in shown and need <= next(w for c, w in fitted if c.key == k)}
+    for col in sorted((c for c in columns if c.key in shown and c.key not in exact_keys), key=lambda c: c.priority):
+        need = exact.get(col.key)
+        if need is None:
+            continue
+        trial = [replace(c, width=need) if c.key == col.key else c for c in current]
+        trial_fit = fit_columns(trial, available, natural)
+        if signature(trial_fit) == signature(fitted):
+            current, fitted = trial, trial_fit
+            exact_keys.add(col.key)
+    return fitted, exact_keys
 
 
 class UsageTable(DataTable):
@@ -91,6 +136,10 @@ class UsageTable(DataTable):
     BINDINGS: ClassVar[list[BindingType]] = [
         # not in the footer (Enter is where people expect it; the footer has no room at 80 columns)
         Binding("enter", "select_cursor", "Open", show=False, id="drill", tooltip="Drill down into the row"),
+        Binding("j", "cursor_down", "Down", show=False, id="row.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="row.up"),
+        Binding("home,ctrl+home", "first_row", "First row", show=False, id="row.first"),
+        Binding("end,ctrl+end", "last_row", "Last row", show=False, id="row.last"),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -146,7 +195,12 @@ class UsageTable(DataTable):
                 longest = max((len(_plain(cells.get(col.key, ""))) for _k, cells in self._rows), default=0)
                 natural[col.key] = max(len(col.label) + 2, longest)
         self._built_width = self._available()
-        self._shown = fit_columns(self._columns_spec, self._built_width, natural)
+        exact_need: dict[str, int] = {}
+        for _k, cells in self._rows:
+            for key, value in cells.items():
+                if isinstance(value, Figure):
+                    exact_need[key] = max(exact_need.get(key, 0), len(value.exact))
+        self._shown, exact = fit_exact(self._columns_spec, self._built_width, natural, exact_need)
         self.clear(columns=True)
         for col, width in self._shown:
             label = col.label
@@ -165,6 +219,8 @@ class UsageTable(DataTable):
             row = []
             for col, width in self._shown:
                 value = cells.get(col.key, "")
+                if isinstance(value, Figure):
+                    value = value.exact if col.key in exact else value.short
                 if isinstance(value, Text):
                     value = value.copy()
                     value.truncate(width, overflow="ellipsis")
@@ -172,7 +228,7 @@ class UsageTable(DataTable):
                         value.justify = "right"
                     row.append(value)
                 else:
-                    text = _ellipsize(str(value), width)
+                    text = _ellipsize(str(value), width, col.keep_end)
                     row.append(Text(text, justify="right") if col.numeric else text)
             cells_rows.append((row, key))
         for row, key in cells_rows:
@@ -183,6 +239,30 @@ class UsageTable(DataTable):
                 # same row under the cursor, same scroll position: a live update does not jump
                 self.move_cursor(row=keys.index(keep), animate=False, scroll=False)
                 self.scroll_to(y=scroll_y, animate=False, immediate=True)
+
+    def cursor_text(self) -> str | None:
+        """The row under the cursor as tab-separated ``label: value`` text, every column, exact figures."""
+        key = self.cursor_key()
+        if key is None:
+            return None
+        cells = dict(self._rows[self.cursor_row][1])
+        parts = []
+        for col in self._columns_spec:
+            value = cells.get(col.key, "")
+            value = value.exact if isinstance(value, Figure) else _plain(value)
+            if value != "":
+                parts.append(f"{col.label}: {value}")
+        return "\t".join(parts)
+
+    def action_first_row(self) -> None:
+        """Move the cursor to the first row."""
+        if self.row_count:
+            self.move_cursor(row=0)
+
+    def action_last_row(self) -> None:
+        """Move the cursor to the last row."""
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
 
     def on_resize(self, event: Resize) -> None:
         """Re-fit the columns when the pane width changes."""

@@ -109,6 +109,39 @@ def gen_claude(rng: random.Random, home: Path, target: int) -> int:
     return written
 
 
+# --- Codex (readers/codex.py) ---------------------------------------------------
+
+
+@generator("codex")
+def gen_codex(rng: random.Random, home: Path, target: int) -> int:
+    """Codex rollouts: session_meta, then per turn a turn_context, transcript items and a token_count."""
+    written, n = 0, 0
+    while written < target:
+        n += 1
+        day, sid = 1 + n % 22, f"0199{rng.getrandbits(96):024x}"
+        lines = [json.dumps({"timestamp": _ts(day, 0), "type": "session_meta", "payload": {"id": sid, "cwd": "/w"}})]
+        total = [0, 0, 0, 0]
+        for t in range(rng.randint(300, 700)):
+            ts = _ts(day, t)
+            lines.append(json.dumps({"timestamp": ts, "type": "turn_context", "payload": {"model": "gpt-5.3-codex"}}))
+            for kind in ("message", "function_call_output"):
+                item = {"type": kind, "content": [{"type": "output_text", "text": text(rng, rng.randint(600, 1500))}]}
+                lines.append(json.dumps({"timestamp": ts, "type": "response_item", "payload": item}))
+            last = [rng.randint(5_000, 90_000), 0, rng.randint(50, 3000), 0]
+            last[1], last[3] = last[0] // 2, last[2] // 3
+            total = [a + b for a, b in zip(total, last, strict=True)]
+            names = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens")
+            info = {
+                "total_token_usage": dict(zip(names, total, strict=True)),
+                "last_token_usage": dict(zip(names, last, strict=True)),
+            }
+            payload = {"type": "token_count", "info": info, "rate_limits": None}
+            lines.append(json.dumps({"timestamp": ts, "type": "event_msg", "payload": payload}))
+        folder = home / ".codex" / "sessions" / "2026" / "11" / f"{day:02d}"
+        written += _write_lines(folder / f"rollout-{sid}.jsonl", lines)
+    return written
+
+
 # --- Kimi (readers/kimi.py) -----------------------------------------------------
 
 

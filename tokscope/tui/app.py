@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
+import polars as pl
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -41,6 +43,7 @@ from tokscope.tui.loading import (
     take_prefetch,
 )
 from tokscope.tui.messages import ExportFinished, SourcesChanged, UsageLoaded, ViewReady
+from tokscope.tui.prefs import load_prefs, save_pref
 from tokscope.tui.tabs import tab as tab_spec
 from tokscope.tui.view import Clock, Loaded, View, ViewState, compute_view, utc_now
 
@@ -159,9 +162,18 @@ class TokscopeApp(App):
             self._prefetch = prefetch_first(
                 self.settings, ledger=self.ledger, shared=self.shared, clock=clock, tz=self.tz, state=self.state
             )
+        saved_theme = load_prefs().get("theme")
+        if saved_theme and saved_theme in self.available_themes:
+            self.theme = saved_theme
+        self._theme_ready = True
         keys = self.settings.extra.get("keys") if isinstance(self.settings.extra, dict) else None
         if isinstance(keys, dict):
             self.set_keymap({str(k): str(v) for k, v in keys.items()})
+
+    def watch_theme(self, theme: str) -> None:
+        """Remember a theme the user picks (ctrl+p → theme) for the next start, off the UI thread."""
+        if getattr(self, "_theme_ready", False) and self.is_running:
+            self.run_worker(partial(save_pref, "theme", theme), thread=True, group="prefs", description="save theme")
 
     # --- screens ---------------------------------------------------------------------
 
@@ -184,6 +196,8 @@ class TokscopeApp(App):
     def on_ready(self) -> None:
         """Paint the cached start-up view, start the first load (which starts the watcher)."""
         self.timings["ready"] = time.perf_counter()
+        if self.settings.errors:
+            self.notify("\n".join(self.settings.errors[:3]), title="Config problems", severity="warning", timeout=10)
         if self._cache_key is not None:
             hit = load_view_cache(self._cache_key, self.state)
             if hit is not None:
@@ -271,7 +285,7 @@ class TokscopeApp(App):
                 self._base, view = self._prefetched(generation, errors)
                 if worker.is_cancelled:
                     return
-                self.post_message(UsageLoaded((self._base, view, 0)))
+                self.post_message(UsageLoaded(self._base, view))
                 if self.use_cache and key is not None and view.state == self._initial_state:
                     save_view_cache(key, self._base, view)
             finally:
@@ -290,7 +304,7 @@ class TokscopeApp(App):
         if not full and self._base is not None:
             try:
                 loaded = apply_new_segments(self._base, self.ledger, self.clock, generation)
-            except Exception:  # a compaction raced us, a file vanished …: read everything again
+            except (OSError, pl.exceptions.PolarsError):  # a compaction raced us, a file vanished: read all again
                 loaded = None
             if loaded is not None and loaded.segments == self._base.segments and not errors:
                 self._base = loaded
@@ -302,7 +316,7 @@ class TokscopeApp(App):
         if worker.is_cancelled:
             return
         view = self._compute(loaded)
-        self.post_message(UsageLoaded((loaded, view, new_events)))
+        self.post_message(UsageLoaded(loaded, view, new_events))
         if key is not None and view.state == self._initial_state:
             save_view_cache(key, loaded, view)
 
@@ -347,7 +361,7 @@ class TokscopeApp(App):
 
     @on(UsageLoaded)
     def _usage_loaded(self, message: UsageLoaded) -> None:
-        loaded, view, new_events = message.data
+        loaded, view, new_events = message.loaded, message.view, message.new_events
         first = self.loaded is None or self.loaded.cached
         if new_events:
             self.schedule_export()
@@ -375,11 +389,11 @@ class TokscopeApp(App):
             else:
                 self.announce_busy = False
                 self._refresh_status()
-        elif worker.group == "view" and event.state == WorkerState.ERROR:
-            self.notify(f"{type(worker.error).__name__}: {worker.error}", title="View failed", severity="error")
-        elif worker.group == "export" and event.state == WorkerState.ERROR:
-            self.export_busy = False
-            self.notify(f"{type(worker.error).__name__}: {worker.error}", title="Export failed", severity="error")
+        elif event.state == WorkerState.ERROR:  # any other worker (view, export, session turns, trust)
+            if worker.group == "export":
+                self.export_busy = False
+            title = f"{(worker.description or worker.group).capitalize()} failed"
+            self.notify(f"{type(worker.error).__name__}: {worker.error}", title=title, severity="error")
 
     # --- view ----------------------------------------------------------------------------
 

@@ -37,9 +37,9 @@ class TokscopeProvider(Provider):
                 commands.append((f"Device: {name}", partial(app.set_state, device=did), did))
             for client in loaded.clients:
                 commands.append((f"Client: {client}", partial(app.set_state, client=client), "key c cycles"))
-        commands.append(("Group by: nothing more", partial(app.set_state, group2=None), "key g cycles"))
+        commands.append(("Group by: nothing more", partial(app.set_state, group2=None), "key g picks"))
         for key in second_keys(state.tab):
-            commands.append((f"Group by: {key} too", partial(app.set_state, group2=key), "key g cycles"))
+            commands.append((f"Group by: {key} too", partial(app.set_state, group2=key), "key g picks"))
         for column in SORT_CYCLE:
             label = "name" if column == "key" else column.replace("_", " ")
             commands.append((f"Sort by {label}", partial(screen.sort_by, column), "key s cycles"))

@@ -84,15 +84,14 @@ def load(
         updated=clock(),
         generation=generation,
         segments=segments,
+        energy=settings.extra.get("energy") is True,
     )
 
 
-def ledger_segments(ledger: Ledger) -> tuple[str, ...]:
-    """The names of the ledger's segment files now (``base-N`` / ``delta-N``, see ``tokscope.ledger``)."""
-    try:
-        return tuple(sorted(p.name for p in ledger.events_dir.iterdir() if p.suffix == ".parquet"))
-    except OSError:
-        return ()
+def ledger_segments(ledger: Ledger, verify: bool = True) -> tuple[str, ...]:
+    """The names of the ledger's live, intact segment files now (see ``tokscope.ledger``);
+    ``verify=False`` skips their digests (for a cache key: nothing is read)."""
+    return tuple(sorted(p.name for p in ledger.segments(verify)))
 
 
 def apply_new_segments(loaded: Loaded, ledger: Ledger, clock: Clock, generation: int) -> Loaded | None:
@@ -150,20 +149,14 @@ def _rows_for_keys(ledger: Ledger, segments: tuple[str, ...], keys: pl.DataFrame
     with those keys, in write order, de-duplicated as the ledger does (``Ledger.lazy`` would re-join
     the whole base)."""
     from tokscope.events import LEDGER_SCHEMA
-    from tokscope.ledger import KEY, dedupe
+    from tokscope.ledger import KEY, current, dedupe
 
-    def seq(name: str) -> int:
-        return int(name.split("-", 1)[1].split(".", 1)[0])
-
-    bases = sorted((n for n in segments if n.startswith("base-")), key=seq)
-    floor = seq(bases[-1]) if bases else -1
-    deltas = sorted((n for n in segments if n.startswith("delta-") and seq(n) > floor), key=seq)
     wanted = keys.get_column("event_key").unique()
     parts = [
         pl.scan_parquet(ledger.events_dir / name, schema=LEDGER_SCHEMA)
         .filter(pl.col("event_key").is_in(wanted.implode()))
         .join(keys.lazy(), on=KEY, how="semi")
-        for name in ([bases[-1]] if bases else []) + deltas
+        for name in current(segments)
     ]
     if not parts:
         return LEDGER_SCHEMA.to_frame().lazy()
@@ -192,7 +185,7 @@ def data_key(ledger: Ledger, shared: Path | None, state: ViewState, today: date,
     from tokscope import paths
 
     parts: list[Any] = [CACHE_VERSION, repr(state), today.isoformat(), tz]
-    for name in ledger_segments(ledger):
+    for name in ledger_segments(ledger, verify=False):
         try:
             st = (ledger.events_dir / name).stat()
             parts.append((name, st.st_size, st.st_mtime_ns))
@@ -210,7 +203,7 @@ def data_key(ledger: Ledger, shared: Path | None, state: ViewState, today: date,
         from tokscope.pricing import table_path, user_overrides_path
 
         watched += [table_path(), user_overrides_path()]
-    except Exception:  # pricing not installed or its files unreadable: the key just misses more often
+    except (ImportError, OSError):  # pricing not installed or its files unreadable: the key just misses more often
         parts.append("pricing unknown")
     if shared is not None and shared.is_dir():
         try:

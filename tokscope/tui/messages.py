@@ -6,9 +6,12 @@ Widget-owned messages live on their widgets; these cross the app.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from tokscope.tui.view import Loaded, View
 
 
 @dataclass
@@ -33,16 +36,18 @@ class SourcesChanged(Message):
 class UsageLoaded(Message):
     """The events were (re)loaded: scan, merge and pricing are done."""
 
-    data: Any
-    """A ``tokscope.tui.view.Loaded``."""
+    loaded: Loaded
+    view: View
+    """The view of the app's state computed on it."""
+    new_events: int = 0
+    """Events the scan before it added (new turns: schedule an export)."""
 
 
 @dataclass
 class ViewReady(Message):
     """Rows, totals and the summary for the current view state are computed."""
 
-    view: Any
-    """A ``tokscope.tui.view.View``."""
+    view: View
 
 
 @dataclass

@@ -6,6 +6,7 @@ import contextlib
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -16,16 +17,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, Label, Static, Tab, Tabs
+from textual.widgets import Button, DataTable, Footer, Input, Label, OptionList, Static, Tab, Tabs
 
+from tokscope.energy import energy_text
 from tokscope.format import short
 from tokscope.tui.tabs import all_tabs, hotkey
 from tokscope.tui.tabs import tab as tab_spec
+from tokscope.widgets.calendar import YearCalendar
 from tokscope.widgets.daily_chart import DailyChart
 from tokscope.widgets.empty_state import EmptyState
+from tokscope.widgets.heatmap import HourHeatmap
 from tokscope.widgets.status_line import StatusLine
 from tokscope.widgets.summary import Summary, SummaryData
-from tokscope.widgets.usage_table import Column, UsageTable
+from tokscope.widgets.usage_table import Column, Figure, UsageTable
 
 if TYPE_CHECKING:
     from tokscope.tui.app import TokscopeApp
@@ -53,7 +57,7 @@ NUMBERS: tuple[tuple[str, str, int, int], ...] = (
     ("output", "Output", 4, 6),
     ("cache_read", "Cache rd", 5, 8),
     ("cache_write", "Cache wr", 6, 8),
-    ("reasoning", "Reason", 7, 6),
+    ("reasoning", "Reasoning", 7, 9),
     ("total_tokens", "Total", 1, 6),
     ("cost", "Cost", 1, 9),
     ("share", "Share", 2, 6),
@@ -84,6 +88,21 @@ def _shorten_workspace(path: str) -> str:
     return "/".join(parts[-2:]) if len(parts) > 2 else path
 
 
+def home_path(path: str) -> str:
+    """``path`` with the user's home written ``~`` (``/home/dev/src/app`` -> ``~/src/app``)."""
+    import os
+
+    home = os.environ.get("HOME", "").rstrip("/")
+    if home and (path == home or path.startswith(home + "/")):
+        return "~" + path[len(home) :]
+    return path
+
+
+def figure(n: int | None) -> Figure:
+    """A count as ``7.9K`` and, where the column has room, ``7,912``."""
+    return Figure(short(n), "—" if n is None else f"{n:,}")
+
+
 class MainScreen(Screen):
     """Header line, summary, tabs and the table (plus the Daily chart)."""
 
@@ -91,11 +110,13 @@ class MainScreen(Screen):
         Binding("question_mark", "app.keys", "Keys", key_display="?", id="keys", tooltip="Show every key"),
         Binding("q", "app.quit", "Quit", id="quit", tooltip="Quit tokscope"),
         *[Binding(hotkey(t.key), f"tab('{t.key}')", t.title, show=False, id=f"tab.{t.key}") for t in all_tabs()],
-        Binding("g", "group", "Group", id="group", tooltip="Split the rows by a second key"),
+        Binding("g", "group", "Group", id="group", tooltip="Pick what the rows are grouped by"),
         Binding("p", "period", "Period", id="period", tooltip="today · 7d · 30d · month · all"),
         Binding("d", "device", "Device", id="device", tooltip="All devices or one"),
         Binding("c", "client", "Client", id="client", tooltip="All clients or one"),
         Binding("s", "sort", "Sort", id="sort", tooltip="Next sort column"),
+        Binding("S", "reverse_sort", "Reverse", show=False, id="reverse", tooltip="Reverse the sort order"),
+        Binding("y", "copy_row", "Copy", show=False, id="copy", tooltip="Copy the row under the cursor"),
         Binding("slash", "filter", "Filter", key_display="/", id="filter", tooltip="Filter rows by text"),
         Binding("escape", "back", "Back", id="back", show=False, tooltip="Close the filter, undo a drill-down"),
         Binding("m", "metric", "Cost/tokens", id="metric", tooltip="Daily chart: cost or tokens"),
@@ -111,6 +132,9 @@ class MainScreen(Screen):
         yield Tabs(*[Tab(f"{hotkey(t.key)} {t.title}", id=t.key) for t in all_tabs()], id="tabs")
         yield Input(placeholder="filter rows (Enter keeps, Esc clears)", id="filter", compact=True)
         yield DailyChart(id="chart", classes="-hidden")
+        with VerticalScroll(id="when", classes="-hidden"):
+            yield YearCalendar(id="calendar")
+            yield HourHeatmap(id="hours")
         yield UsageTable(id="table")
         yield EmptyState(id="empty")
         yield Static(id="notes")
@@ -161,6 +185,9 @@ class MainScreen(Screen):
             label = "↻" if app.size.width < 100 else "updated"
             parts.append(f"{label} {loaded.updated.astimezone(ZoneInfo(app.tz)):%H:%M:%S}")
         warnings = []
+        if app.settings.errors:
+            n = len(app.settings.errors)
+            warnings.append(f"config: {n} problem{'s' if n > 1 else ''}")
         if loaded is not None:
             refused = [d for d in loaded.devices if str(d.get("status") or "").startswith("refused")]
             if refused:
@@ -199,6 +226,10 @@ class MainScreen(Screen):
         chart.set_class(not spec.chart, "-hidden")
         if spec.chart:
             self._show_chart(view)
+        when = self.query_one("#when", VerticalScroll)
+        when.set_class(not spec.calendar, "-hidden")
+        if spec.calendar:
+            self._show_when(view)
         table = self.query_one(UsageTable)
         empty = self.query_one(EmptyState)
         notes = self.query_one("#notes", Static)
@@ -218,10 +249,11 @@ class MainScreen(Screen):
         if view.rows.height == 0 and not spec.device_table:
             table.display = False
             empty.display = True
+            since = f"The latest turn with these filters is on {view.latest}. " if view.latest else ""
             empty.update(
                 Text.assemble(
                     ("No usage here.\n\n", "bold"),
-                    "Nothing in this period with these filters. Press ",
+                    f"Nothing in this period with these filters. {since}Press ",
                     ("p", "bold"),
                     " for another period, ",
                     ("Esc", "bold"),
@@ -234,7 +266,9 @@ class MainScreen(Screen):
             )
             return
         empty.display = False
-        table.display = True
+        table.display = not spec.calendar
+        if spec.calendar:
+            return
         if spec.device_table and not state.group2:
             self._show_devices(view)
         else:
@@ -282,6 +316,7 @@ class MainScreen(Screen):
                 turns=f"{turns:,}",
                 sessions=f"{view.sessions:,}",
                 top_model=short_model(view.top_model) or "—",
+                energy=energy_text(*view.energy) if view.energy else "",
             )
         )
 
@@ -297,6 +332,15 @@ class MainScreen(Screen):
             title = "Tokens per day" + (" (no prices yet)" if metric == "cost" else "")
         self.query_one(DailyChart).show(days, fmt, f"{title}  (m: cost/tokens)")
 
+    def _show_when(self, view: View) -> None:
+        cost = view.state.metric == "cost" and self.app.loaded is not None and self.app.loaded.priced
+        what = "Cost" if cost else "Tokens"
+        year = [(d, float((c or 0.0) if cost else t)) for d, c, t in view.year]
+        fmt = money_short if cost else short
+        self.query_one(YearCalendar).show(year, f"{what} per day  (m: cost/tokens)", fmt)
+        grid = [[c if cost else float(t) for c, t in row] for row in view.hours]
+        self.query_one(HourHeatmap).show(grid, f"{what} by weekday and hour ({self.app.tz}), this period")
+
     def _key_columns(self, view: View) -> list[Column]:
         sessions = tab_spec(view.state.tab).turns_on_enter
         cols = []
@@ -311,7 +355,16 @@ class MainScreen(Screen):
                 cols.append(Column("workspace", "Workspace", 4, 12, numeric=False, flex=True, min_width=12))
             else:
                 cols.append(
-                    Column(key, LABELS.get(key, key), 0, 12, numeric=False, flex=True, min_width=12 if i == 0 else 10)
+                    Column(
+                        key,
+                        LABELS.get(key, key),
+                        0,
+                        12,
+                        numeric=False,
+                        flex=True,
+                        min_width=12 if i == 0 else 10,
+                        keep_end=key == "workspace",
+                    )
                 )
         if sessions:
             cols.append(Column("last", "Last", 5, 11, numeric=False))
@@ -328,13 +381,14 @@ class MainScreen(Screen):
             for key in view.by:
                 cells[key] = self._display(key, r[key])
                 if key == "workspace" and not tab_spec(view.state.tab).turns_on_enter:
-                    cells[key] = r[key] or "(none)"
+                    cells[key] = home_path(r[key]) or "(none)"
             if "last" in r and r["last"] is not None:
                 cells["last"] = f"{r['last']:%m-%d %H:%M}"
             for key, _label, _p, _w in NUMBERS[:7]:
-                cells[key] = short(r[key])
+                cells[key] = figure(r[key])
             cells["cost"] = money_short(r["cost"], int(r["unpriced_turns"] or 0)) if priced else "—"
-            cells["share"] = percent(r["share"])
+            # a row with no priced turn has no share of the cost (not 0.0%)
+            cells["share"] = "—" if priced and r["cost"] is None else percent(r["share"])
             rows.append((SEP.join(str(r[k]) for k in view.by), cells))
         sort = view.state.sort
         if sort == "key":
@@ -356,7 +410,7 @@ class MainScreen(Screen):
             Column("turns", "Turns", 6, 6),
             Column("total_tokens", "Total", 2, 6),
             Column("cost", "Cost", 2, 9),
-            Column("reason", "Reason", 3, 16, numeric=False, flex=True, min_width=16),
+            Column("reason", "Why", 3, 16, numeric=False, flex=True, min_width=16),
         ]
         rows = []
         for d in view.devices:
@@ -401,21 +455,34 @@ class MainScreen(Screen):
     @on(Tabs.TabActivated, "#tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
         if event.tab is not None and event.tab.id and event.tab.id != self.app.state.tab:
+            state = self.app.state
+            if state.drill:  # a drill-down belongs to the tab it led to: leaving that tab ends it
+                shown = ", ".join(f"{k}={self._display(k, v)}" for k, v in state.drill)
+                self.app.notify(f"Drill-down cleared ({shown}).", timeout=3)
             self.app.set_state(
                 tab=event.tab.id,
                 sort=None,
-                group2=None if self.app.state.group2 == _tab_key(event.tab.id) else self.app.state.group2,
+                group2=None if state.group2 == _tab_key(event.tab.id) else state.group2,
+                drill=(),
+                back_tabs=(),
             )
             self.refresh_bindings()
         self.query_one(UsageTable).focus()
 
     def action_group(self) -> None:
-        """Cycle the second group-by key."""
-        from tokscope.tui.view import next_in
+        """Pick the grouping: a preset, or any tab key with any second key."""
 
-        state = self.app.state
-        options = [None, *second_keys(state.tab)]
-        self.app.set_state(group2=next_in(options, state.group2), sort=None)
+        def chosen(choice: tuple[str, str | None] | None) -> None:
+            if choice is not None:
+                self.group_by(*choice)
+
+        self.app.push_screen(GroupScreen(self.app.state.tab, self.app.state.group2), chosen)
+
+    def group_by(self, tab: str, group2: str | None) -> None:
+        """Show tab ``tab`` split by ``group2`` (None: by the tab's own key only)."""
+        if tab != self.app.state.tab:
+            self.query_one(Tabs).active = tab  # clears drill-downs, as a tab key does
+        self.app.set_state(tab=tab, group2=group2, sort=None)
 
     def action_period(self) -> None:
         """Cycle the period."""
@@ -450,6 +517,22 @@ class MainScreen(Screen):
         key_column = state.by()[0]
         options = [c for c in SORT_CYCLE if (key_column if c == "key" else c) in shown]
         self.sort_by(next_in(options or SORT_CYCLE, current))
+
+    def action_copy_row(self) -> None:
+        """Copy the row under the cursor (every column, exact figures) to the clipboard (OSC 52)."""
+        text = self.query_one(UsageTable).cursor_text()
+        if text is None:
+            return
+        self.app.copy_to_clipboard(text)
+        self.app.notify("Copied the row.", timeout=2)
+
+    def action_reverse_sort(self) -> None:
+        """Reverse the order of the current sort column."""
+        state = self.app.state
+        spec = tab_spec(state.tab)
+        column = state.sort or ("key" if spec.key_sort_descending else "cost")
+        descending = state.descending if state.sort else (column != "key" or spec.key_sort_descending)
+        self.sort_by(column, not descending)
 
     def sort_by(self, column: str, descending: bool | None = None) -> None:
         """Sort by ``column`` (numbers descending, names ascending unless told)."""
@@ -540,18 +623,32 @@ class MainScreen(Screen):
         self.app.push_screen(TrustScreen(entry), done)
 
     def trust(self, entry: Mapping[str, Any]) -> None:
-        """Trust a device through the devices feature, then reload."""
+        """Trust a device through the devices feature (the write runs in a worker), then reload."""
         from tokscope.tui.app import trust_function
 
         fn = trust_function()
         if fn is None:
             self.app.notify("Trusting needs the devices feature (tokscope.trust).", severity="warning")
             return
+        self.app.run_worker(
+            partial(self._trust_worker, fn, dict(entry)),
+            thread=True,
+            exit_on_error=False,
+            group="trust",
+            description="trust device",
+        )
+
+    def _trust_worker(self, fn: Any, entry: dict[str, Any]) -> None:
         try:
             call_trust(fn, entry)
-        except Exception as exc:  # a refusal is a message, not a crash
-            self.app.notify(f"{type(exc).__name__}: {exc}", title="Not trusted", severity="error")
+        except Exception as exc:  # a refusal (or an unwritable trust store) is a message, not a crash
+            self.app.call_from_thread(
+                self.app.notify, f"{type(exc).__name__}: {exc}", title="Not trusted", severity="error"
+            )
             return
+        self.app.call_from_thread(self._trusted, entry)
+
+    def _trusted(self, entry: dict[str, Any]) -> None:
         self.app.notify(f"Trusted {entry.get('name') or entry.get('id')}.")
         self.app.request_refresh(scan=False, full=True)
 
@@ -631,7 +728,7 @@ class SessionScreen(Screen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="session.back"),
-        Binding("q", "app.pop_screen", "Back", show=False, id="session.quit"),
+        Binding("q", "app.quit", "Quit", id="session.quit"),
     ]
 
     app: TokscopeApp
@@ -647,13 +744,28 @@ class SessionScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        """Load the session's turns (a filter over the in-memory events)."""
+        """Say what is loading, then filter the session's turns in a worker (a scan of every event)."""
+        self.query_one(StatusLine).show([f"session {self.session_id[:8]}", "loading…"])
+        # an app worker, so a failure reaches the app's worker handler (Worker.StateChanged does not bubble)
+        self.app.run_worker(
+            self._load_turns, thread=True, exclusive=True, exit_on_error=False, group="session", description="turns"
+        )
+
+    def _load_turns(self) -> None:
         from tokscope.tui.view import session_turns
 
-        app = self.app
-        loaded = app.loaded
-        assert loaded is not None
-        turns = session_turns(loaded, self.session_id, app.tz)
+        loaded = self.app.loaded
+        if loaded is None:
+            return
+        turns = session_turns(loaded, self.session_id, self.app.tz)
+        workspace = self._workspace()
+        self.app.call_from_thread(self.show_turns, turns, workspace)
+
+    def show_turns(self, turns: Any, workspace: str) -> None:
+        """Render the session's turns (a frame from ``view.session_turns``)."""
+        loaded = self.app.loaded
+        if loaded is None or not self.is_attached:
+            return
         priced = loaded.priced
         first = turns.row(0, named=True) if turns.height else {}
         cost_total = turns.get_column("running_cost")[-1] if turns.height else None
@@ -662,7 +774,7 @@ class SessionScreen(Screen):
             [
                 f"session {self.session_id[:8]}",
                 str(first.get("client") or ""),
-                _shorten_workspace(self._workspace()),
+                _shorten_workspace(workspace),
                 f"{turns.height} turns",
                 f"{short(tokens_total)} tokens",
                 money_short(cost_total) if priced else "cost —",
@@ -724,7 +836,7 @@ class HelpScreen(ModalScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss", "Close", id="help.close"),
         Binding("question_mark", "dismiss", "Close", show=False, id="help.close2"),
-        Binding("q", "dismiss", "Close", show=False, id="help.close3"),
+        Binding("q", "app.quit", "Quit", show=False, id="help.quit"),
     ]
 
     DEFAULT_CSS = """
@@ -763,13 +875,17 @@ class HelpScreen(ModalScreen):
 
 #: The help screen's rows: (binding id, default key, what it does), in reading order.
 HELP_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("group", "g", "split the rows by a second key"),
+    ("group", "g", "group by: presets (client+model …) or any pair"),
     ("period", "p", "period: today · 7d · 30d · month · all"),
     ("device", "d", "device: all, or one at a time"),
     ("client", "c", "client: all, or one at a time"),
     ("sort", "s", "next sort column (or click a column header)"),
+    ("reverse", "S", "reverse the sort order"),
+    ("copy", "y", "copy the row under the cursor (exact figures)"),
     ("filter", "/", "filter rows by text (Enter keeps, Esc clears)"),
     ("drill", "enter", "drill down: a row's sessions, a session's turns"),
+    ("row.down", "j", "next row (also ↓; Home/End: first/last row)"),
+    ("row.up", "k", "previous row (also ↑)"),
     ("back", "escape", "back: clear filter, undo drill-down, close"),
     ("metric", "m", "Daily tab: chart cost or tokens"),
     ("trust", "t", "Devices tab: trust a device (shows fingerprint)"),
@@ -831,3 +947,80 @@ class TrustScreen(ModalScreen[bool]):
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
+
+
+#: The groupings people ask for most: (label, tab, second key).
+GROUP_PRESETS: tuple[tuple[str, str, str | None], ...] = (
+    ("client + model", "clients", "model"),
+    ("workspace + model", "workspaces", "model"),
+    ("session + model", "sessions", "model"),
+    ("device + client", "devices", "client"),
+    ("model + client", "models", "client"),
+    ("day + model", "daily", "model"),
+)
+
+
+def group_choices() -> list[tuple[str, str, str | None]]:
+    """Every grouping the picker offers: the presets, then each tab alone and with each second key."""
+    from tokscope.tui.tabs import all_tabs
+
+    seen = {(tab, key) for _label, tab, key in GROUP_PRESETS}
+    choices = list(GROUP_PRESETS)
+    for spec in all_tabs():
+        for key in (None, *second_keys(spec.key)):
+            if (spec.key, key) not in seen:
+                seen.add((spec.key, key))
+                choices.append((f"{spec.own_key} + {key}" if key else f"{spec.own_key} only", spec.key, key))
+    return choices
+
+
+class GroupScreen(ModalScreen[tuple[str, str | None] | None]):
+    """The ``g`` picker: a list of groupings (presets first); Enter picks, Esc keeps the current one."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Cancel", id="group.cancel"),
+        Binding("q", "app.quit", "Quit", show=False, id="group.quit"),
+    ]
+
+    DEFAULT_CSS = """
+    GroupScreen { align: center middle; }
+    GroupScreen > Vertical {
+        width: 44; max-width: 100%; height: auto; max-height: 90%;
+        border: round $primary; background: $surface; padding: 0 1;
+    }
+    GroupScreen OptionList { height: auto; max-height: 20; border: none; }
+    """
+
+    def __init__(self, tab: str, group2: str | None) -> None:
+        super().__init__()
+        self.current = (tab, group2)
+        self.choices = group_choices()
+
+    def compose(self) -> ComposeResult:
+        """A title and the option list, the current grouping highlighted."""
+        from textual.widgets import OptionList
+        from textual.widgets.option_list import Option
+
+        options = []
+        for i, (label, tab, key) in enumerate(self.choices):
+            if i == len(GROUP_PRESETS):
+                options.append(None)  # a separator between the presets and every pair
+            options.append(Option(label, id=f"{tab}:{key or ''}"))
+        with Vertical():
+            yield Label(Text("Group by", style="bold"))
+            yield OptionList(*options, id="groups")
+
+    def on_mount(self) -> None:
+        """Highlight the grouping shown now."""
+        from textual.widgets import OptionList
+
+        groups = self.query_one(OptionList)
+        wanted = f"{self.current[0]}:{self.current[1] or ''}"
+        with contextlib.suppress(Exception):
+            groups.highlighted = groups.get_option_index(wanted)
+        groups.focus()
+
+    @on(OptionList.OptionSelected, "#groups")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        tab, _sep, key = str(event.option.id).partition(":")
+        self.dismiss((tab, key or None))

@@ -9,7 +9,7 @@ the benchmark call ``compute_view`` directly.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ import polars as pl
 
 from tokscope.events import TOTAL_FIELDS
 from tokscope.query import GROUP_KEYS, Query, aggregate, cost_sum, filtered, period_bounds
+from tokscope.timezone import canonical_tz
 from tokscope.tui.tabs import tab as tab_spec
 
 #: Periods ``p`` cycles through.
@@ -41,6 +42,9 @@ Clock = Callable[[], datetime]
 #: At most this many rows go into a table (a DataTable slows down past a few thousand); the
 #: first ones in sort order are kept and the screen says how many more there are.
 ROW_LIMIT = 500
+
+#: Days the calendar covers: 53 weeks, so a full year always fits whatever weekday today is.
+YEAR_DAYS = 371
 
 #: The event columns kept in memory: what the views use, plus ``event_key`` for live upserts
 #: (the pricing inputs stay on disk).
@@ -129,6 +133,8 @@ class Loaded:
     """A stand-in from the view cache (no events yet): paint it, compute nothing from it."""
     event_count: int | None = None
     """How many events there are (the stand-in has none in memory)."""
+    energy: bool = False
+    """Show the energy estimate (``energy = true`` in config.toml)."""
 
     def size(self) -> int:
         """How many events are loaded."""
@@ -153,6 +159,14 @@ class View:
     """(day, cost, tokens) for each day of the period, zero days included."""
     devices: list[dict[str, Any]]
     generation: int = 0
+    year: list[tuple[date, float | None, int]] = field(default_factory=list)
+    """(day, cost, tokens) for each of the last ``YEAR_DAYS`` days up to today (calendar tabs only)."""
+    hours: list[list[tuple[float, int]]] = field(default_factory=list)
+    energy: tuple[float, float] | None = None
+    """The energy estimate of the selection (Wh, low and high) when shown; None otherwise or unknown."""
+    latest: date | None = None
+    """When the view is empty: the last day with usage under the same filters in any period."""
+    """``hours[weekday][hour]`` = (cost, tokens) over the period, Monday = 0 (calendar tabs only)."""
     row_count: int = 0
     """Rows before the ``ROW_LIMIT`` cut."""
 
@@ -180,17 +194,27 @@ def compute_view(loaded: Loaded, state: ViewState, today: date, tz: str) -> View
     frame = filtered(events, query, today)
     tokens = pl.sum_horizontal(*[pl.col(c) for c in TOTAL_FIELDS])
     stats = frame.select(sessions=pl.col("session_id").n_unique())
-    top = (
-        frame.group_by("model")
-        .agg(_cost_sum(loaded.priced), tokens.sum().alias("tokens"))
-        .sort(["cost", "tokens"], descending=[True, True], nulls_last=True)
-        .head(1)
-        .select(pl.col("model").cast(pl.String))
+    by_model = frame.group_by("model").agg(
+        _cost_sum(loaded.priced), tokens.sum().alias("tokens"), pl.col("output").sum().alias("output")
+    )
+    top = by_model.sort(["cost", "tokens"], descending=[True, True], nulls_last=True).select(
+        pl.col("model").cast(pl.String), "output"
     )
     spec = tab_spec(state.tab)
     plans = [stats, top]
     if spec.chart:
         plans.append(frame.group_by("day").agg(_cost_sum(loaded.priced), tokens.sum().alias("tokens")).sort("day"))
+    if spec.calendar:
+        year_query = replace(query, period="all", since=today - timedelta(days=YEAR_DAYS - 1), until=today)
+        year_frame = filtered(events, year_query, today)
+        plans.append(year_frame.group_by("day").agg(_cost_sum(loaded.priced), tokens.sum().alias("tokens")))
+        local = pl.col("ts").dt.convert_time_zone(canonical_tz(tz))
+        plans.append(
+            frame.group_by(local.dt.weekday().alias("weekday"), local.dt.hour().alias("hour")).agg(
+                pl.col("cost").fill_null(0).sum().alias("cost") if loaded.priced else pl.lit(0.0).alias("cost"),
+                tokens.sum().alias("tokens"),
+            )
+        )
     if spec.turns_on_enter:
         plans.append(
             frame.group_by(pl.col("session_id").cast(pl.String).fill_null("").alias("session")).agg(
@@ -199,7 +223,8 @@ def compute_view(loaded: Loaded, state: ViewState, today: date, tz: str) -> View
         )
     results = pl.collect_all(plans)
     sessions = int(results[0].item()) if results[0].height else 0
-    top_model = results[1].item() if results[1].height else ""
+    top_model = results[1].item(0, "model") if results[1].height else ""
+    energy = model_energy(results[1].iter_rows()) if loaded.energy else None
     rows = rows.with_columns(cache_write=pl.col("cache_write_5m") + pl.col("cache_write_1h"))
     if spec.turns_on_enter:
         rows = rows.join(results[-1], on="session", how="left")
@@ -238,6 +263,23 @@ def compute_view(loaded: Loaded, state: ViewState, today: date, tz: str) -> View
             cost, tok = series.get(day, (None if not loaded.priced else 0.0, 0))
             daily.append((day, cost, int(tok or 0)))
             day += timedelta(days=1)
+    year: list[tuple[date, float | None, int]] = []
+    hours: list[list[tuple[float, int]]] = []
+    if spec.calendar:
+        at = 2 + spec.chart
+        series = {d: (c, t) for d, c, t in results[at].iter_rows()}
+        start = today - timedelta(days=YEAR_DAYS - 1)
+        for i in range(YEAR_DAYS):
+            day = start + timedelta(days=i)
+            cost, tok = series.get(day, (None if not loaded.priced else 0.0, 0))
+            year.append((day, cost, int(tok or 0)))
+        hours = [[(0.0, 0)] * 24 for _ in range(7)]
+        for weekday, hour, cost, tok in results[at + 1].iter_rows():
+            hours[int(weekday) - 1][int(hour)] = (float(cost or 0.0), int(tok or 0))
+    latest = None
+    if rows.height == 0:
+        anytime = replace(query, period="all", since=None, until=None)
+        latest = filtered(events, anytime, today).select(pl.col("day").max()).collect().item()
     devices = device_rows(loaded, rows if spec.device_table and not state.group2 else None)
     cache_in = sum(int(totals.get(k) or 0) for k in ("input", "cache_read", "cache_write_5m", "cache_write_1h"))
     cache_hit = (int(totals.get("cache_read") or 0) / cache_in) if cache_in else None
@@ -255,7 +297,26 @@ def compute_view(loaded: Loaded, state: ViewState, today: date, tz: str) -> View
         devices=devices,
         generation=loaded.generation,
         row_count=row_count,
+        year=year,
+        hours=hours,
+        latest=latest,
+        energy=energy,
     )
+
+
+def model_energy(models: Any) -> tuple[float, float] | None:
+    """The energy range (Wh) of ``(model, output tokens)`` pairs; None when no model has a class."""
+    from tokscope.energy import class_of
+
+    low = high = 0.0
+    known = False
+    for model, output in models:
+        found = class_of(model or "")
+        if found is not None:
+            known = True
+            low += (output or 0) * found.low / 1000
+            high += (output or 0) * found.high / 1000
+    return (low, high) if known else None
 
 
 def sort_rows(rows: pl.DataFrame, state: ViewState, by: list[str]) -> pl.DataFrame:
