@@ -18,6 +18,7 @@ import json
 import math
 import os
 import random
+import sqlite3
 import sys
 from collections.abc import Iterator, MutableMapping
 from datetime import date
@@ -175,6 +176,35 @@ def test_reading_leaves_sources_byte_identical_and_adds_nothing(reader: Reader, 
     after = tree(home)
     assert after.keys() == before.keys(), f"added {sorted(after.keys() - before.keys())}"
     assert after == before
+
+
+def test_a_database_held_open_by_its_client_is_read_and_left_untouched(reader: Reader, home: Path) -> None:
+    """The client is running: its database in WAL mode with a live ``-wal`` and ``-shm``."""
+    write_sample(reader.client, home)
+    databases = [s.path for s in reader.discover([]) if s.path.read_bytes()[:16] == b"SQLite format 3\0"]
+    if not databases:
+        pytest.skip(f"{reader.client} reads no database")
+    baseline = {path: keyed(rows) for path, rows in read_all(reader).items()}
+    clients = []
+    try:
+        for path in databases:
+            conn = sqlite3.connect(path)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+            conn.execute("CREATE TABLE contract_probe (x)")  # a write that stays in the -wal
+            conn.commit()
+            clients.append(conn)
+        before = tree(home)
+        assert all(f"{p.name}-wal" in {Path(k).name for k in before} for p in databases)
+        got = {path: keyed(rows) for path, rows in read_all(reader).items()}
+        after = tree(home)
+    finally:
+        for conn in clients:
+            conn.close()
+    assert after == before, (
+        f"changed or added: {sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))}"
+    )
+    assert got == baseline
 
 
 # --- environment variables ---------------------------------------------------------------------------------
