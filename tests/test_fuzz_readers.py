@@ -76,6 +76,9 @@ READER_BUG = re.compile(r": [A-Z]\w*(Error|Exception|Iteration|Interrupt): ")
 
 @dataclass(frozen=True)
 class Mutation:
+    """One damage: its kind, which file (index into the sorted files, modulo), where in it (0-1) and which
+    hostile value (index, modulo)."""
+
     kind: str
     file: int
     at: float
@@ -96,6 +99,7 @@ mutations = st.builds(
 
 @contextmanager
 def at_home(home: Path) -> Iterator[None]:
+    """HOME is ``home`` inside (Hypothesis examples cannot use the function-scoped monkeypatch)."""
     old = os.environ["HOME"]
     os.environ["HOME"] = str(home)
     try:
