@@ -36,6 +36,11 @@ Traps handled:
   only; a count smaller than read + write cannot contain both).
 * Reasoning (``reasoning.output_tokens``, alias ``reasoning_tokens``) is taken
   as part of ``output_tokens`` (OpenAI convention): reported, never added.
+* A record with only ``gen_ai.usage.total_tokens`` (alias
+  ``total.token_count``; no split) counts the total as output, as ccusage's
+  copilot adapter and the Pi and Amp readers do with a bare total. Counts go
+  through ``coerce.count`` (an absurd one reaches the scan, which rejects the
+  row with a reason).
 * Timestamps in several encodings: ``[seconds, nanos]`` arrays, scalars in s,
   ms, µs or ns (scaled by magnitude), ``timeUnixNano``, ISO strings. Spans use
   ``endTime`` (when the usage was known), logs ``hrTime``/``timestamp``, then
@@ -86,8 +91,9 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, decode_line, first_sight, home, iso_to_us, iter_files, read_new_lines
-from .session_totals import columns, read_db, wal_companions
+from .base import ReadResult, Row, Source, decode_line, first_sight, home, iter_files, open_regular, read_new_lines
+from .coerce import count, epoch_us, text, time_us
+from .database import columns, companions, read_db
 
 CLIENT = "copilot"
 PROVIDER = "github-copilot"
@@ -128,6 +134,8 @@ class _Attrs(msgspec.Struct):
     cache_write2: Any = msgspec.field(default=None, name="gen_ai.usage.cache_creation.input_tokens")
     reasoning: Any = msgspec.field(default=None, name="gen_ai.usage.reasoning.output_tokens")
     reasoning2: Any = msgspec.field(default=None, name="gen_ai.usage.reasoning_tokens")
+    total_tokens: Any = msgspec.field(default=None, name="gen_ai.usage.total_tokens")
+    total_tokens2: Any = msgspec.field(default=None, name="gen_ai.usage.total.token_count")
 
 
 class _SpanContext(msgspec.Struct):
@@ -159,50 +167,19 @@ class _Record(msgspec.Struct):
 _decode = msgspec.json.Decoder(_Record).decode
 
 
-def _str(value: Any) -> str | None:
-    """A non-blank string, else None."""
-    if type(value) is str and value and not value.isspace():
-        return value
-    return None
-
-
-def _int(value: Any) -> int:
-    if type(value) is int:
-        return value if value > 0 else 0
-    if isinstance(value, str):
-        try:
-            return clamp(int(float(value)))
-        except ValueError:
-            return 0
-    return clamp(value)
-
-
-def _scalar_us(value: Any) -> int | None:
-    """A scalar timestamp in s, ms, µs or ns (by magnitude), or an ISO string, as epoch µs."""
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return iso_to_us(value.replace("Z", "+00:00"))
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 or value != value:
-        return None
-    if value >= 1e17:
-        return int(value // 1000)
-    if value >= 1e14:
-        return int(value)
-    if value >= 1e11:
-        return int(value * 1000)
-    return int(value * 1_000_000)
-
-
-def _time_us(value: Any) -> int | None:
-    """An OTel ``[seconds, nanos]`` pair or a scalar, as epoch µs."""
+def otel_us(value: Any) -> int | None:
+    """An OTel time as epoch µs: a ``[seconds, nanos]`` pair, a nanosecond scalar (≥ 1e17, OTel's unit),
+    or any form ``coerce.time_us`` knows (s, ms, µs, numeric string, ISO)."""
     if isinstance(value, list):
         if len(value) == 2 and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
             us = int(value[0]) * 1_000_000 + int(value[1]) // 1000
             return us if us > 0 else None
         return None
-    return _scalar_us(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and 1e17 <= value < 1e20:
+        return epoch_us(value // 1000)
+    return time_us(value)
 
 
 def _timestamp(record: _Record) -> int | None:
@@ -211,20 +188,14 @@ def _timestamp(record: _Record) -> int | None:
         return end[0] * 1_000_000 + end[1] // 1000  # the common case: a span's [seconds, nanos]
     for value in (record.endTime, record.startTime, record.hrTime, record.hrTime2, record.time, record.timestamp):
         if value is not None:
-            ts = _time_us(value)
+            ts = otel_us(value)
             if ts is not None:
                 return ts
     if record.observedTimestamp is not None:
-        ts = _time_us(record.observedTimestamp)
+        ts = otel_us(record.observedTimestamp)
         if ts is not None:
             return ts
-    if record.timeUnixNano is not None:
-        try:
-            ns = int(record.timeUnixNano)
-        except (TypeError, ValueError):
-            return None
-        return ns // 1000 if ns > 0 else None
-    return None
+    return otel_us(record.timeUnixNano) if record.timeUnixNano is not None else None
 
 
 def _is_span(record: _Record) -> bool:
@@ -260,20 +231,20 @@ def _kind(record: _Record, attrs: _Attrs) -> int | None:
 
 def _session(attrs: _Attrs) -> tuple[str | None, int]:
     for value in (attrs.conversation, attrs.chat_session, attrs.chat_session2, attrs.session):
-        if value is not None and _str(value):
+        if value is not None and text(value):
             return value, _SESSION_PRIORITY
-    if _str(attrs.interaction):
+    if text(attrs.interaction):
         return attrs.interaction, _INTERACTION_PRIORITY
-    if _str(attrs.response_id):
+    if text(attrs.response_id):
         return attrs.response_id, _RESPONSE_PRIORITY
     return None, 0
 
 
 def _ids(record: _Record) -> tuple[str | None, str | None]:
-    trace, span = _str(record.traceId), _str(record.spanId)
+    trace, span = text(record.traceId), text(record.spanId)
     if record.spanContext is not None:
-        trace = trace or _str(record.spanContext.traceId)
-        span = span or _str(record.spanContext.spanId)
+        trace = trace or text(record.spanContext.traceId)
+        span = span or text(record.spanContext.spanId)
     return trace, span
 
 
@@ -282,15 +253,16 @@ class CopilotReader:
 
     client = CLIENT
     session_totals = False
+    env = ("COPILOT_HOME", "COPILOT_OTEL_FILE_EXPORTER_PATH")
 
     def home_dir(self) -> Path:
         """``COPILOT_HOME`` or ``~/.copilot``."""
-        value = _str(os.environ.get("COPILOT_HOME"))
+        value = text(os.environ.get("COPILOT_HOME"))
         return Path(value).expanduser() if value else home() / ".copilot"
 
     def exporter_file(self) -> Path | None:
         """The file named by ``COPILOT_OTEL_FILE_EXPORTER_PATH``, if set."""
-        value = _str(os.environ.get("COPILOT_OTEL_FILE_EXPORTER_PATH"))
+        value = text(os.environ.get("COPILOT_OTEL_FILE_EXPORTER_PATH"))
         return Path(value).expanduser() if value else None
 
     def roots(self) -> list[Path]:
@@ -306,7 +278,7 @@ class CopilotReader:
         found = [Source(CLIENT, path) for path in self.otel_files(errors)]
         store = self.home_dir() / STORE
         if store.is_file():
-            found.append(Source(CLIENT, store, "whole", wal_companions(store)))
+            found.append(Source(CLIENT, store, "whole", companions(store)))
         return found
 
     def otel_files(self, errors: list[str] | None = None) -> list[Path]:
@@ -332,6 +304,7 @@ class CopilotReader:
         contexts: dict[str, list[Any]] = state["ctx"]
         covered: dict[str, int] = state["covered"]  # trace -> best kind counted so far
         fallback_ts: int | None = None
+        result = ReadResult(offset=new_offset, state=state)
         skipped = 0
         candidates: list[tuple[int, str | None, str | None, _Record, _Attrs]] = []
         deferred: list[bytes] = []
@@ -354,7 +327,7 @@ class CopilotReader:
         for kind, trace, *_ in candidates:
             if trace is not None and kind > best.get(trace, -1):
                 best[trace] = kind
-        rows = []
+        rows = result.rows
         for kind, trace, span, record, attrs in candidates:
             if trace is not None and kind < best[trace]:
                 continue  # a better record of this trace's calls is counted
@@ -370,7 +343,9 @@ class CopilotReader:
                     covered[trace] = max(covered.get(trace, -1), kind)
         _trim(covered)
         _trim(contexts)
-        return ReadResult(rows=rows, offset=new_offset, state=state, skipped=skipped)
+        if skipped:
+            result.skip("malformed line", skipped)
+        return result
 
     def otel_spans(self) -> list[tuple[int, int]]:
         """For each OTel file, the time it covers: (its first record, its mtime) in epoch µs."""
@@ -388,7 +363,7 @@ class CopilotReader:
     def _read_store(self, path: Path) -> ReadResult:
         spans = self.otel_spans()
 
-        def work(conn: Any) -> list[tuple]:
+        def work(conn: Any) -> list[Row]:
             have = columns(conn, "assistant_usage_events")
             if not {"session_id", "input_tokens"} <= have:
                 return []
@@ -452,14 +427,13 @@ def _first_record_us(path: Path, size: int, mtime: int) -> int | None:
         return cached[2]
     first = None
     try:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             head = fh.read(1 << 20)
     except OSError:
         head = b""
     for raw in head.split(b"\n")[:200]:
-        try:
-            record = _decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        record = decode_line(_decode, raw)
+        if record is None:
             continue
         first = _timestamp(record)
         if first is not None:
@@ -468,10 +442,10 @@ def _first_record_us(path: Path, size: int, mtime: int) -> int | None:
     return first
 
 
-def _store_row(r: tuple, spans: list[tuple[int, int]], now: int) -> tuple | None:
+def _store_row(r: tuple, spans: list[tuple[int, int]], now: int) -> Row | None:
     """One ``assistant_usage_events`` row as a usage row; None when empty, undated, covered by OTel or held."""
     rid, session, model, usage_model, inp, out, cread, cwrite, reasoning, created, cwd, s_created, rowid = r
-    ts = _store_time(created) or _store_time(s_created)
+    ts = time_us(created) or time_us(s_created)
     if ts is None or not isinstance(session, str) or not session:
         return None
     if spans:
@@ -479,38 +453,26 @@ def _store_row(r: tuple, spans: list[tuple[int, int]], now: int) -> tuple | None
             return None  # an OTel file covers this time: its records count instead
         if ts > max(end for _, end in spans) and now - ts < OTEL_GRACE:
             return None  # newer than the last OTel write: its spans may still come; decide later
-    cache_read, cache_write, output = _int(cread), _int(cwrite), _int(out)
-    uncached = split_input(_int(inp), cache_read, cache_write)
+    cache_read, cache_write, output = count(cread), count(cwrite), count(out)
+    uncached = split_input(count(inp), cache_read, cache_write)
     if uncached + output + cache_read + cache_write == 0:
         return None
-    name = _str(usage_model) or _str(model) or "unknown"
-    return (
-        CLIENT,
-        PROVIDER,
-        name,
-        cwd if isinstance(cwd, str) else "",
-        session,
-        None,
-        f"store:{session}:{rid if rid is not None else rowid}",
-        ts,
-        uncached,
-        output,
-        min(_int(reasoning), output),
-        cache_read,
-        cache_write,
-        0,
-        None,
-        None,
-        0,
+    name = text(usage_model) or text(model) or "unknown"
+    return Row(
+        client=CLIENT,
+        provider=PROVIDER,
+        model=name,
+        workspace=cwd if isinstance(cwd, str) else "",
+        session_id=session,
+        agent=None,
+        event_key=f"store:{session}:{rid if rid is not None else rowid}",
+        ts=ts,
+        input=uncached,
+        output=output,
+        reasoning=min(count(reasoning), output),
+        cache_read=cache_read,
+        cache_write_5m=cache_write,
     )
-
-
-def _store_time(value: Any) -> int | None:
-    if isinstance(value, str):
-        text = value.strip()
-        if text and not text.replace(".", "").isdigit():
-            return iso_to_us(text.replace("Z", "+00:00"))
-    return _scalar_us(value)
 
 
 def _quick_trace(raw: bytes) -> str | None:
@@ -540,6 +502,8 @@ def _has_usage(attrs: _Attrs) -> bool:
         or attrs.cache_read2 is not None
         or attrs.cache_write is not None
         or attrs.cache_write2 is not None
+        or attrs.total_tokens is not None
+        or attrs.total_tokens2 is not None
     )
 
 
@@ -551,7 +515,7 @@ def _remember(contexts: dict[str, list[Any]], trace: str, attrs: _Attrs) -> None
     elif ctx[2] == _SESSION_PRIORITY and ctx[0] is not None:
         return  # nothing better to learn
     if ctx[0] is None:
-        ctx[0] = _str(attrs.response_model) or _str(attrs.request_model)
+        ctx[0] = text(attrs.response_model) or text(attrs.request_model)
     session, priority = _session(attrs)
     if session is not None and priority > ctx[2]:
         ctx[1], ctx[2] = session, priority
@@ -572,22 +536,24 @@ def _row(
     attrs: _Attrs,
     contexts: dict[str, list[Any]],
     ts: int,
-) -> tuple | None:
-    raw_input = _int(attrs.input_tokens)
-    output = _int(attrs.output_tokens)
-    cache_read = _int(attrs.cache_read) or _int(attrs.cache_read2)
-    cache_write = _int(attrs.cache_write) or _int(attrs.cache_write2)
-    reasoning = _int(attrs.reasoning) or _int(attrs.reasoning2)
+) -> Row | None:
+    raw_input = count(attrs.input_tokens)
+    output = count(attrs.output_tokens)
+    cache_read = count(attrs.cache_read) or count(attrs.cache_read2)
+    cache_write = count(attrs.cache_write) or count(attrs.cache_write2)
+    reasoning = count(attrs.reasoning) or count(attrs.reasoning2)
+    if raw_input + output + cache_read + cache_write == 0:
+        output = count(attrs.total_tokens) or count(attrs.total_tokens2)  # only a total: count it as output
     uncached = split_input(raw_input, cache_read, cache_write)
     if uncached + output + cache_read + cache_write == 0:
         return None
     ctx = contexts.get(trace) if trace is not None else None
-    model = _str(attrs.response_model) or _str(attrs.request_model) or (ctx[0] if ctx else None) or "unknown"
+    model = text(attrs.response_model) or text(attrs.request_model) or (ctx[0] if ctx else None) or "unknown"
     session, priority = _session(attrs)
     if ctx is not None and ctx[1] is not None and ctx[2] > priority:
         session = ctx[1]
     session = session or trace or ""
-    response = _str(attrs.response_id)
+    response = text(attrs.response_id)
     if kind in (CHAT, INFERENCE):
         if response is not None:
             key = "resp:" + response
@@ -600,24 +566,21 @@ def _row(
         key = f"turn:{trace or session}:{turn}" if turn is not None else f"turn:{trace or session}:{ts}"
     else:
         key = f"agent:{trace}:{span}" if trace and span else f"agent:{session}:{ts}:{raw_input}:{output}"
-    return (
-        CLIENT,
-        PROVIDER,
-        model,
-        "",
-        session,
-        None,
-        key,
-        ts,
-        uncached,
-        output,
-        min(reasoning, output),
-        cache_read,
-        cache_write,
-        0,
-        None,
-        None,
-        kind,
+    return Row(
+        client=CLIENT,
+        provider=PROVIDER,
+        model=model,
+        workspace="",
+        session_id=session,
+        agent=None,
+        event_key=key,
+        ts=ts,
+        input=uncached,
+        output=output,
+        reasoning=min(reasoning, output),
+        cache_read=cache_read,
+        cache_write_5m=cache_write,
+        rank=kind,
     )
 
 

@@ -12,9 +12,16 @@ Record read: ``{"model", "providerLock", "providerLockTimestamp", "tokenUsage":
 Traps handled:
 
 * Cumulative session totals, no turns: one row per session keyed by the
-  session id (the file name before ``.settings.json``) with a tied rank, so a
-  re-read replaces the session's numbers.
+  session id (the file name before ``.settings.json``), ranked by the
+  session's token total: the counters only grow, so a re-read of a grown file
+  replaces the session's numbers, and when one session id sits in two folders
+  (an ``archive/`` copy beside the live file) the newest snapshot wins,
+  whichever is read first. (ccusage keeps the copy with the later
+  ``providerLockTimestamp``; the file mtime is no guide: ``cp``, sync tools
+  and checkouts reset it.)
 * Anthropic-style disjoint buckets (input excludes cache).
+* Only ``totalTokens`` (no parts): the total is counted as output (as
+  ccusage does).
 * ``thinkingTokens``: when ``totalTokens`` equals input + output + cache
   (thinking already inside output) it is only reported as reasoning; otherwise
   (no total, or a total that includes it) it is added to output, as ccusage
@@ -32,7 +39,9 @@ Traps handled:
   time, which puts a session's later days on its first day).
 * Workspace: ``cwd`` of the transcript's first line when it has one
   (``session_start``; unverified), else empty.
-* Unreadable or malformed files are skipped and counted.
+* Unreadable or malformed files are skipped and counted; only regular files
+  are opened (a FIFO cannot hang a scan); counts go through ``coerce.count``
+  (an absurd one reaches the scan, which rejects the row with a reason).
 """
 
 from __future__ import annotations
@@ -44,12 +53,15 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, env_paths, home, iso_to_us, iter_files
-from .session_totals import infer_provider
+from .base import ReadResult, Row, Source, env_paths, home, iter_files, open_regular
+from .coerce import count, iso_us
+from .providers import infer_provider
 
 CLIENT = "droid"
 SUFFIX = ".settings.json"
 MODEL_SCAN_BYTES = 256 << 10
+SETTINGS_MAX_BYTES = 16 << 20
+"""A settings file holds one small object; anything larger is not a Droid settings file."""
 
 _TAG = re.compile(r"\[([^\]]*)\]")
 _MODEL_LINE = re.compile(rb"Model:\s*([^\"\\\[\n]+?)\s*(?:\[([^\]\"\\]*)\])?(?:[\"\\\n]|$)")
@@ -99,6 +111,7 @@ class DroidReader:
 
     client = CLIENT
     session_totals = True
+    env = ("DROID_SESSIONS_DIR",)
 
     def roots(self) -> list[Path]:
         """``DROID_SESSIONS_DIR`` entries, else ``~/.factory/sessions``."""
@@ -111,26 +124,34 @@ class DroidReader:
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """The session's running total as one row."""
         path = source.path
-        with path.open("rb") as fh:
-            raw = fh.read()
-            mtime = os.fstat(fh.fileno()).st_mtime_ns // 1000
+        with open_regular(path) as fh:
+            st = os.fstat(fh.fileno())
+            raw = fh.read(SETTINGS_MAX_BYTES + 1)
+            mtime = st.st_mtime_ns // 1000
+        result = ReadResult()
+        if len(raw) > SETTINGS_MAX_BYTES:
+            result.skip("file too large")
+            return result
         try:
             settings = _decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            return ReadResult(skipped=1)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            result.skip("malformed file")
+            return result
         usage = settings.tokenUsage
         if usage is None:
-            return ReadResult()
-        inp = clamp(usage.inputTokens)
-        out = clamp(usage.outputTokens)
-        write = clamp(usage.cacheCreationTokens)
-        read = clamp(usage.cacheReadTokens)
-        thinking = clamp(usage.thinkingTokens)
-        total = clamp(usage.totalTokens)
+            return result
+        inp = count(usage.inputTokens)
+        out = count(usage.outputTokens)
+        write = count(usage.cacheCreationTokens)
+        read = count(usage.cacheReadTokens)
+        thinking = count(usage.thinkingTokens)
+        total = count(usage.totalTokens)
         if not (thinking and total and total == inp + out + write + read):
             out += thinking  # thinking outside output (ccusage bills it as output)
         if inp + out + write + read == 0:
-            return ReadResult()
+            out = total  # only a total: count it as output (as ccusage)
+            if not out:
+                return result
         session = path.name[: -len(SUFFIX)]
         transcript = path.with_name(session + ".jsonl")
         tag = None
@@ -143,38 +164,33 @@ class DroidReader:
             provider = provider.strip().lower()
         else:
             provider = tag or infer_provider(model)
-        lock = (
-            iso_to_us(settings.providerLockTimestamp.replace("Z", "+00:00"))
-            if isinstance(settings.providerLockTimestamp, str)
-            else None
-        )
+        lock = iso_us(settings.providerLockTimestamp)
         ts = max(mtime, lock) if lock is not None else mtime
         workspace = settings.cwd if isinstance(settings.cwd, str) else _cwd_from_transcript(transcript)
-        row = (
-            CLIENT,
-            provider,
-            model or "unknown",
-            workspace,
-            session,
-            None,
-            session,
-            ts,
-            inp,
-            out,
-            min(thinking, out),
-            read,
-            write,
-            0,
-            None,
-            None,
-            0,
+        result.rows.append(
+            Row(
+                client=CLIENT,
+                provider=provider,
+                model=model or "unknown",
+                workspace=workspace,
+                session_id=session,
+                agent=None,
+                event_key=session,
+                ts=ts,
+                input=inp,
+                output=out,
+                reasoning=min(thinking, out),
+                cache_read=read,
+                cache_write_5m=write,
+                rank=inp + out + read + write,
+            )
         )
-        return ReadResult(rows=[row])
+        return result
 
 
 def _head(path: Path, size: int) -> bytes:
     try:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             return fh.read(size)
     except OSError:
         return b""
@@ -198,7 +214,7 @@ def _cwd_from_transcript(path: Path) -> str:
         return ""
     try:
         cwd = _decode_first(first).cwd
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return ""
     return cwd if isinstance(cwd, str) else ""
 

@@ -1,7 +1,7 @@
 """OpenClaw (formerly Clawdbot / Moltbot): Pi-style session JSONL (formats.md §9).
 
-Roots: ``${OPENCLAW_STATE_DIR:-~/.openclaw}`` (comma list allowed), which
-replaces the defaults; the defaults are ``~/.openclaw``, the named profiles
+Roots: ``${OPENCLAW_STATE_DIR:-~/.openclaw}`` (comma list allowed; else
+ccusage's ``OPENCLAW_DIR``), which replaces the defaults; the defaults are ``~/.openclaw``, the named profiles
 ``~/.openclaw-<profile>`` (``--profile`` / ``--dev``) and the legacy state
 dirs ``~/.clawdbot``, ``~/.moltbot`` and ``~/.moldbot``. Under each root,
 ``agents/<agentId>/sessions/`` holds ``<sessionId>.jsonl`` plus the rotated
@@ -12,8 +12,9 @@ holds legacy transcripts that ``openclaw doctor`` moved aside.
 Records: ``type:"message"`` with ``message.role == "assistant"`` and
 ``message.usage.{input, output, cacheRead, cacheWrite, totalTokens,
 reasoningTokens?, cost.total}``; model from ``message.model|modelId``, else
-the last ``model_change`` (``modelId``/``provider``) or ``custom`` record with
-``customType:"model-snapshot"`` (``data.modelId``/``data.provider``).
+the last ``model_change`` (``modelId``/``provider``, or ``model``, possibly
+``provider/model``) or ``custom`` record with ``customType:"model-snapshot"``
+(the same fields under ``data``).
 
 Traps handled:
 
@@ -31,8 +32,11 @@ Traps handled:
 * Bookkeeping rows OpenClaw writes itself (``api:"openclaw-transcript"``, or
   provider ``openclaw`` with model ``delivery-mirror``/``gateway-injected``)
   are not model calls and are skipped.
-* Timestamp: ``message.timestamp`` (epoch ms), else the line's ISO
-  ``timestamp``.
+* Counters also spelled ``inputTokens`` / ``outputTokens`` /
+  ``cacheReadTokens`` / ``cacheWriteTokens``; they go through ``coerce.count``
+  (an absurd one reaches the scan, which rejects that row with a reason).
+* Timestamp: ``message.timestamp`` (epoch ms), else the line's
+  ``timestamp`` (ISO, or an epoch number in seconds or milliseconds).
 * Agent: the ``<agentId>`` directory (``main`` is the default agent and is
   left empty).
 
@@ -58,9 +62,11 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, decode_line, env_paths, first_sight, home, iso_to_us, read_new_lines
-from .pi import PiUsage, infer_provider, ms_to_us, number, pi_tokens
-from .session_totals import epoch_to_us, read_db, wal_companions
+from .base import ReadResult, Row, Source, decode_line, env_paths, first_sight, home, read_new_lines
+from .coerce import epoch_us, time_us
+from .database import companions, read_db
+from .pi import PiUsage, model_change, pi_tokens, usd
+from .providers import infer_provider
 
 CLIENT = "openclaw"
 LEGACY_DIRS = (".clawdbot", ".moltbot", ".moldbot")
@@ -104,6 +110,7 @@ class _Entry(msgspec.Struct):
     customType: Any = None
     data: Any = None
     modelId: Any = None
+    model: Any = None
     provider: Any = None
 
 
@@ -122,10 +129,11 @@ class OpenClawReader:
 
     client = CLIENT
     session_totals = False
+    env = ("OPENCLAW_STATE_DIR", "OPENCLAW_DIR")
 
     def roots(self) -> list[Path]:
         """The state dirs' ``agents/`` directories."""
-        configured = env_paths("OPENCLAW_STATE_DIR")
+        configured = env_paths("OPENCLAW_STATE_DIR") or env_paths("OPENCLAW_DIR")
         if configured is not None:
             states = configured
         else:
@@ -151,7 +159,7 @@ class OpenClawReader:
             for agent in agents:
                 store = agent / "agent" / STORE
                 if store.is_file():
-                    found.append(Source(CLIENT, store, mode="whole", companions=wal_companions(store)))
+                    found.append(Source(CLIENT, store, mode="whole", companions=companions(store)))
                 for sub in SUBDIRS:
                     directory = agent / sub
                     if not directory.is_dir():
@@ -184,8 +192,7 @@ class OpenClawReader:
             state["mtime"] = path.stat().st_mtime_ns // 1000
         except OSError:
             state["mtime"] = 0
-        rows: list[tuple] = []
-        skipped = 0
+        result = ReadResult(offset=new_offset, state=state)
         for raw in lines:
             if (
                 b'"usage"' not in raw
@@ -196,10 +203,10 @@ class OpenClawReader:
                 continue
             entry = decode_line(_decode, raw)
             if entry is None:
-                skipped += 1
+                result.skip("malformed line")
                 continue
-            _ingest(entry, state, rows)
-        return ReadResult(rows=rows, offset=new_offset, state=state, skipped=skipped)
+            _ingest(entry, state, result.rows)
+        return result
 
 
 def _state(session: str, agent_dir: str) -> dict[str, Any]:
@@ -215,16 +222,17 @@ def _state(session: str, agent_dir: str) -> dict[str, Any]:
     }
 
 
-def _ingest(entry: _Entry, state: dict[str, Any], rows: list[tuple]) -> None:
+def _ingest(entry: _Entry, state: dict[str, Any], rows: list[Row]) -> None:
     """Feed one event: remember model context, or append its usage row."""
     kind = entry.type
     if kind == "session":
         if isinstance(entry.cwd, str) and entry.cwd:
             state["workspace"] = entry.cwd
     elif kind == "model_change":
-        _remember(state, entry.modelId, entry.provider)
+        _remember(state, *model_change(entry.modelId, entry.provider, entry.model))
     elif kind == "custom" and entry.customType == "model-snapshot" and isinstance(entry.data, dict):
-        _remember(state, entry.data.get("modelId"), entry.data.get("provider"))
+        data = entry.data
+        _remember(state, *model_change(data.get("modelId"), data.get("provider"), data.get("model")))
     elif kind == "message":
         row = _row(entry, state)
         if row is not None:
@@ -235,7 +243,7 @@ def _read_store(path: Path) -> ReadResult:
     agent_dir = path.parent.parent.name
     skipped = 0
 
-    def work(conn: sqlite3.Connection) -> list[tuple]:
+    def work(conn: sqlite3.Connection) -> list[Row]:
         nonlocal skipped
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "transcript_events" not in tables:
@@ -250,35 +258,36 @@ def _read_store(path: Path) -> ReadResult:
                     raise
         if cursor is None:
             return []
-        rows: list[tuple] = []
+        rows: list[Row] = []
         state: dict[str, Any] = {}
         for session, event_json, created_at, w_provider, w_model in cursor:
             if state.get("session") != session:
                 state = _state(str(session), agent_dir)
                 state["session_model"] = w_model if isinstance(w_model, str) and w_model else None
                 state["session_provider"] = w_provider if isinstance(w_provider, str) and w_provider else None
-            state["mtime"] = epoch_to_us(created_at) or 0
+            state["mtime"] = time_us(created_at) or 0
             try:
                 entry = _decode(event_json)
-            except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
+            except (msgspec.DecodeError, msgspec.ValidationError, TypeError, RecursionError):
                 skipped += 1
                 continue
             _ingest(entry, state, rows)
         return rows
 
     result = read_db(path, work)
-    result.skipped = skipped
+    if skipped:
+        result.skip("malformed event", skipped)
     return result
 
 
-def _remember(state: dict[str, Any], model: Any, provider: Any) -> None:
-    if isinstance(model, str) and model:
-        state["model"] = model
-    if isinstance(provider, str) and provider:
+def _remember(state: dict[str, Any], model: str | None, provider: str | None) -> None:
+    if model:  # a new model brings its own provider (or none: inferred later), never the previous one's
+        state["model"], state["provider"] = model, provider
+    elif provider:
         state["provider"] = provider
 
 
-def _row(entry: _Entry, state: dict[str, Any]) -> tuple | None:
+def _row(entry: _Entry, state: dict[str, Any]) -> Row | None:
     message = entry.message
     if message is None or message.role != "assistant" or message.usage is None:
         return None
@@ -288,8 +297,8 @@ def _row(entry: _Entry, state: dict[str, Any]) -> tuple | None:
     inp, out, reasoning, cache_read, cache_write = pi_tokens(message.usage)
     if inp + out + cache_read + cache_write == 0:
         return None
-    own_ts = ms_to_us(message.timestamp)
-    ts = own_ts if own_ts is not None else iso_to_us(entry.timestamp)
+    own_ts = epoch_us(message.timestamp)
+    ts = own_ts if own_ts is not None else time_us(entry.timestamp)
     key_ts = "-" if ts is None else str(ts)  # a store's fill-in time never takes part in the key
     if ts is None:
         ts = state["mtime"]
@@ -305,31 +314,27 @@ def _row(entry: _Entry, state: dict[str, Any]) -> tuple | None:
         else:
             provider = infer_provider(model)
     state["model"], state["provider"] = model, provider
-    cost = message.usage.cost
-    source_cost = number(cost.get("total")) if isinstance(cost, dict) else number(cost)
     counts = f"{inp}:{out}:{cache_read}:{cache_write}"
     if isinstance(entry.id, str) and entry.id:
         key = f"{entry.id}:{key_ts}:{counts}"
     else:
         key = f"{state['session']}::{key_ts}:{counts}"
-    return (
-        CLIENT,
-        provider,
-        model,
-        state["workspace"],
-        state["session"],
-        state["agent"],
-        key,
-        ts,
-        inp,
-        out,
-        reasoning,
-        cache_read,
-        cache_write,
-        0,
-        source_cost,
-        None,
-        0 if model == "unknown" else 1,  # a copy that knows its model beats one that does not
+    return Row(
+        client=CLIENT,
+        provider=provider,
+        model=model,
+        workspace=state["workspace"],
+        session_id=state["session"],
+        agent=state["agent"],
+        event_key=key,
+        ts=ts,
+        input=inp,
+        output=out,
+        reasoning=reasoning,
+        cache_read=cache_read,
+        cache_write_5m=cache_write,
+        source_cost=usd(message.usage.cost),
+        rank=0 if model == "unknown" else 1,  # a copy that knows its model beats one that does not
     )
 
 

@@ -4,9 +4,11 @@ Roots:
 
 * ``pi``: ``PI_CODING_AGENT_SESSION_DIR`` (the sessions dir itself), else
   ``${PI_CODING_AGENT_DIR:-~/.pi/agent}/sessions``.
-* ``omp``: ``${OMP_CODING_AGENT_DIR:-~/.omp/agent}/sessions``. (OMP also
-  falls back to ``PI_CODING_AGENT_DIR`` when its own variable is unset; we do
-  not, so one directory is never counted under both clients.)
+* ``omp``: ``${OMP_CODING_AGENT_DIR:-~/.omp/agent}/sessions``, plus (when
+  the variable is unset) every profile's ``~/.omp/profiles/<name>/agent/sessions``
+  (``omp --profile <name>``). (OMP also falls back to ``PI_CODING_AGENT_DIR``
+  when its own variable is unset; we do not, so one directory is never counted
+  under both clients.)
 
 Layout: ``sessions/<enc-cwd>/<timestamp>_<sessionId>.jsonl``. The first record
 is a header ``{"type":"session","id":..,"cwd":..,"parentSession"?:..}`` (OMP
@@ -40,11 +42,16 @@ Traps handled:
   ``subagent``. A Pi ``session_info`` entry named ``subagent-<name>-<id>``
   names the agent too.
 * Model and provider: ``message.model`` / ``message.provider``, else the last
-  ``model_change``; a missing provider is inferred from the model name.
+  ``model_change`` (Pi: ``modelId`` + ``provider``; OMP: ``model`` as one
+  ``provider/model`` string); a missing provider is inferred from the model
+  name (``providers.infer_provider``).
 * Workspace: the header ``cwd``; without a header, the ``--enc-cwd--``
   directory name decoded as well as it can be.
 * Timestamp: the entry's ISO ``timestamp``, else ``message.timestamp``
-  (epoch ms). Malformed lines are skipped and counted.
+  (epoch ms). Malformed lines are skipped and counted; counts go through
+  ``coerce.count`` (an absurd one reaches the scan, which rejects the row).
+* Parent files are opened only when they are regular files (a FIFO cannot
+  hang a scan).
 
 Assumed (not confirmed upstream): Pi's own subagent extension, when used,
 writes separate session files (not nested like OMP); they are counted as their
@@ -53,29 +60,32 @@ own sessions unless the session name marks them as subagents.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, decode_line, home, iso_to_us, iter_files, read_new_lines
+from .base import ReadResult, Row, Source, decode_line, home, iter_files, open_regular, read_new_lines, read_regular
+from .coerce import cost, count, epoch_us, iso_us, text
+from .providers import KNOWN, infer_provider, provider_name
 
 ORIGINAL_RANK = 1 << 40
 """Rank bonus of a copy in an original (not forked) session file."""
 
 
-class _Cost(msgspec.Struct):
-    total: Any = None
-
-
 class PiUsage(msgspec.Struct):
-    """A Pi-style usage object (also used by OpenClaw)."""
+    """A Pi-style usage object (also used by OpenClaw, which may spell the counters ``inputTokens`` etc.)."""
 
     input: Any = None
     output: Any = None
     cacheRead: Any = None
     cacheWrite: Any = None
+    inputTokens: Any = None
+    outputTokens: Any = None
+    cacheReadTokens: Any = None
+    cacheWriteTokens: Any = None
     totalTokens: Any = None
     reasoning: Any = None
     reasoningTokens: Any = None
@@ -102,59 +112,38 @@ class _Entry(msgspec.Struct):
     name: Any = None
     provider: Any = None
     modelId: Any = None
+    model: Any = None
 
 
 _decode = msgspec.json.Decoder(_Entry).decode
 
 
-def infer_provider(model: str) -> str:
-    """A provider name guessed from a model id ("unknown" when nothing fits)."""
-    m = model.lower().rsplit("/", 1)[-1]
-    if m.startswith("claude") or "anthropic" in model.lower():
-        return "anthropic"
-    if m.startswith(("gpt", "o1", "o3", "o4", "codex", "chatgpt")):
-        return "openai"
-    if m.startswith(("gemini", "gemma")):
-        return "google"
-    if m.startswith(("kimi", "moonshot")):
-        return "moonshot"
-    if m.startswith(("grok",)):
-        return "xai"
-    if m.startswith(("qwen",)):
-        return "alibaba"
-    if m.startswith(("deepseek",)):
-        return "deepseek"
-    if m.startswith(("glm",)):
-        return "zai"
-    if m.startswith(("mistral", "devstral", "codestral")):
-        return "mistral"
-    return "unknown"
+def usd(value: Any) -> float | None:
+    """A Pi-style ``usage.cost``: ``{"total": usd}`` or a bare number."""
+    return cost(value.get("total")) if isinstance(value, dict) else cost(value)
 
 
-def number(value: Any) -> float | None:
-    """A finite, non-negative JSON number as float, else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    value = float(value)
-    return value if value == value and value >= 0 and value != float("inf") else None
-
-
-def ms_to_us(value: Any) -> int | None:
-    """Epoch milliseconds (int or float) to epoch microseconds; None if not positive."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        return None
-    return int(value * 1000)
+def model_change(model_id: Any, provider: Any, model: Any) -> tuple[str | None, str | None]:
+    """(model, provider) of a ``model_change``: Pi's ``modelId`` + ``provider``, or OMP's ``provider/model``."""
+    name, vendor = text(model_id), text(provider)
+    if name is None and (combined := text(model)) is not None:
+        head, sep, tail = combined.partition("/")
+        if sep and tail and (vendor is None or head.lower() in KNOWN):
+            name, vendor = tail, vendor or provider_name(head)
+        else:
+            name = combined
+    return name, vendor
 
 
 def pi_tokens(usage: PiUsage) -> tuple[int, int, int, int, int]:
     """(input, output, reasoning, cache_read, cache_write) of a Pi-style usage object."""
-    inp = clamp(usage.input)
-    out = clamp(usage.output)
-    cache_read = clamp(usage.cacheRead)
-    cache_write = clamp(usage.cacheWrite)
+    inp = count(usage.input if usage.input is not None else usage.inputTokens)
+    out = count(usage.output if usage.output is not None else usage.outputTokens)
+    cache_read = count(usage.cacheRead if usage.cacheRead is not None else usage.cacheReadTokens)
+    cache_write = count(usage.cacheWrite if usage.cacheWrite is not None else usage.cacheWriteTokens)
     if inp + out + cache_read + cache_write == 0:
-        out = clamp(usage.totalTokens)  # only a total: count it as output
-    reasoning = clamp(usage.reasoning if usage.reasoning is not None else usage.reasoningTokens)
+        out = count(usage.totalTokens)  # only a total: count it as output
+    reasoning = count(usage.reasoning if usage.reasoning is not None else usage.reasoningTokens)
     return inp, out, min(reasoning, out), cache_read, cache_write
 
 
@@ -168,7 +157,7 @@ def _decode_workspace(name: str) -> str:
 def _header_id(path: Path) -> tuple[str | None, str | None]:
     """(session id, cwd) from the header of a session file, reading only its first lines."""
     try:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             for _ in range(4):
                 raw = fh.readline()
                 if not raw:
@@ -207,7 +196,7 @@ def _task_agents(parent: Path) -> dict[str, str]:
     """task id (and ``<index>-<id>``) -> agent name, from the parent's ``task`` tool calls."""
     found: dict[str, str] = {}
     try:
-        data = parent.read_bytes()
+        data = read_regular(parent)
     except OSError:
         return found
     for raw in data.split(b"\n"):
@@ -215,7 +204,7 @@ def _task_agents(parent: Path) -> dict[str, str]:
             continue
         try:
             entry = _decode_parent(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             continue
         content = entry.message.content if entry.message is not None else None
         if not isinstance(content, list):
@@ -281,11 +270,15 @@ class PiReader:
 
     session_totals = False
 
-    def __init__(self, client: str, agent_env: str, default: str, session_env: str | None = None) -> None:
+    def __init__(
+        self, client: str, agent_env: str, default: str, session_env: str | None = None, profiles: str | None = None
+    ) -> None:
         self.client = client
         self._agent_env = agent_env
         self._default = default
         self._session_env = session_env
+        self._profiles = profiles
+        self.env = (agent_env,) if session_env is None else (agent_env, session_env)
 
     def roots(self) -> list[Path]:
         """The sessions directory (env overrides first)."""
@@ -294,8 +287,13 @@ class PiReader:
             if value:
                 return [Path(value).expanduser()]
         value = os.environ.get(self._agent_env, "").strip()
-        agent_dir = Path(value).expanduser() if value else home() / self._default
-        return [agent_dir / "sessions"]
+        if value:
+            return [Path(value).expanduser() / "sessions"]
+        found = [home() / self._default / "sessions"]
+        if self._profiles:
+            with contextlib.suppress(OSError):
+                found += sorted(p / "agent" / "sessions" for p in (home() / self._profiles).iterdir() if p.is_dir())
+        return found
 
     def discover(self, errors: list[str]) -> list[Source]:
         """Every session file (subagent transcripts included)."""
@@ -306,8 +304,7 @@ class PiReader:
         lines, new_offset = read_new_lines(source.path, offset)
         if not state:
             state = file_context(source.path)
-        rows: list[tuple] = []
-        skipped = 0
+        result = ReadResult(offset=new_offset, state=state)
         for raw in lines:
             if not raw.strip():
                 continue
@@ -320,7 +317,7 @@ class PiReader:
                 continue
             entry = decode_line(_decode, raw)
             if entry is None:
-                skipped += 1
+                result.skip("malformed line")
                 continue
             kind = entry.type
             if kind == "session":
@@ -332,10 +329,11 @@ class PiReader:
                 parent = entry.parentSession
                 state["fork"] = isinstance(parent, str) and bool(parent)
             elif kind == "model_change":
-                if isinstance(entry.modelId, str) and entry.modelId:
-                    state["model"] = entry.modelId
-                if isinstance(entry.provider, str) and entry.provider:
-                    state["provider"] = entry.provider
+                model, provider = model_change(entry.modelId, entry.provider, entry.model)
+                if model:  # a new model brings its own provider (or none), never the previous one's
+                    state["model"], state["provider"] = model, provider
+                elif provider:
+                    state["provider"] = provider
             elif kind == "session_info":
                 name = _subagent_name(entry.name)
                 if name and state["agent"] is None:
@@ -343,19 +341,19 @@ class PiReader:
             elif kind == "message":
                 row = self._row(entry, state)
                 if row is not None:
-                    rows.append(row)
-        return ReadResult(rows=rows, offset=new_offset, state=state, skipped=skipped)
+                    result.rows.append(row)
+        return result
 
-    def _row(self, entry: _Entry, state: dict[str, Any]) -> tuple | None:
+    def _row(self, entry: _Entry, state: dict[str, Any]) -> Row | None:
         message = entry.message
         if message is None or message.role != "assistant" or message.usage is None:
             return None
         inp, out, reasoning, cache_read, cache_write = pi_tokens(message.usage)
         if inp + out + cache_read + cache_write == 0:
             return None
-        ts = iso_to_us(entry.timestamp)
+        ts = iso_us(entry.timestamp)
         if ts is None:
-            ts = ms_to_us(message.timestamp)
+            ts = epoch_us(message.timestamp)
         if ts is None:
             return None
         model = message.model if isinstance(message.model, str) and message.model else state["model"]
@@ -363,8 +361,6 @@ class PiReader:
         provider = message.provider if isinstance(message.provider, str) and message.provider else None
         if not provider:  # the last model_change's provider only goes with its model
             provider = state["provider"] if state["provider"] and model == state["model"] else infer_provider(model)
-        cost = message.usage.cost
-        source_cost = number(cost.get("total")) if isinstance(cost, dict) else number(cost)
         entry_id = entry.id if isinstance(entry.id, str) and entry.id else ""
         session = state["parent_session"] or state["session"] or state["fallback_session"]
         if entry_id:
@@ -372,28 +368,26 @@ class PiReader:
         else:
             key = f"{session}::{ts}:{inp}:{out}:{cache_read}:{cache_write}"
         total = inp + out + cache_read + cache_write
-        return (
-            self.client,
-            provider,
-            model,
-            state["workspace"],
-            session,
-            state["agent"],
-            key,
-            ts,
-            inp,
-            out,
-            reasoning,
-            cache_read,
-            cache_write,
-            0,
-            source_cost,
-            None,
-            (total if model != "unknown" else 0) + (0 if state["fork"] else ORIGINAL_RANK),
+        return Row(
+            client=self.client,
+            provider=provider,
+            model=model,
+            workspace=state["workspace"],
+            session_id=session,
+            agent=state["agent"],
+            event_key=key,
+            ts=ts,
+            input=inp,
+            output=out,
+            reasoning=reasoning,
+            cache_read=cache_read,
+            cache_write_5m=cache_write,
+            source_cost=usd(message.usage.cost),
+            rank=(total if model != "unknown" else 0) + (0 if state["fork"] else ORIGINAL_RANK),
         )
 
 
 READERS = (
     PiReader("pi", "PI_CODING_AGENT_DIR", ".pi/agent", "PI_CODING_AGENT_SESSION_DIR"),
-    PiReader("omp", "OMP_CODING_AGENT_DIR", ".omp/agent"),
+    PiReader("omp", "OMP_CODING_AGENT_DIR", ".omp/agent", profiles=".omp/profiles"),
 )

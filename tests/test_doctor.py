@@ -11,7 +11,6 @@ import pytest
 
 from tests.cli_helpers import cli
 from tests.test_scan_limits import claude_line, claude_log, codex_ok
-from tokscope.health import UNNAMED
 from tokscope.scan_worker import IN_FUTURE, OVER_TURN_LIMIT
 
 INT64_MAX = (1 << 63) - 1
@@ -50,7 +49,7 @@ def test_values_left_out_are_reported_per_client_with_reasons(home: Path) -> Non
     assert data["status"] == "warning"
     skipped = data["sections"]["skipped"]
     assert skipped["clients"] == {
-        "claude-code": {"total": 3, "files": 1, "reasons": {IN_FUTURE: 1, OVER_TURN_LIMIT: 1, UNNAMED: 1}}
+        "claude-code": {"total": 3, "files": 1, "reasons": {IN_FUTURE: 1, OVER_TURN_LIMIT: 1, "malformed line": 1}}
     }
     assert data["sections"]["ledger"]["events"] == 1
 

@@ -167,8 +167,65 @@ def test_amp_rewrite_keeps_keys(home: Path) -> None:
     assert scan(ledger, [reader], workers=1).read == 0
 
 
-def test_amp_root_follows_xdg(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_amp_roots(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reader = get_reader("amp")
+    assert "AMP_DATA_DIR" in reader.env
     assert reader.roots() == [home / ".local/share/amp/threads"]
+    # XDG_DATA_HOME moved: its amp dir and Amp's fixed ~/.local/share/amp (ccusage adapter/amp/paths.rs) both count
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
-    assert reader.roots() == [home / "data/amp/threads"]
+    assert reader.roots() == [home / "data/amp/threads", home / ".local/share/amp/threads"]
+    # AMP_DATA_DIR (comma list, as ccusage reads it) replaces both
+    monkeypatch.setenv("AMP_DATA_DIR", f"{home}/a, {home}/b")
+    assert reader.roots() == [home / "a/threads", home / "b/threads"]
+
+
+def test_amp_messages_without_message_id_still_count(home: Path) -> None:
+    # Older threads write assistant messages with usage but no messageId: each is still one inference.
+    bare = {"role": "assistant", "usage": usage("claude-sonnet-4-5", 7, 70, 0, 700)}
+    other = {"role": "assistant", "usage": usage("claude-sonnet-4-5", 8, 80)}
+    value = {"id": "T-old", "created": CREATED, "messages": [{"role": "user", "content": []}, bare, other]}
+    path = write(threads_dir(home) / "T-old.json", value)
+    frame = frame_of([get_reader("amp")])
+    # 7+70+700 = 777 and 8+80 = 88 -> 865 over 2 inferences, dated at the thread's creation
+    assert frame.height == 2
+    assert frame.select(total_tokens_expr().sum()).item() == 865
+    assert set(frame["ts"].dt.epoch("ms")) == {CREATED}
+    keys = set(frame["event_key"])
+    write(path, value | {"title": "renamed"})  # a rewrite keeps the keys
+    assert set(frame_of([get_reader("amp")])["event_key"]) == keys
+
+
+@pytest.mark.parametrize("huge", [9223372036854775807, 1e30])
+def test_an_out_of_range_amp_count_reaches_the_scan_as_a_number(home: Path, huge: float) -> None:
+    big = {"role": "assistant", "messageId": 1, "usage": usage("gpt-5", 1, 1) | {"inputTokens": huge}}
+    ok = {"role": "assistant", "messageId": 2, "usage": usage("gpt-5", 2, 3)}
+    write(threads_dir(home) / "T-big.json", {"id": "T-big", "created": CREATED, "messages": [big, ok]})
+    reader = get_reader("amp")
+    rows = {r.event_key: r for r in reader.read(reader.discover([])[0], 0, {}).rows}
+    assert rows["T-big:1"].input >= 2**63 - 1 and (rows["T-big:2"].input, rows["T-big:2"].output) == (2, 3)
+
+
+def test_one_mistyped_message_costs_only_itself(home: Path) -> None:
+    value = thread(extra_messages=[{"role": "assistant", "messageId": 9, "usage": "not an object"}])
+    value["usageLedger"]["events"].append({"id": "evt-9", "tokens": 12})  # a mistyped ledger event
+    write(threads_dir(home) / "T-aaa.json", value)
+    reader = get_reader("amp")
+    result = reader.read(reader.discover([])[0], 0, {})
+    assert result.reasons == {"mistyped message": 1, "mistyped ledger event": 1}
+    # everything else as in test_amp_pairs_ledger_and_messages: 43427 tokens over 4 events
+    frame = frame_of([reader])
+    assert frame.height == 4
+    assert frame.select(total_tokens_expr().sum()).item() == 43427
+
+
+def test_a_number_beyond_float_range_costs_only_its_message(home: Path) -> None:
+    # 1e400 is valid JSON that msgspec refuses ("Number out of range"): the thread is still read.
+    text = json.dumps(thread(extra_messages=[{"role": "assistant", "messageId": 9, "usage": usage("gpt-5", 1, 1)}]))
+    text = text.replace('"inputTokens": 1, "outputTokens": 1', '"inputTokens": 1e400, "outputTokens": 1')
+    assert "1e400" in text
+    (threads_dir(home)).mkdir(parents=True)
+    (threads_dir(home) / "T-aaa.json").write_text(text)
+    reader = get_reader("amp")
+    rows = {r.event_key: r for r in reader.read(reader.discover([])[0], 0, {}).rows}
+    assert rows["T-aaa:9"].input >= 2**63  # infinite: the scan refuses this row with a reason
+    assert sum(r.input + r.output + r.cache_read + r.cache_write_5m for k, r in rows.items() if k != "T-aaa:9") == 43427

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import polars as pl
 import pytest
 from tokscope.readers import get_reader
+from tokscope.readers.base import Source
+from tokscope.readers.claude_code import MAIN_RANK, NATIVE_RANK
 
 from tokscope.scan import frame_of
 
@@ -234,8 +237,9 @@ def test_malformed_and_invalid_utf8_lines_lose_nothing_else(home: Path) -> None:
     )
     reader = get_reader("claude-code")
     result = reader.read(reader.discover([])[0], 0, {})
-    assert [r[6] for r in result.rows] == ["msg_1", "msg_2", "msg_3"]  # the bad byte is replaced, the line kept
+    assert [r.event_key for r in result.rows] == ["msg_1", "msg_2", "msg_3"]  # the bad byte is replaced, the line kept
     assert result.skipped == 2
+    assert result.reasons == {"malformed line": 2}
     assert result.offset == path.stat().st_size
 
 
@@ -317,4 +321,103 @@ def test_counts_written_as_floats_or_strings_still_count(home: Path) -> None:
         "cache_write_5m": 0,
         "cache_write_1h": 0,
         "turns": 1,
+    }
+
+
+def test_lines_without_any_id_count_once_per_content_and_time(home: Path) -> None:
+    # Older or third-party transcripts carry no message.id, requestId or uuid: still real turns.
+    bare = assistant(None, None, inp=3, out=30, read=100, ts="2026-11-20T10:02:00Z")
+    write(home, f"{PROJECT}/s-main.jsonl", bare, assistant(None, None, inp=3, out=31, ts="2026-11-20T10:03:00Z"))
+    write(home, f"{PROJECT}/s-resumed.jsonl", bare)  # the same line copied into a resumed session
+    frame = read_all()
+    assert sums(frame) == {
+        "input": 6,
+        "output": 61,
+        "cache_read": 100,
+        "cache_write_5m": 0,
+        "cache_write_1h": 0,
+        "turns": 2,
+    }
+
+
+def test_second_config_dirs_are_found_without_claude_config_dir(home: Path) -> None:
+    write(home, "-p/s.jsonl", assistant("msg_home", "r", inp=1, out=1))
+    write(home, "-p/s.jsonl", assistant("msg_work", "r", inp=1, out=1), root=".claude-work/projects")
+    write(home, "-p/s.jsonl", assistant("msg_not", "r", inp=1, out=1), root=".claude-backup.d/other")
+    assert sorted(read_all()["event_key"].to_list()) == ["msg_home", "msg_work"]
+
+
+def test_a_fifo_in_place_of_a_subagent_meta_file_does_not_hang(home: Path) -> None:
+    import os
+    import threading
+
+    sub = write(home, f"{PROJECT}/s-main/subagents/agent-f1.jsonl", assistant("msg_f", "r", inp=2, out=2))
+    os.mkfifo(sub.with_name("agent-f1.meta.json"))
+    found: list[pl.DataFrame] = []
+    worker = threading.Thread(target=lambda: found.append(read_all()), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert found, "reading a transcript beside a FIFO hung"
+    assert found[0]["agent"].cast(pl.String).to_list() == ["subagent"]
+
+
+@pytest.mark.parametrize("huge", [9223372036854775807, 1e30])
+def test_an_out_of_range_count_reaches_the_scan_as_a_number(home: Path, huge: float) -> None:
+    from tokscope.readers.base import Source
+
+    line = json.loads(assistant("msg_big", "r", out=1))
+    line["message"]["usage"]["input_tokens"] = huge
+    path = write(home, f"{PROJECT}/s-main.jsonl", json.dumps(line), assistant("msg_ok", "r", inp=5, out=5))
+    result = get_reader("claude-code").read(Source("claude-code", path), 0, {})
+    by_key = {r.event_key: r for r in result.rows}
+    assert by_key["msg_big"].input >= 2**63 - 1  # passed through: the scan rejects it with a reason
+    assert (by_key["msg_ok"].input, by_key["msg_ok"].output) == (5, 5)
+
+
+def test_advisor_iterations_are_their_own_rows(home: Path) -> None:
+    # usage.iterations[]: "advisor_message" entries are calls to another model inside the same response;
+    # the top-level usage excludes them (formats.md §1). Each counts once, under its own model.
+    line = json.loads(assistant("msg_adv", "req_adv", inp=4, out=40, read=1000))
+    line["message"]["usage"]["iterations"] = [
+        {"type": "message", "input_tokens": 2, "output_tokens": 20, "cache_read_input_tokens": 500},
+        {"type": "advisor_message", "model": "claude-opus-4-5", "input_tokens": 3000, "output_tokens": 300},
+        {"type": "message", "input_tokens": 2, "output_tokens": 20, "cache_read_input_tokens": 500},
+        {"type": "advisor_message", "input_tokens": 9, "output_tokens": 9},  # no model: not a priced call
+    ]
+    streamed = json.loads(json.dumps(line))
+    streamed["message"]["usage"]["output_tokens"] = 1  # an earlier, partial copy of the same response
+    write(home, f"{PROJECT}/s-main.jsonl", json.dumps(streamed), json.dumps(line))
+    frame = read_all()
+    rows = {r["event_key"]: r for r in frame.to_dicts()}
+    assert set(rows) == {"msg_adv", "msg_adv:advisor:0"}
+    assert (rows["msg_adv"]["input"], rows["msg_adv"]["output"], rows["msg_adv"]["cache_read"]) == (4, 40, 1000)
+    advisor = rows["msg_adv:advisor:0"]
+    assert (advisor["model"], advisor["input"], advisor["output"]) == ("claude-opus-4-5", 3000, 300)
+    assert advisor["session_id"] == "s-main"
+
+
+def test_every_field_of_a_row_by_name(home: Path) -> None:
+    # The hot path builds rows positionally: each field lands where its name says.
+    line = json.loads(assistant("msg_all", "req_all", inp=1, out=2, read=3, write=9, w5m=4, w1h=5, costUSD=0.25))
+    line["message"]["usage"]["speed"] = "fast"
+    path = write(home, f"{PROJECT}/s-main.jsonl", json.dumps(line))
+    (row,) = get_reader("claude-code").read(Source("claude-code", path), 0, {}).rows
+    assert msgspec.structs.asdict(row) == {
+        "client": "claude-code",
+        "provider": "anthropic",
+        "model": SONNET,
+        "workspace": "/home/alice/my.app",
+        "session_id": "s-main",
+        "agent": None,
+        "event_key": "msg_all",
+        "ts": 1795168800000000,
+        "input": 1,
+        "output": 2,
+        "reasoning": 0,
+        "cache_read": 3,
+        "cache_write_5m": 4,
+        "cache_write_1h": 5,
+        "source_cost": 0.25,
+        "service_tier": "fast",
+        "rank": 1 + 2 + 3 + 4 + 5 + MAIN_RANK + NATIVE_RANK,
     }

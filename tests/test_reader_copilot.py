@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 import pytest
 from tokscope.readers.base import Source
-from tokscope.readers.copilot import CopilotReader, _time_us
+from tokscope.readers.copilot import CopilotReader, otel_us
 
 from tokscope.events import frame_from_rows
 from tokscope.ledger import dedupe
@@ -190,11 +190,11 @@ def test_timestamp_encodings() -> None:
     # seconds, milliseconds, microseconds, nanoseconds, pair, ISO: all 2026-04-11T19:04:20Z.
     expected = 1775934260_000000
     for value in (1775934260, 1775934260000, 1775934260000000, 1775934260000000000, [1775934260, 0]):
-        assert _time_us(value) == expected
-    assert _time_us("2026-04-11T19:04:20Z") == expected
-    assert _time_us("1775934260000") == expected
-    assert _time_us([1775934260, 500]) == expected  # 500 ns rounds down to the µs
-    assert _time_us(None) is None and _time_us("junk") is None
+        assert otel_us(value) == expected
+    assert otel_us("2026-04-11T19:04:20Z") == expected
+    assert otel_us("1775934260000") == expected
+    assert otel_us([1775934260, 500]) == expected  # 500 ns rounds down to the µs
+    assert otel_us(None) is None and otel_us("junk") is None
 
 
 class _Scanner:
@@ -376,18 +376,23 @@ def test_session_store_row_after_last_otel_write_waits(home: Path) -> None:
     assert "store:sess-1:5" not in keys and "store:sess-1:6" not in keys
 
 
-def test_session_store_locked_is_reported(home: Path) -> None:
+def test_session_store_with_an_open_write_reads_the_committed_rows(home: Path) -> None:
     path = _store(home)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("UPDATE assistant_usage_events SET output_tokens = output_tokens + 1")  # not committed
     try:
         reader = CopilotReader()
         source = next(s for s in reader.discover([]) if s.path == path)
+        before = sorted(p.name for p in path.parent.iterdir())
         result = reader.read(source, 0, {})
+        after = sorted(p.name for p in path.parent.iterdir())
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert result.rows == [] and result.errors and "locked" in result.errors[0]
+    assert not result.errors
+    assert sorted(r.output for r in result.rows) == [5, 50, 100]  # the committed values, not the +1
+    assert after == before
 
 
 def test_agent_turn_log_uses_trace_context(home: Path) -> None:
@@ -410,3 +415,40 @@ def test_agent_turn_log_uses_trace_context(home: Path) -> None:
         ("vs-1", "m1", 120, 9, "turn:TT:3")
     ]
     assert int(rows[0]["ts"].timestamp() * 1000) == 1775934264967
+
+
+def test_span_with_only_total_tokens_counts_as_output(home: Path) -> None:
+    # Some exporters write only gen_ai.usage.total_tokens on a chat span: the total is counted as output,
+    # as the Pi and Amp readers do with a bare total.
+    span = {
+        "type": "span",
+        "traceId": "T9",
+        "spanId": "S9",
+        "name": "chat gpt-5-mini",
+        "endTime": [1775934500, 0],
+        "attributes": {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.conversation.id": "conv-9",
+            "gen_ai.response.model": "gpt-5-mini",
+            "gen_ai.usage.total_tokens": 640,
+        },
+    }
+    alias = json.loads(json.dumps(span))
+    alias["spanId"] = "S10"
+    alias["attributes"]["gen_ai.usage.total.token_count"] = alias["attributes"].pop("gen_ai.usage.total_tokens")
+    _otel_file(home).write_text(_lines(span, alias))
+    rows = _sorted(frame_of([CopilotReader()]))
+    assert [(r["input"], r["output"], r["session_id"], r["model"]) for r in rows] == [
+        (0, 640, "conv-9", "gpt-5-mini")
+    ] * 2
+
+
+@pytest.mark.parametrize("huge", [9223372036854775807, 1e30])
+def test_an_out_of_range_copilot_count_reaches_the_scan_as_a_number(home: Path, huge: float) -> None:
+    big = json.loads(json.dumps(CHAT_1))
+    big["attributes"]["gen_ai.usage.output_tokens"] = huge
+    path = _otel_file(home)
+    path.write_text(_lines(big, CHAT_2))
+    rows = {r.event_key: r for r in CopilotReader().read(Source("copilot", path), 0, {}).rows}
+    assert rows["resp:resp-1"].output >= 2**63 - 1
+    assert (rows["span:T1:S2"].input, rows["span:T1:S2"].output) == (200, 40)

@@ -101,18 +101,33 @@ def test_rows_and_traps(home: Path) -> None:
     for source in sources:
         result = reader.read(source, 0, {})
         skipped += result.skipped
-        rows.update({r[4]: r for r in result.rows})
+        rows.update({r.session_id: r for r in result.rows})
     assert skipped == 1 and set(rows) == {"a1", "b2", "c3"}
     a = rows["a1"]
-    assert a[:8] == (
+    assert (a.client, a.provider, a.model, a.workspace, a.session_id, a.agent, a.event_key, a.ts) == (
         "droid", "anthropic", "claude-opus-4.5-thinking", "/home/al/app", "a1", None, "a1", us("2026-11-20T12:00:00"),
     )  # fmt: skip
     # output 567 + 34 thinking = 601, reasoning 34; cache read 12, cache write 89 (5m)
-    assert a[8:] == (1234, 601, 34, 12, 89, 0, None, None, 0)
+    assert (a.input, a.output, a.reasoning, a.cache_read, a.cache_write_5m, a.cache_write_1h) == (
+        1234,
+        601,
+        34,
+        12,
+        89,
+        0,
+    )
+    assert (a.source_cost, a.service_tier) == (None, None)
     b = rows["b2"]
-    assert b[1:3] == ("openai", "gpt-5-codex") and b[8:11] == (100, 50, 20) and b[3] == ""
+    assert (b.provider, b.model) == ("openai", "gpt-5-codex") and (b.input, b.output, b.reasoning) == (100, 50, 20)
+    assert b.workspace == ""
     c = rows["c3"]
-    assert c[1:3] == ("openai", "gpt-5.1-codex") and c[7] == us("2026-11-21T09:30:00") and c[8:10] == (10, 5)
+    assert (c.provider, c.model, c.ts, c.input, c.output) == (
+        "openai",
+        "gpt-5.1-codex",
+        us("2026-11-21T09:30:00"),
+        10,
+        5,
+    )
 
 
 def test_reread_replaces_session_totals(home: Path) -> None:
@@ -142,3 +157,66 @@ def test_unreadable_file_is_reported(home: Path) -> None:
     finally:
         path.chmod(0o600)
     assert frame.height == 0 and summary.errors
+
+
+@pytest.mark.parametrize("archive_is_newer", [True, False])
+def test_the_newest_copy_of_a_session_wins(home: Path, archive_is_newer: bool) -> None:
+    # Droid (or the user) moves old sessions to another folder such as archive/; a copy may be left behind.
+    # ccusage's keeps_latest_snapshot_for_duplicate_session_ids: the later snapshot (larger running totals) wins.
+    usage = {"model": "gpt-5-codex", "providerLock": "openai"}
+    old = usage | {"tokenUsage": {"inputTokens": 100, "outputTokens": 10}}
+    new = usage | {"tokenUsage": {"inputTokens": 300, "outputTokens": 30}}
+    live = write(home / SESSIONS / "-home-al-app" / "s9.settings.json", old if archive_is_newer else new)
+    write(home / SESSIONS / "archive" / "s9.settings.json", new if archive_is_newer else old)
+    _summary, frame = ledger_scan(home, DroidReader())
+    assert frame.height == 1
+    assert totals(frame)["input"] == 300 and totals(frame)["output"] == 30
+    assert live.exists()
+
+
+@pytest.mark.parametrize("huge", [9223372036854775807, 1e30])
+def test_an_out_of_range_droid_count_reaches_the_scan_as_a_number(home: Path, huge: float) -> None:
+    write(home / SESSIONS / "x" / "h.settings.json", {"tokenUsage": {"inputTokens": huge, "outputTokens": 1}})
+    reader = DroidReader()
+    (row,) = reader.read(reader.discover([])[0], 0, {}).rows
+    assert row.input >= 2**63 - 1 and row.output == 1
+
+
+def test_a_fresh_copy_of_an_old_snapshot_does_not_win(home: Path) -> None:
+    # `cp` (or a sync tool) gives an old snapshot a new mtime; its smaller running totals still mark it as older.
+    usage = {"model": "gpt-5-codex", "providerLock": "openai"}
+    write(
+        home / SESSIONS / "-home-al-app" / "s7.settings.json",
+        usage | {"tokenUsage": {"inputTokens": 500, "outputTokens": 50}},
+        mtime="2026-11-20T08:00:00",
+    )
+    write(
+        home / SESSIONS / "backup" / "s7.settings.json",
+        usage | {"tokenUsage": {"inputTokens": 200, "outputTokens": 20}},
+        mtime="2026-11-25T08:00:00",
+    )
+    _summary, frame = ledger_scan(home, DroidReader())
+    assert frame.height == 1 and totals(frame)["input"] == 500 and totals(frame)["output"] == 50
+
+
+def test_only_a_total_counts_as_output(home: Path) -> None:
+    # ccusage adapter/droid falls_back_to_total_tokens_when_droid_parts_are_missing: {"totalTokens": 456} -> output 456.
+    write(home / SESSIONS / "x" / "t.settings.json", {"model": "gpt-5", "tokenUsage": {"totalTokens": 456}})
+    reader = DroidReader()
+    (row,) = reader.read(reader.discover([])[0], 0, {}).rows
+    assert (row.input, row.output, row.reasoning) == (0, 456, 0)
+
+
+def test_a_fifo_in_place_of_the_transcript_does_not_hang(home: Path) -> None:
+    import threading
+
+    # no model in the settings: the reader looks into <id>.jsonl, which here is a FIFO
+    write(home / SESSIONS / "x" / "f.settings.json", {"tokenUsage": {"inputTokens": 3, "outputTokens": 4}})
+    os.mkfifo(home / SESSIONS / "x" / "f.jsonl")
+    reader = DroidReader()
+    found: list = []
+    worker = threading.Thread(target=lambda: found.extend(reader.read(reader.discover([])[0], 0, {}).rows), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert found, "reading settings beside a FIFO transcript hung"
+    assert (found[0].model, found[0].workspace, found[0].input) == ("unknown", "", 3)

@@ -160,8 +160,12 @@ def test_openclaw_roots(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         home / ".moltbot/agents",
         home / ".moldbot/agents",
     ]
+    # ccusage's OPENCLAW_DIR (comma list of state dirs) is honoured too; OpenClaw's own variable wins
+    monkeypatch.setenv("OPENCLAW_DIR", f"{home}/a, {home}/b")
+    assert reader.roots() == [home / "a/agents", home / "b/agents"]
     monkeypatch.setenv("OPENCLAW_STATE_DIR", str(home / "state"))
     assert reader.roots() == [home / "state/agents"]
+    assert set(reader.env) == {"OPENCLAW_STATE_DIR", "OPENCLAW_DIR"}
 
 
 SCHEMA = """
@@ -229,16 +233,63 @@ def test_openclaw_sqlite_store_and_jsonl_count_once(home: Path) -> None:
     assert sorted(p.name for p in store.parent.iterdir()) == before  # nothing created beside the store
 
 
-def test_openclaw_locked_store_is_reported_not_fatal(home: Path) -> None:
+def test_openclaw_store_held_open_by_the_gateway_is_still_read(home: Path) -> None:
+    # The gateway keeps the WAL store open with an exclusive lock; the kit reads a private copy.
     store = store_fixture(home)
     holder = sqlite3.connect(store)
     holder.execute("PRAGMA locking_mode=EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")
     try:
+        before = sorted(p.name for p in store.parent.iterdir())
         reader = get_reader("openclaw")
         result = reader.read(next(iter(reader.discover([]))), 0, {})
+        after = sorted(p.name for p in store.parent.iterdir())
     finally:
         holder.rollback()
         holder.close()
-    assert result.rows == []
-    assert result.errors and "locked" in result.errors[0]
+    assert not result.errors
+    assert sorted(r.input for r in result.rows) == [10, 40]  # E1 and e5
+    assert result.reasons == {"malformed event": 1}
+    assert after == before
+
+
+def test_openclaw_token_spellings_and_epoch_second_timestamp(home: Path) -> None:
+    # Some OpenClaw builds spell the Pi counters inputTokens/outputTokens/cacheReadTokens/cacheWriteTokens
+    # and write the line timestamp as epoch seconds.
+    usage = {"inputTokens": 12, "outputTokens": 34, "cacheReadTokens": 560, "cacheWriteTokens": 78}
+    entry = turn("s0000001", "", usage, model="claude-sonnet-4-5", provider="anthropic")
+    entry["timestamp"] = 1772618400
+    write_jsonl(home / ".openclaw/agents/main/sessions/sp.jsonl", [entry])
+    row = frame_of([get_reader("openclaw")]).row(0, named=True)
+    assert (row["input"], row["output"], row["cache_read"], row["cache_write_5m"]) == (12, 34, 560, 78)
+    assert row["ts"].timestamp() == 1772618400
+
+
+@pytest.mark.parametrize("huge", [9223372036854775807, 1e30])
+def test_an_out_of_range_openclaw_count_reaches_the_scan_as_a_number(home: Path, huge: float) -> None:
+    path = write_jsonl(
+        home / ".openclaw/agents/main/sessions/big.jsonl",
+        [
+            turn("b0000001", "2026-03-04T10:00:00Z", {"input": huge, "output": 1}, model="gpt-5"),
+            turn("b0000002", "2026-03-04T10:00:01Z", {"input": 2, "output": 3}, model="gpt-5"),
+        ],
+    )
+    reader = get_reader("openclaw")
+    rows = reader.read(reader.discover([])[0], 0, {}).rows
+    assert path.exists() and len(rows) == 2
+    assert rows[0].input >= 2**63 - 1 and (rows[1].input, rows[1].output) == (2, 3)
+
+
+def test_openclaw_model_change_with_model_instead_of_model_id(home: Path) -> None:
+    # ccusage adapter/openclaw/parser.rs reads model_change (and model-snapshot data) modelId or model.
+    write_jsonl(
+        home / ".openclaw/agents/main/sessions/mc.jsonl",
+        [
+            {"type": "model_change", "id": "m1", "model": "openai/gpt-5.2"},
+            turn("a0000001", "2026-03-04T10:00:00Z", {"input": 1, "output": 2}),
+            {"type": "custom", "customType": "model-snapshot", "data": {"model": "claude-sonnet-4-5"}},
+            turn("a0000002", "2026-03-04T10:01:00Z", {"input": 3, "output": 4}),
+        ],
+    )
+    rows = sorted(frame_of([get_reader("openclaw")]).to_dicts(), key=lambda r: r["ts"])
+    assert [(r["provider"], r["model"]) for r in rows] == [("openai", "gpt-5.2"), ("anthropic", "claude-sonnet-4-5")]

@@ -222,3 +222,76 @@ def test_pi_subagent_session_name_and_message_timestamp(home: Path, monkeypatch:
     assert set(frame["agent"]) == {"explorer"}
     late = frame.filter(pl.col("input") == 3).row(0, named=True)
     assert late["ts"].timestamp() == pytest.approx(1772450000.0)
+
+
+def test_omp_model_change_names_provider_slash_model(home: Path) -> None:
+    # OMP writes the model of a model_change as one "provider/model" string, not modelId + provider.
+    write_jsonl(
+        home / ".omp/agent/sessions/--home-bob-x--/2026-03-04T08-00-00-000Z_M1.jsonl",
+        [
+            header("M1", "/home/bob/x"),
+            {"type": "model_change", "id": "mc000009", "model": "anthropic/claude-sonnet-4-5"},
+            assistant("m0000001", "2026-03-04T08:00:05.000Z", {"input": 4, "output": 6}),
+        ],
+    )
+    row = frame_of([get_reader("omp")]).row(0, named=True)
+    assert (row["provider"], row["model"]) == ("anthropic", "claude-sonnet-4-5")
+
+
+def test_a_model_change_without_provider_does_not_keep_the_previous_one(home: Path) -> None:
+    write_jsonl(
+        home / ".pi/agent/sessions/--srv--/2026-03-04T08-00-00-000Z_N1.jsonl",
+        [
+            header("N1", "/srv"),
+            {"type": "model_change", "id": "mc000001", "provider": "anthropic", "modelId": "claude-sonnet-4-5"},
+            assistant("n0000001", "2026-03-04T08:00:05.000Z", {"input": 1, "output": 1}),
+            {"type": "model_change", "id": "mc000002", "modelId": "gpt-5"},
+            assistant("n0000002", "2026-03-04T08:01:05.000Z", {"input": 2, "output": 2}),
+        ],
+    )
+    rows = sorted(frame_of([get_reader("pi")]).to_dicts(), key=lambda r: r["ts"])
+    assert [(r["provider"], r["model"]) for r in rows] == [("anthropic", "claude-sonnet-4-5"), ("openai", "gpt-5")]
+
+
+def test_omp_profiles_are_read(home: Path) -> None:
+    # `omp --profile work` keeps its sessions under ~/.omp/profiles/<name>/agent/sessions.
+    for profile, eid in (("work", "w0000001"), ("play", "p0000009")):
+        write_jsonl(
+            home / f".omp/profiles/{profile}/agent/sessions/--srv--/2026-03-04T08-00-00-000Z_{profile}.jsonl",
+            [header(profile, "/srv"), assistant(eid, "2026-03-04T08:00:05.000Z", {"input": 1, "output": 1}, "gpt-5")],
+        )
+    frame = frame_of([get_reader("omp")])
+    assert sorted(frame["session_id"].to_list()) == ["play", "work"]
+
+
+def test_a_fifo_in_place_of_an_omp_parent_file_does_not_hang(home: Path) -> None:
+    import os
+    import threading
+
+    project = home / ".omp/agent/sessions/--home-bob-x--"
+    write_jsonl(
+        project / "P2" / "0-T.jsonl", [assistant("c0000002", "2026-03-03T09:00:30.000Z", {"output": 3}, "gpt-5")]
+    )
+    os.mkfifo(project / "P2.jsonl")
+    found: list[pl.DataFrame] = []
+    worker = threading.Thread(target=lambda: found.append(frame_of([get_reader("omp")])), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert found, "reading a task transcript beside a FIFO parent hung"
+    assert found[0]["output"].to_list() == [3]
+
+
+@pytest.mark.parametrize("huge", [9223372036854775807, 1e30])
+def test_an_out_of_range_pi_count_reaches_the_scan_as_a_number(home: Path, huge: float) -> None:
+    path = write_jsonl(
+        home / ".pi/agent/sessions/--srv--/2026-03-02T10-00-00-000Z_S8.jsonl",
+        [
+            header("S8", "/srv"),
+            assistant("h0000001", "2026-03-02T10:00:05.000Z", {"input": huge, "output": 1}, "gpt-5"),
+            assistant("h0000002", "2026-03-02T10:00:06.000Z", {"input": 2, "output": 3}, "gpt-5"),
+        ],
+    )
+    reader = get_reader("pi")
+    rows = reader.read(reader.discover([])[0], 0, {}).rows
+    assert path.exists() and len(rows) == 2
+    assert rows[0].input >= 2**63 - 1 and (rows[1].input, rows[1].output) == (2, 3)
