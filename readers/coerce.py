@@ -104,6 +104,8 @@ def time_us(value: Any) -> int | None:
         stripped = value.strip()
         if not stripped:
             return None
+        if ":" in stripped or stripped[4:5] == "-":  # ISO-8601 (YYYY-…), SQLite time
+            return iso_us(stripped)
         try:
             return epoch_us(float(stripped))
         except ValueError:
