@@ -38,7 +38,7 @@ a migrated copy has the same event keys and counts once).
 * Model: the row's own ``modelInfo.modelId`` (newer Cline), else the last
   ``<model>`` tag inside ``api_conversation_history.json`` (Roo/Kilo write it in
   ``<environment_details>``), else ``unknown``. Provider: ``modelInfo.providerId``,
-  else ``apiProtocol``. Agent (mode): ``modelInfo.mode``, else the last
+  else ``apiProtocol``, else the shared table's guess from the model. Agent (mode): ``modelInfo.mode``, else the last
   ``<slug>`` tag, else ``history_item.json`` ``mode``.
 * Workspace: ``history_item.json`` ``workspace`` (Roo/Kilo), else the task's
   ``cwdOnTaskInitialization`` in Cline's task history (``<ext>/state/taskHistory.json``,
@@ -62,18 +62,25 @@ cacheReadTokens, cacheWriteTokens, cost}``.
   message counts once whichever file is read first. Which session the copy is
   attributed to is not determined (the files do not say which is the original
   in a way confirmed here; ``origin`` was not decoded).
+
+One bad message costs only itself: a file whose list does not decode as a whole is
+decoded item by item (each failure a counted skip), and files are opened only when
+they are regular files.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, first_sight, home, iso_to_us, xdg
+from . import coerce
+from .base import ReadResult, Row, Source, first_sight, home, read_regular, xdg
+from .providers import infer_provider
 
 CLINE_EXT = "saoudrizwan.claude-dev"
 ROO_EXT = "rooveterinaryinc.roo-cline"
@@ -88,6 +95,9 @@ UI_MESSAGES = "ui_messages.json"
 HISTORY = "api_conversation_history.json"
 HISTORY_ITEM = "history_item.json"
 MESSAGES_SUFFIX = ".messages.json"
+#: The largest side file (history item, task history, session manifest) read.
+MAX_SIDE_FILE = 64 << 20
+_BAD = "malformed message"
 
 
 # --- decoding ----------------------------------------------------------------
@@ -154,6 +164,15 @@ class _MessagesFile(msgspec.Struct):
     messages: list[_Message] | None = None
 
 
+class _RawMessagesFile(msgspec.Struct):
+    """``_MessagesFile`` with its messages left raw: the slow path when one of them is mistyped."""
+
+    sessionId: Any = None
+    agent: Any = None
+    updated_at: Any = None
+    messages: list[msgspec.Raw] | None = None
+
+
 class _Manifest(msgspec.Struct):
     session_id: Any = None
     model: Any = None
@@ -163,52 +182,22 @@ class _Manifest(msgspec.Struct):
 
 
 _decode_ui = msgspec.json.Decoder(list[_UiMessage]).decode
+_decode_ui_one = msgspec.json.Decoder(_UiMessage).decode
+_decode_raw_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _decode_req = msgspec.json.Decoder(_ApiReq).decode
 _decode_str = msgspec.json.Decoder(str).decode
 _decode_item = msgspec.json.Decoder(_HistoryItem).decode
 _decode_task_history = msgspec.json.Decoder(list[_TaskHistoryEntry]).decode
 _decode_messages = msgspec.json.Decoder(_MessagesFile).decode
+_decode_messages_raw = msgspec.json.Decoder(_RawMessagesFile).decode
+_decode_message = msgspec.json.Decoder(_Message).decode
 _decode_manifest = msgspec.json.Decoder(_Manifest).decode
 
 _DecodeErrors = (msgspec.DecodeError, msgspec.ValidationError)
+T = TypeVar("T")
 
 
 # --- helpers -------------------------------------------------------------------
-
-
-def _str(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, str):
-        try:
-            return clamp(int(float(value)))
-        except ValueError:
-            return 0
-    return clamp(value)
-
-
-def _cost(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    value = float(value)
-    return value if value >= 0 and value != float("inf") and value == value else None
-
-
-def _ms_to_us(value: Any) -> int | None:
-    """An epoch-ms number (or digit string, or ISO string) as epoch µs."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isdigit():
-            value = int(text)
-        else:
-            return iso_to_us(text.replace("Z", "+00:00"))
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        return None
-    if value < 1e11:  # seconds
-        return int(value * 1_000_000)
-    return int(value * 1000)
 
 
 def split_input(total_in: int, cache_read: int, cache_write: int) -> int:
@@ -235,8 +224,31 @@ def _tag(data: bytes, name: bytes) -> str | None:
 
 def _read_json(path: Path, decode: Any) -> Any:
     try:
-        return decode(path.read_bytes())
-    except (OSError, *_DecodeErrors):
+        return decode(read_regular(path, MAX_SIDE_FILE))
+    except (OSError, RecursionError, *_DecodeErrors):
+        return None
+
+
+def _each(raws: list[msgspec.Raw], decode: Callable[[bytes], T], result: ReadResult) -> list[T]:
+    """Each raw item decoded; one that does not decode is a counted skip, not a lost file."""
+    items: list[T] = []
+    for raw in raws:
+        try:
+            items.append(decode(raw))
+        except (RecursionError, *_DecodeErrors):
+            result.skip(_BAD)
+    return items
+
+
+def _decode_file(data: bytes, whole: Callable[[bytes], Any], raw: Callable[[bytes], Any]) -> Any:
+    """``whole(data)`` (the fast path), else ``raw(data)`` for item-by-item decoding; None if neither decodes."""
+    try:
+        return whole(data)
+    except (RecursionError, *_DecodeErrors):
+        pass
+    try:
+        return raw(data)
+    except (RecursionError, *_DecodeErrors):
         return None
 
 
@@ -258,7 +270,8 @@ def _task_cwd(tasks_dir: Path, task: str) -> str | None:
         cached = _TASK_HISTORY.get(key)
         if cached is None or cached[0] != mtime:
             entries = _read_json(path, _decode_task_history) or []
-            table = {e.id: e.cwdOnTaskInitialization for e in entries if _str(e.id) and _str(e.cwdOnTaskInitialization)}
+            text = coerce.text
+            table = {e.id: e.cwdOnTaskInitialization for e in entries if text(e.id) and text(e.cwdOnTaskInitialization)}
             cached = _TASK_HISTORY[key] = (mtime, table)
         if task in cached[1]:
             return cached[1][task]
@@ -275,7 +288,7 @@ def user_dirs() -> list[Path]:
     else:
         bases = [xdg("XDG_CONFIG_HOME", ".config")]
     found = [base / app for base in bases for app in APPS]
-    portable = _str(os.environ.get("VSCODE_PORTABLE"))
+    portable = coerce.text(os.environ.get("VSCODE_PORTABLE"))
     if portable:
         found.append(Path(portable).expanduser() / "user-data")
     found.extend(home() / server for server in SERVERS)
@@ -284,16 +297,16 @@ def user_dirs() -> list[Path]:
 
 def cline_data_dir() -> Path:
     """``${CLINE_DATA_DIR:-${CLINE_DIR:-~/.cline}/data}``."""
-    data = _str(os.environ.get("CLINE_DATA_DIR"))
+    data = coerce.text(os.environ.get("CLINE_DATA_DIR"))
     if data:
         return Path(data).expanduser()
-    base = _str(os.environ.get("CLINE_DIR"))
+    base = coerce.text(os.environ.get("CLINE_DIR"))
     return (Path(base).expanduser() if base else home() / ".cline") / "data"
 
 
 def cline_sessions_dir() -> Path:
     """``CLINE_SESSION_DATA_DIR``, else ``<cline data dir>/sessions``."""
-    value = _str(os.environ.get("CLINE_SESSION_DATA_DIR"))
+    value = coerce.text(os.environ.get("CLINE_SESSION_DATA_DIR"))
     return Path(value).expanduser() if value else cline_data_dir() / "sessions"
 
 
@@ -320,6 +333,8 @@ class VSCodeTaskReader:
         self.client = client
         self.extension = extension
         self.cline_store = cline_store
+        store = ("CLINE_DATA_DIR", "CLINE_DIR", "CLINE_SESSION_DATA_DIR") if cline_store else ()
+        self.env: tuple[str, ...] = ("APPDATA", "VSCODE_PORTABLE", *store)
 
     def task_roots(self) -> list[Path]:
         """Every ``tasks/`` directory of this extension, existing or not."""
@@ -374,72 +389,71 @@ class VSCodeTaskReader:
 
     def _read_task(self, source: Source) -> ReadResult:
         path = source.path
-        data = path.read_bytes()
-        size = len(data)
         try:
-            messages = _decode_ui(data)
-        except _DecodeErrors:
+            data = read_regular(path)
+        except OSError as exc:
+            return ReadResult(errors=[f"{path}: {exc.strerror or exc}"])
+        result = ReadResult(offset=len(data))
+        messages = _decode_file(data, _decode_ui, _decode_raw_list)
+        if messages is None:
             # A file caught mid-write or damaged: nothing usable this time.
-            return ReadResult(offset=size, skipped=1)
+            result.skip("malformed task file")
+            return result
+        if messages and isinstance(messages[0], msgspec.Raw):
+            messages = _each(messages, _decode_ui_one, result)
         task_dir = path.parent
         task = task_dir.name
         context: dict[str, Any] | None = None
-        rows = []
-        skipped = 0
+        text, count = coerce.text, coerce.count
         for message in messages:
             if message.say != "api_req_started" or not message.text:
                 continue
             try:
                 req = _decode_req(_decode_str(message.text))
-            except _DecodeErrors:
-                skipped += 1
+            except (RecursionError, *_DecodeErrors):
+                result.skip("malformed api_req_started")
                 continue
-            tokens_in = _int(req.tokensIn)
-            output = _int(req.tokensOut)
-            cache_read = _int(req.cacheReads)
-            cache_write = _int(req.cacheWrites)
+            tokens_in = count(req.tokensIn)
+            output = count(req.tokensOut)
+            cache_read = count(req.cacheReads)
+            cache_write = count(req.cacheWrites)
             uncached = split_input(tokens_in, cache_read, cache_write)
             total = uncached + output + cache_read + cache_write
             if total == 0:
                 continue  # still running, or cancelled before any usage
-            ts = _ms_to_us(message.ts)
+            ts = coerce.time_us(message.ts)
             if ts is None:
-                skipped += 1
+                result.skip("no timestamp")
                 continue
             if context is None:
                 context = self._task_context(task_dir)
             info = message.modelInfo
-            model = (_str(info.modelId) if info else None) or context["model"] or "unknown"
-            provider = (_str(info.providerId) if info else None) or _str(req.apiProtocol) or ""
-            agent = (_str(info.mode) if info else None) or context["agent"]
-            rows.append(
-                (
-                    self.client,
-                    provider,
-                    model,
-                    context["workspace"],
-                    task,
-                    agent,
-                    f"{task}:{message.ts}",
-                    ts,
-                    uncached,
-                    output,
-                    0,
-                    cache_read,
-                    cache_write,
-                    0,
-                    _cost(req.cost),
-                    None,
-                    total,
+            model = (text(info.modelId) if info else None) or context["model"] or "unknown"
+            result.rows.append(
+                Row(
+                    client=self.client,
+                    provider=infer_provider(model, (text(info.providerId) if info else None) or text(req.apiProtocol)),
+                    model=model,
+                    workspace=context["workspace"],
+                    session_id=task,
+                    agent=(text(info.mode) if info else None) or context["agent"],
+                    event_key=f"{task}:{message.ts}",
+                    ts=ts,
+                    input=uncached,
+                    output=output,
+                    cache_read=cache_read,
+                    cache_write_5m=cache_write,
+                    source_cost=coerce.cost(req.cost),
+                    rank=total,
                 )
             )
-        return ReadResult(rows=rows, offset=size, skipped=skipped)
+        return result
 
     def _task_context(self, task_dir: Path) -> dict[str, Any]:
         """Model, agent and workspace for a task, from its sibling files."""
         model = agent = workspace = None
         try:
-            history = (task_dir / HISTORY).read_bytes()
+            history = read_regular(task_dir / HISTORY)
         except OSError:
             history = b""
         if history:
@@ -447,8 +461,8 @@ class VSCodeTaskReader:
             agent = _tag(history, b"slug")
         item = _read_json(task_dir / HISTORY_ITEM, _decode_item)
         if item is not None:
-            workspace = _str(item.workspace)
-            agent = agent or _str(item.mode)
+            workspace = coerce.text(item.workspace)
+            agent = agent or coerce.text(item.mode)
         if workspace is None:
             workspace = _task_cwd(task_dir.parent, task_dir.name)
         return {"model": model, "agent": agent, "workspace": workspace or ""}
@@ -457,71 +471,72 @@ class VSCodeTaskReader:
 
     def _read_session(self, source: Source) -> ReadResult:
         path = source.path
-        data = path.read_bytes()
-        size = len(data)
         try:
-            file = _decode_messages(data)
-        except _DecodeErrors:
-            return ReadResult(offset=size, skipped=1)
+            data = read_regular(path)
+        except OSError as exc:
+            return ReadResult(errors=[f"{path}: {exc.strerror or exc}"])
+        result = ReadResult(offset=len(data))
+        file = _decode_file(data, _decode_messages, _decode_messages_raw)
+        if file is None:
+            result.skip("malformed session file")
+            return result
+        messages = file.messages or []
+        if isinstance(file, _RawMessagesFile):
+            messages = _each(messages, _decode_message, result)
+        text, count = coerce.text, coerce.count
         session_dir = path.parent
         manifest = _read_json(session_dir / f"{session_dir.name}.json", _decode_manifest)
         is_agent = path.name.startswith("agent_")
-        session = session_dir.name if is_agent else (_str(file.sessionId) or session_dir.name)
+        session = session_dir.name if is_agent else (text(file.sessionId) or session_dir.name)
         agent = None
         if is_agent:
-            agent = _str(file.agent) or path.name[len("agent_") : -len(MESSAGES_SUFFIX)] or "subagent"
-        model = (_str(manifest.model) if manifest else None) or "unknown"
-        provider = (_str(manifest.provider) if manifest else None) or ""
+            agent = text(file.agent) or path.name[len("agent_") : -len(MESSAGES_SUFFIX)] or "subagent"
+        model = (text(manifest.model) if manifest else None) or "unknown"
+        provider = text(manifest.provider) if manifest else None
         workspace = ""
         if manifest is not None:
-            workspace = _str(manifest.workspace_root) or _str(manifest.cwd) or ""
-        fallback_ts = _ms_to_us(file.updated_at)
-        rows = []
-        skipped = 0
-        for index, message in enumerate(file.messages or ()):
+            workspace = text(manifest.workspace_root) or text(manifest.cwd) or ""
+        fallback_ts = coerce.time_us(file.updated_at)
+        for index, message in enumerate(messages):
             info = message.modelInfo
             if info is not None:
-                model = _str(info.id) or model
-                provider = _str(info.provider) or provider
+                model = text(info.id) or model
+                provider = text(info.provider) or provider
             metrics = message.metrics
             if metrics is None or message.role not in ("assistant", None):
                 continue
-            cache_read = _int(metrics.cacheReadTokens)
-            cache_write = _int(metrics.cacheWriteTokens)
-            uncached = split_input(_int(metrics.inputTokens), cache_read, cache_write)
-            output = _int(metrics.outputTokens)
+            cache_read = count(metrics.cacheReadTokens)
+            cache_write = count(metrics.cacheWriteTokens)
+            uncached = split_input(count(metrics.inputTokens), cache_read, cache_write)
+            output = count(metrics.outputTokens)
             total = uncached + output + cache_read + cache_write
             if total == 0:
                 continue
-            ts = _ms_to_us(message.ts) or fallback_ts
+            ts = coerce.time_us(message.ts) or fallback_ts
             if ts is None:
                 if fallback_ts is None:
                     fallback_ts = path.stat().st_mtime_ns // 1000
                 ts = fallback_ts
-            msg_id = _str(message.id)
-            key = f"cline:{msg_id}" if msg_id else f"cline:{session}:{path.name}:{index}"
-            rows.append(
-                (
-                    self.client,
-                    provider,
-                    model,
-                    workspace,
-                    session,
-                    agent,
-                    key,
-                    ts,
-                    uncached,
-                    output,
-                    0,
-                    cache_read,
-                    cache_write,
-                    0,
-                    _cost(metrics.cost),
-                    None,
-                    total,
+            msg_id = text(message.id)
+            result.rows.append(
+                Row(
+                    client=self.client,
+                    provider=infer_provider(model, provider),
+                    model=model,
+                    workspace=workspace,
+                    session_id=session,
+                    agent=agent,
+                    event_key=f"cline:{msg_id}" if msg_id else f"cline:{session}:{path.name}:{index}",
+                    ts=ts,
+                    input=uncached,
+                    output=output,
+                    cache_read=cache_read,
+                    cache_write_5m=cache_write,
+                    source_cost=coerce.cost(metrics.cost),
+                    rank=total,
                 )
             )
-        return ReadResult(rows=rows, offset=size, skipped=skipped)
+        return result
 
 
 READERS = (

@@ -16,6 +16,7 @@ OVERFLOW = 1 << 63
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
+_INF = float("inf")
 
 
 def text(value: Any) -> str | None:
@@ -50,6 +51,8 @@ def count(value: Any) -> int:
 
 def cost(value: Any) -> float | None:
     """A logged USD cost: a finite number ≥ 0 (or a numeric string) as float, else None. ``0`` is a real cost."""
+    if value.__class__ is float:  # the common case first: readers call this once per turn
+        return value if 0 <= value < _INF else None
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, str):
@@ -71,6 +74,8 @@ def cost(value: Any) -> float | None:
 def epoch_us(value: Any) -> int | None:
     """An epoch number in seconds, milliseconds, microseconds or nanoseconds (told apart by size: each
     unit's range is years 1973-5138) as µs; None if not > 0."""
+    if (value.__class__ is int or value.__class__ is float) and 1e11 < value <= 1e14:  # epoch ms: the common case
+        return int(value * 1_000)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if value != value or value <= 0 or value == float("inf"):

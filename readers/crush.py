@@ -29,6 +29,9 @@ What can be trusted (the decision, after reading Crush's agent code):
   ``created_at`` (epoch seconds; larger values read as ms).
 * Workspace: the project ``path`` from the index (else the directory holding
   the data directory).
+* The index is opened only as a regular file and refused above
+  ``INDEX_MAX_BYTES`` (a FIFO or a huge file in its place is one error, never
+  a hang); it is parsed again only when it changes.
 """
 
 from __future__ import annotations
@@ -40,11 +43,15 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Row, Source, first_sight, xdg
-from .session_totals import any_to_us, col, columns, number, read_db, usage_time, wal_companions
+from .base import ReadResult, Row, Source, first_sight, read_regular, xdg
+from .coerce import cost, time_us
+from .database import col, columns
+from .session_totals import database_source, read_totals, usage_time
 
 CLIENT = "crush"
 SESSION_MODEL = "session-total"
+#: A project index larger than this is refused unread (a real one lists a few hundred projects).
+INDEX_MAX_BYTES = 16 << 20
 
 
 class _Project(msgspec.Struct):
@@ -61,6 +68,8 @@ class CrushReader:
 
     client = CLIENT
     session_totals = True
+    env = ("CRUSH_PROJECTS",)
+    _index_cache: tuple[tuple, dict[Path, str]] | None = None
 
     def index_path(self) -> Path:
         """Crush's global project index."""
@@ -79,7 +88,7 @@ class CrushReader:
         """(database, workspace) of every project the index lists."""
         index = self.index_path()
         try:
-            raw = index.read_bytes()
+            raw = read_regular(index, INDEX_MAX_BYTES)
         except FileNotFoundError:
             return []
         except OSError as exc:
@@ -87,7 +96,7 @@ class CrushReader:
             return []
         try:
             listed = msgspec.json.decode(raw, type=_Index).projects or []
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
             errors.append(f"{index}: not a Crush project index: {exc}")
             return []
         found = []
@@ -107,63 +116,60 @@ class CrushReader:
         found = []
         for path, _workspace in [*self.projects(errors), *((p, "") for p in self._extra())]:
             if path.is_file() and first_sight(path, seen):
-                found.append(Source(CLIENT, path, "whole", wal_companions(path)))
+                found.append(database_source(CLIENT, path))
         return found
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """One cost row per root session."""
-        workspace = ""
-        for path, listed in self.projects([]):
-            if path == source.path:
-                workspace = listed
-                break
+        workspace = self._workspaces().get(source.path, "")
         if not workspace:
             data_dir = source.path.parent
             workspace = str(data_dir.parent if data_dir.name == ".crush" else data_dir)
-        return read_db(source.path, lambda conn: _rows(conn, workspace))
+        return read_totals(source.path, lambda conn, result: _rows(conn, workspace, result))
+
+    def _workspaces(self) -> dict[Path, str]:
+        """database -> workspace from the index, parsed again only when the index changed (a scan reads
+        every project's database in turn: one stat each instead of one index parse each)."""
+        try:
+            st = self.index_path().stat()
+            key: tuple = (str(self.index_path()), st.st_ino, st.st_size, st.st_mtime_ns)
+        except OSError:
+            key = ()
+        cached = self._index_cache
+        if cached is None or cached[0] != key:
+            cached = self._index_cache = (key, {db.resolve(): ws for db, ws in self.projects([])})
+        return cached[1]
 
 
-def _rows(conn: sqlite3.Connection, workspace: str) -> list[Row]:
-    conn.execute("BEGIN")
+def _rows(conn: sqlite3.Connection, workspace: str, result: ReadResult) -> None:
     present = columns(conn, "sessions")
     if not {"id", "cost"} <= present:
-        return []
+        return
     root = "parent_session_id IS NULL OR parent_session_id = ''" if "parent_session_id" in present else "1"
-    sessions = conn.execute(
+    sessions = conn.execute(  # one statement: one snapshot
         f"""
         SELECT id, cost, {col(present, "created_at")}, {col(present, "updated_at")}
         FROM sessions WHERE ({root}) AND cost > 0
         """
     ).fetchall()
-    conn.execute("COMMIT")
-    rows: list[Row] = []
-    for sid, cost, created, updated in sessions:
-        amount = number(cost)
-        ts = usage_time(any_to_us(created), any_to_us(updated))
-        if not isinstance(sid, str) or not sid or amount is None or ts is None:
+    for sid, spent, created, updated in sessions:
+        amount = cost(spent)
+        ts = usage_time(time_us(created), time_us(updated))
+        if not isinstance(sid, str) or not sid or not amount or ts is None:
             continue
-        rows.append(
-            (
-                CLIENT,
-                CLIENT,
-                SESSION_MODEL,
-                workspace,
-                sid,
-                None,
-                sid,
-                ts,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                amount,
-                None,
-                0,
+        result.rows.append(
+            Row(
+                client=CLIENT,
+                provider=CLIENT,
+                model=SESSION_MODEL,
+                workspace=workspace,
+                session_id=sid,
+                agent=None,
+                event_key=sid,
+                ts=ts,
+                source_cost=amount,
             )
         )
-    return rows
 
 
 READERS = (CrushReader(),)

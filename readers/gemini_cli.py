@@ -44,6 +44,10 @@ Traps handled:
   subagent header's ``directories[0]``, else the dir name (the hash) as is.
 * Timestamp: the message's ``timestamp``; else the header's ``lastUpdated`` /
   ``startTime``; else the file's mtime.
+* One bad message costs only itself: a ``.json`` file's messages are decoded
+  one by one (a mistyped one, or one with ``1e400``, is a counted skip); a
+  leading BOM is dropped; ``.project_root`` and ``projects.json`` are opened
+  only when they are regular files (a FIFO there cannot hang the scan).
 
 Assumed (not confirmed in the client source read): headless
 ``--output-format json`` dumps are not written under ``tmp/`` and are not read.
@@ -58,9 +62,15 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, decode_line, first_sight, home, iso_to_us, iter_files, read_new_lines
+from . import coerce
+from .base import ReadResult, Row, Source, decode_line, first_sight, home, iter_files, read_new_lines, read_regular
 
 CLIENT = "gemini-cli"
+BOM = b"\xef\xbb\xbf"
+#: The largest whole-session ``.json`` read (a long session is a few MB) and the largest side file.
+MAX_SESSION_FILE = 256 << 20
+MAX_SIDE_FILE = 16 << 20
+_BAD = "malformed message"
 
 
 class _Tokens(msgspec.Struct):
@@ -100,8 +110,22 @@ class _Session(msgspec.Struct):
     messages: list[_Record] | None = None
 
 
+class _RawSession(msgspec.Struct):
+    """``_Session`` with its messages left raw, to decode one by one when the whole file does not
+    decode (a mistyped message, ``1e400``): then a bad message costs only itself."""
+
+    sessionId: Any = None
+    projectHash: Any = None
+    startTime: Any = None
+    lastUpdated: Any = None
+    kind: Any = None
+    directories: Any = None
+    messages: list[msgspec.Raw] | None = None
+
+
 _decode_line = msgspec.json.Decoder(_Record).decode
 _decode_session = msgspec.json.Decoder(_Session | list[_Record]).decode
+_decode_raw_session = msgspec.json.Decoder(_RawSession | list[msgspec.Raw]).decode
 
 
 def split_usage(
@@ -152,8 +176,8 @@ def _registry(gemini_dir: Path) -> dict[str, str]:
         return cached[1]
     mapping: dict[str, str] = {}
     try:
-        data = msgspec.json.decode(path.read_bytes())
-    except (OSError, msgspec.DecodeError):
+        data = msgspec.json.decode(read_regular(path, MAX_SIDE_FILE).removeprefix(BOM))
+    except (OSError, msgspec.DecodeError, RecursionError):
         data = None
     projects = data.get("projects") if isinstance(data, dict) else None
     if isinstance(projects, dict):
@@ -169,7 +193,7 @@ def _registry(gemini_dir: Path) -> dict[str, str]:
 
 def _workspace(project_dir: Path, project_hash: Any, directories: Any) -> str:
     try:
-        marker = (project_dir / ".project_root").read_text("utf-8").strip()
+        marker = read_regular(project_dir / ".project_root", MAX_SIDE_FILE).decode("utf-8").strip()
     except (OSError, UnicodeDecodeError):
         marker = ""
     if marker:
@@ -192,6 +216,7 @@ class GeminiCliReader:
 
     client = CLIENT
     session_totals = False
+    env = ("GEMINI_CLI_HOME",)
 
     def gemini_dirs(self) -> list[Path]:
         """The client's ``.gemini`` directories."""
@@ -233,8 +258,10 @@ class GeminiCliReader:
         lines, new_offset = read_new_lines(path, offset)
         if not state:
             state = _file_context(path)
-        latest: dict[str, tuple] = {}
-        skipped = 0
+        if offset == 0 and lines:
+            lines[0] = lines[0].removeprefix(BOM)
+        latest: dict[str, Row] = {}
+        result = ReadResult(offset=new_offset, state=state)
         for raw in lines:
             if b'"tokens"' not in raw and b'"projectHash"' not in raw:
                 continue
@@ -242,37 +269,51 @@ class GeminiCliReader:
                 continue
             record = decode_line(_decode_line, raw)
             if record is None:
-                skipped += 1
+                result.skip(_BAD)
                 continue
             if record.id is None and isinstance(record.sessionId, str) and record.projectHash is not None:
                 _header(state, path, record)
                 continue
             row = _row(record, state)
             if row is not None:
-                latest.pop(row[6], None)  # keep the last copy, in file order
-                latest[row[6]] = row
-        return ReadResult(rows=list(latest.values()), offset=new_offset, state=state, skipped=skipped)
+                latest.pop(row.event_key, None)  # keep the last copy, in file order
+                latest[row.event_key] = row
+        result.rows = list(latest.values())
+        return result
 
     def _read_json(self, path: Path) -> ReadResult:
-        data = path.read_bytes()
-        state = _file_context(path)
         try:
-            session = _decode_session(data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            return ReadResult(offset=len(data), state={}, skipped=1)
+            data = read_regular(path, MAX_SESSION_FILE)
+        except OSError as exc:
+            return ReadResult(errors=[f"{path}: {exc.strerror or exc}"])
+        result = ReadResult(offset=len(data))
+        state = _file_context(path)
+        data = data.removeprefix(BOM)
+        try:
+            session: Any = _decode_session(data)  # the fast path: every message well-typed
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            session = decode_line(_decode_raw_session, data)
+        if session is None:
+            result.skip("malformed session file")
+            return result
         if isinstance(session, list):
             messages = session
         else:
             messages = session.messages or []
             if isinstance(session.sessionId, str):
-                _header(state, path, session)  # type: ignore[arg-type]
-        latest: dict[str, tuple] = {}
-        for message in messages:
+                _header(state, path, session)
+        latest: dict[str, Row] = {}
+        for item in messages:
+            message = decode_line(_decode_line, bytes(item)) if isinstance(item, msgspec.Raw) else item
+            if message is None:
+                result.skip(_BAD)
+                continue
             row = _row(message, state)
             if row is not None:
-                latest.pop(row[6], None)
-                latest[row[6]] = row
-        return ReadResult(rows=list(latest.values()), offset=len(data), state={})
+                latest.pop(row.event_key, None)
+                latest[row.event_key] = row
+        result.rows = list(latest.values())
+        return result
 
 
 def _file_context(path: Path) -> dict[str, Any]:
@@ -304,61 +345,56 @@ def _file_context(path: Path) -> dict[str, Any]:
     }
 
 
-def _header(state: dict[str, Any], path: Path, header: _Record | _Session) -> None:
+def _header(state: dict[str, Any], path: Path, header: _Record | _Session | _RawSession) -> None:
     if not state["session_fixed"] and isinstance(header.sessionId, str) and header.sessionId:
         state["session"] = header.sessionId
     if header.kind == "subagent" and state["agent"] is None:
         state["agent"] = "subagent"
     for value in (header.lastUpdated, header.startTime):
-        ts = iso_to_us(value)
+        ts = coerce.iso_us(value)
         if ts is not None:
             state["ts"] = ts
             break
     state["workspace"] = _workspace(Path(state["project_dir"]), header.projectHash, header.directories)
 
 
-def _row(message: _Record, state: dict[str, Any]) -> tuple | None:
+def _row(message: _Record, state: dict[str, Any]) -> Row | None:
     tokens = message.tokens
     if tokens is None or message.type != "gemini":
         return None
     key = message.id
     if not isinstance(key, str) or not key:
         return None
+    count = coerce.count
     uncached, output, reasoning, cached = split_usage(
-        clamp(tokens.input),
-        clamp(tokens.output),
-        clamp(tokens.thoughts),
-        clamp(tokens.cached),
-        clamp(tokens.tool),
-        clamp(tokens.total),
+        count(tokens.input),
+        count(tokens.output),
+        count(tokens.thoughts),
+        count(tokens.cached),
+        count(tokens.tool),
+        count(tokens.total),
         thoughts_in_output=False,
     )
     if uncached + output + cached == 0:
         return None
-    ts = iso_to_us(message.timestamp)
+    ts = coerce.iso_us(message.timestamp)
     if ts is None:
         ts = state["ts"]
     if state["workspace"] is None:
         state["workspace"] = _workspace(Path(state["project_dir"]), None, None)
-    model = message.model if isinstance(message.model, str) and message.model else "unknown"
-    return (
-        CLIENT,
-        "google",
-        model,
-        state["workspace"],
-        state["session"],
-        state["agent"],
-        key,
-        ts,
-        uncached,
-        output,
-        reasoning,
-        cached,
-        0,
-        0,
-        None,
-        None,
-        0,
+    return Row(
+        client=CLIENT,
+        provider="google",
+        model=coerce.text(message.model) or "unknown",
+        workspace=state["workspace"],
+        session_id=state["session"],
+        agent=state["agent"],
+        event_key=key,
+        ts=ts,
+        input=uncached,
+        output=output,
+        reasoning=reasoning,
+        cache_read=cached,
     )
 
 

@@ -24,7 +24,8 @@ Traps handled:
   Goose's input may include cache reads for Anthropic (not split): it is
   priced as uncached input.
 * Model = ``model_config_json.model_name``; sessions without one are skipped
-  (nothing was sent). Provider = ``provider_name`` (lowercase), else inferred.
+  (nothing was sent). Provider = ``provider_name`` (folded by the shared
+  provider table), else inferred from the model.
 * ``accumulated_cost`` (newer Goose, its own estimate) > 0 becomes ``source_cost``.
 * Sub-agent / scheduled sessions are their own rows (``agent`` =
   ``session_type`` when not ``user``); assumption: a parent's totals do not
@@ -32,6 +33,8 @@ Traps handled:
 * Timestamp: ``updated_at`` (the last write of the totals), floored at
   ``created_at`` (``YYYY-MM-DD HH:MM:SS`` UTC or RFC 3339).
 * Workspace: ``working_dir``.
+* One bad row costs that row: a ``model_config_json`` nested too deep to
+  decode is skipped and counted; an absurd count is left for the scan's limits.
 * Legacy per-session JSONL files (pre-SQLite Goose) are not read.
 """
 
@@ -44,8 +47,11 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Row, Source, clamp, first_sight, home, xdg
-from .session_totals import any_to_us, col, columns, infer_provider, number, read_db, usage_time, wal_companions
+from .base import ReadResult, Row, Source, first_sight, home, xdg
+from .coerce import cost, count, text, time_us
+from .database import col, columns
+from .providers import infer_provider
+from .session_totals import database_source, read_totals, usage_time
 
 CLIENT = "goose"
 
@@ -62,6 +68,7 @@ class GooseReader:
 
     client = CLIENT
     session_totals = True
+    env = ("GOOSE_PATH_ROOT",)
 
     def roots(self) -> list[Path]:
         """The candidate ``sessions.db`` files."""
@@ -80,18 +87,18 @@ class GooseReader:
         seen: set[Path] = set()
         for path in self.roots():
             if path.is_file() and first_sight(path, seen):
-                found.append(Source(CLIENT, path, "whole", wal_companions(path)))
+                found.append(database_source(CLIENT, path))
         return found
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """Every session with usage, as one running-total row each."""
-        return read_db(source.path, _rows)
+        return read_totals(source.path, _rows)
 
 
-def _rows(conn: sqlite3.Connection) -> list[Row]:
+def _rows(conn: sqlite3.Connection, result: ReadResult) -> None:
     present = columns(conn, "sessions")
     if "id" not in present or "model_config_json" not in present:
-        return []
+        return
     query = f"""
         SELECT id, model_config_json, {col(present, "provider_name")}, {col(present, "working_dir")},
                {col(present, "created_at")}, {col(present, "updated_at")}, {col(present, "session_type")},
@@ -101,7 +108,6 @@ def _rows(conn: sqlite3.Connection) -> list[Row]:
         FROM sessions
         WHERE model_config_json IS NOT NULL
     """
-    rows: list[Row] = []
     for (
         sid,
         config,
@@ -116,49 +122,44 @@ def _rows(conn: sqlite3.Connection) -> list[Row]:
         acc_in,
         acc_out,
         acc_total,
-        cost,
+        spent,
     ) in conn.execute(query):
         if not isinstance(sid, str) or not sid or not isinstance(config, str | bytes):
             continue
         try:
-            model = _decode_config(config).model_name
+            model = text(_decode_config(config).model_name)
         except (msgspec.DecodeError, msgspec.ValidationError):
             continue
-        if not isinstance(model, str) or not model.strip():
+        except RecursionError:
+            result.skip("model config nested too deeply")
             continue
-        model = model.strip()
-        input_tokens = clamp(acc_in if acc_in is not None else inp)
-        output = clamp(acc_out if acc_out is not None else out)
-        total_tokens = clamp(acc_total if acc_total is not None else total)
+        if model is None:
+            continue
+        input_tokens = count(acc_in if acc_in is not None else inp)
+        output = count(acc_out if acc_out is not None else out)
+        total_tokens = count(acc_total if acc_total is not None else total)
         extra = max(0, total_tokens - input_tokens - output)
         if input_tokens + output + extra == 0:
             continue
-        ts = usage_time(any_to_us(created), any_to_us(updated))
+        ts = usage_time(time_us(created), time_us(updated))
         if ts is None:
             continue
-        prov = provider.strip().lower() if isinstance(provider, str) and provider.strip() else infer_provider(model)
-        rows.append(
-            (
-                CLIENT,
-                prov,
-                model,
-                workdir if isinstance(workdir, str) else "",
-                sid,
-                kind if isinstance(kind, str) and kind and kind != "user" else None,
-                sid,
-                ts,
-                input_tokens,
-                output + extra,
-                extra,
-                0,
-                0,
-                0,
-                number(cost),
-                None,
-                0,
+        result.rows.append(
+            Row(
+                client=CLIENT,
+                provider=infer_provider(model, provider),
+                model=model,
+                workspace=workdir if isinstance(workdir, str) else "",
+                session_id=sid,
+                agent=kind if isinstance(kind, str) and kind and kind != "user" else None,
+                event_key=sid,
+                ts=ts,
+                input=input_tokens,
+                output=output + extra,
+                reasoning=extra,
+                source_cost=cost(spent) or None,  # 0 is Goose's "not estimated"
             )
         )
-    return rows
 
 
 READERS = (GooseReader(),)

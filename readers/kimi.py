@@ -57,14 +57,17 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, decode_line, first_sight, home, iter_files, read_new_lines
-from .pi import infer_provider
+from . import coerce
+from .base import ReadResult, Row, Source, decode_line, first_sight, home, iter_files, read_new_lines, read_regular
+from .providers import infer_provider
 
 CLIENT = "kimi"
 DEFAULT_MODEL = "kimi-for-coding"
 DEFAULT_PROVIDER = "moonshot"
 REAL_TS_RANK = 1
 """Rank bonus of a copy with its own timestamp (ranks are otherwise 2x the token total)."""
+#: The largest config or index file read beside the sessions.
+MAX_SIDE_FILE = 16 << 20
 
 
 class _Usage(msgspec.Struct):
@@ -104,12 +107,13 @@ _payload = msgspec.convert
 
 def _tokens(usage: _Usage) -> tuple[int, int, int, int]:
     """(input, output, cache_read, cache_write)."""
-    inp = clamp(usage.input_other if usage.input_other is not None else usage.inputOther)
-    out = clamp(usage.output)
-    read = clamp(usage.input_cache_read if usage.input_cache_read is not None else usage.inputCacheRead)
-    write = clamp(usage.input_cache_creation if usage.input_cache_creation is not None else usage.inputCacheCreation)
+    count = coerce.count
+    inp = count(usage.input_other if usage.input_other is not None else usage.inputOther)
+    out = count(usage.output)
+    read = count(usage.input_cache_read if usage.input_cache_read is not None else usage.inputCacheRead)
+    write = count(usage.input_cache_creation if usage.input_cache_creation is not None else usage.inputCacheCreation)
     if inp + out + read + write == 0:
-        out = clamp(usage.total)
+        out = count(usage.total)
     return inp, out, read, write
 
 
@@ -132,12 +136,12 @@ def _load_config(share: Path) -> dict[str, Any]:
     for name in ("config.toml", "config.json"):
         path = share / name
         try:
-            raw = path.read_bytes()
+            raw = read_regular(path, MAX_SIDE_FILE)
         except OSError:
             continue
         try:
             value = tomllib.loads(raw.decode()) if name.endswith(".toml") else json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             continue
         if isinstance(value, dict):
             return value
@@ -160,8 +164,8 @@ def cli_model(share: Path) -> str:
 
 def _cli_workspace(share: Path, workdir_hash: str) -> str:
     try:
-        meta = json.loads((share / "kimi.json").read_bytes())
-    except (OSError, ValueError):
+        meta = json.loads(read_regular(share / "kimi.json", MAX_SIDE_FILE))
+    except (OSError, ValueError, RecursionError):
         return workdir_hash
     dirs = meta.get("work_dirs") if isinstance(meta, dict) else None
     for item in dirs if isinstance(dirs, list) else ():
@@ -173,20 +177,20 @@ def _cli_workspace(share: Path, workdir_hash: str) -> str:
 
 def _code_workspace(root: Path, slug: str, session: str) -> str:
     try:
-        index = json.loads((root / "workspaces.json").read_bytes())
+        index = json.loads(read_regular(root / "workspaces.json", MAX_SIDE_FILE))
         entry = index.get("workspaces", {}).get(slug)
         if isinstance(entry, dict) and isinstance(entry.get("root"), str) and entry["root"]:
             return entry["root"]
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         pass
     try:
-        lines = (root / "session_index.jsonl").read_bytes().splitlines()
+        lines = read_regular(root / "session_index.jsonl", MAX_SIDE_FILE).splitlines()
     except OSError:
         return slug
     for raw in lines:
         try:
             item = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if not isinstance(item, dict) or not isinstance(item.get("workDir"), str):
             continue
@@ -236,6 +240,7 @@ class KimiReader:
 
     client = CLIENT
     session_totals = False
+    env = ("KIMI_CODE_HOME", "KIMI_SHARE_DIR")
 
     def roots(self) -> list[Path]:
         """Kimi Code's and Kimi CLI's ``sessions/`` directories."""
@@ -263,14 +268,14 @@ class KimiReader:
         lines, new_offset = read_new_lines(source.path, offset)
         if not state:
             state = _file_context(source.path)
-        rows: list[tuple] = []
-        skipped = 0
+        result = ReadResult(offset=new_offset, state=state)
+        rows = result.rows
         for raw in lines:
             if b'"StatusUpdate"' not in raw and b'"usage.record"' not in raw and b'"llm.request"' not in raw:
                 continue
             line = decode_line(_decode, raw)
             if line is None:
-                skipped += 1
+                result.skip("malformed line")
                 continue
             if line.type == "llm.request":
                 model = _concrete_model(line.model)
@@ -283,15 +288,15 @@ class KimiReader:
             elif line.message is not None and line.message.type == "StatusUpdate":
                 try:
                     payload = _payload(line.message.payload, _Payload)
-                except (msgspec.ValidationError, TypeError):
-                    skipped += 1
+                except (msgspec.ValidationError, TypeError, RecursionError):
+                    result.skip("malformed status update")
                     continue
                 row = self._cli_row(line, payload, state)
                 if row is not None:
                     rows.append(row)
-        return ReadResult(rows=rows, offset=new_offset, state=state, skipped=skipped)
+        return result
 
-    def _code_row(self, line: _Line, state: dict[str, Any]) -> tuple | None:
+    def _code_row(self, line: _Line, state: dict[str, Any]) -> Row | None:
         if line.usageScope != "turn" or line.usage is None:
             return None
         inp, out, read, write = _tokens(line.usage)
@@ -299,12 +304,13 @@ class KimiReader:
             return None
         model = _concrete_model(line.model) or state["model"] or DEFAULT_MODEL
         time = line.time
-        real = isinstance(time, int) and not isinstance(time, bool) and time > 0
-        ts = time * 1000 if real else state["mtime"]
+        logged = coerce.epoch_us(time) if isinstance(time, int) else None
+        real = logged is not None
+        ts = logged if logged is not None else state["mtime"]
         key = f"{state['session']}:{state['agent_dir']}:{time if real else '-'}:{inp}:{out}:{read}:{write}"
         return self._row(model, key, ts, inp, out, read, write, state, 0)
 
-    def _cli_row(self, line: _Line, payload: _Payload, state: dict[str, Any]) -> tuple | None:
+    def _cli_row(self, line: _Line, payload: _Payload, state: dict[str, Any]) -> Row | None:
         if payload.token_usage is None:
             return None
         inp, out, read, write = _tokens(payload.token_usage)
@@ -312,8 +318,9 @@ class KimiReader:
         if total == 0:
             return None
         seconds = line.timestamp
-        real = isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds > 0
-        ts = int(seconds * 1_000_000) if real else state["mtime"]
+        logged = coerce.epoch_us(seconds)
+        real = logged is not None
+        ts = logged if logged is not None else state["mtime"]
         message_id = payload.message_id
         if isinstance(message_id, str) and message_id:
             key = f"{state['session']}:{message_id}"
@@ -325,25 +332,21 @@ class KimiReader:
     @staticmethod
     def _row(
         model: str, key: str, ts: int, inp: int, out: int, read: int, write: int, state: dict[str, Any], rank: int
-    ) -> tuple:
-        return (
-            CLIENT,
-            _provider(model),
-            model,
-            state["workspace"],
-            state["session"],
-            state["agent"],
-            key,
-            ts,
-            inp,
-            out,
-            0,
-            read,
-            write,
-            0,
-            None,
-            None,
-            rank,
+    ) -> Row:
+        return Row(
+            client=CLIENT,
+            provider=_provider(model),
+            model=model,
+            workspace=state["workspace"],
+            session_id=state["session"],
+            agent=state["agent"],
+            event_key=key,
+            ts=ts,
+            input=inp,
+            output=out,
+            cache_read=read,
+            cache_write_5m=write,
+            rank=rank,
         )
 
 

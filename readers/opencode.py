@@ -2,18 +2,21 @@
 
 Roots: ``${XDG_DATA_HOME:-~/.local/share}/opencode`` (Linux and macOS alike:
 OpenCode uses XDG paths everywhere); Kilo CLI (client ``kilo``, the same code
-and schema) at ``${XDG_DATA_HOME:-~/.local/share}/kilo``. OpenCode has no
-data-dir variable of its own (``OPENCODE_DATA_DIR`` is ccusage's).
+and schema) at ``${XDG_DATA_HOME:-~/.local/share}/kilo``. ``OPENCODE_DATA_DIR``
+/ ``KILO_DATA_DIR`` (comma lists) replace them: not the clients' own variables,
+but the ones ccusage and other meters honour, so one setting serves them all.
 
 Sources:
 
-* ``opencode.db`` and release-channel ``opencode-<channel>.db`` (``kilo.db``,
-  ``kilo-<channel>.db``): SQLite in WAL mode, read in ``whole`` mode with the
-  ``-wal`` file as a companion, so a write that only touches the WAL still
-  triggers a re-read. Opened read-only (``file:…?mode=ro``) so WAL content is
-  visible. When no ``-wal`` file exists (no client running), a WAL-mode file is
-  opened with ``immutable=1`` instead: everything is in the main file, and a
-  plain read-only open would create ``-wal``/``-shm`` files next to it.
+* ``opencode.db`` and release-channel ``opencode-<channel>.db`` (Kilo:
+  ``kilo.db``, ``kilo-<channel>.db``; an install from before Kilo's rename
+  wrote ``opencode*.db`` into the kilo dir, and Kilo reads those only while no
+  ``kilo*.db`` exists, so tokscope does the same: a migrated install is not
+  read twice; tokdash ``clientpaths.py kilo_db_paths``): SQLite in WAL mode, read in ``whole``
+  mode with the ``-wal`` file as a companion, so a write that only touches the
+  WAL still triggers a re-read. Opened through ``database.query`` (immutable
+  when no WAL is live, else a private copy): nothing is created beside the
+  database and an existing ``-shm`` is never touched.
 * ``storage/message/<sessionID>/<messageID>.json`` (OpenCode < 1.2): one file
   per message, rewritten in place (``Bun.write``), so one ``whole`` source per
   file.
@@ -58,9 +61,11 @@ Traps handled:
 * Workspace: the message's session ``directory``, else ``path.root``, else
   ``path.cwd``.
 * ``time.created`` may be a float (epoch ms).
-* A database locked by a running client: retried a few times with a short
-  back-off, then named in ``ReadResult.errors`` (the scan keeps the old state
-  and retries next time). Never written, never crashes.
+* One bad row costs that row only: invalid UTF-8 is replaced, a row that does
+  not decode (malformed, nested too deep) is skipped with a counted reason.
+* A database locked by a running client: retried by ``database.query``, then
+  named in ``ReadResult.errors`` (the scan keeps the old state and retries next
+  time). Never written, never crashes.
 
 Assumed: early 1.2 builds whose ``session`` table lacks ``parent_id`` /
 ``directory`` columns keep those fields in a ``data`` JSON column
@@ -69,24 +74,26 @@ Assumed: early 1.2 builds whose ``session`` table lacks ``parent_id`` /
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, iter_files, xdg
+from . import coerce, database
+from .base import ReadResult, Row, Source, decode_line, env_paths, iter_files, read_regular, xdg
+from .providers import infer_provider
 
-#: Attempts and first back-off (seconds, doubled each time) for a locked database.
-LOCK_RETRIES = 4
-LOCK_BACKOFF = 0.05
 DB_RANK = 1
 JSON_RANK = 0
 _MAX_DEPTH = 32
+#: A legacy message file holds one message's metadata; anything larger is not one.
+MAX_MESSAGE_FILE = 16 << 20
+_BAD_ROW = "malformed message"
 
 
 class _Cache(msgspec.Struct):
@@ -134,41 +141,69 @@ class _SessionInfo(msgspec.Struct):
 _decode_message = msgspec.json.Decoder(_Message).decode
 _decode_session = msgspec.json.Decoder(_SessionInfo).decode
 
-# A parsed message: everything a row needs except the session-derived fields.
-# (id, session, ts_us, model, provider, agent, input, output, reasoning, read, write, cost, fingerprint, cwd)
-_Parsed = tuple[str, str, int, str, str, Any, int, int, int, int, int, Any, tuple, str]
+
+class _Turn(msgspec.Struct, frozen=True, gc=False):
+    """One counted assistant message: everything a row needs except the session-derived fields."""
+
+    id: str
+    session: str
+    ts: int
+    model: str
+    provider: str
+    agent: str | None
+    input: int
+    output: int
+    reasoning: int
+    cache_read: int
+    cache_write: int
+    cost: float | None
+    fingerprint: tuple
+    """What a fork copy shares with its original (times, model, agent, counts)."""
+    cwd: str
 
 
-def _parse(message: _Message, row_id: Any = None, row_session: Any = None, row_created: Any = None) -> _Parsed | None:
+#: Per session id: (parent session id, directory).
+_Sessions = dict[str, tuple[str | None, str]]
+
+
+_name = coerce.text
+#: Each distinct (model, logged provider) resolved once per process: a database repeats a few of them.
+_provider = functools.cache(infer_provider)
+
+
+def _parse(message: _Message, row_id: Any = None, row_session: Any = None, row_created: Any = None) -> _Turn | None:
     """The usage facts of one message, or None if it is not a counted assistant turn."""
     if message.role != "assistant" or message.tokens is None:
         return None
     tokens = message.tokens
-    inp = clamp(tokens.input)
-    out = clamp(tokens.output)
-    reasoning = clamp(tokens.reasoning)
+    inp = coerce.count(tokens.input)
+    out = coerce.count(tokens.output)
+    reasoning = coerce.count(tokens.reasoning)
     cache = tokens.cache
-    read = clamp(cache.read) if cache is not None else 0
-    write = clamp(cache.write) if cache is not None else 0
+    read = coerce.count(cache.read) if cache is not None else 0
+    write = coerce.count(cache.write) if cache is not None else 0
     if inp + out + reasoning + read + write == 0:
         return None  # in progress or aborted: updated in place later
+    # Inline string tests, not coerce.text: this runs once per message of a database with many.
     mid = row_id if isinstance(row_id, str) and row_id else message.id
     if not isinstance(mid, str) or not mid:
         return None
     session = row_session if isinstance(row_session, str) and row_session else message.sessionID
+    if not isinstance(session, str):
+        session = ""
     created = message.time.created if message.time is not None else None
     if created is None:
         created = row_created  # the row's time_created column (epoch ms)
     completed = message.time.completed if message.time is not None else None
-    if isinstance(created, bool) or not isinstance(created, int | float):
+    ts = coerce.epoch_us(created)
+    if ts is None:
         return None
     model = message.modelID if isinstance(message.modelID, str) and message.modelID else "unknown"
-    provider = message.providerID if isinstance(message.providerID, str) and message.providerID else "unknown"
+    logged = message.providerID if isinstance(message.providerID, str) and message.providerID else None
+    provider = _provider(model, logged)
     agent = message.agent if isinstance(message.agent, str) and message.agent else None
     if agent is None and isinstance(message.mode, str) and message.mode:
         agent = message.mode
-    cost = message.cost
-    cost = float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
     path = message.path
     cwd = ""
     if path is not None:
@@ -177,25 +212,11 @@ def _parse(message: _Message, row_id: Any = None, row_session: Any = None, row_c
                 cwd = value
                 break
     fingerprint = (created, completed, model, provider, agent, inp, out, reasoning, read, write)
-    return (
-        mid,
-        session if isinstance(session, str) else "",
-        int(created * 1000),
-        model,
-        provider,
-        agent,
-        inp,
-        out,
-        reasoning,
-        read,
-        write,
-        cost,
-        fingerprint,
-        cwd,
-    )
+    return _Turn(mid, session, ts, model, provider, agent, inp, out, reasoning, read, write,
+                 coerce.cost(message.cost), fingerprint, cwd)  # fmt: skip
 
 
-def _root(session: str, sessions: dict[str, tuple[str | None, str]]) -> str:
+def _root(session: str, sessions: _Sessions) -> str:
     """The root of ``session``'s parent chain."""
     seen = 0
     current = session
@@ -208,138 +229,125 @@ def _root(session: str, sessions: dict[str, tuple[str | None, str]]) -> str:
     return current
 
 
-def _collapse(parsed: list[_Parsed]) -> dict[tuple, str]:
+def _collapse(turns: list[_Turn]) -> dict[tuple, str]:
     """Fingerprint → the smallest message id carrying it."""
     smallest: dict[tuple, str] = {}
-    for p in parsed:
-        fp = p[12]
-        known = smallest.get(fp)
-        if known is None or p[0] < known:
-            smallest[fp] = p[0]
+    for t in turns:
+        known = smallest.get(t.fingerprint)
+        if known is None or t.id < known:
+            smallest[t.fingerprint] = t.id
     return smallest
 
 
-def _row(client: str, p: _Parsed, sessions: dict[str, tuple[str | None, str]], rank: int) -> tuple:
-    own = sessions.get(p[1])
-    workspace = (own[1] if own is not None and own[1] else "") or p[13]
-    return (
-        client,
-        p[4],
-        p[3],
-        workspace,
-        _root(p[1], sessions) if p[1] else "",
-        p[5],
-        p[0],
-        p[2],
-        p[6],
-        p[7] + p[8],
-        p[8],
-        p[9],
-        p[10],
-        0,
-        p[11],
-        None,
-        rank,
+def _row(client: str, t: _Turn, sessions: _Sessions, rank: int) -> Row:
+    own = sessions.get(t.session)
+    return Row(
+        client=client,
+        provider=t.provider,
+        model=t.model,
+        workspace=(own[1] if own is not None and own[1] else "") or t.cwd,
+        session_id=_root(t.session, sessions) if t.session else "",
+        agent=t.agent,
+        event_key=t.id,
+        ts=t.ts,
+        input=t.input,
+        output=t.output + t.reasoning,
+        reasoning=t.reasoning,
+        cache_read=t.cache_read,
+        cache_write_5m=t.cache_write,
+        source_cost=t.cost,
+        rank=rank,
     )
 
 
 # --- SQLite -----------------------------------------------------------------
 
 
-def _is_wal(path: Path) -> bool:
-    try:
-        with path.open("rb") as fh:
-            header = fh.read(20)
-    except OSError:
-        return False
-    return len(header) == 20 and header[18] == 2
+def _lenient_text(raw: bytes) -> str:
+    # A text column with invalid UTF-8 would otherwise abort the whole query (sqlite3 raises mid-fetch).
+    return raw.decode("utf-8", "replace")
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    """A read-only connection that sees WAL content and leaves no files behind where it can."""
-    uri = "file:" + quote(str(path.resolve())) + "?mode=ro"
-    wal = Path(str(path) + "-wal")
-    if _is_wal(path) and not wal.exists():
-        uri += "&immutable=1"
-    conn = sqlite3.connect(uri, uri=True, timeout=0.1, check_same_thread=False)
-    conn.execute("PRAGMA query_only = 1")
-    return conn
-
-
-def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
-    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-
-
-def _db_sessions(conn: sqlite3.Connection) -> dict[str, tuple[str | None, str]]:
-    cols = _columns(conn, "session")
-    sessions: dict[str, tuple[str | None, str]] = {}
+def _db_sessions(conn: sqlite3.Connection) -> _Sessions:
+    cols = database.columns(conn, "session")
+    sessions: _Sessions = {}
     if not cols:
         return sessions
     if "parent_id" in cols or "directory" in cols:
-        parent = "parent_id" if "parent_id" in cols else "NULL"
-        directory = "directory" if "directory" in cols else "NULL"
-        for sid, par, dirname in conn.execute(f"SELECT id, {parent}, {directory} FROM session"):
-            sessions[sid] = (par if isinstance(par, str) else None, dirname if isinstance(dirname, str) else "")
+        sql = f"SELECT id, {database.col(cols, 'parent_id')}, {database.col(cols, 'directory')} FROM session"
+        for sid, par, dirname in conn.execute(sql):
+            sessions[sid] = (_name(par), dirname if isinstance(dirname, str) else "")
     elif "data" in cols:
-        for sid, data in conn.execute("SELECT id, data FROM session"):
-            try:
-                info = _decode_session(data) if data else _SessionInfo()
-            except (msgspec.DecodeError, msgspec.ValidationError):
+        for sid, data in conn.execute("SELECT id, CAST(data AS BLOB) FROM session"):
+            info = decode_line(_decode_session, data) if data else None
+            if info is None:
                 info = _SessionInfo()
-            par = info.parentID if isinstance(info.parentID, str) else None
-            sessions[sid] = (par, info.directory if isinstance(info.directory, str) else "")
+            sessions[sid] = (_name(info.parentID), info.directory if isinstance(info.directory, str) else "")
     return sessions
 
 
-def _db_messages(conn: sqlite3.Connection) -> tuple[list[_Parsed], int]:
-    cols = _columns(conn, "message")
-    session_col = "session_id" if "session_id" in cols else "NULL"
-    created_col = "time_created" if "time_created" in cols else "NULL"
-    parsed: list[_Parsed] = []
-    skipped = 0
-    for mid, sid, row_created, data in conn.execute(f"SELECT id, {session_col}, {created_col}, data FROM message"):
-        if not data:
-            continue
-        if isinstance(data, str):
-            if '"tokens"' not in data:
-                continue
-        elif b'"tokens"' not in data:
-            continue
+def _db_messages(conn: sqlite3.Connection) -> tuple[list[_Turn], int]:
+    """The counted turns of the ``message`` table, and how many rows did not decode."""
+    cols = database.columns(conn, "message")
+    if not cols:
+        raise sqlite3.DatabaseError("no message table (not an OpenCode database)")
+    sql = (
+        f"SELECT id, {database.col(cols, 'session_id')}, {database.col(cols, 'time_created')}, CAST(data AS BLOB)"
+        " FROM message"
+    )
+    turns: list[_Turn] = []
+    bad = 0
+    for mid, sid, row_created, data in conn.execute(sql):
+        if not data or b'"tokens"' not in data:
+            continue  # user rows and rows without usage: no decode
         try:
             message = _decode_message(data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            skipped += 1
-            continue
-        p = _parse(message, mid, sid, row_created)
-        if p is not None:
-            parsed.append(p)
-    return parsed, skipped
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            message = decode_line(_decode_message, data)  # invalid UTF-8 replaced, else None
+            if message is None:
+                bad += 1
+                continue
+        turn = _parse(message, mid, sid, row_created)
+        if turn is not None:
+            turns.append(turn)
+    return turns, bad
 
 
-def _query_db(path: Path) -> tuple[list[_Parsed], dict[str, tuple[str | None, str]], int, str | None]:
-    """Read a database with retries: (messages, sessions, skipped, error)."""
-    delay = LOCK_BACKOFF
-    last = ""
-    for attempt in range(LOCK_RETRIES):
+def _read_database(path: Path, result: ReadResult) -> tuple[list[_Turn], _Sessions] | None:
+    """Messages and sessions of one database; None (an error in ``result``) when it cannot be read."""
+
+    def work(conn: sqlite3.Connection) -> tuple[list[_Turn], int, _Sessions]:
         try:
-            conn = _connect(path)
-            try:
-                sessions = _db_sessions(conn)
-                parsed, skipped = _db_messages(conn)
-            finally:
-                conn.close()
-            return parsed, sessions, skipped, None
+            return *_db_messages(conn), _db_sessions(conn)
         except sqlite3.OperationalError as exc:
-            last = str(exc)
-            busy = "locked" in last or "busy" in last
-            if not busy and "no such table" in last:
-                return [], {}, 0, f"{path}: not an OpenCode database ({last})"
-        except sqlite3.DatabaseError as exc:  # torn read of a file being written, or not a database
-            last = str(exc)
-        if attempt + 1 < LOCK_RETRIES:
-            time.sleep(delay)
-            delay *= 2
-    return [], {}, 0, f"{path}: cannot read ({last}) after {LOCK_RETRIES} attempts; the client may hold a lock"
+            if "decode" not in str(exc):
+                raise
+        conn.text_factory = _lenient_text  # slower: only for a database holding invalid UTF-8
+        return *_db_messages(conn), _db_sessions(conn)
+
+    try:
+        turns, bad, sessions = database.query(path, work)
+        if bad:
+            result.skip(_BAD_ROW, bad)
+        return turns, sessions
+    except database.Locked:
+        result.errors.append(f"{path}: database is busy (the client is writing); will retry on the next scan")
+    except (OSError, sqlite3.DatabaseError) as exc:
+        result.errors.append(f"{path}: cannot read database: {exc}")
+    return None
+
+
+def _db_ids(path: Path) -> set[str] | None:
+    """Every message id in a database; None if it cannot be read now."""
+
+    def work(conn: sqlite3.Connection) -> set[str]:
+        conn.text_factory = _lenient_text  # ids only: a few thousand short values
+        return {row[0] for row in conn.execute("SELECT id FROM message")}
+
+    try:
+        return database.query(path, work)
+    except (database.Locked, OSError, sqlite3.DatabaseError):
+        return None
 
 
 # --- legacy JSON index ------------------------------------------------------
@@ -348,12 +356,12 @@ def _query_db(path: Path) -> tuple[list[_Parsed], dict[str, tuple[str | None, st
 class _LegacyIndex:
     """What a legacy file read needs to know about the rest of its data dir."""
 
-    def __init__(self, key: tuple, db_ids: set[str], files: dict[str, tuple[int, int, _Parsed | bool | None]]) -> None:
+    def __init__(self, key: tuple, db_ids: set[str], files: dict[str, tuple[int, int, _Turn | bool | None]]) -> None:
         self.key = key
         self.db_ids = db_ids
         self.files = files
-        self.smallest = _collapse([p for _, _, p in files.values() if isinstance(p, tuple)])
-        self.sessions: dict[str, tuple[str | None, str]] = {}
+        self.smallest = _collapse([t for _, _, t in files.values() if isinstance(t, _Turn)])
+        self.sessions: _Sessions = {}
         self.checked = time.monotonic()
 
 
@@ -376,30 +384,15 @@ def _subdir_mtimes(path: Path) -> tuple:
         return ()
 
 
-def _parse_file(path: Path) -> _Parsed | bool | None:
-    """A legacy message file parsed; False if it is not valid JSON."""
+def _parse_file(path: Path) -> _Turn | bool | None:
+    """A legacy message file parsed; False if it is not a readable message."""
     try:
-        message = _decode_message(path.read_bytes())
-    except (msgspec.DecodeError, msgspec.ValidationError):
+        message = decode_line(_decode_message, read_regular(path, MAX_MESSAGE_FILE))
+    except OSError:
+        return False
+    if message is None:
         return False
     return _parse(message, None, path.parent.name)
-
-
-def _db_ids(path: Path) -> set[str]:
-    """Every message id in a database (empty if it cannot be read now)."""
-    delay = LOCK_BACKOFF
-    for attempt in range(LOCK_RETRIES):
-        try:
-            conn = _connect(path)
-            try:
-                return {row[0] for row in conn.execute("SELECT id FROM message")}
-            finally:
-                conn.close()
-        except sqlite3.DatabaseError:
-            if attempt + 1 < LOCK_RETRIES:
-                time.sleep(delay)
-                delay *= 2
-    return set()
 
 
 def _legacy_index(data_dir: Path, list_dbs: Callable[[Path], list[Path]]) -> _LegacyIndex:
@@ -415,24 +408,25 @@ def _legacy_index(data_dir: Path, list_dbs: Callable[[Path], list[Path]]) -> _Le
         return index
     db_ids: set[str] = set()
     for db in dbs:
-        db_ids.update(_db_ids(db))
-    files: dict[str, tuple[int, int, _Parsed | bool | None]] = {}
+        # A database that cannot be read now suppresses no legacy copy: better counted from JSON than lost.
+        db_ids.update(_db_ids(db) or ())
+    files: dict[str, tuple[int, int, _Turn | bool | None]] = {}
     for path in iter_files(storage / "message", ".json"):
         try:
             st = path.stat()
         except OSError:
             continue
-        p = _parse_file(path)
-        files[str(path)] = (st.st_mtime_ns, st.st_size, p)
+        files[str(path)] = (st.st_mtime_ns, st.st_size, _parse_file(path))
     index = _LegacyIndex(key, db_ids, files)
     for path in iter_files(storage / "session", ".json"):
         try:
-            info = _decode_session(path.read_bytes())
-        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            info = decode_line(_decode_session, read_regular(path, MAX_MESSAGE_FILE))
+        except OSError:
             continue
-        sid = info.id if isinstance(info.id, str) and info.id else path.stem
-        par = info.parentID if isinstance(info.parentID, str) else None
-        index.sessions[sid] = (par, info.directory if isinstance(info.directory, str) else "")
+        if info is None:
+            continue
+        sid = _name(info.id) or path.stem
+        index.sessions[sid] = (_name(info.parentID), info.directory if isinstance(info.directory, str) else "")
     _INDEX[str(data_dir)] = index
     return index
 
@@ -445,29 +439,40 @@ class OpenCodeReader:
 
     session_totals = False
 
-    def __init__(self, client: str, dirname: str) -> None:
+    def __init__(self, client: str, dirname: str, env_var: str, legacy_stem: str | None = None) -> None:
         self.client = client
         self._dirname = dirname
+        self._env_var = env_var
+        self._legacy_stem = legacy_stem
+        self.env: tuple[str, ...] = (env_var,)
 
     def roots(self) -> list[Path]:
-        """The client's data directory."""
-        return [xdg("XDG_DATA_HOME", ".local/share") / self._dirname]
+        """The client's data directories (the env override, else the XDG data dir)."""
+        return env_paths(self._env_var) or [xdg("XDG_DATA_HOME", ".local/share") / self._dirname]
 
     def databases(self, data_dir: Path) -> list[Path]:
-        """``<name>.db`` and ``<name>-<channel>.db`` in ``data_dir``."""
+        """``<name>.db`` and ``<name>-<channel>.db`` in ``data_dir``; the legacy stem's only when there are none."""
         try:
             names = sorted(e.name for e in os.scandir(data_dir) if e.is_file())
         except OSError:
             return []
-        stem = self._dirname
-        return [data_dir / n for n in names if n == f"{stem}.db" or (n.startswith(f"{stem}-") and n.endswith(".db"))]
+
+        def named(stem: str) -> list[Path]:
+            return [
+                data_dir / n for n in names if n == f"{stem}.db" or (n.startswith(f"{stem}-") and n.endswith(".db"))
+            ]
+
+        found = named(self._dirname)
+        if not found and self._legacy_stem:
+            found = named(self._legacy_stem)
+        return found
 
     def discover(self, errors: list[str]) -> list[Source]:
         """The databases (with their WAL as companion) and every legacy message file."""
         found: list[Source] = []
         for data_dir in self.roots():
             for db in self.databases(data_dir):
-                found.append(Source(self.client, db, "whole", (Path(str(db) + "-wal"),)))
+                found.append(Source(self.client, db, "whole", database.companions(db)))
             for path in iter_files(data_dir / "storage" / "message", ".json", errors):
                 found.append(Source(self.client, path, "whole"))
         return found
@@ -479,12 +484,15 @@ class OpenCodeReader:
         return self._read_json(source.path)
 
     def _read_db(self, path: Path) -> ReadResult:
-        parsed, sessions, skipped, error = _query_db(path)
-        if error is not None:
-            return ReadResult(errors=[error])
-        smallest = _collapse(parsed)
-        rows = [_row(self.client, p, sessions, DB_RANK) for p in parsed if smallest[p[12]] == p[0]]
-        return ReadResult(rows=rows, offset=_size(path), skipped=skipped)
+        result = ReadResult()
+        found = _read_database(path, result)
+        if found is None:
+            return result
+        turns, sessions = found
+        smallest = _collapse(turns)
+        result.rows = [_row(self.client, t, sessions, DB_RANK) for t in turns if smallest[t.fingerprint] == t.id]
+        result.offset = _size(path)
+        return result
 
     def _read_json(self, path: Path) -> ReadResult:
         # .../<data_dir>/storage/message/<session>/<message>.json
@@ -496,17 +504,19 @@ class OpenCodeReader:
             return ReadResult(errors=[f"{path}: {exc.strerror or exc}"])
         cached = index.files.get(str(path))
         if cached is not None and cached[0] == st.st_mtime_ns and cached[1] == st.st_size:
-            p: _Parsed | bool | None = cached[2]
+            turn: _Turn | bool | None = cached[2]
         else:
-            p = _parse_file(path)
-        if p is False:
-            return ReadResult(offset=st.st_size, skipped=1)
-        if p is None or p is True or p[0] in index.db_ids:
-            return ReadResult(offset=st.st_size)
-        canonical = index.smallest.get(p[12], p[0])
-        if canonical < p[0]:
-            return ReadResult(offset=st.st_size)  # a fork copy of an earlier message
-        return ReadResult(rows=[_row(self.client, p, index.sessions, JSON_RANK)], offset=st.st_size)
+            turn = _parse_file(path)
+        result = ReadResult(offset=st.st_size)
+        if turn is False:
+            result.skip(_BAD_ROW)
+            return result
+        if not isinstance(turn, _Turn) or turn.id in index.db_ids:
+            return result
+        if index.smallest.get(turn.fingerprint, turn.id) < turn.id:
+            return result  # a fork copy of an earlier message
+        result.rows.append(_row(self.client, turn, index.sessions, JSON_RANK))
+        return result
 
 
 def _size(path: Path) -> int:
@@ -517,6 +527,6 @@ def _size(path: Path) -> int:
 
 
 READERS = (
-    OpenCodeReader("opencode", "opencode"),
-    OpenCodeReader("kilo", "kilo"),
+    OpenCodeReader("opencode", "opencode", "OPENCODE_DATA_DIR"),
+    OpenCodeReader("kilo", "kilo", "KILO_DATA_DIR", legacy_stem="opencode"),
 )

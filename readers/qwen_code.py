@@ -37,7 +37,7 @@ Traps handled:
   name decoded (``-`` back to ``/``, lossy).
 * Provider: inferred from the model name (``gemini`` google, ``claude``
   anthropic, ``gpt``/``o1``-``o4`` openai, ``deepseek``, ``kimi``/``moonshot``,
-  ``glm`` zai), else ``qwen``. Assumed: the record does not name the provider.
+  ``glm`` zai), else ``alibaba`` (the shared ``providers`` table). Assumed: the record does not name the provider.
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Source, clamp, decode_line, first_sight, home, iso_to_us, iter_files, read_new_lines
+from . import coerce
+from .base import ReadResult, Row, Source, decode_line, first_sight, home, iter_files, read_new_lines
 from .gemini_cli import split_usage
+from .providers import infer_provider
 
 CLIENT = "qwen-code"
 
@@ -78,26 +80,11 @@ class _Record(msgspec.Struct):
 
 _decode = msgspec.json.Decoder(_Record).decode
 
-_PROVIDERS = (
-    ("gemini", "google"),
-    ("claude", "anthropic"),
-    ("gpt", "openai"),
-    ("o1", "openai"),
-    ("o3", "openai"),
-    ("o4", "openai"),
-    ("deepseek", "deepseek"),
-    ("kimi", "moonshot"),
-    ("moonshot", "moonshot"),
-    ("glm", "zai"),
-)
-
 
 def _provider(model: str) -> str:
-    name = model.lower().rsplit("/", 1)[-1]
-    for prefix, provider in _PROVIDERS:
-        if name.startswith(prefix):
-            return provider
-    return "qwen"
+    """The shared table's provider; a model it does not know ran on Qwen's own service (``alibaba``)."""
+    provider = infer_provider(model)
+    return "alibaba" if provider == "unknown" else provider
 
 
 def _expand(value: str) -> Path:
@@ -112,6 +99,7 @@ class QwenCodeReader:
 
     client = CLIENT
     session_totals = False
+    env = ("QWEN_HOME", "QWEN_RUNTIME_DIR")
 
     def roots(self) -> list[Path]:
         """``projects/`` under the runtime dir and the Qwen home."""
@@ -145,8 +133,7 @@ class QwenCodeReader:
             project = parts[i - 1]
             decoded = "/" + project.lstrip("-").replace("-", "/") if project.startswith("-") else project
             state = {"session": path.stem, "workspace": decoded}
-        rows = []
-        skipped = 0
+        result = ReadResult(offset=new_offset, state=state)
         position = offset
         for raw in lines:
             start = position
@@ -155,58 +142,54 @@ class QwenCodeReader:
                 continue
             record = decode_line(_decode, raw)
             if record is None:
-                skipped += 1
+                result.skip("malformed line")
                 continue
             row = _row(record, state, start)
             if row is not None:
-                rows.append(row)
-        return ReadResult(rows=rows, offset=new_offset, state=state, skipped=skipped)
+                result.rows.append(row)
+        return result
 
 
-def _row(record: _Record, state: dict[str, Any], position: int) -> tuple | None:
+def _row(record: _Record, state: dict[str, Any], position: int) -> Row | None:
     usage = record.usageMetadata
     if usage is None or record.type != "assistant":
         return None
+    count = coerce.count
     uncached, output, reasoning, cached = split_usage(
-        clamp(usage.promptTokenCount),
-        clamp(usage.candidatesTokenCount),
-        clamp(usage.thoughtsTokenCount),
-        clamp(usage.cachedContentTokenCount),
-        clamp(usage.toolUsePromptTokenCount),
-        clamp(usage.totalTokenCount),
+        count(usage.promptTokenCount),
+        count(usage.candidatesTokenCount),
+        count(usage.thoughtsTokenCount),
+        count(usage.cachedContentTokenCount),
+        count(usage.toolUsePromptTokenCount),
+        count(usage.totalTokenCount),
         thoughts_in_output=True,
     )
     if uncached + output + cached == 0:
         return None
-    ts = iso_to_us(record.timestamp)
+    ts = coerce.iso_us(record.timestamp)
     if ts is None:
         return None
-    session = record.sessionId if isinstance(record.sessionId, str) and record.sessionId else state["session"]
-    key = record.uuid if isinstance(record.uuid, str) and record.uuid else f"{session}:{position}"
-    if isinstance(record.cwd, str) and record.cwd:
-        state["workspace"] = record.cwd
-    agent = record.agentName if isinstance(record.agentName, str) and record.agentName else None
+    session = coerce.text(record.sessionId) or state["session"]
+    cwd = coerce.text(record.cwd)
+    if cwd:
+        state["workspace"] = cwd
+    agent = coerce.text(record.agentName)
     if agent is None and record.isSidechain is True:
-        agent = record.agentId if isinstance(record.agentId, str) and record.agentId else "subagent"
-    model = record.model if isinstance(record.model, str) and record.model else "unknown"
-    return (
-        CLIENT,
-        _provider(model) if model != "unknown" else "qwen",
-        model,
-        state["workspace"],
-        session,
-        agent,
-        key,
-        ts,
-        uncached,
-        output,
-        reasoning,
-        cached,
-        0,
-        0,
-        None,
-        None,
-        0,
+        agent = coerce.text(record.agentId) or "subagent"
+    model = coerce.text(record.model) or "unknown"
+    return Row(
+        client=CLIENT,
+        provider=_provider(model),
+        model=model,
+        workspace=state["workspace"],
+        session_id=session,
+        agent=agent,
+        event_key=coerce.text(record.uuid) or f"{session}:{position}",
+        ts=ts,
+        input=uncached,
+        output=output,
+        reasoning=reasoning,
+        cache_read=cached,
     )
 
 

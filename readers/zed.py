@@ -15,10 +15,12 @@ cache_creation_input_tokens, cache_read_input_tokens}``), ``imported``.
 
 Traps handled:
 
-* Only threads whose provider is Zed's own (``zed.dev``) are counted: threads
-  run through Claude Code, Codex or Gemini are already in those clients' logs
-  (the team's rule; see the report: current tokscale also counts
-  bring-your-own-key providers, which it says never reach another log).
+* Every thread with a provider counts, Zed-hosted (``zed.dev``) and the
+  user's own keys alike: ``threads.db`` holds only Zed's built-in agent, whose
+  requests no other log records (external ACP agents such as Claude Code keep
+  their threads in ``sidebar_threads`` of Zed's ``db.sqlite`` and log their own
+  usage; tokscale ``sessions/zed.rs``). tokscale skips ``lmstudio``, whose
+  server logs it reads; tokscope reads none, so it counts it.
 * ``cumulative_token_usage`` adds every request of the thread;
   ``request_token_usage`` keeps only the last request of each turn's agent
   loop, so the per-request sum is used only when the cumulative total is
@@ -29,7 +31,7 @@ Traps handled:
 * One row per thread keyed by the thread id with a tied rank: a re-read
   replaces the thread's numbers.
 * zstd blobs are decoded with ``zstandard``; a blob that fails to decode or
-  parse is skipped and counted.
+  parse, or expands beyond ``MAX_THREAD_BYTES``, is skipped and counted.
 * Timestamp: ``updated_at`` (the last save of the totals), floored at
   ``created_at``.
 * Workspace: the first of ``folder_paths`` (newline separated) in
@@ -57,15 +59,18 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Row, Source, clamp, first_sight, home, xdg
-from .session_totals import Locked, any_to_us, col, columns, query_ro, usage_time, wal_companions
+from .base import ReadResult, Row, Source, decode_line, first_sight, home, xdg
+from .coerce import count, text, time_us
+from .database import col, columns
+from .providers import infer_provider
+from .session_totals import database_source, read_totals, usage_time
 
 CLIENT = "zed"
-#: Providers whose threads are counted: Zed's hosted models only.
-COUNTED_PROVIDERS = frozenset({"zed.dev"})
 #: Threads decompressed ahead of JSON decoding (bounded memory), by this many workers.
 WINDOW = 8
 DECOMPRESS_WORKERS = 2
+#: A thread that decompresses to more than this is skipped (a real one is a few MB; a zstd bomb is endless).
+MAX_THREAD_BYTES = 64 << 20
 PARALLEL_MIN_THREADS = 8
 
 
@@ -92,14 +97,19 @@ class _Thread(msgspec.Struct):
 _decode = msgspec.json.Decoder(_Thread).decode
 
 
+def _counted(thread: _Thread) -> bool:
+    """True when the thread's cumulative total counts anything."""
+    return any(_vector(thread.cumulative_token_usage))
+
+
 def _vector(usage: _Usage | None) -> tuple[int, int, int, int]:
     if usage is None:
         return (0, 0, 0, 0)
     return (
-        clamp(usage.input_tokens),
-        clamp(usage.output_tokens),
-        clamp(usage.cache_read_input_tokens),
-        clamp(usage.cache_creation_input_tokens),
+        count(usage.input_tokens),
+        count(usage.output_tokens),
+        count(usage.cache_read_input_tokens),
+        count(usage.cache_creation_input_tokens),
     )
 
 
@@ -108,6 +118,7 @@ class ZedReader:
 
     client = CLIENT
     session_totals = True
+    env = ("ZED_THREADS_DB",)
 
     def roots(self) -> list[Path]:
         """The candidate ``threads.db`` files."""
@@ -127,67 +138,58 @@ class ZedReader:
         found = []
         for path in self.roots():
             if path.is_file() and first_sight(path, seen):
-                found.append(Source(CLIENT, path, "whole", wal_companions(path)))
+                found.append(database_source(CLIENT, path))
         return found
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """Every counted thread with usage, as one running-total row each."""
-        try:
-            raw = query_ro(source.path, _fetch)
-        except Locked:
-            return ReadResult(
-                errors=[f"{source.path}: database is locked (the client is writing); will retry on the next scan"]
-            )
-        except sqlite3.DatabaseError as exc:
-            return ReadResult(errors=[f"{source.path}: cannot read database: {exc}"])
-        result = ReadResult()
-        for (tid, updated, created, folders, order, _kind, _data, parent), data in zip(
-            raw, _payloads(raw), strict=True
-        ):
-            if data is None:
-                result.skipped += 1
-                continue
-            thread = _decode_thread(data)
-            if thread is None:
-                result.skipped += 1
-                continue
-            row = _row(tid, updated, created, folders, order, thread, parent)
-            if row is not None:
-                result.rows.append(row)
-        return result
+        return read_totals(source.path, _rows)
+
+
+def _rows(conn: sqlite3.Connection, result: ReadResult) -> None:
+    raw = _fetch(conn)
+    for (tid, updated, created, folders, order, _kind, _data, parent), data in zip(raw, _payloads(raw), strict=True):
+        if data is None:
+            result.skip("thread data not decodable (corrupt zstd, unknown encoding or over the size limit)")
+            continue
+        thread = _decode_thread(data)
+        if thread is None:
+            result.skip("thread JSON malformed or nested too deeply")
+            continue
+        row = _row(tid, updated, created, folders, order, thread, parent)
+        if row is not None:
+            result.rows.append(row)
 
 
 _TAIL_KEY = b',"cumulative_token_usage":'
 
 
 def _decode_thread(data: bytes) -> _Thread | None:
-    """The thread's usage fields, or None when the JSON is malformed.
+    """The thread's usage fields, or None when the JSON is malformed (or nested too deeply to decode).
 
     Zed writes ``cumulative_token_usage``, ``request_token_usage``, ``model`` and
     ``imported`` after the (large) ``messages``. A key with an unescaped quote
     can only be a real key, so the object from its last occurrence on is decoded
-    first; if that is not valid JSON (the key was nested) or lacks the model, the
-    whole thread is decoded.
+    first; if that is not valid JSON (the key was nested), lacks the model, or has
+    no cumulative total and no per-request usage (written earlier, in another key
+    order), the whole thread is decoded.
     """
     at = data.rfind(_TAIL_KEY)
     if at > 0:
         try:
             thread = _decode(b"{" + data[at + 1 :])
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             thread = None
-        if thread is not None and thread.model is not None:
-            return thread
-    try:
-        return _decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
+        if thread is not None and thread.model is not None and (_counted(thread) or thread.request_token_usage):
+            return thread  # else the per-request usage may sit before the tail: decode it all
+    return decode_line(_decode, data)  # invalid UTF-8 replaced; malformed or too deep: None
 
 
 _local = threading.local()
 
 
 def _payload(kind: Any, data: Any) -> bytes | None:
-    """A thread's JSON bytes (decompressed when zstd); None when undecodable or of an unknown encoding."""
+    """A thread's JSON bytes (decompressed when zstd); None when undecodable, of an unknown encoding or too large."""
     if isinstance(data, str):
         data = data.encode("utf-8")
     if not isinstance(data, bytes):
@@ -202,12 +204,20 @@ def _payload(kind: Any, data: Any) -> bytes | None:
         import zstandard  # imported on first use: a scan without Zed never loads it
 
         dctx = _local.dctx = zstandard.ZstdDecompressor()  # one per thread: not thread-safe
+    # Zed's frames carry no content size, so one-shot decompress() cannot size its output; reading the
+    # stream in 1 MiB pieces is as fast as a decompressobj (measured) and stops a zstd bomb at the limit
+    parts: list[bytes] = []
+    size = 0
     try:
-        # Zed's frames carry no content size, so one-shot decompress() cannot size its output;
-        # a decompressobj is the fastest streaming path (measured ~500 MB/s of output)
-        return dctx.decompressobj().decompress(data)
+        with dctx.stream_reader(data, read_size=len(data) or 1) as reader:
+            while piece := reader.read(1 << 20):
+                size += len(piece)
+                if size > MAX_THREAD_BYTES:
+                    return None
+                parts.append(piece)
     except Exception:  # zstandard.ZstdError: corrupt or truncated frame
         return None
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _payloads(raw: list[tuple]) -> Iterator[bytes | None]:
@@ -267,10 +277,8 @@ def _workspace(folders: Any, order: Any) -> str:
 def _row(tid: str, updated: Any, created: Any, folders: Any, order: Any, thread: _Thread, parent: Any) -> Row | None:
     if thread.imported is True or thread.model is None:
         return None
-    provider, model = thread.model.provider, thread.model.model
-    if not isinstance(provider, str) or provider.strip() not in COUNTED_PROVIDERS:
-        return None
-    if not isinstance(model, str) or not model.strip():
+    provider, model = text(thread.model.provider), text(thread.model.model)
+    if provider is None or model is None:
         return None
     inp, out, cache_read, cache_write = _vector(thread.cumulative_token_usage)
     if inp + out + cache_read + cache_write == 0:
@@ -281,27 +289,22 @@ def _row(tid: str, updated: Any, created: Any, folders: Any, order: Any, thread:
             inp, out, cache_read, cache_write = inp + a, out + b, cache_read + c, cache_write + d
     if inp + out + cache_read + cache_write == 0:
         return None
-    ts = usage_time(any_to_us(created), any_to_us(updated) or any_to_us(thread.updated_at))
+    ts = usage_time(time_us(created), time_us(updated) or time_us(thread.updated_at))
     if ts is None:
         return None
-    return (
-        CLIENT,
-        provider.strip(),
-        model.strip(),
-        _workspace(folders, order),
-        tid,
-        "subagent" if isinstance(parent, str) and parent else None,
-        tid,
-        ts,
-        inp,
-        out,
-        0,
-        cache_read,
-        cache_write,
-        0,
-        None,
-        None,
-        0,
+    return Row(
+        client=CLIENT,
+        provider=provider if provider == "zed.dev" else infer_provider(model, provider),
+        model=model,
+        workspace=_workspace(folders, order),
+        session_id=tid,
+        agent="subagent" if isinstance(parent, str) and parent else None,
+        event_key=tid,
+        ts=ts,
+        input=inp,
+        output=out,
+        cache_read=cache_read,
+        cache_write_5m=cache_write,
     )
 
 

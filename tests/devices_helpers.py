@@ -22,6 +22,22 @@ TURN_TOTAL = TURN_INPUT + TURN_OUTPUT + TURN_CACHE_READ
 _ENV_KEYS = ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "TOKSCOPE_SHARED")
 
 
+class _Terminal(io.StringIO):
+    """Standard input that is a terminal with a person's answer typed in."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@contextlib.contextmanager
+def _stdin(stream: io.StringIO) -> Iterator[None]:
+    saved, sys.stdin = sys.stdin, stream
+    try:
+        yield
+    finally:
+        sys.stdin = saved
+
+
 class Dev:
     """One simulated machine."""
 
@@ -58,10 +74,15 @@ class Dev:
                 else:
                     os.environ[key] = value
 
-    def cli(self, *args: str) -> tuple[int, str, str]:
-        """``tokscope ARGS`` in this process as this device: (status, stdout, stderr)."""
+    def cli(self, *args: str, answer: str | None = "y") -> tuple[int, str, str]:
+        """``tokscope ARGS`` in this process as this device: (status, stdout, stderr).
+
+        Standard input is a terminal where a person types ``answer`` (``devices trust`` asks them to
+        confirm the fingerprint); ``answer=None``: no terminal, as in a script.
+        """
         out, err = io.StringIO(), io.StringIO()
-        with self.active(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        stdin = _Terminal(f"{answer}\n") if answer is not None else io.StringIO()
+        with self.active(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _stdin(stdin):
             try:
                 code = main(list(args))
             except SystemExit as exc:
@@ -148,3 +169,55 @@ def main_quiet(args: list[str]) -> dict[str, dict[str, Any]]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
         assert main(args) == 0
     return {row["device_name"]: row for row in json.loads(out.getvalue())["rows"]}
+
+
+def publish(
+    dev: Dev,
+    frames: list[Any],
+    *,
+    sequence: int | None = None,
+    edit: Any = None,
+) -> dict[str, Any]:
+    """Write ``frames`` (Polars frames, one month file each) into ``dev``'s folder as a snapshot that
+    ``dev``'s own key signs, as a hostile or buggy tokscope on that device could; returns the manifest.
+
+    ``edit`` may change the manifest dict before it is signed.
+    """
+    import hashlib
+
+    from tokscope import snapshot
+
+    with dev.active():
+        ident = snapshot.load_identity()
+        entries = []
+        dev.folder.mkdir(parents=True, exist_ok=True)
+        for i, frame in enumerate(frames):
+            buf = io.BytesIO()
+            frame.write_parquet(buf)
+            data = buf.getvalue()
+            sha = hashlib.sha256(data).hexdigest()
+            name = f"events-2026-{i + 1:02d}-{sha[:12]}.parquet"
+            (dev.folder / name).write_bytes(data)
+            entries.append({"name": name, "month": f"2026-{i + 1:02d}", "sha256": sha, "bytes": len(data)})
+            entries[-1] |= {"rows": frame.height, "first_ts": None, "last_ts": None}
+        try:
+            last = int(json.loads((dev.folder / snapshot.MANIFEST).read_bytes())["sequence"])
+        except (OSError, ValueError, KeyError, TypeError):
+            last = 0
+        seq = sequence if sequence is not None else last + 1
+        raw = snapshot.build_manifest(ident, seq, entries, False, "2026-11-23T00:00:00+00:00")
+        manifest = json.loads(raw)
+        if edit is not None:
+            edit(manifest)
+            raw = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+        (dev.folder / snapshot.SIGNATURE).write_bytes(snapshot.build_signature(ident, raw, seq))
+        (dev.folder / snapshot.MANIFEST).write_bytes(raw)
+    return manifest
+
+
+def month_frame(dev: Dev) -> Any:
+    """``dev``'s first exported month file as a Polars frame (the event schema)."""
+    import polars as pl
+
+    manifest = json.loads((dev.folder / "manifest.json").read_bytes())
+    return pl.read_parquet(dev.folder / manifest["files"][0]["name"])

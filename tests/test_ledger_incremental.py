@@ -139,7 +139,7 @@ def test_the_ledger_follows_xdg_data_home(home: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "elsewhere"))
     (project(home) / "s1.jsonl").write_text(line("m1", 10) + "\n")
     run()
-    assert (home / "elsewhere" / "tokscope" / "ledger" / "state.json").exists()
+    assert (home / "elsewhere" / "tokscope" / "ledger" / "scan-state.msgpack").exists()
 
 
 def test_sources_are_never_modified(home: Path) -> None:

@@ -275,8 +275,8 @@ def test_other_versions_columns_are_adapted(tmp_path: Path) -> None:
         ident = snapshot.load_identity()
         entry = {"name": new.name, "month": "2026-01", "sha256": sha, "bytes": len(data), "rows": 2}
         entry |= {"first_ts": None, "last_ts": None}
-        manifest = snapshot.build_manifest(ident, 10**14, [entry], False, "2026-11-23T00:00:00+00:00")
-        (b.folder / SIGNATURE).write_bytes(snapshot.build_signature(ident, manifest, 10**14))
+        manifest = snapshot.build_manifest(ident, 10**13, [entry], False, "2026-11-23T00:00:00+00:00")
+        (b.folder / SIGNATURE).write_bytes(snapshot.build_signature(ident, manifest, 10**13))
         (b.folder / MANIFEST).write_bytes(manifest)
     data = a.json("report", "--by", "device", "--period", "all")
     row = {r["device_name"]: r for r in data["rows"]}["b"]

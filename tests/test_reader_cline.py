@@ -295,4 +295,37 @@ def test_migrated_cline_task_counted_once(home: Path) -> None:
     frame = frame_of([CLINE])
     # One event: input 20 (below its 1000 cache read: the uncached part), output 30.
     assert frame.select("event_key", "input", "output").rows() == [("t-1:1772447100000", 20, 30)]
-    assert set(CLINE.read(s, 0, {}).rows[0][3] for s in CLINE.discover([])) == {"/w", ""}
+    assert set(CLINE.read(s, 0, {}).rows[0].workspace for s in CLINE.discover([])) == {"/w", ""}
+
+
+def test_mistyped_ui_message_costs_itself(home: Path) -> None:
+    task = _task_dir(home / ".config" / "Code", ROO_EXT, "t-bad")
+    good = _api_req(1772447000000, tokensIn=50, tokensOut=5, cacheReads=0)
+    mistyped = {**_api_req(1772447000001, tokensIn=9), "modelInfo": "not an object"}
+    _write(task / "ui_messages.json", ["not a message", mistyped, good])
+    result = ROO.read(ROO.discover([])[0], 0, {})
+    assert [(r.input, r.output) for r in result.rows] == [(50, 5)]
+    assert result.skipped == 2 and result.reasons == {"malformed message": 2}
+
+
+def test_mistyped_session_message_costs_itself(home: Path) -> None:
+    sessions = home / ".cline" / "data" / "sessions"
+    good = {"id": "m-ok", "role": "assistant", "ts": 1772447000000, "metrics": {"inputTokens": 70, "outputTokens": 7}}
+    _write(sessions / "s1" / "s1.messages.json", {"sessionId": "s1", "messages": [{"metrics": [1]}, good]})
+    result = CLINE.read(next(s for s in CLINE.discover([]) if s.path.name == "s1.messages.json"), 0, {})
+    assert [(r.event_key, r.input, r.output) for r in result.rows] == [("cline:m-ok", 70, 7)]
+    assert result.skipped == 1
+
+
+def test_declared_env() -> None:
+    assert set(CLINE.env) == {"APPDATA", "VSCODE_PORTABLE", "CLINE_DATA_DIR", "CLINE_DIR", "CLINE_SESSION_DATA_DIR"}
+    assert set(ROO.env) == set(KILO.env) == {"APPDATA", "VSCODE_PORTABLE"}
+
+
+def test_task_file_nested_too_deep_is_a_counted_skip(home: Path) -> None:
+    # msgspec cannot even skip over a value nested this deep, so the file is the unit here: no traceback, one skip
+    task = _task_dir(home / ".config" / "Code", ROO_EXT, "t-deep")
+    path = _write(task / "ui_messages.json", ["PLACEHOLDER", _api_req(1772447000000, tokensIn=50, tokensOut=5)])
+    path.write_text(path.read_text().replace('"PLACEHOLDER"', "[" * 5000 + "]" * 5000))
+    result = ROO.read(ROO.discover([])[0], 0, {})
+    assert result.rows == [] and result.reasons == {"malformed task file": 1} and result.errors == []

@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from tokscope.readers import get_reader
 from tokscope.readers.crush import SESSION_MODEL, CrushReader
 
-from tests.session_totals_helpers import exclusive_lock, execute, fast_lock_retry, ledger_scan, make_db, us
+from tests.session_totals_helpers import (
+    check_declared_env,
+    check_existing_shm,
+    check_fifo_companion,
+    check_fifo_database,
+    check_random_bytes,
+    check_truncated,
+    check_wal_without_shm,
+    exclusive_lock,
+    execute,
+    fast_lock_retry,
+    finishes,
+    ledger_scan,
+    make_db,
+    read_one,
+    reported_busy,
+    us,
+)
+from tokscope.limits import MAX_COST
 from tokscope.pricing import apply_pricing
 
 SCHEMA = """
@@ -78,7 +97,7 @@ def read_all(reader: CrushReader) -> dict[str, tuple]:
     for source in reader.discover([]):
         result = reader.read(source, 0, {})
         assert result.errors == []
-        rows.update({r[4]: r for r in result.rows})
+        rows.update({r.session_id: r for r in result.rows})
     return rows
 
 
@@ -95,7 +114,7 @@ def test_root_session_costs_only(home: Path) -> None:
     rows = read_all(reader)
     assert set(rows) == {"r1", "r3", "q1"}
     r1 = rows["r1"]
-    assert r1[:8] == (
+    assert (r1.client, r1.provider, r1.model, r1.workspace, r1.session_id, r1.agent, r1.event_key, r1.ts) == (
         "crush",
         "crush",
         SESSION_MODEL,
@@ -106,11 +125,25 @@ def test_root_session_costs_only(home: Path) -> None:
         us("2026-11-20T11:00:00"),
     )
     # zero tokens (Crush's token columns are not cumulative), the session's cost (child 0.5 inside it)
-    assert r1[8:] == (0, 0, 0, 0, 0, 0, 1.5, None, 0)
+    assert (
+        r1.input,
+        r1.output,
+        r1.reasoning,
+        r1.cache_read,
+        r1.cache_write_5m,
+        r1.cache_write_1h,
+        r1.source_cost,
+        r1.service_tier,
+        r1.rank,
+    ) == (0, 0, 0, 0, 0, 0, 1.5, None, 0)
     r3 = rows["r3"]
-    assert r3[1:3] == ("crush", SESSION_MODEL) and r3[14] == 2.25 and r3[7] == us("2026-11-20T10:01:40")
+    assert (
+        (r3.provider, r3.model) == ("crush", SESSION_MODEL)
+        and r3.source_cost == 2.25
+        and r3.ts == us("2026-11-20T10:01:40")
+    )
     q1 = rows["q1"]
-    assert q1[3] == str(home / "src/lib") and q1[7] == us("2026-11-20T10:01:00") and q1[14] == 0.75
+    assert q1.workspace == str(home / "src/lib") and q1.ts == us("2026-11-20T10:01:00") and q1.source_cost == 0.75
 
 
 def test_reread_replaces_cost(home: Path) -> None:
@@ -130,7 +163,7 @@ def test_locked_database_is_reported(home: Path, monkeypatch: pytest.MonkeyPatch
     db1, _ = crush_tree(home)
     with exclusive_lock(db1):
         summary, frame = ledger_scan(home, CrushReader())
-    assert any("locked" in e and str(db1) in e for e in summary.errors)
+    assert reported_busy(summary.errors, db1)
     assert sorted(frame["session_id"].to_list()) == ["q1"]  # the other project still read
     summary, frame = ledger_scan(home, CrushReader())
     assert summary.errors == [] and frame.height == 3
@@ -145,7 +178,7 @@ def test_bad_index_and_extra_databases(home: Path, monkeypatch: pytest.MonkeyPat
     extra = make_db(home / "x/.crush/crush.db", SCHEMA, [(S, ("e1", None, 1, 0, 0, 0.1, T0, T0))])
     monkeypatch.setenv("CRUSH_PROJECTS", str(extra.parent))
     rows = read_all(CrushReader())
-    assert rows["e1"][3] == str(home / "x") and rows["e1"][14] == 0.1
+    assert rows["e1"].workspace == str(home / "x") and rows["e1"].source_cost == 0.1
 
 
 def test_pricing_takes_the_session_cost(home: Path) -> None:
@@ -156,3 +189,103 @@ def test_pricing_takes_the_session_cost(home: Path) -> None:
     # zero tokens and an unknown model: cost is the logged session cost, never a computed $0
     assert priced["price_state"].cast(str).to_list() == ["source"] * 3
     assert priced["cost"].sum() == pytest.approx(1.5 + 2.25 + 0.75)
+
+
+# --- bad input costs only itself (issue 12) ---------------------------------------------------
+
+GROWN = "UPDATE sessions SET cost = 4.0 WHERE id = 'r1'"
+
+
+def one_db(home: Path, monkeypatch: pytest.MonkeyPatch, rows: list[tuple] | None = None) -> Path:
+    """A single project database, named by ``CRUSH_PROJECTS`` (no index)."""
+    rows = (
+        rows
+        if rows is not None
+        else [("r1", None, 6, 90_000, 2_000, 1.5, T0 + 3600, T0), ("r3", "", 4, 5, 1, 2.25, T0 + 100, T0 + 50)]
+    )
+    db = make_db(home / "src/app/.crush/crush.db", SCHEMA, [(S, r) for r in rows])
+    monkeypatch.setenv("CRUSH_PROJECTS", str(db))
+    return db
+
+
+def test_fifo_in_place_of_the_index_does_not_hang(home: Path) -> None:
+    index = home / ".local/share/crush/projects.json"
+    index.parent.mkdir(parents=True)
+    os.mkfifo(index)
+    errors: list[str] = []
+    assert finishes(lambda: CrushReader().discover(errors)) == []
+    assert len(errors) == 1 and errors[0].startswith(f"{index}: ") and "not a regular file" in errors[0]
+
+
+def test_an_index_nested_too_deep_is_one_clear_error(home: Path) -> None:
+    index = home / ".local/share/crush/projects.json"
+    index.parent.mkdir(parents=True)
+    index.write_text('{"projects": [{"path": ' + "[" * 1000 + "]" * 1000 + "}]}")
+    errors: list[str] = []
+    assert CrushReader().discover(errors) == [] and len(errors) == 1 and "not a Crush project index" in errors[0]
+
+
+def test_fifo_in_place_of_the_database_does_not_hang(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = home / "src/app/.crush/crush.db"
+    monkeypatch.setenv("CRUSH_PROJECTS", str(path))
+    check_fifo_database(home, CrushReader(), path)
+
+
+@pytest.mark.parametrize("companion", ["-wal", "-journal"])
+def test_fifo_in_place_of_a_companion_does_not_hang(
+    home: Path, monkeypatch: pytest.MonkeyPatch, companion: str
+) -> None:
+    check_fifo_companion(CrushReader(), one_db(home, monkeypatch), companion)
+
+
+def test_wal_database_without_shm_gets_none(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = check_wal_without_shm(CrushReader(), one_db(home, monkeypatch), GROWN)
+    assert {r.session_id: r.source_cost for r in result.rows} == {"r1": 4.0, "r3": 2.25}
+
+
+def test_an_existing_shm_stays_byte_identical(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = check_existing_shm(CrushReader(), one_db(home, monkeypatch), GROWN)
+    assert {r.session_id: r.source_cost for r in result.rows} == {"r1": 4.0, "r3": 2.25}
+
+
+def test_random_bytes_are_one_clear_error(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = home / "src/app/.crush/crush.db"
+    monkeypatch.setenv("CRUSH_PROJECTS", str(path))
+    check_random_bytes(CrushReader(), path)
+
+
+def test_a_truncated_database_is_one_clear_error(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bulk = [(f"b{n}" + "x" * 400, None, 1, 1, 1, 0.01, T0, T0) for n in range(300)]
+    check_truncated(CrushReader(), one_db(home, monkeypatch, bulk))
+
+
+@pytest.mark.parametrize("absurd", [1e300, "1e400"])
+def test_an_absurd_cost_costs_only_its_session(home: Path, monkeypatch: pytest.MonkeyPatch, absurd: object) -> None:
+    db = one_db(home, monkeypatch)
+    execute(db, S, ("r9", None, 1, 0, 0, absurd, T0, T0))
+    result = read_one(CrushReader())
+    costs = {r.session_id: r.source_cost for r in result.rows}
+    assert result.errors == [] and (costs["r1"], costs["r3"]) == (1.5, 2.25)
+    # either left out here (not a finite number) or refused by the scan's limits: never summed
+    assert costs.get("r9") is None or costs["r9"] > MAX_COST
+
+
+def test_a_symlinked_database_is_read(home: Path) -> None:
+    db1, _db2 = crush_tree(home)
+    real = home / "elsewhere/crush.db"
+    real.parent.mkdir()
+    db1.rename(real)
+    db1.symlink_to(real)
+    rows = read_all(CrushReader())
+    assert set(rows) == {"r1", "r3", "q1"} and rows["r1"].workspace == str(home / "src/app")
+
+
+def test_declares_the_environment_it_reads() -> None:
+    check_declared_env(CrushReader())
+
+
+def test_invalid_utf8_text_costs_nothing_but_the_bad_bytes(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = one_db(home, monkeypatch)
+    execute(db, "UPDATE sessions SET id = CAST(x'7231ff' AS TEXT) WHERE id = 'r1'")
+    result = read_one(CrushReader())
+    assert result.errors == [] and {r.session_id: r.source_cost for r in result.rows} == {"r1\ufffd": 1.5, "r3": 2.25}

@@ -182,7 +182,7 @@ def test_malformed_line_counted(home: Path) -> None:
     reader = GeminiCliReader()
     result = reader.read(next(s for s in reader.discover([]) if s.path == paths["jsonl"]), 0, {})
     assert result.skipped == 1
-    assert [r[6] for r in result.rows] == ["g1", "g2"]
+    assert [r.event_key for r in result.rows] == ["g1", "g2"]
     assert result.offset == paths["jsonl"].stat().st_size  # the malformed line ends with a newline
 
 
@@ -236,3 +236,84 @@ def test_incremental_append_and_rewrite(home: Path) -> None:
 
     # nothing changed: nothing read
     assert scan(ledger=ledger, readers=[reader], workers=1).read == 0
+
+
+def _in_time(call: Any, seconds: float = 10.0) -> Any:
+    """``call()``, failing the test (not hanging it) if it does not return in time."""
+    import threading
+
+    out: list[Any] = []
+    worker = threading.Thread(target=lambda: out.append(call()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), "hung"
+    return out[0]
+
+
+def test_fifo_side_files_do_not_hang(home: Path) -> None:
+    gemini = home / ".gemini"
+    path = write_jsonl(
+        gemini / "tmp" / "app" / "chats" / "session-1.jsonl",
+        [{"sessionId": "s", "projectHash": APP_HASH}, gem("f1", {"input": 7, "output": 3, "total": 10})],
+    )
+    os.mkfifo(gemini / "tmp" / "app" / ".project_root")
+    os.mkfifo(gemini / "projects.json")
+    reader = GeminiCliReader()
+    source = next(s for s in reader.discover([]) if s.path == path)
+    result = _in_time(lambda: reader.read(source, 0, {}))
+    assert [(r.event_key, r.workspace, r.input) for r in result.rows] == [("f1", "app", 7)]  # the dir name
+
+
+def _session(messages: list[Any]) -> dict[str, Any]:
+    return {"sessionId": "bad-1", "projectHash": APP_HASH, "messages": messages}
+
+
+def _read_json(home: Path, data: bytes) -> Any:
+    path = home / ".gemini" / "tmp" / "app" / "chats" / "session-bad.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    reader = GeminiCliReader()
+    return reader.read(next(s for s in reader.discover([]) if s.path == path), 0, {})
+
+
+GOOD = gem("ok1", {"input": 50, "output": 5, "cached": 10, "total": 55})  # 40 in, 5 out, 10 cached
+
+
+def test_json_with_bom(home: Path) -> None:
+    result = _read_json(home, b"\xef\xbb\xbf" + json.dumps(_session([GOOD])).encode())
+    assert [(r.event_key, r.input, r.output, r.cache_read) for r in result.rows] == [("ok1", 40, 5, 10)]
+    assert result.skipped == 0
+
+
+def test_json_mistyped_message_costs_itself(home: Path) -> None:
+    bad_tokens = {**gem("bad", None), "tokens": "lots"}
+    result = _read_json(home, json.dumps(_session(["not a message", bad_tokens, GOOD])).encode())
+    assert [r.event_key for r in result.rows] == ["ok1"]
+    assert result.skipped == 2 and result.reasons == {"malformed message": 2}
+
+
+def test_json_out_of_range_number_costs_its_message(home: Path) -> None:
+    text = json.dumps(_session([gem("huge", {"input": 7, "output": 1}), GOOD])).replace('"input": 7', '"input": 1e400')
+    result = _read_json(home, text.encode())
+    assert [r.event_key for r in result.rows] == ["ok1"]
+    assert result.skipped == 1
+
+
+def test_json_nested_too_deep_is_a_counted_skip(home: Path) -> None:
+    # msgspec cannot even skip over a value nested this deep, so the file is the unit here: no traceback, one skip
+    deep = json.dumps({"id": "deep", "type": "gemini", "content": [[]]}).replace("[[]]", "[" * 5000 + "]" * 5000)
+    text = json.dumps(_session(["PLACEHOLDER", GOOD])).replace('"PLACEHOLDER"', deep)
+    result = _read_json(home, text.encode())
+    assert result.rows == [] and result.reasons == {"malformed session file": 1} and result.errors == []
+
+
+def test_jsonl_deeply_nested_line_costs_itself(home: Path) -> None:
+    deep = '{"id": "deep", "type": "gemini", "tokens": {"input": 5}, "content": ' + "[" * 5000 + "]" * 5000 + "}"
+    path = write_jsonl(
+        home / ".gemini" / "tmp" / "app" / "chats" / "session-deep.jsonl",
+        [{"sessionId": "s", "projectHash": APP_HASH}],
+        raw_tail=deep + "\n" + json.dumps(gem("after", {"input": 3, "output": 1})) + "\n",
+    )
+    reader = GeminiCliReader()
+    result = reader.read(next(s for s in reader.discover([]) if s.path == path), 0, {})
+    assert [r.event_key for r in result.rows] == ["after"] and result.skipped == 1

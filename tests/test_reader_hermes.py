@@ -10,15 +10,26 @@ from tokscope.readers import get_reader
 from tokscope.readers.hermes import HermesReader
 
 from tests.session_totals_helpers import (
+    check_declared_env,
+    check_existing_shm,
+    check_fifo_companion,
+    check_fifo_database,
+    check_random_bytes,
+    check_symlinked_database,
+    check_truncated,
+    check_wal_without_shm,
     exclusive_lock,
     execute,
     fast_lock_retry,
     ledger_scan,
     listing,
     make_db,
+    read_one,
+    reported_busy,
     totals,
     us,
 )
+from tokscope.limits import MAX_SESSION_TOKENS
 
 SCHEMA = """
 CREATE TABLE sessions (
@@ -88,15 +99,34 @@ def test_session_rows_and_traps(home: Path) -> None:
     db = hermes_db(home)
     result = HermesReader().read(HermesReader().discover([])[0], 0, {})
     assert result.errors == []
-    rows = {r[4]: r for r in result.rows}
+    rows = {r.session_id: r for r in result.rows}
     assert set(rows) == {"s1", "s2"}
     s1 = rows["s1"]
-    assert s1[:8] == ("hermes", "anthropic", "claude-sonnet-4-6", "/p/app", "s1", None, "s1", us("2026-11-20T11:30:00"))
+    assert (s1.client, s1.provider, s1.model, s1.workspace, s1.session_id, s1.agent, s1.event_key, s1.ts) == (
+        "hermes",
+        "anthropic",
+        "claude-sonnet-4-6",
+        "/p/app",
+        "s1",
+        None,
+        "s1",
+        us("2026-11-20T11:30:00"),
+    )
     # input uncached, output includes reasoning (10 reported, not added), cache write as 5m
-    assert s1[8:] == (100, 30, 10, 20, 5, 0, 0.0123, None, 0)
+    assert (
+        s1.input,
+        s1.output,
+        s1.reasoning,
+        s1.cache_read,
+        s1.cache_write_5m,
+        s1.cache_write_1h,
+        s1.source_cost,
+        s1.service_tier,
+        s1.rank,
+    ) == (100, 30, 10, 20, 5, 0, 0.0123, None, 0)
     s2 = rows["s2"]
-    assert s2[1] == "openai" and s2[3] == "" and s2[7] == us("2026-11-20T12:00:00")  # ended_at
-    assert s2[8:11] == (50, 10, 4) and s2[14] == 0.5
+    assert s2.provider == "openai" and s2.workspace == "" and s2.ts == us("2026-11-20T12:00:00")  # ended_at
+    assert (s2.input, s2.output, s2.reasoning) == (50, 10, 4) and s2.source_cost == 0.5
     assert listing(db.parent) == {"state.db"}
 
 
@@ -151,7 +181,7 @@ def test_locked_database_is_reported(home: Path, monkeypatch: pytest.MonkeyPatch
     db = hermes_db(home)
     with exclusive_lock(db):
         summary, frame = ledger_scan(home, HermesReader())
-    assert frame.height == 0 and any("locked" in e for e in summary.errors)
+    assert frame.height == 0 and reported_busy(summary.errors, db)
     summary, frame = ledger_scan(home, HermesReader())
     assert summary.errors == [] and frame.height == 2
 
@@ -163,7 +193,11 @@ def test_minimal_old_schema(home: Path) -> None:
         [("INSERT INTO sessions VALUES (?,?,?,?,?)", ("x", "kimi-k2", T0, 8, 2))],
     )
     (row,) = HermesReader().read(HermesReader().discover([])[0], 0, {}).rows
-    assert row[1:3] == ("moonshot", "kimi-k2") and row[7] == us("2026-11-20T10:00:00") and row[8:12] == (8, 2, 0, 0)
+    assert (
+        (row.provider, row.model) == ("moonshot", "kimi-k2")
+        and row.ts == us("2026-11-20T10:00:00")
+        and (row.input, row.output, row.reasoning, row.cache_read) == (8, 2, 0, 0)
+    )
 
 
 def test_wal_content_of_a_running_client_is_read(home: Path) -> None:
@@ -176,8 +210,83 @@ def test_wal_content_of_a_running_client_is_read(home: Path) -> None:
         assert {"state.db-wal", "state.db-shm"} <= before
         source = HermesReader().discover([])[0]
         assert source.companions == (db.with_name("state.db-wal"),)
-        rows = {r[4]: r for r in HermesReader().read(source, 0, {}).rows}
-        assert rows["s1"][8] == 777
+        rows = {r.session_id: r for r in HermesReader().read(source, 0, {}).rows}
+        assert rows["s1"].input == 777
         assert listing(db.parent) == before
     finally:
         writer.close()
+
+
+# --- bad input costs only itself (issue 12) ---------------------------------------------------
+
+DB = ".hermes/state.db"
+GROWN = "UPDATE sessions SET input_tokens = 4000 WHERE id = 's1'"
+
+
+def test_fifo_in_place_of_the_database_does_not_hang(home: Path) -> None:
+    check_fifo_database(home, HermesReader(), home / DB)
+
+
+@pytest.mark.parametrize("companion", ["-wal", "-journal"])
+def test_fifo_in_place_of_a_companion_does_not_hang(home: Path, companion: str) -> None:
+    check_fifo_companion(HermesReader(), hermes_db(home), companion)
+
+
+def test_wal_database_without_shm_gets_none(home: Path) -> None:
+    result = check_wal_without_shm(HermesReader(), hermes_db(home), GROWN)
+    assert {r.session_id: r.input for r in result.rows} == {"s1": 4000, "s2": 50}
+
+
+def test_an_existing_shm_stays_byte_identical(home: Path) -> None:
+    result = check_existing_shm(HermesReader(), hermes_db(home), GROWN)
+    assert {r.session_id: r.input for r in result.rows} == {"s1": 4000, "s2": 50}
+
+
+def test_random_bytes_are_one_clear_error(home: Path) -> None:
+    check_random_bytes(HermesReader(), home / DB)
+
+
+def test_a_truncated_database_is_one_clear_error(home: Path) -> None:
+    bulk = [
+        (f"b{n}", "cli", "gpt-5", None, T0, None, 1, 1, 1, 0, 0, 0, "/w" * 200, None, None, None) for n in range(300)
+    ]
+    check_truncated(HermesReader(), make_db(home / DB, SCHEMA, [(S, r) for r in SESSIONS + bulk]))
+
+
+@pytest.mark.parametrize("absurd", [1e30, "1e400", 2**63 - 1])
+def test_an_absurd_session_count_costs_only_its_session(home: Path, absurd: object) -> None:
+    db = hermes_db(home)
+    execute(db, S, ("s5", "cli", "gpt-5", None, T0, None, 1, absurd, 3, 0, 0, 0, None, None, None, None))
+    result = read_one(HermesReader())
+    rows = {r.session_id: r for r in result.rows}
+    assert result.errors == [] and set(rows) == {"s1", "s2", "s5"}
+    assert (rows["s1"].input, rows["s2"].input) == (100, 50)
+    assert rows["s5"].input > MAX_SESSION_TOKENS and rows["s5"].output == 3  # refused by the scan's limits
+
+
+def test_absurd_per_model_counts_do_not_overflow_the_query(home: Path) -> None:
+    db = hermes_db(home, with_smu=True)
+    execute(db, U, ("s1", "claude-sonnet-4-6", "anthropic", "", 120, 40, 25, 5, 12, 0, 0.02, T0 + 10, T0 + 6000))
+    for task in ("title", "compress"):  # two int64-max rows: SUM() would stop the whole database with an overflow
+        execute(db, U, ("s2", "gpt-5", "openai", task, 2**63 - 1, 1, 0, 0, 0, 0, 0, T0, T0))
+    result = read_one(HermesReader())
+    rows = {r.session_id: r for r in result.rows}
+    assert result.errors == [] and rows["s1"].input == 120 and rows["s1"].output == 40
+    assert rows["s2"].input > MAX_SESSION_TOKENS and rows["s2"].output == 2
+
+
+def test_a_symlinked_database_is_read(home: Path) -> None:
+    result = check_symlinked_database(HermesReader(), hermes_db(home / "dotfiles"), home / DB)
+    assert {r.session_id for r in result.rows} == {"s1", "s2"}
+
+
+def test_declares_the_environment_it_reads() -> None:
+    check_declared_env(HermesReader())
+
+
+def test_invalid_utf8_text_costs_nothing_but_the_bad_bytes(home: Path) -> None:
+    db = hermes_db(home)
+    execute(db, "UPDATE sessions SET cwd = CAST(x'2f702fff' AS TEXT) WHERE id = 's1'")
+    result = read_one(HermesReader())
+    rows = {r.session_id: r for r in result.rows}
+    assert result.errors == [] and set(rows) == {"s1", "s2"} and rows["s1"].workspace == "/p/\ufffd"

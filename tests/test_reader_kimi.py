@@ -168,3 +168,25 @@ def test_kimi_env_overrides(home: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("KIMI_CODE_HOME", str(home / "kc"))
     monkeypatch.setenv("KIMI_SHARE_DIR", str(home / "ks"))
     assert reader.roots() == [home / "kc/sessions", home / "ks/sessions"]
+
+
+def test_fifo_side_files_do_not_hang(home: Path) -> None:
+    import os
+    import threading
+
+    wire = cli_fixture(home)
+    for name in ("config.toml", "kimi.json"):
+        (home / ".kimi" / name).unlink()
+        os.mkfifo(home / ".kimi" / name)
+    reader = get_reader("kimi")
+    source = next(s for s in reader.discover([]) if s.path == wire)
+    out: list = []
+    worker = threading.Thread(target=lambda: out.append(reader.read(source, 0, {})), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "hung"
+    # no config: the default model; no work-dir index: the hash as the workspace
+    assert {(r.model, r.workspace) for r in out[0].rows} == {
+        ("kimi-for-coding", hashlib.md5(b"/home/alice/proj").hexdigest())
+    }
+    assert set(reader.env) == {"KIMI_CODE_HOME", "KIMI_SHARE_DIR"}

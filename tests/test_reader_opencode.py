@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from tokscope.readers import get_reader
+from tokscope.readers import database, get_reader
 from tokscope.readers import opencode as oc
 
 from tokscope.ledger import Ledger
@@ -211,10 +211,11 @@ def test_skipped_and_fallback_workspace(home: Path) -> None:
     no_time = {k: v for k, v in msg((1, 1, 0, 0, 0)).items() if k != "time"}  # time from the time_created column
     make_db(base / "opencode.db", sessions=[], messages=[("msg_x", "ses_gone", no_time)])
     make_legacy(base)
-    reader = oc.OpenCodeReader("opencode", "opencode")
+    reader = get_reader("opencode")
     db = reader.read(next(s for s in reader.discover([]) if s.path.suffix == ".db"), 0, {})
     assert db.skipped == 1 and db.errors == []
-    assert [(r[3], r[4], r[7]) for r in db.rows] == [("/root-of-path", "ses_gone", T0 * 1000)]  # no session: path.root
+    # no session: path.root
+    assert [(r.workspace, r.session_id, r.ts) for r in db.rows] == [("/root-of-path", "ses_gone", T0 * 1000)]
     bad = next(s for s in reader.discover([]) if s.path.name == "msg_053.json")
     assert reader.read(bad, 0, {}).skipped == 1
 
@@ -268,21 +269,23 @@ def test_legacy_rewrite_in_place(home: Path) -> None:
 
 
 def test_locked_database_reports_error(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(oc, "LOCK_BACKOFF", 0.01)
+    monkeypatch.setattr(database, "RETRY_BACKOFF", (0.01,))
     base = data_dir(home)
     db = make_db(base / "opencode.db", wal=False)  # rollback journal: an exclusive lock blocks readers
     reader = get_reader("opencode")
     source = next(s for s in reader.discover([]) if s.path == db)
     conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA cache_size=1")  # the change spills into the file: the journal is hot (synced, magic set)
     conn.execute("BEGIN EXCLUSIVE")
     conn.execute("DELETE FROM part")
+    conn.execute("DELETE FROM message")
     try:
         result = reader.read(source, 0, {})
         assert result.rows == []
-        assert len(result.errors) == 1 and "locked" in result.errors[0] and str(db) in result.errors[0]
+        assert len(result.errors) == 1 and "busy" in result.errors[0] and str(db) in result.errors[0]
         ledger = Ledger(home / "ledger")
         summary = scan(ledger=ledger, readers=[reader], workers=1)
-        assert summary.read == 0 and any("locked" in e for e in summary.errors)
+        assert summary.read == 0 and any("busy" in e for e in summary.errors)
     finally:
         conn.execute("ROLLBACK")
         conn.close()
@@ -301,3 +304,130 @@ def test_kilo_and_channel_databases(home: Path, monkeypatch: pytest.MonkeyPatch)
     assert kilo["client"].to_list() == ["kilo"]
     assert sums(kilo)["output"] == 6  # 5 + 1 reasoning
     assert frame_of([get_reader("opencode")])["event_key"].to_list() == ["msg_z1"]
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _read_in_time(reader: Any, source: Any, seconds: float = 10.0) -> Any:
+    """``reader.read(source)``, failing the test (not hanging it) if it does not return in time."""
+    import threading
+
+    out: list[Any] = []
+    worker = threading.Thread(target=lambda: out.append(reader.read(source, 0, {})), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), "the read hung"
+    return out[0]
+
+
+def test_fifo_journal_does_not_hang(home: Path) -> None:
+    base = data_dir(home)
+    db = make_db(base / "opencode.db", wal=False)
+    os.mkfifo(base / "opencode.db-journal")
+    reader = get_reader("opencode")
+    result = _read_in_time(reader, next(s for s in reader.discover([]) if s.path == db))
+    assert result.rows == [] and len(result.errors) == 1 and "not a regular file" in result.errors[0]
+
+
+def test_deeply_nested_row_costs_one_row(home: Path) -> None:
+    base = data_dir(home)
+    deep = '{"role": "assistant", "tokens": ' + "[" * 5000 + "]" * 5000 + "}"
+    db = make_db(base / "opencode.db")
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO message (id, session_id, data) VALUES ('msg_deep', 'ses_A', ?)", (deep,))
+    conn.commit()
+    conn.close()
+    reader = get_reader("opencode")
+    result = reader.read(next(s for s in reader.discover([]) if s.path == db), 0, {})
+    assert result.errors == []
+    # the five counted database turns of test_fixture_totals; msg_bad and msg_deep are the two skipped rows
+    assert sorted(r.event_key for r in result.rows) == ["msg_001", "msg_004", "msg_005", "msg_006", "msg_102"]
+    assert result.skipped == 2 and result.reasons == {"malformed message": 2}
+
+
+def test_invalid_utf8_row_costs_one_row(home: Path) -> None:
+    base = data_dir(home)
+    db = make_db(base / "opencode.db")
+    bad = json.dumps(msg((1, 2, 0, 0, 0), created=T0 + 3000)).encode().replace(b'"build"', b'"bu\xff\xfeild"')
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO message (id, session_id, data) VALUES ('msg_utf', 'ses_A', CAST(? AS TEXT))", (bad,))
+    conn.commit()
+    conn.close()
+    make_legacy(base)
+    frame = frame_of([get_reader("opencode")])
+    # every turn of test_fixture_totals still counts, legacy copies included, and the bad row's usage too
+    assert sorted(frame["event_key"].to_list()) == [
+        "msg_001", "msg_004", "msg_005", "msg_006", "msg_050", "msg_051", "msg_102", "msg_utf",
+    ]  # fmt: skip
+    reader = get_reader("opencode")
+    result = reader.read(next(s for s in reader.discover([]) if s.path == db), 0, {})
+    assert result.errors == [] and not any("lock" in e for e in result.errors)
+    utf = next(r for r in result.rows if r.event_key == "msg_utf")
+    assert (utf.input, utf.output) == (1, 2)
+
+
+def _live_wal_copy(src: Path, dest: Path, with_shm: bool) -> Path:
+    """``dest/opencode.db`` with a non-empty ``-wal`` (and the ``-shm`` when asked), as a running client leaves them."""
+    dest.mkdir(parents=True)
+    with held_writer(src) as conn:
+        conn.execute("INSERT INTO message (id, session_id, data) VALUES (?,?,?)",
+                     ("msg_w", "ses_D", json.dumps(msg((8, 8, 0, 0, 0), created=T0 + 8000))))  # fmt: skip
+        conn.commit()
+        suffixes = ("", "-wal", "-shm") if with_shm else ("", "-wal")
+        for suffix in suffixes:
+            (dest / f"opencode.db{suffix}").write_bytes((src.parent / f"opencode.db{suffix}").read_bytes())
+    assert (dest / "opencode.db-wal").stat().st_size > 0
+    return dest / "opencode.db"
+
+
+@pytest.mark.parametrize("with_shm", [False, True])
+def test_wal_database_left_byte_identical(home: Path, monkeypatch: pytest.MonkeyPatch, with_shm: bool) -> None:
+    src = make_db(home / "elsewhere" / "opencode.db")
+    target = _live_wal_copy(src, data_dir(home), with_shm)
+    before = _tree(target.parent)
+    frame = frame_of([get_reader("opencode")])
+    assert _tree(target.parent) == before  # no -shm created, an existing one untouched
+    assert "msg_w" in frame["event_key"].to_list()  # the WAL's content was read
+
+
+def test_kilo_databases_named_opencode(home: Path) -> None:
+    # an install from before Kilo's rename: opencode*.db in the kilo dir, read while no kilo*.db exists
+    kilo_dir = data_dir(home, "kilo")
+    make_db(kilo_dir / "opencode-beta.db", sessions=[("ses_K", None, "/k")],
+            messages=[("msg_kb", "ses_K", msg((4, 4, 0, 0, 0), model="kilo/auto", provider="kilo"))])  # fmt: skip
+    make_db(kilo_dir / "opencode.db", sessions=[("ses_K", None, "/k")],
+            messages=[("msg_kl", "ses_K", msg((3, 3, 0, 0, 0), created=T0 + 1))])  # fmt: skip
+    kilo = frame_of([get_reader("kilo")])
+    assert sorted(kilo["event_key"].to_list()) == ["msg_kb", "msg_kl"]
+    assert set(kilo["client"].to_list()) == {"kilo"}
+    assert frame_of([get_reader("opencode")]).height == 0
+    # once Kilo has its own database the old files are the migrated past: not read again
+    make_db(kilo_dir / "kilo.db", sessions=[("ses_K", None, "/k")],
+            messages=[("msg_kl", "ses_K", msg((3, 3, 0, 0, 0), created=T0 + 1))])  # fmt: skip
+    assert [p.name for p in get_reader("kilo").databases(kilo_dir)] == ["kilo.db"]
+
+
+def test_data_dir_variables(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert get_reader("opencode").env == ("OPENCODE_DATA_DIR",)
+    assert get_reader("kilo").env == ("KILO_DATA_DIR",)
+    make_db(home / "a" / "opencode.db", sessions=[], messages=[("msg_a", "ses_a", msg((1, 1, 0, 0, 0)))])
+    make_db(home / "b" / "kilo.db", sessions=[], messages=[("msg_b", "ses_b", msg((2, 2, 0, 0, 0)))])
+    monkeypatch.setenv("OPENCODE_DATA_DIR", f"{home / 'a'},{home / 'missing'}")
+    monkeypatch.setenv("KILO_DATA_DIR", str(home / "b"))
+    assert frame_of([get_reader("opencode")])["event_key"].to_list() == ["msg_a"]
+    assert frame_of([get_reader("kilo")])["event_key"].to_list() == ["msg_b"]
+    assert oc.OpenCodeReader.roots(get_reader("kilo")) == [home / "b"]
+
+
+def test_unreadable_database_suppresses_no_legacy_copy(home: Path) -> None:
+    base = data_dir(home)
+    make_legacy(base)
+    (base / "opencode.db").write_bytes(b"this is not a database" * 100)
+    reader = get_reader("opencode")
+    db = reader.read(next(s for s in reader.discover([]) if s.path.suffix == ".db"), 0, {})
+    assert db.rows == [] and len(db.errors) == 1
+    assert "cannot read database" in db.errors[0] and "lock" not in db.errors[0] and "busy" not in db.errors[0]
+    # the legacy copy of msg_001 counts: the database that would have it cannot be read
+    assert sorted(frame_of([reader])["event_key"].to_list()) == ["msg_001", "msg_050", "msg_051"]

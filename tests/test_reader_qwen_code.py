@@ -118,7 +118,7 @@ def test_fixture_totals(home: Path) -> None:
     assert by_key["w1"]["workspace"] == "/home/bob/src/web"
     assert by_key["a3"]["provider"] == "google"
     assert by_key["w1"]["provider"] == "deepseek"
-    assert by_key["a2"]["provider"] == "qwen"
+    assert by_key["a2"]["provider"] == "alibaba"  # one name for qwen models in every client (providers.py)
 
 
 def test_malformed_line_skipped(home: Path) -> None:
@@ -163,3 +163,22 @@ def test_incremental_append(home: Path) -> None:
     assert after["output"] == before["output"] + 5 + 100
     assert after["cache_read"] == before["cache_read"] + 1500
     assert ledger.frame().height == 9
+
+
+def test_qwen_models_group_as_alibaba_in_every_client() -> None:
+    from tokscope.readers import opencode, qwen_code
+
+    assert qwen_code._provider("qwen3-coder-plus") == "alibaba"
+    assert qwen_code._provider("coder-model") == "alibaba"  # Qwen OAuth's own alias: not in the table
+    assert qwen_code._provider("glm-4.6") == "zai"
+    turn = opencode._parse(opencode._decode_message(
+        b'{"role":"assistant","modelID":"qwen3-coder","providerID":"qwen","time":{"created":1772445307412},'
+        b'"tokens":{"input":1,"output":1}}'
+    ), "m1", "s1")  # fmt: skip
+    assert turn is not None and turn.provider == "alibaba"
+
+
+def test_declares_its_variables() -> None:
+    from tokscope.readers import get_reader
+
+    assert set(get_reader("qwen-code").env) == {"QWEN_HOME", "QWEN_RUNTIME_DIR"}

@@ -46,8 +46,8 @@ def _csv_list(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every sub-command."""
+def _top_parser() -> tuple[argparse.ArgumentParser, Any]:
+    """The top-level parser and its sub-command group, with no sub-command yet."""
     parser = argparse.ArgumentParser(
         prog="tokscope",
         description="Where the tokens and dollars of your AI coding agents went. "
@@ -55,7 +55,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tokscope {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser, parser.add_subparsers(dest="command", metavar="COMMAND")
+
+
+def _add_statusline(sub: Any) -> None:
+    p = sub.add_parser("statusline", help="one short line of usage, for tmux or an agent's status line")
+    p.add_argument("--period", choices=("today", "yesterday", "7d", "30d", "month", "all"), default="today")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--no-scan", action="store_true", help="do not scan first")
+    p.set_defaults(func=cmd_statusline, by=[], since=None, until=None, tz=None, client=[], model=[], device=[])
+    p.set_defaults(prices=None, shared=None)
+
+
+def statusline_parser() -> argparse.ArgumentParser:
+    """A parser of ``statusline`` alone: it runs after every agent turn, and building every
+    sub-command's parser costs more than its answer."""
+    parser, sub = _top_parser()
+    _add_statusline(sub)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser, sub = _top_parser()
 
     p = sub.add_parser("scan", help="read new agent logs into the local ledger")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
@@ -91,12 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("statusline", help="one short line of usage, for tmux or an agent's status line")
-    p.add_argument("--period", choices=("today", "yesterday", "7d", "30d", "month", "all"), default="today")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--no-scan", action="store_true", help="do not scan first")
-    p.set_defaults(func=cmd_statusline, by=[], since=None, until=None, tz=None, client=[], model=[], device=[])
-    p.set_defaults(prices=None, shared=None)
+    _add_statusline(sub)
 
     from tokscope.prices_cli import register as register_prices
 
@@ -159,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not argv:  # the TUI: start before building the parser (its first paint waits on the ledger)
             return run_tui()
-        args = build_parser().parse_args(argv)
+        parser = statusline_parser() if argv[0] == "statusline" else build_parser()
+        args = parser.parse_args(argv)
         if args.command is None:
             return run_tui()
         _print_config_errors()
@@ -199,29 +217,33 @@ def _print_config_errors() -> None:
 # --- scan ------------------------------------------------------------------
 
 
-def run_scan(quiet: bool = True) -> Any:
-    """Scan incrementally; show a progress bar on stderr when there is much to read."""
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+def run_scan(quiet: bool = True, check_ledger: bool = True) -> Any:
+    """Scan incrementally; show a progress bar on stderr when there is much to read.
 
+    Rich is imported only for the bar, so a rescan with nothing new stays fast. ``check_ledger``
+    adds the ledger's damaged or foreign files to the errors (it loads the ledger module: Polars).
+    The readers are those the ``readers`` setting chooses; a name it does not know is an error line.
+    """
     from tokscope import config as config_mod
     from tokscope.readers import choose_readers
     from tokscope.scan import scan
 
-    console = Console(stderr=True)
-    bar: Progress | None = None
+    bar: Any = None
     task = None
 
     def on_plan(files: int, size: int) -> None:
         nonlocal bar, task
-        if not quiet and console.is_terminal and size >= 16 << 20:
+        if not quiet and sys.stderr.isatty() and size >= 16 << 20:
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
             bar = Progress(
                 "[progress.description]{task.description}",
                 BarColumn(),
                 DownloadColumn(),
                 TransferSpeedColumn(),
                 TimeRemainingColumn(),
-                console=console,
+                console=Console(stderr=True),
                 transient=True,
             )
             bar.start()
@@ -231,9 +253,6 @@ def run_scan(quiet: bool = True) -> Any:
         if bar is not None and task is not None:
             bar.update(task, completed=done)
 
-    from tokscope.doctor import warnings
-    from tokscope.ledger import Ledger
-
     choice = choose_readers(config_mod.load().readers)
     try:
         summary = scan(readers=choice.readers, progress=progress, on_plan=on_plan)
@@ -241,7 +260,11 @@ def run_scan(quiet: bool = True) -> Any:
         if bar is not None:
             bar.stop()
     summary.errors[:0] = choice.problems
-    summary.errors.extend(warnings(Ledger()))
+    if check_ledger:
+        from tokscope.doctor import warnings
+        from tokscope.ledger import Ledger
+
+        summary.errors.extend(warnings(Ledger()))
     return summary
 
 
@@ -452,16 +475,29 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_statusline(args: argparse.Namespace) -> int:
-    """``tokscope statusline``: e.g. ``today $4.56 · 12.3M tok · 87 turns``."""
+    """``tokscope statusline``: e.g. ``today $4.56 · 12.3M tok · 87 turns``.
+
+    Answers from the statusline summary when nothing it depends on changed since it was
+    computed (no Polars, no ledger load); otherwise computes the report and stores it.
+    """
+    from tokscope import config as config_mod
+    from tokscope import statusline
     from tokscope.format import money, short
+    from tokscope.timezone import local_tz
 
     if not args.no_scan:
-        run_scan()
-    data, _notes = report_data(args)
-    totals = data["totals"]
+        run_scan(check_ledger=False)  # its errors are not shown: one line only, and fast
+    settings = config_mod.load()
+    tz = args.tz or settings.timezone or local_tz()
+    key = statusline.key_of(args.period, tz)
+    totals = statusline.cached(key, statusline.fingerprint(settings.shared_folder))
+    if totals is None:
+        mark = statusline.ledger_mark()
+        data, _notes = report_data(args)
+        totals = {k: data["totals"][k] for k in ("turns", "total_tokens", "cost", "unpriced_turns")}
+        statusline.store(key, mark, totals, settings.shared_folder)
     if args.format == "json":
-        keep = ("turns", "total_tokens", "cost", "unpriced_turns")
-        print(json.dumps({"period": args.period, **{k: totals[k] for k in keep}}))
+        print(json.dumps({"period": args.period, **totals}))
         return 0
     cost = money(totals["cost"], totals["unpriced_turns"] or 0) if totals["turns"] else "$0.00"
     print(f"{args.period} {cost} · {short(totals['total_tokens'])} tok · {totals['turns']:,} turns")
@@ -508,9 +544,11 @@ def _print_table(data: dict[str, Any]) -> None:
     rows = [dict(r) for r in data["rows"]]
     for row in [*rows, totals]:
         row["cache_write"] = (row["cache_write_5m"] or 0) + (row["cache_write_1h"] or 0)
-    key_cells = [
+    from rich.markup import escape
+
+    key_cells = [  # device names, models, workspaces come from logs and other devices: never markup
         [
-            f"{row['device_name']} ({row[k][:8]})" if k == "device" and row.get("device_name") else str(row[k])
+            escape(f"{row['device_name']} ({row[k][:8]})" if k == "device" and row.get("device_name") else str(row[k]))
             for k in data["by"]
         ]
         for row in rows

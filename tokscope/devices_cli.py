@@ -81,6 +81,18 @@ def _error(message: str) -> int:
     return 1
 
 
+def _warn(*messages: str) -> None:
+    for message in messages:
+        print(f"tokscope: warning: {message}", file=sys.stderr)
+
+
+def _identity_notice() -> str | None:
+    """This device's notice (a new or loosened key, a new id), if any."""
+    from tokscope.identity import load_device
+
+    return load_device().notice
+
+
 # --- devices -------------------------------------------------------------------
 
 
@@ -90,16 +102,19 @@ def cmd_devices(args: argparse.Namespace) -> int:
     from tokscope.trust import NO_SHARED
 
     shared = shared_folder(args)
-    devices = list_devices(shared)
+    warnings: list[str] = []
+    devices = list_devices(shared, warnings=warnings)
+    _warn(*warnings)
     if args.format == "json":
         print(json.dumps([d.as_dict() for d in devices], indent=2))
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from tokscope.format import tokens
 
-    title = f"Devices in {shared}" if shared else "Devices (no shared folder configured)"
+    title = f"Devices in {escape(str(shared))}" if shared else "Devices (no shared folder configured)"
     table = Table(title=title, title_justify="left")
     for name, justify in (
         ("Name", "left"),
@@ -115,13 +130,13 @@ def cmd_devices(args: argparse.Namespace) -> int:
     for d in devices:
         status = f"[{colors.get(d.status, 'white')}]{d.status}[/]"
         if d.reason:
-            status += f": {d.reason}"
-        table.add_row(
-            d.name,
-            d.id,
-            d.fingerprint or "",
+            status += f": {escape(d.reason)}"
+        table.add_row(  # names and dates come from other devices' manifests: never markup
+            escape(d.name),
+            escape(d.id),
+            escape(d.fingerprint or ""),
             "yes" if d.trusted else "no",
-            d.last_export or "",
+            escape(d.last_export or ""),
             tokens(d.rows) if d.rows is not None else "",
             status,
         )
@@ -129,17 +144,23 @@ def cmd_devices(args: argparse.Namespace) -> int:
     console.print(table)
     if shared is None:
         console.print(NO_SHARED)
+    notice = _identity_notice()
+    if notice:
+        _warn(f"this device: {notice}")
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     """``tokscope devices show``: this device's id, name, fingerprint and public key."""
-    from tokscope.identity import IdentityError, load_identity
+    from tokscope.identity import IdentityError, clear_notice, load_identity
 
     try:
         ident = load_identity()
     except IdentityError as exc:
         return _error(str(exc))
+    if ident.device.notice:
+        _warn(ident.device.notice)
+        clear_notice()  # shown with the fingerprint to pass on: said
     data = {
         "id": ident.device.id,
         "name": ident.device.name,
@@ -167,13 +188,24 @@ def cmd_trust(args: argparse.Namespace) -> int:
     if shared is None:
         return _error(NO_SHARED)
     try:
-        pinned = trust(args.device, fingerprint=args.fingerprint, shared=shared)
+        pinned = trust(
+            args.device, fingerprint=args.fingerprint, shared=shared, confirm=_ask if sys.stdin.isatty() else None
+        )
     except TrustRefused as exc:
         return _error(str(exc))
     print(f"Trusted {pinned.name or pinned.id} ({pinned.id}), key fingerprint {pinned.fingerprint}.")
-    if not args.fingerprint:
-        print("Compare that fingerprint with `tokscope devices show` on the device itself.")
     return 0
+
+
+def _ask(device_id: str, name: str, fingerprint: str) -> bool:
+    """On a terminal: show the key's fingerprint and ask, as ssh does for a new host."""
+    print(f"Device {name or '?'} ({device_id}) presents the key fingerprint\n\n    {fingerprint}\n")
+    print("Compare it with what `tokscope devices show` prints on that device.")
+    try:
+        answer = input("Trust this device? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def cmd_untrust(args: argparse.Namespace) -> int:
@@ -226,6 +258,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     except (OSError, IdentityError) as exc:
         return _error(f"export failed: {exc}")
     elapsed = time.perf_counter() - start
+    notice = _identity_notice()
+    if notice:
+        _warn(f"this device: {notice}")
     if args.quiet:
         return 0
     if result.unchanged:

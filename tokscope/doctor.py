@@ -118,7 +118,8 @@ def identity_section() -> dict[str, Any]:
     except Exception as exc:  # an unreadable identity is this section's finding, not a crash
         return {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
     return {
-        "status": "ok",
+        "status": "warning" if me.device.notice else "ok",
+        "notice": me.device.notice,  # a new key or id others must re-trust, a key found readable by others
         "id": me.device.id,
         "name": me.device.name,
         "fingerprint": me.fingerprint,
@@ -153,7 +154,10 @@ def shared_section() -> dict[str, Any]:
             out["notes"] = list(usage.notes)
         except Exception as exc:  # a merge that fails is what this section reports
             out["error"] = f"{type(exc).__name__}: {exc}"
+    from tokscope.merge import STORE_NOTE
+
     refused = [d for d in out["devices"] if str(d.get("status") or "").startswith("refused")]
+    refused += [n for n in out.get("notes") or [] if n.startswith(STORE_NOTE)]  # a lost or damaged trust store
     bad = not exists or not writable or "error" in out
     out["status"] = "error" if bad else "warning" if refused else "ok"
     return out
@@ -339,6 +343,8 @@ def _render_more(sections: dict[str, Any]) -> list[str]:
         lines.append(f"\nidentity [{i['status']}] {i['error']}")
     else:
         lines.append(f"\nidentity [{i['status']}] {i['name']} ({i['id']})  fingerprint {i['fingerprint']}")
+        if i.get("notice"):
+            lines.append(f"  {i['notice']}")
     sh = sections["shared"]
     if sh["path"] is None:
         lines.append(f"\nshared [{sh['status']}] {sh['note']}")

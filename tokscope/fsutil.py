@@ -1,4 +1,8 @@
-"""Crash-safe file writes: temp file + fsync + rename, so readers never see half a file."""
+"""Crash-safe file writes: temp file + fsync + rename, so readers never see half a file.
+
+Directories these create are private (0700) whatever the umask: tokscope's config, data and
+cache hold a private key, trust decisions and usage history.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,27 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+#: Mode of the directories tokscope creates for itself.
+PRIVATE_DIR = 0o700
+
+
+def ensure_dir(path: Path, mode: int = PRIVATE_DIR) -> None:
+    """Create ``path`` and its missing parents with exactly ``mode`` (the umask cannot widen or narrow it)."""
+    if path.is_dir():
+        return
+    missing = []
+    for parent in (path, *path.parents):
+        if parent.is_dir():
+            break
+        missing.append(parent)
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode)
+        except FileExistsError:
+            continue  # another process made it
+        with contextlib.suppress(OSError):  # some synced or network filesystems have no modes
+            directory.chmod(mode)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -24,7 +49,7 @@ def atomic_write_with(
     may lose (a lost or unreadable cache file is rebuilt). ``rename`` names the file from its
     finished temp file instead (content-addressed names: ``path`` then only places the temp file).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(path.parent)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
@@ -57,8 +82,9 @@ def fsync_dir(directory: Path) -> None:
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive advisory lock on ``path`` (created if needed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
+    ensure_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o600)
+    with os.fdopen(fd, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield

@@ -4,12 +4,20 @@ Both live in the platformdirs config dir: ``device.toml`` (id, name) and
 ``device.key`` (the private key, PEM PKCS#8, mode 0600). The public key is
 derived from the private key; people compare its *fingerprint*, a short
 base32 string in groups of four, by eye before trusting a device.
+
+Nothing about the identity changes silently: a key or ``device.toml`` made anew
+while an earlier one evidently existed (others must re-trust this device), or a
+key file found readable by others, leaves a ``notice`` in ``device.toml``. Every
+command that shows this device says it until ``tokscope devices show`` has
+shown it.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
+import json
 import socket
 import stat
 import tomllib
@@ -20,12 +28,15 @@ from typing import TYPE_CHECKING
 
 from tokscope import paths
 from tokscope.fsutil import atomic_write, locked
+from tokscope.readers.base import read_regular
 
 if TYPE_CHECKING:  # cryptography is imported where keys are used: a plain report never loads it
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 #: Longest device name accepted.
 MAX_NAME = 64
+#: The largest identity or state file read (they hold a few hundred bytes).
+_MAX_SMALL = 1 << 20
 
 
 class IdentityError(Exception):
@@ -38,6 +49,8 @@ class Device:
 
     id: str
     name: str
+    notice: str | None = None
+    """What changed about this identity that the user must hear of (None: nothing)."""
 
 
 @dataclass(frozen=True)
@@ -83,15 +96,16 @@ def _lock_path() -> Path:
 
 def _read_device() -> Device | None:
     try:
-        data = tomllib.loads(device_path().read_text(encoding="utf-8"))
+        data = tomllib.loads(read_regular(device_path(), _MAX_SMALL).decode("utf-8"))
         device_id = str(uuid.UUID(str(data["id"])))
-    except (OSError, KeyError, ValueError, tomllib.TOMLDecodeError):
+    except (OSError, KeyError, ValueError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return None
     try:
         name = clean_name(str(data.get("name") or ""))
     except ValueError:
         name = default_name()
-    return Device(id=device_id, name=name)
+    notice = data.get("notice")
+    return Device(id=device_id, name=name, notice=notice if isinstance(notice, str) and notice else None)
 
 
 def default_name() -> str:
@@ -118,23 +132,60 @@ def load_device() -> Device:
     with locked(_lock_path()):  # two first runs at once must agree on one id
         device = _read_device()
         if device is None:
-            device = Device(id=str(uuid.uuid4()), name=default_name())
+            device_id = str(uuid.uuid4())
+            what = "unreadable" if device_path().exists() else "lost"
+            notice = None
+            if what == "unreadable" or key_path().exists() or _exported_before():
+                notice = f"device.toml was {what}: this device has a new id {device_id}; "
+                notice += "other devices must trust it again"
+            device = Device(id=device_id, name=default_name(), notice=notice)
             save_device(device)
     return device
 
 
+def _toml_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string (ASCII, escaped) is a TOML basic string
+
+
 def save_device(device: Device) -> None:
     """Write device.toml."""
-    name = device.name.replace("\\", "\\\\").replace('"', '\\"')
-    atomic_write(device_path(), f'id = "{device.id}"\nname = "{name}"\n'.encode())
+    lines = [f"id = {_toml_string(device.id)}", f"name = {_toml_string(device.name)}"]
+    if device.notice:
+        lines.append(f"notice = {_toml_string(device.notice)}")
+    atomic_write(device_path(), ("\n".join(lines) + "\n").encode())
 
 
 def rename_device(name: str) -> Device:
     """Give this device a new display name (the id and key stay); return the renamed device."""
-    new = Device(id=load_device().id, name=clean_name(name))
+    new = dataclasses.replace(load_device(), name=clean_name(name))
     with locked(_lock_path()):
         save_device(new)
     return new
+
+
+def _add_notice(text: str) -> None:
+    """Add ``text`` to this device's notice (the caller holds the identity lock)."""
+    device = _read_device()
+    if device is None or text in (device.notice or ""):
+        return
+    save_device(dataclasses.replace(device, notice=f"{device.notice}; {text}" if device.notice else text))
+
+
+def clear_notice() -> None:
+    """Forget this device's notice (once ``devices show`` has shown it)."""
+    with locked(_lock_path()):
+        device = _read_device()
+        if device is not None and device.notice:
+            save_device(dataclasses.replace(device, notice=None))
+
+
+def _exported_before() -> bool:
+    """Whether this device has exported a snapshot before (under some key)."""
+    try:
+        states = json.loads(read_regular(paths.data_dir() / "export-state.json", _MAX_SMALL))
+    except (OSError, ValueError):
+        return False
+    return isinstance(states, dict) and any(isinstance(s, dict) and s.get("public_key") for s in states.values())
 
 
 def load_private_key() -> Ed25519PrivateKey:
@@ -148,6 +199,7 @@ def load_private_key() -> Ed25519PrivateKey:
     path = key_path()
     key = _read_key(path)
     if key is not None:
+        _keep_private(path)
         return key
     with locked(_lock_path()):
         key = _read_key(path)
@@ -158,7 +210,28 @@ def load_private_key() -> Ed25519PrivateKey:
             )
             atomic_write(path, pem)  # mkstemp creates the temp file 0600; the rename keeps it
             path.chmod(0o600)
+            if _exported_before():
+                fp = fingerprint(public_key_raw(key))
+                _add_notice(
+                    f"device.key was lost: this device has a new key ({fp}); other devices must re-trust it "
+                    f"with: tokscope devices trust <this device> --fingerprint {fp}"
+                )
     return key
+
+
+def _keep_private(path: Path) -> None:
+    """Make the key file 0600 again if someone loosened it, and say so: it may have been read."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return
+    if mode & 0o077:
+        path.chmod(0o600)
+        with locked(_lock_path()):
+            _add_notice(
+                f"device.key was readable by others (mode {mode:04o}): made private (0600); "
+                "if anyone else could read it, move it away to make a new key"
+            )
 
 
 def _read_key(path: Path) -> Ed25519PrivateKey | None:
@@ -166,7 +239,7 @@ def _read_key(path: Path) -> Ed25519PrivateKey | None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     try:
-        data = path.read_bytes()
+        data = read_regular(path, _MAX_SMALL)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -177,15 +250,14 @@ def _read_key(path: Path) -> Ed25519PrivateKey | None:
         raise IdentityError(f"{path} is not a usable private key ({exc}); move it away to make a new one") from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise IdentityError(f"{path} is not an Ed25519 key; move it away to make a new one")
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        path.chmod(0o600)  # keep the secret private even if someone loosened it
     return key
 
 
 def load_identity() -> Identity:
     """This device and its signing key (both created on first use)."""
-    return Identity(device=load_device(), private_key=load_private_key())
+    device = load_device()  # first: a key made now is no sign of a lost device.toml
+    key = load_private_key()
+    return Identity(device=_read_device() or device, private_key=key)  # with a notice the key may have left
 
 
 # --- public keys and fingerprints ----------------------------------------------

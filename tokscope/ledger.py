@@ -2,8 +2,8 @@
 
 Layout under ``paths.ledger_dir()``:
 
-* ``state.json``: per-source scan state (inode, size, mtime, offset, reader
-  state), the next segment number and the event count;
+* ``scan-state.msgpack``: per-source scan state and the ledger's counters (``tokscope.scan_state``);
+* ``statusline.msgpack``: the statusline's last answers (``tokscope.statusline``; a cache);
 * ``health.json``: what the last scans left out and why (``tokscope.health``);
 * ``events/base-N-D.parquet``: the compacted, de-duplicated events;
 * ``events/delta-N-D.parquet``: rows appended by later scans, newest last;
@@ -34,15 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import msgspec
 import polars as pl
 
-from tokscope import paths
+from tokscope import paths, scan_state, statusline
 from tokscope.events import LEDGER_SCHEMA
-from tokscope.fsutil import atomic_write, atomic_write_with, locked
+from tokscope.fsutil import atomic_write_with, locked
 from tokscope.readers.base import open_regular
 
-STATE_VERSION = 1
 KEY = ["client", "event_key"]
 
 #: Compact when this many deltas pile up, or when they reach this share of the base.
@@ -66,7 +64,9 @@ _SEGMENT = re.compile(r"(base|delta)-(\d{8,})(?:-([0-9a-f]{16}))?\.parquet")
 #: The temp file of a write in progress (``fsutil.atomic_write_with``: ``.<name>.<random>.tmp``).
 _TEMP = re.compile(r"\.(?:(?:base|delta)-\d{8,}\.parquet|state\.json|health\.json)\.[a-z0-9_]+\.tmp")
 #: What belongs in the ledger's root besides ``events/``.
-_ROOT_FILES = frozenset({"state.json", "health.json", "lock", "events", "quarantine"})
+_ROOT_FILES = frozenset(
+    {scan_state.FILE_NAME, scan_state.LEGACY_NAME, statusline.FILE_NAME, "health.json", "lock", "events", "quarantine"}
+)
 
 FindingKind = Literal["damaged", "unknown", "temp", "quarantined"]
 
@@ -165,25 +165,18 @@ class Ledger:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or paths.ledger_dir()
         self.events_dir = self.root / "events"
-        self.state_path = self.root / "state.json"
-        self.lock_path = self.root / "lock"
+        self.lock_path = self.root / scan_state.LOCK_NAME
         self.quarantine_dir = self.root / "quarantine"
 
     # --- state ---------------------------------------------------------------
 
     def load_state(self) -> dict[str, Any]:
-        """The saved scan state (a fresh one when there is none or it is unreadable)."""
-        try:
-            state = msgspec.json.decode(self.state_path.read_bytes())
-        except (OSError, msgspec.DecodeError):
-            state = None
-        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-            return {"version": STATE_VERSION, "next_seq": self._next_seq_on_disk(), "events": None, "sources": {}}
-        return state
+        """The saved scan state (``tokscope.scan_state``; fresh when there is none, reset when damaged)."""
+        return scan_state.load(self.root, self._next_seq_on_disk)
 
     def save_state(self, state: dict[str, Any]) -> None:
         """Write the scan state atomically."""
-        atomic_write(self.state_path, msgspec.json.encode(state))
+        scan_state.save(self.root, state)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

@@ -25,9 +25,10 @@ MIN_TS_US = int(datetime(2015, 1, 1, tzinfo=UTC).timestamp() * 1_000_000)
 #: How far past "now" a timestamp may lie (clock skew between machines), µs.
 FUTURE_SLACK_US = 2 * 86_400 * 1_000_000
 
-#: The largest sequence number an exported snapshot may carry (an export a second for 100 years
-#: stays far below; a value near 2^63 could never be exceeded and would lock a device out).
-MAX_SEQUENCE = 1 << 40
+#: The largest sequence number an exported snapshot may carry. Exports number their snapshots by
+#: the time in ms (1.8e12 in 2026), so 2^45 lasts until the year 3084; a value near 2^63 could
+#: never be exceeded and would lock a device out.
+MAX_SEQUENCE = 1 << 45
 
 
 def max_ts_us(now_us: int) -> int:

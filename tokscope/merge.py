@@ -56,13 +56,18 @@ from tokscope.events import EVENT_SCHEMA
 from tokscope.fsutil import atomic_write, atomic_write_with
 from tokscope.identity import Device, decode_key, fingerprint, verify
 from tokscope.ledger import Ledger
-from tokscope.snapshot import FILE_RE, FORMAT, MANIFEST, SIGNATURE
+from tokscope.limits import MAX_SEQUENCE
+from tokscope.readers.base import FileTooLarge, NotRegularFile, open_regular, read_regular
+from tokscope.snapshot import FORMAT, MANIFEST, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, SIGNATURE, is_month_file
+from tokscope.snapshot_check import Checked, check_file
 from tokscope.trust import (
     TrustedDevice,
     TrustError,
+    accepted_path,
     accepted_sequences,
     last_sequence,
     record_accepted,
+    trust_path,
     trusted_devices,
 )
 
@@ -194,13 +199,23 @@ def _short(fp: str | None) -> str:
     return fp or "?"
 
 
-def _read_manifest(
-    folder: Path, cached: tuple[bytes, bytes] | None = None
-) -> tuple[bytes, dict[str, Any], dict[str, Any], bytes, bytes]:
-    """Manifest bytes and content, signature file content, raw signature and signature file bytes
-    (from ``cached`` instead of the folder when given); raises SnapshotRefused."""
+def _read_bounded(path: Path, limit: int) -> bytes:
+    """A file of the shared folder: regular files only, never more than ``limit`` bytes; raises SnapshotRefused."""
     try:
-        data = cached[0] if cached is not None else (folder / MANIFEST).read_bytes()
+        return read_regular(path, limit)
+    except FileTooLarge:
+        raise SnapshotRefused(f"{path.name} is too large (over {limit:,} bytes): not a tokscope {path.name}") from None
+    except NotRegularFile:
+        raise SnapshotRefused(f"{path.name} is not a regular file") from None
+
+
+def _read_raw(folder: Path, cached: tuple[bytes, bytes] | None = None) -> tuple[bytes, bytes | None]:
+    """The bytes of manifest.json and of manifest.sig (None when absent), size-bounded, unparsed
+    (from ``cached`` instead of the folder when given); raises SnapshotRefused."""
+    if cached is not None:
+        return cached
+    try:
+        data = _read_bounded(folder / MANIFEST, MAX_MANIFEST_BYTES)
     except FileNotFoundError:
         if (folder / SIGNATURE).exists():
             raise SnapshotRefused("half-synced: manifest.sig without manifest.json", transient=True) from None
@@ -208,24 +223,47 @@ def _read_manifest(
     except OSError as exc:
         raise SnapshotRefused(f"cannot read manifest.json: {exc.strerror or exc}") from None
     try:
+        return data, _read_bounded(folder / SIGNATURE, MAX_SIGNATURE_BYTES)
+    except FileNotFoundError:
+        return data, None
+    except OSError as exc:
+        raise SnapshotRefused(f"cannot read manifest.sig: {exc.strerror or exc}") from None
+
+
+def _parse_manifest(data: bytes) -> dict[str, Any]:
+    """manifest.json's content; raises SnapshotRefused."""
+    try:
         manifest = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise SnapshotRefused("unreadable manifest.json (not JSON; half-synced or damaged)", transient=True) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise SnapshotRefused("manifest.json is not a tokscope snapshot manifest")
-    try:
-        sig_data = cached[1] if cached is not None else (folder / SIGNATURE).read_bytes()
-    except FileNotFoundError:
-        raise SnapshotRefused("unsigned: no manifest.sig") from None
-    except OSError as exc:
-        raise SnapshotRefused(f"cannot read manifest.sig: {exc.strerror or exc}") from None
+    return manifest
+
+
+def _parse_signature(sig_data: bytes | None) -> tuple[dict[str, Any], bytes]:
+    """manifest.sig's content and its raw 64-byte signature; raises SnapshotRefused."""
+    if sig_data is None:
+        raise SnapshotRefused("unsigned: no manifest.sig")
     try:
         sig = json.loads(sig_data)
         raw_sig = base64.b64decode(sig["signature"], validate=True)
         if not isinstance(sig, dict) or len(raw_sig) != 64:
             raise ValueError
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise SnapshotRefused("unsigned: manifest.sig is not a signature", transient=True) from None
+    return sig, raw_sig
+
+
+def _read_manifest(
+    folder: Path, cached: tuple[bytes, bytes] | None = None
+) -> tuple[bytes, dict[str, Any], dict[str, Any], bytes, bytes]:
+    """Manifest bytes and content, signature file content, raw signature and signature file bytes
+    (from ``cached`` instead of the folder when given); raises SnapshotRefused."""
+    data, sig_data = _read_raw(folder, cached)
+    manifest = _parse_manifest(data)
+    sig, raw_sig = _parse_signature(sig_data)
+    assert sig_data is not None
     return data, manifest, sig, raw_sig, sig_data
 
 
@@ -290,14 +328,18 @@ def read_signed_manifest(folder: Path) -> dict[str, Any]:
     raise AssertionError("unreachable")
 
 
+def _last_good_dir() -> Path:
+    return paths.data_dir() / "last-good"
+
+
 def _last_good_path(device_id: str) -> Path:
-    return paths.data_dir() / "last-good" / f"{device_id}.json"
+    return _last_good_dir() / f"{device_id}.json"
 
 
 def _last_good(device_id: str) -> tuple[bytes, bytes] | None:
     """The manifest and signature bytes last merged from ``device_id`` (to bridge a half-synced folder)."""
     try:
-        entry = json.loads(_last_good_path(device_id).read_bytes())
+        entry = json.loads(read_regular(_last_good_path(device_id), 4 * MAX_MANIFEST_BYTES))
         return base64.b64decode(entry["manifest"]), base64.b64decode(entry["signature"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -316,6 +358,88 @@ def _remember_good(snapshots: list[Snapshot]) -> None:
         }
         with contextlib.suppress(OSError):
             atomic_write(_last_good_path(snap.status.id), json.dumps(entry).encode())
+
+
+#: How the notes about a lost or damaged trust or sequence store begin (the TUI header counts them).
+STORE_NOTE = "trust store: "
+#: How the note about a changed identity of this device begins.
+IDENTITY_NOTE = "this device: "
+
+
+@dataclass
+class Stores:
+    """The trust store, the accepted sequences and what is wrong with them."""
+
+    trusted: dict[str, TrustedDevice]
+    accepted: dict[str, tuple[str, int]]
+    """Per device: the highest of accepted.json's sequence and the last merged snapshot's."""
+    recovered: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Sequences accepted.json lacks that the last merged snapshots restored (to write back)."""
+    warnings: list[str] = field(default_factory=list)
+    trust_problem: str | None = None
+    """Why trusted.json cannot be read (then no device is trusted)."""
+
+
+def load_stores() -> Stores:
+    """``trusted.json`` and ``accepted.json``, loudly when lost or unreadable.
+
+    Rollback protection does not rest on accepted.json alone: the last snapshot merged
+    from each device (``last-good/``, kept to bridge half-synced folders) is signed by the
+    pinned key, so its sequence is a floor too. A lost or damaged accepted.json is said
+    and restored from those; nothing older than what was merged before is accepted.
+    """
+    warnings: list[str] = []
+    trust_problem: str | None = None
+    try:
+        trusted = trusted_devices()
+    except TrustError as exc:
+        trusted, trust_problem = {}, str(exc)
+        warnings.append(f"{STORE_NOTE}{exc}: no device is trusted until then")
+    accepted_lost = False
+    try:
+        accepted = accepted_sequences()
+    except TrustError as exc:
+        accepted, accepted_lost = {}, True
+        warnings.append(f"{STORE_NOTE}{exc}: rollback protection falls back on the last merged snapshots")
+    remembered = [p.stem for p in _last_good_dir().glob("*.json")] if _last_good_dir().is_dir() else []
+    if not accepted_path().exists() and remembered:
+        accepted_lost = True
+        warnings.append(
+            f"{STORE_NOTE}{accepted_path()} is missing: "
+            "the sequences accepted before were restored from the last merged snapshots"
+        )
+    if not trust_path().exists() and trust_problem is None and (accepted or remembered):
+        warnings.append(
+            f"{STORE_NOTE}{trust_path()} is missing: devices merged before are no longer trusted; "
+            "compare their fingerprints and trust them again (tokscope devices trust)"
+        )
+    recovered: dict[str, tuple[str, int]] = {}
+    for device_id, pin in trusted.items():
+        floor = _last_good_sequence(device_id, pin)
+        current = last_sequence(accepted, device_id, pin.public_key)
+        if floor is not None and (current is None or floor > current):
+            accepted[device_id] = recovered[device_id] = (pin.public_key, floor)
+    if not accepted_lost:
+        recovered = {}  # only a lost store is written back from the last merged snapshots
+    return Stores(trusted, accepted, recovered, warnings, trust_problem)
+
+
+def _last_good_sequence(device_id: str, pin: TrustedDevice) -> int | None:
+    """The sequence of the last snapshot merged from ``device_id``, if its pinned key signed it."""
+    cached = _last_good(device_id)
+    if cached is None:
+        return None
+    try:
+        _sig, raw_sig = _parse_signature(cached[1])
+        if not verify(decode_key(pin.public_key), raw_sig, cached[0]):
+            return None
+        manifest = _parse_manifest(cached[0])
+    except SnapshotRefused:
+        return None
+    seq = manifest.get("sequence")
+    if manifest.get("device_id") != device_id or not isinstance(seq, int) or isinstance(seq, bool):
+        return None
+    return seq if 0 <= seq <= MAX_SEQUENCE else None
 
 
 def _verified_path() -> Path:
@@ -338,17 +462,33 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-def _read_one(path: Path, cached: list[Any] | None, want_sha: str) -> tuple[bytes, list[int], bool] | OSError:
-    """Read a file; hash it unless the verified cache vouches for these exact bytes (same stat)."""
+@dataclass
+class _Read:
+    """One listed file as read: its bytes (None when its size was wrong: it is not read at all)."""
+
+    size: int
+    data: bytes | None = None
+    stat_key: list[int] = field(default_factory=list)
+    intact: bool = False
+
+
+def _read_one(path: Path, cached: list[Any] | None, want_sha: str, want_size: int) -> _Read | OSError:
+    """Read a regular file of the listed size; hash it unless the verified cache vouches for these
+    exact bytes (same stat). A file of another size is not read."""
     try:
-        with path.open("rb") as fh:
-            stat_key = _stat_key(os.fstat(fh.fileno()))
-            data = fh.read()
+        with open_regular(path) as fh:
+            st = os.fstat(fh.fileno())
+            if st.st_size != want_size:
+                return _Read(size=st.st_size)
+            data = fh.read(want_size + 1)
     except OSError as exc:
         return exc
+    stat_key = _stat_key(st)
+    if len(data) != want_size:  # changed while read
+        return _Read(size=len(data))
     if cached is not None and cached[:-1] == stat_key and cached[-1] == want_sha:
-        return data, stat_key, True
-    return data, stat_key, hashlib.sha256(data).hexdigest() == want_sha
+        return _Read(want_size, data, stat_key, True)
+    return _Read(want_size, data, stat_key, hashlib.sha256(data).hexdigest() == want_sha)
 
 
 class Verified:
@@ -358,11 +498,13 @@ class Verified:
 
     def __init__(self) -> None:
         try:
-            data = json.loads(_verified_path().read_bytes())
+            data = json.loads(read_regular(_verified_path()))
         except (OSError, ValueError):
             data = {}
         self.old: dict[str, list[Any]] = data if isinstance(data, dict) else {}
         self.new: dict[str, list[Any]] = {}
+        self.checked = Checked()
+        """Files whose values passed the checks (``snapshot_check``)."""
 
     def get(self, path: Path) -> list[Any] | None:
         return self.new.get(str(path)) or self.old.get(str(path))
@@ -371,12 +513,18 @@ class Verified:
         self.new[str(path)] = entry
 
     def save(self) -> None:
+        self.checked.save()
         if self.new != self.old:
             with contextlib.suppress(OSError):  # a cache: losing it only costs a re-hash
                 atomic_write(_verified_path(), json.dumps(self.new, sort_keys=True).encode())
 
 
-def _read_files(folder: Path, manifest: dict[str, Any], verified: Verified) -> list[Blob]:
+#: The largest month file read (a month of heavy use is a few MB; a listed size above this is refused unread).
+MAX_FILE_BYTES = 1 << 30
+
+
+def _wanted_files(manifest: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """(name, sha256, bytes) of every file the manifest lists; raises SnapshotRefused for a bad entry."""
     entries = manifest.get("files")
     if not isinstance(entries, list):
         raise SnapshotRefused("manifest.json lists no files")
@@ -386,25 +534,52 @@ def _read_files(folder: Path, manifest: dict[str, Any], verified: Verified) -> l
             name, want_sha, want_size = entry["name"], entry["sha256"], entry["bytes"]
         except (KeyError, TypeError):
             raise SnapshotRefused("manifest.json has a malformed file entry") from None
-        if not isinstance(name, str) or not FILE_RE.match(name) or not isinstance(want_sha, str):
+        if not is_month_file(name):
             raise SnapshotRefused(f"manifest.json lists an unexpected file name {name!r}")
+        if not isinstance(want_sha, str) or len(want_sha) != 64:
+            raise SnapshotRefused(f"manifest.json gives {name} no SHA-256")
+        if not isinstance(want_size, int) or isinstance(want_size, bool) or not 0 < want_size <= MAX_FILE_BYTES:
+            raise SnapshotRefused(f"manifest.json gives {name} an impossible size {want_size!r}")
         wanted.append((name, want_sha, want_size))
-    results = list(_pool().map(lambda w: _read_one(folder / w[0], verified.get(folder / w[0]), w[1]), wanted))
+    if len({w[0] for w in wanted}) != len(wanted):
+        raise SnapshotRefused("manifest.json lists a file twice")
+    return wanted
+
+
+def _read_files(folder: Path, manifest: dict[str, Any], verified: Verified) -> list[Blob]:
+    wanted = _wanted_files(manifest)
+    rows = {e["name"]: e.get("rows") for e in manifest["files"]}
+    listed = sum(r for r in rows.values() if isinstance(r, int))
+    if isinstance(manifest.get("rows"), int) and manifest["rows"] != listed:
+        raise SnapshotRefused(f"invalid snapshot: manifest.json says {manifest['rows']:,} rows, its files {listed:,}")
+    results = list(_pool().map(lambda w: _read_one(folder / w[0], verified.get(folder / w[0]), w[1], w[2]), wanted))
     blobs: list[Blob] = []
+    now_us = int(time.time() * 1_000_000)
     for (name, want_sha, want_size), result in zip(wanted, results, strict=True):
         if isinstance(result, FileNotFoundError):
             raise SnapshotRefused(f"half-synced: {name} is missing", transient=True)
+        if isinstance(result, NotRegularFile):
+            raise SnapshotRefused(f"{name} is not a regular file")
         if isinstance(result, OSError):
             raise SnapshotRefused(f"cannot read {name}: {result.strerror or result}")
-        data, stat_key, intact = result
-        if len(data) != want_size:
-            raise SnapshotRefused(f"half-synced: {name} has {len(data):,} of {want_size:,} bytes", transient=True)
-        if not intact:
+        if result.data is None and result.size < want_size:
+            raise SnapshotRefused(f"half-synced: {name} has {result.size:,} of {want_size:,} bytes", transient=True)
+        if result.data is None:
+            raise SnapshotRefused(f"tampered: {name} has {result.size:,} bytes, not the {want_size:,} listed")
+        if not result.intact:
             raise SnapshotRefused(f"tampered: {name} does not match its SHA-256 in the manifest")
-        verified.put(folder / name, [*stat_key, want_sha])
+        verified.put(folder / name, [*result.stat_key, want_sha])
+        data = result.data
         try:
-            schema = pl.read_parquet_schema(io.BytesIO(data))
-        except Exception as exc:  # polars raises several types for a bad footer
+            schema = dict(pl.read_parquet_schema(io.BytesIO(data)))
+            if not verified.checked.passed(want_sha):
+                problem = check_file(name, data, schema, rows.get(name), now_us)
+                if problem is not None:
+                    raise SnapshotRefused(f"invalid snapshot: {problem}")
+                verified.checked.add(want_sha)
+        except SnapshotRefused:
+            raise
+        except Exception as exc:  # polars raises several types for a bad file
             raise SnapshotRefused(f"unreadable {name}: {exc}") from None
         blobs.append(Blob(device_id=folder.name, name=name, sha256=want_sha, data=data, schema=schema))
     return blobs
@@ -464,7 +639,24 @@ def _inspect(
 ) -> Snapshot:
     partial: DeviceStatus | None = None
     try:
-        data, manifest, sig, raw_sig, sig_data = _read_manifest(folder, cached)
+        data, sig_data = _read_raw(folder, cached)
+        if pinned is not None and folder.name != local.id:
+            # the pinned key is known: check the signature over the bytes before parsing them
+            sig, raw_sig = _parse_signature(sig_data)
+            if not verify(decode_key(pinned.public_key), raw_sig, data):
+                manifest = _parse_manifest(data)  # only to say why (size-bounded: cheap)
+                partial = _manifest_status(folder, manifest)
+                partial.trusted = True
+                partial.name = pinned.name  # not the unverified manifest's
+                key = _own_key(folder, manifest)
+                if manifest.get("public_key") != pinned.public_key:
+                    partial.fingerprint = pinned.fingerprint
+                    raise SnapshotRefused(
+                        f"impersonation: signed with key {_short(fingerprint(key))}, "
+                        f"but this device is trusted with key {pinned.fingerprint}"
+                    )
+                _check_signature(data, manifest, sig, raw_sig, decode_key(pinned.public_key))
+        manifest = _parse_manifest(data)
         status = partial = _manifest_status(folder, manifest)
         status.trusted = pinned is not None or folder.name == local.id
         if pinned is not None and not status.name:
@@ -479,9 +671,13 @@ def _inspect(
             status.status, status.trusted = THIS_DEVICE, True
             return Snapshot(status=status, manifest=manifest)
         if pinned is None:
+            sig, raw_sig = _parse_signature(sig_data)
             _check_signature(data, manifest, sig, raw_sig, key)
             status.status = UNTRUSTED
-            status.reason = f"not trusted: compare the fingerprint, then run: tokscope devices trust {folder.name}"
+            status.reason = (
+                "not trusted: compare the fingerprint with `tokscope devices show` on that device, then run: "
+                f"tokscope devices trust {folder.name} --fingerprint {fingerprint(key)}"
+            )
             return Snapshot(status=status, manifest=manifest)
         if manifest.get("public_key") != pinned.public_key:
             status.fingerprint = pinned.fingerprint
@@ -489,10 +685,11 @@ def _inspect(
                 f"impersonation: signed with key {_short(fingerprint(key))}, "
                 f"but this device is trusted with key {pinned.fingerprint}"
             )
-        _check_signature(data, manifest, sig, raw_sig, decode_key(pinned.public_key))
         sequence = status.sequence
         if sequence is None:
             raise SnapshotRefused("manifest.json has no sequence number")
+        if not 0 <= sequence <= MAX_SEQUENCE:
+            raise SnapshotRefused(f"invalid snapshot: sequence {sequence} is out of range (0..{MAX_SEQUENCE:,})")
         last = last_sequence(accepted, folder.name, pinned.public_key)
         if last is not None and sequence < last:
             raise SnapshotRefused(f"rolled back: sequence {sequence} is older than {last}, accepted before")
@@ -504,20 +701,25 @@ def _inspect(
         raise
 
 
-def scan_shared(shared: Path | None, local: Device, *, read: bool = True, record: bool = True) -> list[Snapshot]:
+def scan_shared(
+    shared: Path | None,
+    local: Device,
+    *,
+    read: bool = True,
+    record: bool = True,
+    warnings: list[str] | None = None,
+) -> list[Snapshot]:
     """Inspect every device folder of ``shared`` (this device's first); one refusal never stops the others.
 
     With ``read`` the accepted snapshots' files are read and returned; with
-    ``record`` their sequence numbers are remembered as accepted.
+    ``record`` their sequence numbers are remembered as accepted (and sequences
+    recovered from the last merged snapshots written back). Problems with the
+    trust and sequence stores are added to ``warnings``.
     """
-    try:
-        trusted = trusted_devices()
-    except TrustError:
-        trusted = {}
-    try:
-        accepted = accepted_sequences()
-    except TrustError:
-        accepted = {}
+    stores = load_stores()
+    trusted, accepted = stores.trusted, stores.accepted
+    if warnings is not None:
+        warnings.extend(stores.warnings)
     verified = Verified()
     folders = device_folders(shared) if shared is not None else []
     local_key: str | None = None
@@ -535,8 +737,13 @@ def scan_shared(shared: Path | None, local: Device, *, read: bool = True, record
             snapshots.append(Snapshot(status=status))
     if read:
         verified.save()
+    if stores.trust_problem is not None:
+        for snap in snapshots:
+            if snap.status.status == UNTRUSTED:
+                snap.status.reason = f"not trusted: {stores.trust_problem}"
     if record:
-        updates = {
+        updates = dict(stores.recovered)
+        updates |= {
             s.status.id: (s.status.public_key, s.status.sequence)
             for s in snapshots
             if s.status.status == MERGED and s.status.public_key and s.status.sequence is not None
@@ -564,7 +771,7 @@ def local_status(local: Device, rows: int | None, snapshots: Iterable[Snapshot])
     reason: str | None = None
     try:
         ident = load_identity()
-        fp, key = ident.fingerprint, ident.public_key_text
+        fp, key, reason = ident.fingerprint, ident.public_key_text, ident.device.notice
     except IdentityError as exc:
         reason = str(exc)
     own = next((s for s in snapshots if s.status.id == local.id and s.status.status == THIS_DEVICE), None)
@@ -583,14 +790,18 @@ def local_status(local: Device, rows: int | None, snapshots: Iterable[Snapshot])
 
 
 def list_devices(
-    shared: Path | None = None, *, local: Device | None = None, rows: int | None = None
+    shared: Path | None = None,
+    *,
+    local: Device | None = None,
+    rows: int | None = None,
+    warnings: list[str] | None = None,
 ) -> list[DeviceStatus]:
     """Every device: this one first, then each device folder of ``shared``, then trusted devices not found.
 
     Verifies each snapshot fully (signature, sequence, file hashes) so the
     status says whether a merge would take it. ``shared`` defaults to the
     configured shared folder; ``rows`` is this device's event count (the
-    ledger's when None).
+    ledger's when None). Problems with the trust stores are added to ``warnings``.
     """
     from tokscope import config
     from tokscope.identity import load_device
@@ -599,7 +810,7 @@ def list_devices(
     if shared is None:
         shared = config.load().shared_folder
     local = local or load_device()
-    snapshots = scan_shared(shared, local, read=True, record=False)
+    snapshots = scan_shared(shared, local, read=True, record=False, warnings=warnings)
     if rows is None:
         rows = Ledger().count()
     out = [local_status(local, rows, snapshots)]
@@ -888,10 +1099,14 @@ def merge_shared(
     """
     if shared is None:
         return MergeResult(events=local_events, devices=[], notes=[])
-    snapshots = scan_shared(shared, local, read=True, record=True)
+    warnings: list[str] = []
+    snapshots = scan_shared(shared, local, read=True, record=True, warnings=warnings)
     blobs = [b for s in snapshots if s.status.status == MERGED for b in s.blobs]
     devices = [s.status for s in snapshots]
     notes = [] if shared.is_dir() else [f"shared folder {shared} not found: showing this device only"]
+    notes += warnings
+    if local.notice:
+        notes.append(f"{IDENTITY_NOTE}{local.notice}")
     notes += notes_for(devices)
     try:
         token = None

@@ -1,15 +1,17 @@
 """Incremental scanning: discover sources, read what changed, upsert into the ledger.
 
-For each source the ledger remembers (device, inode, size, mtime, offset,
-reader state). A scan then
+For each source the scan state (``tokscope.scan_state``) remembers (device,
+inode, size, mtime, offset, reader state). A scan then
 
-* skips files whose stat is unchanged;
+* skips files whose stat is unchanged (and writes nothing when nothing changed);
 * reads append-only files from the saved offset (a partial last line waits);
 * re-reads from the start files that shrank, were replaced (new inode) or,
   in ``whole`` mode, changed at all;
 * forgets files that are gone (their events stay in the ledger).
 
-Cold scans with enough bytes to read use a process pool (one worker per core).
+Big reads go to a set of worker processes in batches (one result message per
+batch, not per file); small ones are read in this process. Polars is imported
+only when there are rows to write, so an unchanged rescan starts and ends fast.
 """
 
 from __future__ import annotations
@@ -17,19 +19,25 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing import get_context
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
-from tokscope.events import frame_from_rows
+from tokscope import paths, scan_state
+from tokscope.fsutil import locked
 from tokscope.health import Health
-from tokscope.ledger import Ledger
 from tokscope.readers import Reader, ReadResult, Source, all_readers
-from tokscope.scan_worker import indexed_read_job, read_job
+from tokscope.scan_state import SourceState
+from tokscope.scan_worker import read_batch, read_job
 
-#: Below this many bytes to read, a process pool costs more than it saves.
+if TYPE_CHECKING:
+    import polars as pl
+
+    from tokscope.ledger import Ledger
+
+#: Below this many bytes to read, worker processes cost more than they save (their start-up).
 PARALLEL_MIN_BYTES = 48 << 20
+#: Batches per worker: enough to balance uneven files, few enough that messages stay rare.
+BATCHES_PER_WORKER = 8
 
 Progress = Callable[[int, int], None]
 
@@ -54,6 +62,11 @@ class ScanSummary:
     """Source files per client."""
     discover_errors: dict[str, list[str]] = field(default_factory=dict)
     """What went wrong finding each client's files (also in ``errors``)."""
+    changed: bool = False
+    """Whether the scan wrote anything (rows or state)."""
+
+
+Signature = tuple[int, int, int, int, list[Any]]
 
 
 @dataclass(frozen=True)
@@ -62,25 +75,26 @@ class _Job:
     offset: int
     state: dict[str, Any]
     size: int
-    stat: tuple[int, int, int, int, list[Any]]
+    stat: Signature
 
 
-def _signature(source: Source) -> tuple[int, int, int, int, list[Any]] | None:
+def _signature(source: Source) -> Signature | None:
+    # os.stat: pathlib's stat costs 2-3x per call, and a rescan is mostly stats
     try:
-        st = source.path.stat()
+        st = os.stat(source.path)  # noqa: PTH116
     except OSError:
         return None
-    companions = []
+    companions: list[Any] = []
     for extra in source.companions:
         try:
-            cst = extra.stat()
+            cst = os.stat(extra)  # noqa: PTH116
             companions.append([cst.st_ino, cst.st_size, cst.st_mtime_ns])
         except OSError:
             companions.append(None)
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, companions)
 
 
-def plan(sources: Iterable[Source], saved: dict[str, Any]) -> tuple[list[_Job], list[str]]:
+def plan(sources: Iterable[Source], saved: dict[str, SourceState]) -> tuple[list[_Job], list[str]]:
     """Decide what to read: jobs for changed sources, and the paths still present."""
     jobs: list[_Job] = []
     present: list[str] = []
@@ -92,43 +106,91 @@ def plan(sources: Iterable[Source], saved: dict[str, Any]) -> tuple[list[_Job], 
         present.append(key)
         dev, ino, size, mtime, companions = sig
         old = saved.get(key)
-        if old is not None and old["client"] == source.client:
-            same_file = old["dev"] == dev and old["ino"] == ino
-            if same_file and old["size"] == size and old["mtime"] == mtime and old.get("comp") == companions:
+        if old is not None and old.client == source.client:
+            same_file = old.dev == dev and old.ino == ino
+            if same_file and old.size == size and old.mtime == mtime and old.comp == companions:
                 continue
-            if source.mode == "append" and same_file and size > old["size"] and old["offset"] <= size:
-                jobs.append(_Job(source, old["offset"], old["state"], size - old["offset"], sig))
-                continue
+            if source.mode == "append" and same_file and size > old.size and old.offset <= size:
+                reader_state = scan_state.unpack(old.state)
+                if reader_state is not None:
+                    jobs.append(_Job(source, old.offset, reader_state, size - old.offset, sig))
+                    continue
         jobs.append(_Job(source, 0, {}, size, sig))
     return jobs, present
 
 
+def _args(job: _Job) -> tuple:
+    s = job.source
+    return (s.client, str(s.path), s.mode, tuple(str(c) for c in s.companions), job.offset, job.state)
+
+
+def batches(jobs: list[_Job], count: int) -> list[list[int]]:
+    """Job indexes in about ``count`` batches of similar bytes, biggest jobs first (so one large
+    file does not finish alone at the end)."""
+    order = sorted(range(len(jobs)), key=lambda i: -jobs[i].size)
+    total = sum(j.size for j in jobs) or 1
+    per = total / max(count, 1)
+    out: list[list[int]] = [[]]
+    filled = 0
+    for i in order:
+        if out[-1] and filled + jobs[i].size > per:
+            out.append([])
+            filled = 0
+        out[-1].append(i)
+        filled += jobs[i].size
+    return out
+
+
 def _run(jobs: list[_Job], progress: Progress | None, workers: int) -> Iterator[tuple[int, ReadResult]]:
-    """Run the jobs, yielding (job index, result) as each finishes."""
+    """Run the jobs, yielding (job index, result) as each finishes.
+
+    With enough to read, ``workers - 1`` worker processes take batches from the big end while this
+    process reads batches from the small end, so every core works and nothing waits on one file.
+    """
     total = sum(j.size for j in jobs)
     done = 0
 
-    def args(job: _Job) -> tuple:
-        s = job.source
-        return (s.client, str(s.path), s.mode, tuple(str(c) for c in s.companions), job.offset, job.state)
+    def finished(index: int, result: ReadResult) -> tuple[int, ReadResult]:
+        nonlocal done
+        done += jobs[index].size
+        if progress:
+            progress(done, total)
+        return index, result
 
-    if workers > 1 and len(jobs) > 1 and total >= PARALLEL_MIN_BYTES:
-        # biggest first, so one large file does not finish alone at the end; imap_unordered
-        # hands each result over once (a futures map would keep every result alive to the end)
-        order = sorted(range(len(jobs)), key=lambda i: -jobs[i].size)
-        with get_context("spawn").Pool(workers) as pool:
-            for index, result in pool.imap_unordered(indexed_read_job, [(i, *args(jobs[i])) for i in order]):
-                done += jobs[index].size
-                if progress:
-                    progress(done, total)
-                yield index, result
-    else:
+    if workers < 2 or len(jobs) < 2 or total < PARALLEL_MIN_BYTES:
         for index, job in enumerate(jobs):
-            result = read_job(*args(job))
-            done += job.size
-            if progress:
-                progress(done, total)
-            yield index, result
+            yield finished(index, read_job(*_args(job)))
+        return
+    from collections import deque
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing import get_context
+
+    queue = deque(batches(jobs, workers * BATCHES_PER_WORKER))
+    pending: dict[Future, list[int]] = {}
+    with ProcessPoolExecutor(workers - 1, mp_context=get_context("spawn")) as pool:
+        while queue or pending:
+            try:
+                while queue and len(pending) < 2 * (workers - 1):
+                    group = queue.popleft()
+                    pending[pool.submit(read_batch, [_args(jobs[i]) for i in group])] = group
+                for future in [f for f in pending if f.done()]:
+                    results = future.result()  # raises first, so a lost batch stays pending
+                    group = pending.pop(future)  # its results are not kept to the end
+                    for index, result in zip(group, results, strict=True):
+                        yield finished(index, result)
+            except BrokenProcessPool:  # a worker died (killed, out of memory): read the rest here
+                queue.extend(pending.values())
+                pending.clear()
+                for group in queue:
+                    for index in group:
+                        yield finished(index, read_job(*_args(jobs[index])))
+                return
+            if queue:
+                for index in queue.pop():
+                    yield finished(index, read_job(*_args(jobs[index])))
+            elif pending:
+                wait(pending, return_when=FIRST_COMPLETED)
 
 
 class _Rows:
@@ -138,10 +200,10 @@ class _Rows:
 
     def __init__(self) -> None:
         self.frames: list[pl.DataFrame] = []
-        self.rows: list[tuple] = []
+        self.rows: list[Any] = []
         self.jobs: list[int] = []
 
-    def add(self, index: int, rows: list[tuple]) -> None:
+    def add(self, index: int, rows: list[Any]) -> None:
         self.rows.extend(rows)
         self.jobs.extend([index] * len(rows))
         if len(self.rows) >= self.BATCH:
@@ -149,6 +211,10 @@ class _Rows:
 
     def flush(self) -> None:
         if self.rows:
+            import polars as pl
+
+            from tokscope.events import frame_from_rows
+
             frame = frame_from_rows(self.rows).with_columns(pl.Series("_job", self.jobs, dtype=pl.UInt32))
             self.frames.append(frame)
             self.rows, self.jobs = [], []
@@ -158,6 +224,8 @@ class _Rows:
         self.flush()
         if not self.frames:
             return None
+        import polars as pl
+
         return pl.concat(self.frames).sort("_job", maintain_order=True).drop("_job")
 
 
@@ -187,7 +255,6 @@ def scan(
     ``on_plan(files_to_read, bytes_to_read)`` is called once the work is known
     (the CLI uses it to decide whether to show a progress bar).
     """
-    ledger = ledger or Ledger()
     readers = list(readers) if readers is not None else list(all_readers())
     summary = ScanSummary()
     sources: list[Source] = []
@@ -198,10 +265,15 @@ def scan(
         summary.errors.extend(problems)
         sources.extend(found)
     summary.files = len(sources)
-    with ledger.lock():
-        state = ledger.load_state()
-        health = Health(ledger.root)
-        saved: dict[str, Any] = state["sources"]
+    root = ledger.root if ledger is not None else paths.ledger_dir()
+    # the lock file alone, not Ledger.lock(): that one tidies (lists and verifies every segment),
+    # which only a scan that writes needs (it tidies below, still under this lock)
+    with locked(root / scan_state.LOCK_NAME):
+        state = scan_state.load(root, lambda: _ledger(root, ledger)._next_seq_on_disk())
+        if "reset" in state:
+            summary.errors.append(f"{state.pop('reset')}: reset; every source is read again (nothing is counted twice)")
+        health = Health(root)
+        saved: dict[str, SourceState] = state["sources"]
         jobs, present = plan(sources, saved)
         if on_plan:
             on_plan(len(jobs), sum(j.size for j in jobs))
@@ -217,30 +289,37 @@ def scan(
             summary.read += 1
             summary.bytes_read += job.size
             dev, ino, size, mtime, companions = job.stat
-            saved[str(job.source.path)] = {
-                "client": job.source.client,
-                "dev": dev,
-                "ino": ino,
-                "size": size if job.source.mode == "whole" else result.offset,
-                "mtime": mtime,
-                "comp": companions,
-                "offset": result.offset,
-                "state": result.state,
-            }
-        gone = set(saved) - set(present)
+            # the stat's size, not the bytes consumed: a file whose last line has no newline yet
+            # must match its stat on the next scan (the partial line waits in ``offset``)
+            saved[str(job.source.path)] = SourceState(
+                job.source.client, dev, ino, size, mtime, companions, result.offset, scan_state.pack(result.state)
+            )
+        gone = set(saved).difference(present)
         for key in gone:
             del saved[key]
         rows = gathered.frame()
-        if rows is not None:
-            summary.new_events = ledger.append(rows, state)
-        if rows is not None or gone or jobs or state.get("events") is None:
-            summary.events = ledger.count(state)
-            ledger.save_state(state)
+        if rows is not None or gone or jobs or state.get("events") is None or "converted" in state:
+            led = _ledger(root, ledger)
+            led._tidy()  # what Ledger.lock() does on taking the lock: this scan holds it already
+            if rows is not None:
+                summary.new_events = led.append(rows, state)
+            summary.events = led.count(state)
+            scan_state.save(root, state)
+            summary.changed = True
         else:
-            summary.events = ledger.count(state)
+            summary.events = int(state["events"])
         health.finish(present, summary.discover_errors)  # after the state: a read it lost is counted again
         health.save()
     return summary
+
+
+def _ledger(root: Path, given: Ledger | None) -> Ledger:
+    """The ledger to write to (imported only when needed: it brings Polars)."""
+    if given is not None:
+        return given
+    from tokscope.ledger import Ledger
+
+    return Ledger(root)
 
 
 def frame_of(readers: Iterable[Reader]) -> pl.DataFrame:
@@ -248,6 +327,7 @@ def frame_of(readers: Iterable[Reader]) -> pl.DataFrame:
 
     For tests and one-off reads.
     """
+    from tokscope.events import frame_from_rows
     from tokscope.ledger import dedupe
 
     errors: list[str] = []

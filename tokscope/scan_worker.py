@@ -132,7 +132,6 @@ def best_per_key(rows: list[Row]) -> list[Row]:
     return rows if len(best) == len(rows) else list(best.values())
 
 
-def indexed_read_job(job: tuple) -> tuple[int, ReadResult]:
-    """``read_job`` for a process pool: takes (index, *args), returns (index, result)."""
-    index, *args = job
-    return index, read_job(*args)
+def read_batch(jobs: list[tuple]) -> list[ReadResult]:
+    """``read_job`` for each argument tuple of a batch (one message to and from a worker process)."""
+    return [read_job(*args) for args in jobs]

@@ -15,6 +15,11 @@ finds its files, and a sync tool moves only the changed months. Every file is
 written as temp file + fsync + rename; a process killed mid-export leaves the
 previous snapshot whole.
 
+The shared folder is writable by others (and by the sync tool): an export never
+writes through a symlink (``<shared>/<own id>`` a symlink is refused), reads
+nothing there that is not a regular file, and deletes only month files that it
+wrote itself (remembered in the export state) and no manifest still lists.
+
 ``manifest.sig`` is a small JSON object: the signature (base64) plus the
 manifest's sequence and SHA-256, so a reader can tell a half-synced pair (the
 signature of another export) from an edited manifest.
@@ -37,9 +42,12 @@ import polars as pl
 
 from tokscope import paths
 from tokscope.events import EVENT_SCHEMA
-from tokscope.fsutil import atomic_write, atomic_write_with, locked
-from tokscope.identity import Identity, load_identity
+from tokscope.fsutil import atomic_write, atomic_write_with, ensure_dir, locked
+from tokscope.identity import Identity, load_identity, verify
 from tokscope.ledger import Ledger
+from tokscope.limits import MAX_SEQUENCE
+from tokscope.readers.base import read_regular
+from tokscope.readers.coerce import count
 
 FORMAT = "tokscope-snapshot"
 SIGNATURE_FORMAT = "tokscope-signature"
@@ -47,10 +55,23 @@ SIGNATURE_FORMAT = "tokscope-signature"
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
-#: Names of the month files an export writes.
-FILE_RE = re.compile(r"^events-(\d{4}-\d{2})-([0-9a-f]{12})\.parquet$")
+#: Names of the month files an export writes (use with ``fullmatch``: ``$`` would allow a trailing newline).
+FILE_RE = re.compile(r"events-(\d{4}-\d{2})-([0-9a-f]{12})\.parquet")
+#: The largest manifest.json and manifest.sig read (checked before reading: a manifest lists one
+#: entry of ~250 bytes per month, so 1 MiB holds centuries; a signature is ~300 bytes).
+MAX_MANIFEST_BYTES = 1 << 20
+MAX_SIGNATURE_BYTES = 4096
 #: Our own temp files (see ``fsutil.atomic_write``) older than this are leftovers of a killed export.
 STALE_TEMP_SECONDS = 3600.0
+
+
+def is_month_file(name: object) -> bool:
+    """Whether ``name`` is the name of a month file (exactly; no path, no trailing newline)."""
+    return isinstance(name, str) and FILE_RE.fullmatch(name) is not None
+
+
+class ExportRefused(OSError):
+    """The shared folder is not safe to write to (the message says why)."""
 
 
 @dataclass
@@ -71,6 +92,9 @@ class ExportResult:
     """Month files no manifest needs any more, deleted."""
     unchanged: bool = False
     """True when nothing had changed and no file was written."""
+    files: list[str] = field(default_factory=list)
+    """Month files of ours still in the folder (this and the previous manifest's): the only ones a
+    later export may delete."""
 
 
 def device_folder(shared: Path, device_id: str) -> Path:
@@ -190,26 +214,40 @@ def _publish(path: Path, data: bytes) -> None:
 
 def _load_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_bytes())
+        data = json.loads(read_regular(path))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
 def _own_manifest(folder: Path, identity: Identity) -> tuple[bytes | None, dict[str, Any]]:
-    """The manifest now in our folder (bytes, parsed) if it is one of ours, else (None, {})."""
+    """The manifest now in our folder (bytes, parsed) if our key signed it, else (None, {}).
+
+    Anyone can write to the shared folder: a manifest we did not sign must not set our
+    next sequence (one near ``MAX_SEQUENCE`` would lock this device out) or what we delete.
+    """
+    import base64
+
     try:
-        data = (folder / MANIFEST).read_bytes()
+        data = read_regular(folder / MANIFEST, MAX_MANIFEST_BYTES)
+        sig = json.loads(read_regular(folder / SIGNATURE, MAX_SIGNATURE_BYTES))
         manifest = json.loads(data)
-    except (OSError, ValueError):
+        raw_sig = base64.b64decode(sig["signature"], validate=True)
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None, {}
-    if (
-        not isinstance(manifest, dict)
-        or manifest.get("device_id") != identity.device.id
-        or manifest.get("public_key") != identity.public_key_text
-    ):
+    if not isinstance(manifest, dict) or not verify(identity.public_key, raw_sig, data):
+        return None, {}
+    if manifest.get("device_id") != identity.device.id or count(manifest.get("sequence")) > MAX_SEQUENCE:
         return None, {}
     return data, manifest
+
+
+def _check_folder(shared: Path, folder: Path) -> None:
+    """Refuse to write into ``folder`` unless it is a real directory of ``shared`` (not a symlink)."""
+    if folder.is_symlink():
+        raise ExportRefused(f"{folder} is a symlink: refusing to export through it (remove it; export recreates it)")
+    if folder.exists() and not folder.is_dir():
+        raise ExportRefused(f"{folder} is not a directory: refusing to export (remove it; export recreates it)")
 
 
 def _files_intact(folder: Path, manifest: dict[str, Any]) -> bool:
@@ -246,6 +284,7 @@ def export(
     folder = device_folder(shared, identity.device.id)
     state_path = export_state_path()
     with locked(state_path.with_name(".export.lock")):
+        _check_folder(shared, folder)
         states = _load_json(state_path)
         key = str(folder.absolute())
         state = states.get(key) if isinstance(states.get(key), dict) else {}
@@ -270,13 +309,17 @@ def export(
                 months=len(manifest.get("files") or []),
                 unchanged=True,
             )
-        result = _write_snapshot(folder, ledger, identity, redact_workspaces, manifest, state)
-        states[key] = {
+        def remember(**changes: Any) -> None:
+            states[key] = {**state, **changes}
+            atomic_write(state_path, (json.dumps(states, indent=1, sort_keys=True) + "\n").encode())
+
+        result = _write_snapshot(folder, ledger, identity, redact_workspaces, manifest, state, remember)
+        remember(
             **wanted,
-            "sequence": result.sequence,
-            "manifest_sha256": hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest(),
-        }
-        atomic_write(state_path, (json.dumps(states, indent=1, sort_keys=True) + "\n").encode())
+            sequence=result.sequence,
+            manifest_sha256=hashlib.sha256(read_regular(folder / MANIFEST)).hexdigest(),
+            files=result.files,
+        )
         return result
 
 
@@ -287,32 +330,38 @@ def _write_snapshot(
     redact: bool,
     previous: dict[str, Any],
     state: dict[str, Any],
+    remember: Any,
 ) -> ExportResult:
     events = events_for_export(ledger, identity.device.id, redact)
     months = month_files(events)
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_dir(folder, 0o755)  # readable by the sync tool; never writable by others
+    _check_folder(folder.parent, folder)
     old_by_sha = {e.get("sha256"): e for e in previous.get("files") or [] if isinstance(e, dict)}
     files: list[dict[str, Any]] = []
+    for month, (_data, entry) in sorted(months.items()):
+        files.append({"name": f"events-{month}-{entry['sha256'][:12]}.parquet", **entry})
+    previous_names = {e.get("name") for e in previous.get("files") or [] if isinstance(e, dict)}
+    ours = {n for n in _names(state.get("files")) | previous_names if is_month_file(n)}
+    # before writing: a killed export's month files are ours to clean up later
+    remember(files=sorted(ours | {f["name"] for f in files}))
     written: list[str] = []
-    for month, (data, entry) in sorted(months.items()):
-        name = f"events-{month}-{entry['sha256'][:12]}.parquet"
-        entry = {"name": name, **entry}
+    for entry in files:
+        name = entry["name"]
         path = folder / name
         old = old_by_sha.get(entry["sha256"])
         intact = old is not None and old.get("name") == name and _size(path) == entry["bytes"]
         if not intact:
-            _publish(path, data)
+            _publish(path, months[entry["month"]][0])
             written.append(name)
-        files.append(entry)
     # a sequence that only grows, even if this device lost its state or the folder its manifest
-    last = max(int(state.get("sequence") or 0), _int(previous.get("sequence")))
-    sequence = max(last + 1, int(time.time() * 1000))
+    last = max(min(count(state.get("sequence")), MAX_SEQUENCE - 1), count(previous.get("sequence")))
+    sequence = min(max(last + 1, int(time.time() * 1000)), MAX_SEQUENCE)
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     manifest = build_manifest(identity, sequence, files, redact, created_at)
     _publish(folder / SIGNATURE, build_signature(identity, manifest, sequence))
     _publish(folder / MANIFEST, manifest)  # last: it makes the new snapshot visible
-    keep = {f["name"] for f in files} | {e.get("name") for e in previous.get("files") or [] if isinstance(e, dict)}
-    removed = _clean(folder, keep)
+    keep = {f["name"] for f in files} | previous_names
+    removed = _clean(folder, keep, ours | set(written))
     return ExportResult(
         folder=folder,
         sequence=sequence,
@@ -320,17 +369,22 @@ def _write_snapshot(
         months=len(files),
         written=written,
         removed=removed,
+        files=sorted(n for n in keep if is_month_file(n)),
     )
 
 
-def _clean(folder: Path, keep: set[Any]) -> list[str]:
-    """Remove month files no manifest in reach lists, and our temp files a killed export left."""
+def _names(value: object) -> set[str]:
+    return {n for n in value if isinstance(n, str)} if isinstance(value, list) else set()
+
+
+def _clean(folder: Path, keep: set[Any], ours: set[str]) -> list[str]:
+    """Remove month files of ours no manifest in reach lists, and our temp files a killed export left."""
     removed: list[str] = []
     now = time.time()
     for path in folder.iterdir():
         name = path.name
         try:
-            if FILE_RE.match(name) and name not in keep:
+            if name in ours and name not in keep and is_month_file(name):
                 path.unlink()
                 removed.append(name)
             elif (
@@ -349,7 +403,3 @@ def _size(path: Path) -> int | None:
         return path.stat().st_size
     except OSError:
         return None
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0

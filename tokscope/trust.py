@@ -10,11 +10,20 @@ pinned here. Two small JSON files:
 
 Writes are atomic and made under a lock, read-modify-write, so concurrent
 processes never lose each other's updates.
+
+Neither file is trusted to be there: a lost or unreadable one is said in every
+report, in ``devices`` and in the TUI's notes (``merge.load_stores``). An
+unreadable trusted.json trusts no device (and says so) rather than guessing; the
+accepted sequences are kept twice, here and as the last snapshot merged from each
+device (signed by its pinned key), so losing accepted.json never lets an older
+snapshot back in. A damaged accepted.json is kept as ``accepted.json.corrupt``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,10 +32,14 @@ from typing import Any
 from tokscope import paths
 from tokscope.fsutil import atomic_write, locked
 from tokscope.identity import decode_key, fingerprint, load_device, normalize_fingerprint
+from tokscope.limits import MAX_SEQUENCE
+from tokscope.readers.base import read_regular
 
 fingerprint_of = fingerprint  # ``trust`` has a parameter of that name
 
 VERSION = 1
+#: The largest trust or sequence store read (an entry is ~200 bytes).
+MAX_STORE_BYTES = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -57,10 +70,10 @@ def _now() -> str:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path, MAX_STORE_BYTES))
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise TrustError(f"{path} is unreadable ({exc}); fix or remove it") from exc
     devices = data.get("devices") if isinstance(data, dict) else None
     return devices if isinstance(devices, dict) else {}
@@ -127,6 +140,7 @@ def accepted_sequences() -> dict[str, tuple[str, int]]:
         if (
             isinstance(entry, dict)
             and isinstance(entry.get("sequence"), int)
+            and 0 <= entry["sequence"] <= MAX_SEQUENCE
             and isinstance(entry.get("public_key"), str)
         ):
             out[device_id] = (entry["public_key"], entry["sequence"])
@@ -154,9 +168,14 @@ def record_accepted(updates: dict[str, tuple[str, int]]) -> None:
         try:
             devices = _read(path)
         except TrustError:
-            devices = {}  # state, not settings: rebuild rather than stop merging
+            # state, not settings: rebuild (the merge restored the floors it had) but keep the damaged copy
+            with contextlib.suppress(OSError):
+                path.replace(path.with_name(f"{path.name}.corrupt"))
+            devices = {}
         changed = False
         for device_id, (key, sequence) in updates.items():
+            if not 0 <= sequence <= MAX_SEQUENCE:
+                continue
             old = devices.get(device_id)
             if (
                 isinstance(old, dict)
@@ -194,7 +213,13 @@ def match_devices(query: str, candidates: list[tuple[str, str]]) -> list[str]:
     return []
 
 
-def trust(device: str, *, fingerprint: str | None = None, shared: Path | None = None) -> TrustedDevice:
+def trust(
+    device: str,
+    *,
+    fingerprint: str | None = None,
+    shared: Path | None = None,
+    confirm: Callable[[str, str, str], bool] | None = None,
+) -> TrustedDevice:
     """Trust the device ``device`` (id, id prefix or name) of the shared folder; return its ``TrustedDevice``.
 
     The key pinned is the one in the device's current manifest, whose own
@@ -203,6 +228,9 @@ def trust(device: str, *, fingerprint: str | None = None, shared: Path | None = 
     impersonation) is re-pinned only with ``fingerprint``. Raises
     ``TrustRefused`` with the reason otherwise. The TUI's Devices tab calls this
     after showing the fingerprint (``list_devices``).
+
+    Without ``fingerprint`` the user must confirm the presented key, as with SSH's known_hosts:
+    ``confirm(device_id, name, fingerprint)`` asks; without ``confirm`` the trust is refused.
     """
     from tokscope import config
     from tokscope.merge import SnapshotRefused, device_folders, read_signed_manifest  # merge imports this module
@@ -238,29 +266,46 @@ def trust(device: str, *, fingerprint: str | None = None, shared: Path | None = 
         raise TrustRefused(
             f"fingerprint mismatch: {device_id} presents key {presented}, not {normalize_fingerprint(fingerprint)}"
         )
-    current = trusted_devices().get(device_id)
+    try:
+        current = trusted_devices().get(device_id)
+    except TrustError as exc:
+        raise TrustRefused(str(exc)) from None
     if current is not None and current.public_key != key and fingerprint is None:
         raise TrustRefused(
             f"{device_id} is trusted with key {current.fingerprint} but its snapshot carries key "
             f"{presented}: if that device really made a new key, read its fingerprint with "
             "`tokscope devices show` there and pass it with --fingerprint"
         )
+    if fingerprint is None:
+        if confirm is None:
+            raise TrustRefused(
+                f"not trusted: {name or device_id} presents key {presented}; compare it with "
+                f"`tokscope devices show` on that device, then run: "
+                f"tokscope devices trust {device_id} --fingerprint {presented}"
+            )
+        if not confirm(device_id, name, presented):
+            raise TrustRefused(f"not trusted: {name or device_id} ({device_id}) was not confirmed")
     return pin(device_id, name, key)
 
 
 def _claimed_name(folder: Path) -> str:
     """The name a (refused, unverified) manifest gives its device: only to find it by name and say why."""
+    from tokscope.snapshot import MANIFEST, MAX_MANIFEST_BYTES
+
     try:
-        manifest = json.loads((folder / "manifest.json").read_bytes())
+        manifest = json.loads(read_regular(folder / MANIFEST, MAX_MANIFEST_BYTES))
         name = manifest.get("name") if isinstance(manifest, dict) else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return ""
     return name if isinstance(name, str) else ""
 
 
 def untrust(device: str, *, shared: Path | None = None) -> str:
     """Stop trusting ``device`` (id, id prefix or name); return its id. Raises ``TrustRefused``."""
-    pins = trusted_devices()
+    try:
+        pins = trusted_devices()
+    except TrustError as exc:
+        raise TrustRefused(str(exc)) from None
     ids = match_devices(device, [(i, p.name) for i, p in pins.items()])
     if not ids and shared is not None:
         from tokscope.merge import scan_shared

@@ -229,7 +229,8 @@ class UsageTable(DataTable):
                     row.append(value)
                 else:
                     text = _ellipsize(str(value), width, col.keep_end)
-                    row.append(Text(text, justify="right") if col.numeric else text)
+                    # a plain str cell would be parsed as markup: names and paths from logs may hold [ ]
+                    row.append(Text(text, justify="right") if col.numeric else Text(text))
             cells_rows.append((row, key))
         for row, key in cells_rows:
             self.add_row(*row, key=key)

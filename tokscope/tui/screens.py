@@ -192,6 +192,10 @@ class MainScreen(Screen):
             refused = [d for d in loaded.devices if str(d.get("status") or "").startswith("refused")]
             if refused:
                 warnings.append(f"{len(refused)} device{'s' if len(refused) > 1 else ''} refused")
+            from tokscope.merge import IDENTITY_NOTE, STORE_NOTE
+
+            if any(n.startswith((STORE_NOTE, IDENTITY_NOTE)) for n in loaded.notes):
+                warnings.append("trust: see Devices")
         view = app.view
         if view is not None and view.totals.get("turns") and loaded is not None and loaded.priced:
             unpriced = int(view.totals.get("unpriced_turns") or 0)

@@ -1,0 +1,109 @@
+"""The statusline's summary: the last answer per (period, timezone, day), kept with a fingerprint of
+everything it was computed from, so an unchanged world answers without Polars or a ledger load.
+
+The fingerprint is the stat (inode, size, mtime) of the files a report depends on: the scan state
+and the segments (any scan that writes, by any process, changes them), tokscope's config,
+trust and price files, and each shared device folder's manifest. Anything else changed means the
+answer is computed the full way again (and stored).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from tokscope import __version__, paths, scan_state
+from tokscope.fsutil import atomic_write_with
+
+FILE_NAME = "statusline.msgpack"
+#: Answers kept (one per period / timezone / day asked for).
+KEEP = 16
+
+
+class _Entry(msgspec.Struct):
+    key: str
+    fingerprint: list[Any]
+    totals: dict[str, Any]
+
+
+def _stat(path: Path | str) -> list[int] | None:
+    try:
+        st = os.stat(path)  # noqa: PTH116 (a plain stat: this runs on every statusline)
+    except OSError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _files_in(directory: Path) -> list[Any]:
+    """Name and stat of each file directly in ``directory`` (not recursive)."""
+    try:
+        with os.scandir(directory) as entries:
+            return sorted([e.name, _stat(e.path)] for e in entries if e.is_file(follow_symlinks=False))
+    except OSError:
+        return []
+
+
+def ledger_mark() -> list[Any]:
+    """The part of the fingerprint only a scan (or compaction) changes."""
+    ledger = paths.ledger_dir()
+    return [_stat(ledger / scan_state.FILE_NAME), _files_in(ledger / "events")]
+
+
+def fingerprint(shared: Path | None) -> list[Any]:
+    """What the report's answer depends on, as stats."""
+    parts: list[Any] = [
+        __version__,
+        *ledger_mark(),
+        _files_in(paths.config_dir()),
+        _files_in(paths.data_dir()),
+        _files_in(paths.cache_dir()),
+    ]
+    if shared is not None:
+        parts.append(_stat(shared))
+        try:
+            with os.scandir(shared) as entries:
+                folders = sorted(e.path for e in entries if e.is_dir(follow_symlinks=False))
+        except OSError:
+            folders = []
+        for folder in folders:
+            parts.append([folder, _stat(Path(folder) / "manifest.json"), _stat(Path(folder) / "manifest.sig")])
+    return parts
+
+
+def key_of(period: str, tz: str) -> str:
+    """The answer's key: a relative period means another answer on another day."""
+    return f"{period}|{tz}|{datetime.now(ZoneInfo(tz)).date().isoformat()}"
+
+
+def _entries() -> list[_Entry]:
+    try:
+        return msgspec.msgpack.decode((paths.ledger_dir() / FILE_NAME).read_bytes(), type=list[_Entry])
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        return []  # a lost or damaged summary is only a slower answer
+
+
+def cached(key: str, current: list[Any]) -> dict[str, Any] | None:
+    """The stored totals for ``key`` if nothing they depend on changed since."""
+    for entry in _entries():
+        if entry.key == key and entry.fingerprint == current:
+            return entry.totals
+    return None
+
+
+def store(key: str, mark: list[Any], totals: dict[str, Any], shared: Path | None) -> None:
+    """Keep ``totals`` for ``key`` with the fingerprint of now, unless a scan wrote while they were
+    computed (``mark`` is ``ledger_mark()`` from before: another process may have scanned meanwhile).
+    The fingerprint is taken after, as computing the answer may itself write trust or cache files."""
+    after = fingerprint(shared)
+    if after[1:3] != mark:
+        return
+    entries = [_Entry(key, after, totals), *(e for e in _entries() if e.key != key)][:KEEP]
+    data = msgspec.msgpack.encode(entries)
+    with contextlib.suppress(OSError):  # only a cache
+        atomic_write_with(paths.ledger_dir() / FILE_NAME, lambda tmp: tmp.write_bytes(data), durable=False)
