@@ -152,7 +152,7 @@ def snapshot(home: Path) -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     for path in sorted(home.rglob("*")):
         rel = str(path.relative_to(home))
-        if rel.startswith(".cache/tokscope"):
+        if rel == ".cache" or rel.startswith(".cache/tokscope"):  # tokscope's cache (private db copies)
             continue
         regular = path.is_file() and not path.is_symlink()
         found[rel] = hashlib.sha256(path.read_bytes()).hexdigest() if regular else None

@@ -71,7 +71,7 @@ def tree(home: Path) -> dict[str, str | None]:
     own = paths.cache_dir()
     found: dict[str, str | None] = {}
     for path in sorted(home.rglob("*")):
-        if path == own or own in path.parents:
+        if path == own or own in path.parents or path in own.parents:  # tokscope's cache (private db copies)
             continue
         if path.is_file() and not path.is_symlink():
             found[str(path.relative_to(home))] = hashlib.sha256(path.read_bytes()).hexdigest()
