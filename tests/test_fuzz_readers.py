@@ -8,7 +8,8 @@ file or as a database's ``-wal``/``-journal``.
 
 Each read must return (no exception, no hang), name no reader bug among its errors, leave every
 file byte-identical with nothing added, and still count what the mutation did not touch: every other
-source keeps its rows, and in a line log every row that does not depend on the mutated line stays.
+source keeps its rows, and in a line log one bad line costs at most one of the rows that the log gives
+without that line too.
 ``test_no_value_outside_the_limits_is_counted`` holds ``read_job`` to ``tokscope.limits``.
 """
 
@@ -39,7 +40,7 @@ from tokscope.scan_worker import read_job
 
 CLIENTS = [r.client for r in all_readers()]
 FUZZ = settings(
-    max_examples=10,
+    max_examples=40,
     deadline=None,
     derandomize=True,
     database=None,
@@ -322,12 +323,14 @@ def test_a_mutation_costs_only_itself(client: str, m: Mutation, templates: dict[
             lost = baseline[path] - keys(result)
             assert not lost, f"{m} on {target.name}: {path.name} lost {sorted(lost)}"
     if isolated is not None and target in results:
+        # One bad line costs at most its own turn. Not zero: a line can stand in for its neighbour (Codex
+        # repeats a total; with the first copy deleted the repeat counts the turn, with it damaged not).
         lost = isolated - keys(results[target])
-        assert not lost, f"{m}: {target.name} lost rows that do not depend on line {line}: {sorted(lost)}"
+        assert len(lost) <= 1, f"{m}: {target.name} lost rows beside line {line}: {sorted(lost)}"
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-@settings(FUZZ, max_examples=5)
+@settings(FUZZ, max_examples=15)
 @given(
     m=st.builds(
         Mutation, kind=st.just("value"), file=st.integers(0, 1_000), at=st.floats(0, 1), value=st.integers(0, 1_000)
