@@ -136,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     from tokscope.completion import register as register_completion
 
     register_completion(sub)
+    from tokscope.anomalies import register as register_anomalies
+
+    register_anomalies(sub)
+    from tokscope.mcp_server import register as register_mcp
+
+    register_mcp(sub)
 
     p = sub.add_parser(
         "demo", help="the TUI on generated demo data (a temporary directory; nothing of yours is touched)"
