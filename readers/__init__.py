@@ -9,17 +9,31 @@ module may serve several clients, e.g. Codex and Every Code). A reader
   ledger keeps for the next call;
 * never writes anything, never imports Textual or Polars, never prices.
 
-Rows are plain tuples in ``tokscope.readers.base.ROW_FIELDS`` order.
+Rows are ``tokscope.readers.base.Row`` structs. Each reader declares the environment variables
+it reads (``env``); ``reader_env`` is their union, and ``choose_readers`` picks the readers a
+scan runs from the ``readers`` setting (``TOKSCOPE_READERS`` / config.toml).
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
 
 from .base import Reader, ReadResult, Source
 
-__all__ = ["READER_MODULES", "ReadResult", "Reader", "Source", "all_readers", "get_reader"]
+__all__ = [
+    "READER_MODULES",
+    "ReadResult",
+    "Reader",
+    "ReaderChoice",
+    "Source",
+    "all_readers",
+    "choose_readers",
+    "get_reader",
+    "reader_env",
+]
 
 #: Modules under ``tokscope.readers`` that define readers, in display order.
 READER_MODULES: tuple[str, ...] = (
@@ -58,3 +72,34 @@ def get_reader(client: str) -> Reader:
         if reader.client == client:
             return reader
     raise KeyError(f"no reader for client {client!r}")
+
+
+def reader_env() -> tuple[str, ...]:
+    """Every environment variable some reader reads (sorted): what test isolation and the demo clear."""
+    return tuple(sorted({name for reader in all_readers() for name in getattr(reader, "env", ())}))
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderChoice:
+    """The readers a scan runs, and what was wrong with the setting that chose them."""
+
+    readers: tuple[Reader, ...]
+    problems: tuple[str, ...] = ()
+
+
+def choose_readers(names: Iterable[str]) -> ReaderChoice:
+    """The readers named by the ``readers`` setting (client names, e.g. ``claude-code,codex``), in display order.
+
+    No names means every reader. An unknown name is reported with the known ones and costs
+    only itself: the names that are known still choose their readers.
+    """
+    wanted = {name.strip().lower().replace("_", "-") for name in names if name.strip()}
+    if not wanted:
+        return ReaderChoice(all_readers())
+    known = [reader.client for reader in all_readers()]
+    unknown = sorted(wanted - set(known))
+    problems = tuple(
+        f"readers setting (TOKSCOPE_READERS or config.toml): unknown reader {name!r}; known: {', '.join(known)}"
+        for name in unknown
+    )
+    return ReaderChoice(tuple(r for r in all_readers() if r.client in wanted), problems)

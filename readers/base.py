@@ -105,8 +105,9 @@ class Reader(Protocol):
     session_totals: bool
     """True when the client only keeps running totals per session."""
     env: tuple[str, ...]
-    """Every environment variable the reader reads (besides HOME and the XDG base dirs):
-    tests and ``tokscope demo`` clear exactly these."""
+    """Every environment variable the reader reads (besides HOME and the XDG base dirs), those read on
+    one platform only included: ``readers.reader_env()`` is their union, which the tests and ``tokscope
+    demo`` clear. ``tests/test_reader_contract.py`` checks that each one is read and none is missing."""
 
     def roots(self) -> list[Path]:
         """The directories (or files) this reader looks in, existing or not."""

@@ -72,13 +72,16 @@ def cost(value: Any) -> float | None:
 
 
 def epoch_us(value: Any) -> int | None:
-    """An epoch number in seconds, milliseconds or microseconds (told apart by size) as µs; None if not > 0."""
+    """An epoch number in seconds, milliseconds, microseconds or nanoseconds (told apart by size: each
+    unit's range is years 1973-5138) as µs; None if not > 0."""
     if (value.__class__ is int or value.__class__ is float) and 1e11 < value <= 1e14:  # epoch ms: the common case
         return int(value * 1_000)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if value != value or value <= 0 or value == float("inf"):
         return None
+    if value > 1e17:
+        return int(value) // 1_000
     if value > 1e14:
         return int(value)
     if value > 1e11:
@@ -100,13 +103,16 @@ def iso_us(value: Any) -> int | None:
 
 
 def time_us(value: Any) -> int | None:
-    """A timestamp in any form a client writes (epoch s/ms/µs as a number or a numeric string,
+    """A timestamp in any form a client writes (epoch s/ms/µs/ns as a number or a numeric string,
     ISO-8601, SQLite ``YYYY-MM-DD HH:MM:SS`` in UTC) as epoch µs, else None."""
     if isinstance(value, str):
         stripped = value.strip()
         if not stripped:
             return None
-        if stripped[0].isdigit() and stripped.replace(".", "", 1).isdigit():
+        if ":" in stripped or stripped[4:5] == "-":  # ISO-8601 (YYYY-…), SQLite time
+            return iso_us(stripped)
+        try:
             return epoch_us(float(stripped))
-        return iso_us(stripped)
+        except ValueError:
+            return iso_us(stripped)
     return epoch_us(value)

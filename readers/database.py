@@ -41,13 +41,14 @@ class Locked(Exception):
 
 
 def companions(path: Path) -> tuple[Path, ...]:
-    """The files whose change also means the database changed (its ``-wal``)."""
-    return (path.with_name(path.name + "-wal"),)
+    """The files whose change also means the database changed (its ``-wal``, beside a symlink's target)."""
+    real = path.resolve()
+    return (real.with_name(real.name + "-wal"),)
 
 
 def _stat(path: Path) -> os.stat_result | None:
     try:
-        st = path.lstat()
+        st = path.stat()  # a symlink to a regular file is fine; to a FIFO or a device it is not
     except FileNotFoundError:
         return None
     if not stat.S_ISREG(st.st_mode):
@@ -131,9 +132,10 @@ def query(path: Path, work: Callable[[sqlite3.Connection], T]) -> T:
     Raises ``Locked`` when it stays busy through the retries; ``FileNotFoundError`` when it is gone;
     other SQLite errors (not a database, malformed) propagate as ``sqlite3.DatabaseError``.
     """
+    real = path.resolve()  # SQLite keeps -wal and -journal beside the symlink's target, so do we
     for attempt in range(len(RETRY_BACKOFF) + 1):
         try:
-            return _attempt(path, work)
+            return _attempt(real, work)
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc):
                 raise
@@ -153,6 +155,8 @@ def read_db(path: Path, work: Callable[[sqlite3.Connection], list[Row]]) -> Read
         return ReadResult(errors=[f"{path}: cannot read database: {exc}"])
     except RecursionError:
         return ReadResult(errors=[f"{path}: cannot read database: a value is nested too deeply"])
+    except OSError as exc:  # gone since discovery, unreadable, its copy failed
+        return ReadResult(errors=[f"{path}: cannot read database: {exc.strerror or exc}"])
     return ReadResult(rows=rows)
 
 

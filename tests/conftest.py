@@ -2,45 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+from tokscope.readers import reader_env
 
-#: Environment variables that point tokscope or a client somewhere; cleared for every test.
-_ISOLATE = (
-    "CLAUDE_CONFIG_DIR",
-    "CODEX_HOME",
-    "CODE_HOME",
-    "XDG_CONFIG_HOME",
-    "XDG_DATA_HOME",
-    "XDG_CACHE_HOME",
-    "XDG_STATE_HOME",
-    "TOKSCOPE_SHARED",
-    "TOKSCOPE_TZ",
-    "TOKSCOPE_READERS",
-    "APPDATA",
-    "LOCALAPPDATA",
-)
-#: Prefixes of client variables (CLINE_DATA_DIR, COPILOT_OTEL_FILE_EXPORTER_PATH, ...), cleared too.
-_ISOLATE_PREFIXES = (
-    "CLAUDE_",
-    "CODEX_",
-    "TOKSCOPE_",
-    "CLINE_",
-    "COPILOT_",
-    "VSCODE_",
-    "GEMINI_",
-    "QWEN_",
-    "KIMI_",
-    "PI_CODING_",
-    "OMP_",
-    "OPENCLAW_",
-    "GOOSE_",
-    "HERMES_",
-    "OPENCODE_",
-    "AMP_",
-)
+from tokscope.config import ENV as TOKSCOPE_ENV
+
+#: The XDG base dirs (tokscope's own files and several readers' roots): unset, so they follow HOME.
+XDG = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")
+
+
+def isolated_env() -> tuple[str, ...]:
+    """What every test unsets: each variable a reader declares, tokscope's own settings and XDG_*."""
+    return (*reader_env(), *TOKSCOPE_ENV, *XDG)
 
 
 @pytest.fixture(autouse=True)
@@ -49,8 +24,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
-    for name in list(os.environ):
-        if name in _ISOLATE or (name.endswith("_HOME") and name not in ("HOME",) and name != "PYENV_HOME"):
-            monkeypatch.delenv(name, raising=False)
+    for name in isolated_env():
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TZ", "UTC")
     return home

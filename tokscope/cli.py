@@ -228,7 +228,10 @@ def run_scan(quiet: bool = True, check_ledger: bool = True) -> Any:
 
     Rich is imported only for the bar, so a rescan with nothing new stays fast. ``check_ledger``
     adds the ledger's damaged or foreign files to the errors (it loads the ledger module: Polars).
+    The readers are those the ``readers`` setting chooses; a name it does not know is an error line.
     """
+    from tokscope import config as config_mod
+    from tokscope.readers import choose_readers
     from tokscope.scan import scan
 
     bar: Any = None
@@ -256,11 +259,13 @@ def run_scan(quiet: bool = True, check_ledger: bool = True) -> Any:
         if bar is not None and task is not None:
             bar.update(task, completed=done)
 
+    choice = choose_readers(config_mod.load().readers)
     try:
-        summary = scan(progress=progress, on_plan=on_plan)
+        summary = scan(readers=choice.readers, progress=progress, on_plan=on_plan)
     finally:
         if bar is not None:
             bar.stop()
+    summary.errors[:0] = choice.problems
     if check_ledger:
         from tokscope.doctor import warnings
         from tokscope.ledger import Ledger
@@ -324,13 +329,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_sources(args: argparse.Namespace) -> int:
     """``tokscope sources``."""
+    from tokscope import config as config_mod
+    from tokscope.readers import choose_readers
     from tokscope.sources import source_entries
 
     summary = None
     if not args.no_scan:
         summary = run_scan()
         _print_errors(summary)
-    entries = source_entries(summary)
+    entries = source_entries(summary, choose_readers(config_mod.load().readers).readers)
     if args.format == "json":
         print(json.dumps(entries, indent=2))
         return 0

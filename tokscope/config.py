@@ -30,6 +30,10 @@ class Config:
     """Problems found while reading the file."""
 
 
+#: The environment variables tokscope itself reads (the readers' are ``tokscope.readers.reader_env()``).
+ENV: tuple[str, ...] = ("TOKSCOPE_SHARED", "TOKSCOPE_TZ", "TOKSCOPE_READERS")
+
+
 def config_path() -> Path:
     """Where config.toml lives."""
     return paths.config_dir() / "config.toml"
@@ -52,15 +56,14 @@ def load(path: Path | None = None) -> Config:
         where = "TOKSCOPE_TZ" if os.environ.get("TOKSCOPE_TZ") else f"{path}: timezone"
         errors.append(f"{where}: unknown IANA timezone {tz!r} (e.g. Europe/Berlin, UTC); using the local one")
         tz = None
-    readers_env = os.environ.get("TOKSCOPE_READERS")
-    readers = [r.strip() for r in readers_env.split(",")] if readers_env else data.get("readers", [])
+    readers = _readers(_setting("TOKSCOPE_READERS", data, "readers", str | list, path, errors), path, errors)
     debounce = _setting(None, data, "export_debounce", int | float, path, errors)
     debounce = 30.0 if debounce is None or isinstance(debounce, bool) or debounce < 0 else debounce
     known = {"shared_folder", "timezone", "readers", "export_debounce"}
     return Config(
         shared_folder=Path(shared).expanduser() if shared else None,
         timezone=tz if isinstance(tz, str) and tz else None,
-        readers=tuple(r for r in readers if isinstance(r, str) and r),
+        readers=readers,
         export_debounce=float(debounce),
         extra={k: v for k, v in data.items() if k not in known},
         errors=tuple(errors),
@@ -80,3 +83,13 @@ def _setting(env: str | None, data: dict, key: str, kind: type | Any, path: Path
         errors.append(f"{path}: {key} = {value!r}: expected {wanted}, got {type(value).__name__}; ignored")
         return None
     return value
+
+
+def _readers(value: str | list | None, path: Path, errors: list[str]) -> tuple[str, ...]:
+    """The ``readers`` setting: a comma list (the env var, or a string in config.toml) or a list of names."""
+    if value is None:
+        return ()
+    names = value.split(",") if isinstance(value, str) else value
+    if any(not isinstance(v, str) for v in names):
+        errors.append(f"{path}: readers: entries that are not client names were ignored")
+    return tuple(v.strip() for v in names if isinstance(v, str) and v.strip())

@@ -294,27 +294,30 @@ def _resign(folder: Path, signer: Any, created_at: datetime) -> None:
     atomic_write(folder / MANIFEST, data)
 
 
-#: Environment variables the demo overrides so nothing of the user's is touched.
-_CLEAR = (
-    "CLAUDE_CONFIG_DIR",
-    "CODEX_HOME",
-    "CODE_HOME",
-    "TOKSCOPE_SHARED",
-    "TOKSCOPE_TZ",
-    "TOKSCOPE_READERS",
-)
+#: The XDG base dirs the demo points into its own HOME (the rest of XDG_* is cleared).
+_XDG = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME")
+
+
+def _cleared() -> tuple[str, ...]:
+    """What the demo unsets so nothing of the user's is read: every variable a reader declares,
+    tokscope's own settings and the XDG dirs it does not set."""
+    from tokscope.config import ENV
+    from tokscope.readers import reader_env
+
+    return (*reader_env(), *ENV, "XDG_STATE_HOME")
 
 
 def demo_env(root: Path) -> dict[str, str]:
     """Point HOME and XDG_* at ``root`` (and clear the agents' own overrides); return the old values."""
-    old = {k: os.environ.get(k, "") for k in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", *_CLEAR)}
+    cleared = _cleared()
+    old = {k: os.environ.get(k, "") for k in ("HOME", *_XDG, *cleared)}
     home = root / "home"
     home.mkdir(parents=True, exist_ok=True)
     os.environ["HOME"] = str(home)
     os.environ["XDG_CONFIG_HOME"] = str(home / ".config")
     os.environ["XDG_DATA_HOME"] = str(home / ".local" / "share")
     os.environ["XDG_CACHE_HOME"] = str(home / ".cache")
-    for name in _CLEAR:
+    for name in cleared:
         os.environ.pop(name, None)
     return old
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tokscope.readers import Reader
 
 
 def reachable(path: Path) -> bool:
@@ -14,8 +18,9 @@ def reachable(path: Path) -> bool:
         return False
 
 
-def source_entries(summary: Any = None) -> list[dict[str, Any]]:
-    """One entry per reader: its roots (found and searched), files, ledger events and problems.
+def source_entries(summary: Any = None, readers: Iterable[Reader] | None = None) -> list[dict[str, Any]]:
+    """One entry per reader (of ``readers``, default all): its roots (found and searched), files, ledger
+    events and problems.
 
     ``summary`` is a just-run ``ScanSummary`` whose walk is reused; without one the roots are walked here.
     """
@@ -35,7 +40,7 @@ def source_entries(summary: Any = None) -> list[dict[str, Any]]:
         .iter_rows()
     )
     entries = []
-    for reader in all_readers():
+    for reader in all_readers() if readers is None else readers:
         if summary is not None and reader.client in summary.per_client:  # the scan just walked the roots
             files, errors = summary.per_client[reader.client], summary.discover_errors[reader.client]
         else:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import date
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -46,6 +46,9 @@ from tokscope.tui.messages import ExportFinished, SourcesChanged, UsageLoaded, V
 from tokscope.tui.prefs import load_prefs, save_pref
 from tokscope.tui.tabs import tab as tab_spec
 from tokscope.tui.view import Clock, Loaded, View, ViewState, compute_view, utc_now
+
+if TYPE_CHECKING:
+    from tokscope.readers import ReaderChoice
 
 # --- export / trust hooks (devices feature) ----------------------------------------
 
@@ -213,14 +216,21 @@ class TokscopeApp(App):
 
     # --- live ------------------------------------------------------------------------
 
+    def scan_readers(self) -> ReaderChoice:
+        """The readers this app scans and watches: those it was given, else the ``readers`` setting's."""
+        from tokscope.readers import ReaderChoice, choose_readers
+
+        if self.readers is not None:
+            return ReaderChoice(tuple(self.readers))
+        return choose_readers(self.settings.readers)
+
     def start_watcher(self) -> None:
         """Watch every reader's roots and the shared folder (in the first load worker: importing
         every reader and watchdog takes 0.1 s the screen should not wait for)."""
-        from tokscope.readers import all_readers
         from tokscope.watch import SourceWatcher
 
         roots: list[Path] = []
-        for reader in self.readers if self.readers is not None else all_readers():
+        for reader in self.scan_readers().readers:
             roots.extend(reader.roots())
         from tokscope.identity import load_device
 
@@ -285,8 +295,9 @@ class TokscopeApp(App):
         if scan:
             from tokscope.scan import scan as run_scan
 
-            summary = run_scan(ledger=self.ledger, readers=self.readers)
-            errors = summary.errors
+            choice = self.scan_readers()
+            summary = run_scan(ledger=self.ledger, readers=choice.readers)
+            errors = [*choice.problems, *summary.errors]
             new_events = summary.new_events
         loaded: Loaded | None = None
         key = self._data_key()

@@ -281,10 +281,8 @@ class MainScreen(Screen):
     def _empty_text(self) -> Text:
         import os
 
-        from tokscope.readers import all_readers
-
         home = os.environ.get("HOME") or ""
-        readers = list(self.app.readers if self.app.readers is not None else all_readers())
+        readers = self.app.scan_readers().readers
         roots = []
         for reader in readers:
             for root in reader.roots()[:1]:
