@@ -267,10 +267,16 @@ def run_scan(quiet: bool = True, check_ledger: bool = True) -> Any:
             bar.stop()
     summary.errors[:0] = choice.problems
     if check_ledger:
-        from tokscope.doctor import warnings
-        from tokscope.ledger import Ledger
+        from tokscope.ledger_listing import mark_clean, unchanged_since_clean_check
 
-        summary.errors.extend(warnings(Ledger()))
+        if summary.read or summary.new_events or not unchanged_since_clean_check():
+            from tokscope.doctor import warnings
+            from tokscope.ledger import Ledger
+
+            found = warnings(Ledger())
+            summary.errors.extend(found)
+            if not found:
+                mark_clean()
     return summary
 
 

@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from tokscope import paths, scan_state, statusline
+from tokscope import ledger_listing, paths, scan_state, statusline
 from tokscope.events import LEDGER_SCHEMA
 from tokscope.fsutil import atomic_write_with, locked
 from tokscope.readers.base import open_regular
@@ -65,7 +65,8 @@ _SEGMENT = re.compile(r"(base|delta)-(\d{8,})(?:-([0-9a-f]{16}))?\.parquet")
 _TEMP = re.compile(r"\.(?:(?:base|delta)-\d{8,}\.parquet|state\.json|health\.json)\.[a-z0-9_]+\.tmp")
 #: What belongs in the ledger's root besides ``events/``.
 _ROOT_FILES = frozenset(
-    {scan_state.FILE_NAME, scan_state.LEGACY_NAME, statusline.FILE_NAME, "health.json", "lock", "events", "quarantine"}
+    {scan_state.FILE_NAME, scan_state.LEGACY_NAME, statusline.FILE_NAME, ledger_listing.MARK}
+    | {"health.json", "lock", "events", "quarantine"}
 )
 
 FindingKind = Literal["damaged", "unknown", "temp", "quarantined"]

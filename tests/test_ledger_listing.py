@@ -1,0 +1,44 @@
+"""A scan that wrote nothing re-checks the ledger only when its folder changed since the last clean check."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tokscope.ledger_listing import listing, mark_clean, unchanged_since_clean_check
+
+
+def test_the_mark_follows_the_folder(tmp_path: Path) -> None:
+    root = tmp_path / "ledger"
+    (root / "events").mkdir(parents=True)
+    (root / "events" / "base-00000001-abcd.parquet").write_bytes(b"x" * 10)
+    assert not unchanged_since_clean_check(root)
+    mark_clean(root)
+    assert unchanged_since_clean_check(root)
+    before = listing(root)
+    segment = root / "events" / "base-00000001-abcd.parquet"
+    segment.write_bytes(b"y" * 10)  # same name and size, new bytes: the mtime moves
+    os.utime(segment, ns=(1, 1))
+    assert listing(root) != before and not unchanged_since_clean_check(root)
+    (root / "events" / "base-00000001 (copy).parquet").write_bytes(b"z")
+    mark_clean(root)
+    (root / "foreign.txt").write_text("a sync tool's")
+    assert not unchanged_since_clean_check(root)  # the root folder counts too
+
+
+def test_a_no_change_rescan_imports_no_polars(home: Path) -> None:
+    folder = home / ".claude" / "projects" / "-w"
+    folder.mkdir(parents=True)
+    (folder / "s.jsonl").write_text(
+        '{"type":"assistant","sessionId":"s","timestamp":"2026-11-01T10:00:00Z","requestId":"r",'
+        '"message":{"id":"m","model":"claude-sonnet-4-5","usage":{"input_tokens":1,"output_tokens":2}}}\n'
+    )
+    env = {**os.environ, "HOME": str(home)}
+    subprocess.run([sys.executable, "-m", "tokscope", "scan", "-q"], env=env, check=True)
+    code = (
+        "import sys; from tokscope.cli import main; main(['scan', '-q']);"
+        "sys.exit(3 if 'polars' in sys.modules else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0

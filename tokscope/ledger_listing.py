@@ -1,0 +1,66 @@
+"""A Polars-free look at the ledger's files: has anything changed since the last full check?
+
+A scan that wrote nothing only needs the ledger checked again (segment digests, foreign files)
+when its folder changed since the last check that found nothing wrong; this answers that from a
+directory listing, so a no-change rescan imports no Polars and hashes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from tokscope import paths
+
+#: Where the listing of the last clean check is kept (inside the ledger's own folder).
+MARK = ".checked"
+
+
+def listing(root: Path) -> str:
+    """A digest of the names, sizes and modification times in the ledger's folder and its events folder."""
+    digest = hashlib.sha256()
+    for folder in (root, root / "events"):
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except FileNotFoundError:
+            digest.update(f"{folder.name}|absent\n".encode())
+            continue
+        except OSError as exc:
+            return f"unreadable {exc.errno}"
+        for entry in entries:
+            if entry.name == MARK:
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                digest.update(f"{entry.name}|gone\n".encode())
+                continue
+            digest.update(f"{folder.name}/{entry.name}|{st.st_size}|{st.st_mtime_ns}|{st.st_mode}\n".encode())
+    return digest.hexdigest()
+
+
+def unchanged_since_clean_check(root: Path | None = None) -> bool:
+    """True when the events folder is exactly as the last check that found nothing left it."""
+    root = root or paths.ledger_dir()
+    try:
+        return (root / MARK).read_text(encoding="ascii") == listing(root)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def mark_clean(root: Path | None = None) -> None:
+    """Remember the listing after a check that found nothing (written only when it differs)."""
+    root = root or paths.ledger_dir()
+    now = listing(root)
+    mark = root / MARK
+    try:
+        if mark.read_text(encoding="ascii") == now:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    try:
+        if root.is_dir():
+            mark.write_text(now, encoding="ascii")
+    except OSError:
+        pass  # the next scan checks again: only slower
