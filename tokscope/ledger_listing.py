@@ -60,7 +60,11 @@ def mark_clean(root: Path | None = None) -> None:
     except (OSError, UnicodeDecodeError):
         pass
     try:
-        if root.is_dir():
-            mark.write_text(now, encoding="ascii")
+        if root.is_dir():  # private whatever the umask, like the rest of tokscope's files
+            fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            try:
+                os.write(fd, now.encode("ascii"))
+            finally:
+                os.close(fd)
     except OSError:
         pass  # the next scan checks again: only slower
