@@ -185,7 +185,7 @@ def publish(
     """
     import hashlib
 
-    from tokscope import snapshot
+    from tokscope.sync import snapshot
 
     with dev.active():
         ident = snapshot.load_identity()

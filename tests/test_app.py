@@ -285,7 +285,7 @@ async def test_daily_metric_key_and_export_without_shared_folder(home: Path) -> 
 
 
 async def test_export_key_writes_a_snapshot(home: Path, tmp_path: Path) -> None:
-    pytest.importorskip("tokscope.snapshot")
+    pytest.importorskip("tokscope.sync.snapshot")
     write_fixture(home)
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -299,15 +299,15 @@ async def test_export_key_writes_a_snapshot(home: Path, tmp_path: Path) -> None:
 
 
 async def test_trust_a_device_from_the_devices_tab(home: Path, tmp_path: Path) -> None:
-    pytest.importorskip("tokscope.merge")
+    pytest.importorskip("tokscope.sync.merge")
     import hashlib
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from tokscope.identity import Device, Identity
     from tokscope.ledger import Ledger
-    from tokscope.snapshot import export
-    from tokscope.trust import trusted_devices
+    from tokscope.sync.identity import Device, Identity
+    from tokscope.sync.snapshot import export
+    from tokscope.sync.trust import trusted_devices
 
     write_fixture(home)
     shared = tmp_path / "shared"
@@ -341,7 +341,7 @@ def test_view_state_keys() -> None:
 
 
 async def test_auto_export_after_new_turns_is_debounced(home: Path, tmp_path: Path) -> None:
-    pytest.importorskip("tokscope.snapshot")
+    pytest.importorskip("tokscope.sync.snapshot")
     paths = write_fixture(home)
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -442,16 +442,16 @@ async def test_second_start_paints_the_cached_view_then_live_data(home: Path) ->
 
 
 async def test_another_devices_snapshot_shows_without_a_key(home: Path, tmp_path: Path) -> None:
-    pytest.importorskip("tokscope.merge")
+    pytest.importorskip("tokscope.sync.merge")
     import hashlib
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from tokscope.events import frame_from_rows
-    from tokscope.identity import Device, Identity
     from tokscope.ledger import Ledger
-    from tokscope.snapshot import export
-    from tokscope.trust import pin
+    from tokscope.sync.identity import Device, Identity
+    from tokscope.sync.snapshot import export
+    from tokscope.sync.trust import pin
 
     write_fixture(home)
     shared = tmp_path / "shared"

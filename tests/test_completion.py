@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from tokscope.cli import build_parser
-from tokscope.completion import command_tree, script
+from tokscope.cli.completion import command_tree, script
 
 
 def _bash_complete(words: list[str]) -> list[str]:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.devices_helpers import TURN_TOTAL, make_devices
-from tokscope import identity, trust
-from tokscope.identity import IdentityError, load_identity, normalize_fingerprint
+from tokscope.sync import identity, trust
+from tokscope.sync.identity import IdentityError, load_identity, normalize_fingerprint
 
 FP = re.compile(r"^[A-Z2-7]{4}(-[A-Z2-7]{4}){4}$")
 
@@ -94,7 +94,7 @@ def test_tokscope_dirs_are_private_under_umask_000(tmp_path: Path) -> None:
 
 
 def test_month_file_names_reject_a_trailing_newline() -> None:
-    from tokscope.snapshot import FILE_RE, is_month_file
+    from tokscope.sync.snapshot import FILE_RE, is_month_file
 
     name = "events-2026-01-0123456789ab.parquet"
     assert is_month_file(name) and FILE_RE.fullmatch(name)

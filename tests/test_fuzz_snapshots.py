@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from tests.devices_helpers import Dev, make_devices, month_frame, publish
 from tokscope.events import TOKEN_FIELDS
 from tokscope.limits import MAX_TURN_TOKENS, MIN_TS_US, max_ts_us
-from tokscope.snapshot import MANIFEST, SIGNATURE
+from tokscope.sync.snapshot import MANIFEST, SIGNATURE
 
 
 class World:
@@ -56,9 +56,9 @@ class World:
                 shutil.copytree(self.a_state / part, self.a.root / part)
 
     def merged(self) -> tuple[pl.DataFrame, list[str]]:
-        from tokscope.identity import load_device
         from tokscope.ledger import Ledger
-        from tokscope.merge import merge_shared
+        from tokscope.sync.identity import load_device
+        from tokscope.sync.merge import merge_shared
         from tokscope.usage import local_events
 
         with self.a.active():
@@ -140,7 +140,7 @@ def _target(dev: Dev, which: str) -> Path:
 
 def _resign(dev: Dev, manifest: dict[str, Any]) -> None:
     """Sign ``manifest`` (as edited) with ``dev``'s key; sequence as the manifest now says, if an int."""
-    from tokscope import snapshot
+    from tokscope.sync import snapshot
 
     raw = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
     seq = manifest.get("sequence") if isinstance(manifest.get("sequence"), int) else 0

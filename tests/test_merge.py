@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from tests.devices_helpers import TURN_CACHE_READ, TURN_INPUT, TURN_OUTPUT, TURN_TOTAL, Dev, make_devices
-from tokscope.snapshot import MANIFEST, SIGNATURE
+from tokscope.sync.snapshot import MANIFEST, SIGNATURE
 
 
 def trio(tmp_path: Path) -> tuple[Dev, Dev, Dev]:
@@ -262,7 +262,7 @@ def test_other_versions_columns_are_adapted(tmp_path: Path) -> None:
         future_column=pl.lit(7), device_id=pl.lit(str(uuid.uuid4())), input=pl.col("input").cast(pl.Int32)
     )
     # re-sign a snapshot holding this file, as b (a newer tokscope would)
-    from tokscope import snapshot
+    from tokscope.sync import snapshot
 
     with b.active():
         frame.write_parquet(path)
@@ -290,7 +290,7 @@ def test_untrusted_device_with_a_bad_signature_offers_no_key_to_pin(tmp_path: Pa
     b.ok("export")
     edit_manifest(b)
     with a.active():
-        from tokscope.merge import list_devices
+        from tokscope.sync.merge import list_devices
 
         entry = {d.id: d for d in list_devices()}[b.id]
     assert entry.status == "refused" and "tampered" in (entry.reason or "")

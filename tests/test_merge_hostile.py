@@ -15,7 +15,7 @@ import pytest
 
 from tests.devices_helpers import Dev, make_devices, month_frame, publish
 from tokscope.limits import MAX_SEQUENCE, MAX_TURN_TOKENS
-from tokscope.snapshot import MANIFEST, SIGNATURE
+from tokscope.sync.snapshot import MANIFEST, SIGNATURE
 
 INT64_MAX = 2**63 - 1
 
@@ -108,7 +108,7 @@ def test_a_month_file_larger_than_listed_is_refused_unread(tmp_path: Path) -> No
 
 def test_a_manifest_listing_too_many_files_is_refused(tmp_path: Path) -> None:
     """A validly signed manifest with a million entries (here: just past the size bound) is not parsed."""
-    from tokscope.merge import MAX_MANIFEST_BYTES
+    from tokscope.sync.merge import MAX_MANIFEST_BYTES
 
     a, b, _c = trio(tmp_path)
     entry = {"name": "events-2026-01-000000000000.parquet", "month": "2026-01", "sha256": "0" * 64, "bytes": 1}
@@ -126,7 +126,7 @@ def test_a_trusted_devices_signature_is_checked_before_its_manifest_is_parsed(
     b.turns("sb", 2)
     b.ok("export")
     a.ok("devices", "trust", "b")
-    from tokscope import merge
+    from tokscope.sync import merge
 
     calls: list[str] = []
     real_parse, real_verify = merge._parse_manifest, merge.verify

@@ -1,4 +1,4 @@
-"""The compiler from LiteLLM's JSON to tokscope's compact table (``prices_build.build_table``)."""
+"""The compiler from LiteLLM's JSON to tokscope's compact table (``tokscope.pricing.build.build_table``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from tokscope.prices_build import BUNDLED, LEGACY, build_table, dump_table, load_legacy
 from tokscope.pricing import entry_from_compact
+from tokscope.pricing.build import BUNDLED, LEGACY, build_table, dump_table, load_legacy
 
 LITELLM = {
     "sample_spec": {"mode": "chat", "input_cost_per_token": 0.0, "output_cost_per_token": 0.0},

@@ -16,8 +16,8 @@ import polars as pl
 
 from tests.devices_helpers import TURN_INPUT, Dev, make_devices
 from tokscope.events import EVENT_SCHEMA
-from tokscope.identity import decode_key, verify
-from tokscope.snapshot import FILE_RE, MANIFEST, SIGNATURE, redact_workspace
+from tokscope.sync.identity import decode_key, verify
+from tokscope.sync.snapshot import FILE_RE, MANIFEST, SIGNATURE, redact_workspace
 
 
 def listing(folder: Path) -> dict[str, tuple[int, int, int]]:
@@ -152,7 +152,7 @@ KILLER = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    from tokscope import snapshot
+    from tokscope.sync import snapshot
     real = snapshot._publish
     def dying(path, data):
         if path.name.startswith("events-"):

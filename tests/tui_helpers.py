@@ -52,7 +52,7 @@ def write_fixture(home: Path) -> dict[str, Path]:
       and (10, 5, 0, 0) = 15;
     * s2 in /w/beta, claude-opus-4-1, 2026-11-10: (1, 2, 3, 4) = 10.
     """
-    from tokscope.identity import Device, save_device
+    from tokscope.sync.identity import Device, save_device
 
     save_device(Device(id=DEVICE_ID, name="testbox"))
     s1 = transcript(home, "/w/alpha", "s1")

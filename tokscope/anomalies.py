@@ -556,14 +556,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_anomalies(args: argparse.Namespace) -> int:
     """``tokscope anomalies``."""
-    from tokscope.cli import _print_errors, run_scan
+    from tokscope.cli.common import print_errors, run_scan
     from tokscope.timezone import valid_tz
 
     if args.tz and not valid_tz(args.tz):
         print(f"tokscope: unknown IANA timezone {args.tz!r} (e.g. Europe/Berlin, UTC)", file=sys.stderr)
         return 2
     if not args.no_scan:
-        _print_errors(run_scan())
+        print_errors(run_scan())
     found = find(args.period, args.tz)
     for note in found.notes:
         print(f"tokscope: {note}", file=sys.stderr)

@@ -187,9 +187,9 @@ def build_demo(
     last day is generated, the same at any hour (screenshots, snapshot tests).
     """
     from tokscope.events import frame_from_rows
-    from tokscope.identity import Device, save_device
     from tokscope.ledger import Ledger
     from tokscope.scan import scan
+    from tokscope.sync.identity import Device, save_device
 
     rng = random.Random(seed)
     save_device(Device(id=LAPTOP[0], name=LAPTOP[1]))
@@ -263,10 +263,10 @@ def _devices_feature() -> tuple[Callable[..., Any], Callable[..., Any], Callable
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from tokscope import identity as identity_mod
     from tokscope.fsutil import atomic_write
-    from tokscope.snapshot import export
-    from tokscope.trust import pin
+    from tokscope.sync import identity as identity_mod
+    from tokscope.sync.snapshot import export
+    from tokscope.sync.trust import pin
 
     def identity_of(device_id: str, name: str, install: bool = False) -> Any:
         """A deterministic key per demo device (stable fingerprints); ``install`` makes it this device's."""
@@ -285,7 +285,7 @@ def _devices_feature() -> tuple[Callable[..., Any], Callable[..., Any], Callable
 def _resign(folder: Path, signer: Any, created_at: datetime) -> None:
     """Give a snapshot a fixed export time (stable screenshots) and sign it with ``signer``."""
     from tokscope.fsutil import atomic_write
-    from tokscope.snapshot import MANIFEST, SIGNATURE, build_signature
+    from tokscope.sync.snapshot import MANIFEST, SIGNATURE, build_signature
 
     manifest = json.loads((folder / MANIFEST).read_bytes())
     manifest["created_at"] = created_at.isoformat(timespec="seconds")

@@ -111,7 +111,7 @@ def readers_section(summary: Any = None) -> dict[str, Any]:
 
 def identity_section() -> dict[str, Any]:
     """This device: id, name, key fingerprint, and where they are kept."""
-    from tokscope import identity
+    from tokscope.sync import identity
 
     try:
         me = identity.load_identity()
@@ -154,7 +154,7 @@ def shared_section() -> dict[str, Any]:
             out["notes"] = list(usage.notes)
         except Exception as exc:  # a merge that fails is what this section reports
             out["error"] = f"{type(exc).__name__}: {exc}"
-    from tokscope.merge import STORE_NOTE
+    from tokscope.sync.merge import STORE_NOTE
 
     refused = [d for d in out["devices"] if str(d.get("status") or "").startswith("refused")]
     refused += [n for n in out.get("notes") or [] if n.startswith(STORE_NOTE)]  # a lost or damaged trust store
@@ -167,7 +167,7 @@ def prices_section(max_age_days: int = 60) -> dict[str, Any]:
     """The price table's source and age, and the models in the ledger it cannot price."""
     from datetime import UTC, datetime
 
-    from tokscope.prices_cli import missing_models
+    from tokscope.cli.prices import missing_models
     from tokscope.pricing import load_table
 
     try:

@@ -49,7 +49,7 @@ class UsageSource:
 
         # no need to guard stdout: while serving, the SDK points fd 1 (ours and the scan workers') at stderr
         if self.scan and time.monotonic() - self._scanned_at > SCAN_INTERVAL:
-            from tokscope.cli import run_scan
+            from tokscope.cli.common import run_scan
 
             run_scan()
             self._scanned_at = time.monotonic()
@@ -90,7 +90,7 @@ def usage_summary(
     source: UsageSource, period: str, group_by: list[str], client: str | None = None, model: str | None = None
 ) -> dict[str, Any]:
     """Grouped usage rows and totals, as ``tokscope report --format json``."""
-    from tokscope.devices_cli import with_device_names
+    from tokscope.cli.devices import with_device_names
     from tokscope.events import CLIENTS
     from tokscope.format import round_cost
     from tokscope.query import GROUP_KEYS, Query, aggregate, today_in

@@ -14,8 +14,8 @@ import polars as pl
 
 from tokscope.config import Config
 from tokscope.events import EVENT_SCHEMA
-from tokscope.identity import Device, load_device
 from tokscope.ledger import Ledger
+from tokscope.sync.identity import Device, load_device
 
 
 @dataclass
@@ -51,7 +51,7 @@ def load_usage(
     """
     device = load_device()
     usage = Usage(events=local_events(ledger or Ledger(), device), device=device)
-    from tokscope.merge import merge_shared  # merge step (devices): trusted snapshots + this ledger
+    from tokscope.sync.merge import merge_shared  # merge step (devices): trusted snapshots + this ledger
 
     merged = merge_shared(usage.events, device, shared or settings.shared_folder, ledger=ledger or Ledger())
     usage.events, usage.devices, usage.notes = merged.events, merged.devices, [*usage.notes, *merged.notes]

@@ -93,8 +93,8 @@ from pathlib import Path
 sys.path.insert(0, {root!r})
 from tests.perf.bench_merge import events
 from tokscope.ledger import Ledger
-from tokscope.identity import rename_device, load_identity
-from tokscope.snapshot import export
+from tokscope.sync.identity import rename_device, load_identity
+from tokscope.sync.snapshot import export
 rename_device({name!r})
 ledger = Ledger()
 with ledger.lock():
@@ -113,9 +113,9 @@ from datetime import date
 from pathlib import Path
 t0 = time.perf_counter()
 from tokscope import config
-from tokscope.identity import load_device
+from tokscope.sync.identity import load_device
 from tokscope.ledger import Ledger
-from tokscope.merge import merge_shared
+from tokscope.sync.merge import merge_shared
 from tokscope.query import Query, aggregate
 from tokscope.usage import load_usage, local_events
 t1 = time.perf_counter()
@@ -138,9 +138,9 @@ print(json.dumps({{"imports": t1 - t0, "total": t3 - t1, "merge": (t2 - t1) if n
 
 TRUST = """
 from pathlib import Path
-from tokscope.identity import load_device
-from tokscope.merge import device_folders
-from tokscope.trust import trust
+from tokscope.sync.identity import load_device
+from tokscope.sync.merge import device_folders
+from tokscope.sync.trust import trust
 shared = Path({shared!r})
 for folder in device_folders(shared):
     if folder.name != load_device().id:
@@ -176,7 +176,7 @@ print("{}")
 EXPORT = """
 import json, sys, time
 from pathlib import Path
-from tokscope.snapshot import export
+from tokscope.sync.snapshot import export
 t = time.perf_counter()
 result = export(Path({shared!r}))
 print(json.dumps({{"seconds": time.perf_counter() - t, "unchanged": result.unchanged, "written": result.written}}))

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 def export_function() -> Callable[..., Any] | None:
     """The devices feature's ``snapshot.export(shared, *, ledger)``, if it is installed."""
     try:
-        from tokscope.snapshot import export
+        from tokscope.sync.snapshot import export
     except ImportError:
         return None
     return export
@@ -65,7 +65,7 @@ def export_function() -> Callable[..., Any] | None:
 def trust_function() -> Callable[[str, str, str], Any] | None:
     """The devices feature's ``pin(device_id, name, public_key)``, if it is installed in this tree."""
     try:
-        from tokscope import trust  # type: ignore[attr-defined]
+        from tokscope.sync import trust  # type: ignore[attr-defined]
     except ImportError:
         return None
     fn = getattr(trust, "pin", None)
@@ -232,7 +232,7 @@ class TokscopeApp(App):
         roots: list[Path] = []
         for reader in self.scan_readers().readers:
             roots.extend(reader.roots())
-        from tokscope.identity import load_device
+        from tokscope.sync.identity import load_device
 
         # our own exports land in <shared>/<our id>: not news to us
         ignore = [self.shared / load_device().id] if self.shared else []
@@ -462,7 +462,7 @@ class TokscopeApp(App):
         fn = export_function()
         if fn is None:
             if not quiet:
-                self.notify("Exporting needs the devices feature (tokscope.snapshot).", severity="warning")
+                self.notify("Exporting needs the devices feature (tokscope.sync.snapshot).", severity="warning")
             return False
         if self.shared is None:
             if not quiet:

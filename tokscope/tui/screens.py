@@ -192,7 +192,7 @@ class MainScreen(Screen):
             refused = [d for d in loaded.devices if str(d.get("status") or "").startswith("refused")]
             if refused:
                 warnings.append(f"{len(refused)} device{'s' if len(refused) > 1 else ''} refused")
-            from tokscope.merge import IDENTITY_NOTE, STORE_NOTE
+            from tokscope.sync.merge import IDENTITY_NOTE, STORE_NOTE
 
             if any(n.startswith((STORE_NOTE, IDENTITY_NOTE)) for n in loaded.notes):
                 warnings.append("trust: see Devices")
@@ -632,7 +632,7 @@ class MainScreen(Screen):
 
         fn = trust_function()
         if fn is None:
-            self.app.notify("Trusting needs the devices feature (tokscope.trust).", severity="warning")
+            self.app.notify("Trusting needs the devices feature (tokscope.sync.trust).", severity="warning")
             return
         self.app.run_worker(
             partial(self._trust_worker, fn, dict(entry)),
@@ -712,7 +712,7 @@ def second_keys(tab: str) -> list[str]:
 
 
 def call_trust(fn: Any, entry: Mapping[str, Any]) -> Any:
-    """Pin the device's public key as trusted (``tokscope.trust.pin``)."""
+    """Pin the device's public key as trusted (``tokscope.sync.trust.pin``)."""
     if not entry.get("public_key"):
         raise ValueError("its snapshot shows no public key yet; wait for it to sync")
     return fn(str(entry.get("id")), str(entry.get("name") or ""), str(entry["public_key"]))

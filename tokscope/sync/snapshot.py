@@ -39,15 +39,15 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from tokscope.readers.base import read_regular
+from tokscope.readers.coerce import count
 
 from tokscope import paths
 from tokscope.events import EVENT_SCHEMA
 from tokscope.fsutil import atomic_write, atomic_write_with, ensure_dir, locked
-from tokscope.identity import Identity, load_identity, verify
 from tokscope.ledger import Ledger
 from tokscope.limits import MAX_SEQUENCE
-from tokscope.readers.base import read_regular
-from tokscope.readers.coerce import count
+from tokscope.sync.identity import Identity, load_identity, verify
 
 FORMAT = "tokscope-snapshot"
 SIGNATURE_FORMAT = "tokscope-signature"

@@ -88,7 +88,7 @@ def _warn(*messages: str) -> None:
 
 def _identity_notice() -> str | None:
     """This device's notice (a new or loosened key, a new id), if any."""
-    from tokscope.identity import load_device
+    from tokscope.sync.identity import load_device
 
     return load_device().notice
 
@@ -98,8 +98,8 @@ def _identity_notice() -> str | None:
 
 def cmd_devices(args: argparse.Namespace) -> int:
     """``tokscope devices``: this device and every device seen in the shared folder."""
-    from tokscope.merge import list_devices
-    from tokscope.trust import NO_SHARED
+    from tokscope.sync.merge import list_devices
+    from tokscope.sync.trust import NO_SHARED
 
     shared = shared_folder(args)
     warnings: list[str] = []
@@ -152,7 +152,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """``tokscope devices show``: this device's id, name, fingerprint and public key."""
-    from tokscope.identity import IdentityError, clear_notice, load_identity
+    from tokscope.sync.identity import IdentityError, clear_notice, load_identity
 
     try:
         ident = load_identity()
@@ -182,7 +182,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_trust(args: argparse.Namespace) -> int:
     """``tokscope devices trust ID|NAME [--fingerprint FP]``."""
-    from tokscope.trust import NO_SHARED, TrustRefused, trust
+    from tokscope.sync.trust import NO_SHARED, TrustRefused, trust
 
     shared = shared_folder(args)
     if shared is None:
@@ -210,7 +210,7 @@ def _ask(device_id: str, name: str, fingerprint: str) -> bool:
 
 def cmd_untrust(args: argparse.Namespace) -> int:
     """``tokscope devices untrust ID|NAME``."""
-    from tokscope.trust import TrustRefused, untrust
+    from tokscope.sync.trust import TrustRefused, untrust
 
     try:
         device_id = untrust(args.device, shared=shared_folder(args))
@@ -222,7 +222,7 @@ def cmd_untrust(args: argparse.Namespace) -> int:
 
 def cmd_rename(args: argparse.Namespace) -> int:
     """``tokscope devices rename NAME``."""
-    from tokscope.identity import rename_device
+    from tokscope.sync.identity import rename_device
 
     try:
         device = rename_device(args.name)
@@ -239,9 +239,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     """``tokscope export [--redact-workspaces]``."""
     import time
 
-    from tokscope.identity import IdentityError
-    from tokscope.snapshot import export
-    from tokscope.trust import NO_SHARED
+    from tokscope.sync.identity import IdentityError
+    from tokscope.sync.snapshot import export
+    from tokscope.sync.trust import NO_SHARED
 
     shared = shared_folder(args)
     if shared is None:
@@ -249,9 +249,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not shared.is_dir():
         return _error(f"shared folder {shared} does not exist (create it, or point --shared at the synced folder)")
     if not args.no_scan:
-        from tokscope.cli import _print_errors, run_scan
+        from tokscope.cli.common import print_errors, run_scan
 
-        _print_errors(run_scan(quiet=args.quiet))
+        print_errors(run_scan(quiet=args.quiet))
     start = time.perf_counter()
     try:
         result = export(shared, redact_workspaces=True if args.redact_workspaces else None)
@@ -286,7 +286,7 @@ def device_names(usage: Usage) -> dict[str, str]:
 
 def device_filter(wanted: list[str], usage: Usage) -> list[str]:
     """``report --device`` values (ids, id prefixes or names) as device ids; exits with an error for an unknown one."""
-    from tokscope.trust import match_devices
+    from tokscope.sync.trust import match_devices
 
     if not wanted:
         return []

@@ -29,7 +29,7 @@ import msgspec
 import polars as pl
 
 from tokscope import paths
-from tokscope.prices_build import BUCKETS, BUNDLED, _merge_groups, compact_rates, groups_from_toml
+from tokscope.pricing.build import BUCKETS, BUNDLED, _merge_groups, compact_rates, groups_from_toml
 
 PRICE_STATES: tuple[str, ...] = ("priced", "source", "unpriced")
 PRICE_STATE = pl.Enum(list(PRICE_STATES))
@@ -162,7 +162,7 @@ def _version(compact: dict[str, Any], start: str | None) -> Version:
 
 
 def entry_from_compact(key: str, compact: dict[str, Any], origin: str = "bundle") -> PriceEntry:
-    """A :class:`PriceEntry` from one compact table entry (see ``prices_build``)."""
+    """A :class:`PriceEntry` from one compact table entry (see ``pricing.build``)."""
     older = [_version(v, v.get("from")) for v in compact.get("v", ())]
     versions = (*older, _version(compact, compact.get("from") if older else None))
     sources = tuple(s for s in [compact.get("src"), *compact.get("gap", ()), *(v.source for v in older)] if s)
@@ -180,7 +180,7 @@ def entry_from_compact(key: str, compact: dict[str, Any], origin: str = "bundle"
 
 
 def _groups_of(compact: dict[str, Any]) -> dict[str, Any]:
-    """Rate groups (``prices_build`` shape) of a compact entry's current version."""
+    """Rate groups (``pricing.build`` shape) of a compact entry's current version."""
     std = {0: dict(zip(BUCKETS, compact["r"], strict=True))}
     if "rz" in compact:
         std[0]["rz"] = compact["rz"]

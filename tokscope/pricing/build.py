@@ -17,7 +17,7 @@ Compact entry (all rates USD per token)::
      "gap": [url, ...],                              # sources of gaps the legacy table filled
      "v": [{"from": "YYYY-MM-DD", ...rate fields}]}  # older dated versions (valid until the next)
 
-``python -m tokscope.prices_build LITELLM.json`` rewrites the bundled table.
+``python -m tokscope.pricing.build LITELLM.json`` rewrites the bundled table.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 UPSTREAM_URL = "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
-DATA_DIR = Path(__file__).with_name("data")
+DATA_DIR = Path(__file__).parent.parent / "data"
 BUNDLED = DATA_DIR / "prices.json"
 LEGACY = DATA_DIR / "legacy_prices.toml"
 FORMAT = 1
@@ -412,7 +412,7 @@ def dump_table(table: dict[str, Any]) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Rebuild the bundled table: ``python -m tokscope.prices_build LITELLM.json [--version V]``."""
+    """Rebuild the bundled table: ``python -m tokscope.pricing.build LITELLM.json [--version V]``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("source", help="LiteLLM model_prices_and_context_window JSON (path or URL)")
     ap.add_argument("--version", help="LiteLLM version the JSON comes from")

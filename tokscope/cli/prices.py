@@ -57,8 +57,8 @@ def _warn(table: Any) -> None:
 def cmd_update(args: argparse.Namespace) -> int:
     """``tokscope prices update [--from FILE|URL]``."""
     from tokscope.fsutil import atomic_write
-    from tokscope.prices_build import UPSTREAM_URL, build_from, dump_table
     from tokscope.pricing import user_table_path
+    from tokscope.pricing.build import UPSTREAM_URL, build_from, dump_table
 
     source = args.source or UPSTREAM_URL
     try:
@@ -148,9 +148,9 @@ def cmd_missing(args: argparse.Namespace) -> int:
         print(f"tokscope: price file not found: {args.prices}", file=sys.stderr)
         return 2
     if not args.no_scan:
-        from tokscope.cli import _print_errors, run_scan
+        from tokscope.cli.common import print_errors, run_scan
 
-        _print_errors(run_scan())
+        print_errors(run_scan())
     try:
         usage = load_usage(config_mod.load(), prices=args.prices)
         rows = missing_models(usage.events)

@@ -50,17 +50,17 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from tokscope.readers.base import FileTooLarge, NotRegularFile, open_regular, read_regular
 
 from tokscope import paths
 from tokscope.events import EVENT_SCHEMA
 from tokscope.fsutil import atomic_write, atomic_write_with
-from tokscope.identity import Device, decode_key, fingerprint, verify
 from tokscope.ledger import Ledger
 from tokscope.limits import MAX_SEQUENCE
-from tokscope.readers.base import FileTooLarge, NotRegularFile, open_regular, read_regular
-from tokscope.snapshot import FORMAT, MANIFEST, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, SIGNATURE, is_month_file
-from tokscope.snapshot_check import Checked, check_file
-from tokscope.trust import (
+from tokscope.sync.identity import Device, decode_key, fingerprint, verify
+from tokscope.sync.snapshot import FORMAT, MANIFEST, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, SIGNATURE, is_month_file
+from tokscope.sync.snapshot_check import Checked, check_file
+from tokscope.sync.trust import (
     TrustedDevice,
     TrustError,
     accepted_path,
@@ -724,7 +724,7 @@ def scan_shared(
     folders = device_folders(shared) if shared is not None else []
     local_key: str | None = None
     if any(f.name == local.id for f in folders):
-        from tokscope.identity import IdentityError, load_identity
+        from tokscope.sync.identity import IdentityError, load_identity
 
         with contextlib.suppress(IdentityError):  # a broken key is reported by export and devices show
             local_key = load_identity().public_key_text
@@ -764,7 +764,7 @@ def scan_shared(
 
 def local_status(local: Device, rows: int | None, snapshots: Iterable[Snapshot]) -> DeviceStatus:
     """This device's row in the device list."""
-    from tokscope.identity import IdentityError, load_identity
+    from tokscope.sync.identity import IdentityError, load_identity
 
     fp: str | None = None
     key: str | None = None
@@ -804,8 +804,8 @@ def list_devices(
     ledger's when None). Problems with the trust stores are added to ``warnings``.
     """
     from tokscope import config
-    from tokscope.identity import load_device
     from tokscope.ledger import Ledger
+    from tokscope.sync.identity import load_device
 
     if shared is None:
         shared = config.load().shared_folder
@@ -1112,7 +1112,7 @@ def merge_shared(
         token = None
         keys = None
         if ledger is not None and blobs:
-            from tokscope.snapshot import ledger_token
+            from tokscope.sync.snapshot import ledger_token
             from tokscope.usage import local_events as events_of
 
             token = ledger_token(ledger)

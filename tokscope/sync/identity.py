@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tokscope.readers.base import read_regular
+
 from tokscope import paths
 from tokscope.fsutil import atomic_write, locked
-from tokscope.readers.base import read_regular
 
 if TYPE_CHECKING:  # cryptography is imported where keys are used: a plain report never loads it
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

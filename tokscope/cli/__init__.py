@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tokscope import __version__
+from tokscope.cli.common import print_errors, run_scan
 
 FORMATS = ("table", "json", "csv")
 
@@ -115,11 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_statusline(sub)
 
-    from tokscope.prices_cli import register as register_prices
+    from tokscope.cli.prices import register as register_prices
 
     register_prices(sub)
 
-    from tokscope.devices_cli import register as register_devices
+    from tokscope.cli.devices import register as register_devices
 
     register_devices(sub)
 
@@ -133,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_serve(sub)
 
-    from tokscope.completion import register as register_completion
+    from tokscope.cli.completion import register as register_completion
 
     register_completion(sub)
     from tokscope.anomalies import register as register_anomalies
@@ -223,70 +224,6 @@ def _print_config_errors() -> None:
 # --- scan ------------------------------------------------------------------
 
 
-def run_scan(quiet: bool = True, check_ledger: bool = True) -> Any:
-    """Scan incrementally; show a progress bar on stderr when there is much to read.
-
-    Rich is imported only for the bar, so a rescan with nothing new stays fast. ``check_ledger``
-    adds the ledger's damaged or foreign files to the errors (it loads the ledger module: Polars).
-    The readers are those the ``readers`` setting chooses; a name it does not know is an error line.
-    """
-    from tokscope import config as config_mod
-    from tokscope.readers import choose_readers
-    from tokscope.scan import scan
-
-    bar: Any = None
-    task = None
-
-    def on_plan(files: int, size: int) -> None:
-        nonlocal bar, task
-        if not quiet and sys.stderr.isatty() and size >= 16 << 20:
-            from rich.console import Console
-            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
-
-            bar = Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-            bar.start()
-            task = bar.add_task(f"scanning {files:,} files", total=size)
-
-    def progress(done: int, total: int) -> None:
-        if bar is not None and task is not None:
-            bar.update(task, completed=done)
-
-    choice = choose_readers(config_mod.load().readers)
-    try:
-        summary = scan(readers=choice.readers, progress=progress, on_plan=on_plan)
-    finally:
-        if bar is not None:
-            bar.stop()
-    summary.errors[:0] = choice.problems
-    if check_ledger:
-        from tokscope.ledger_listing import mark_clean, unchanged_since_clean_check
-
-        if summary.read or summary.new_events or not unchanged_since_clean_check():
-            from tokscope.doctor import warnings
-            from tokscope.ledger import Ledger
-
-            found = warnings(Ledger())
-            summary.errors.extend(found)
-            if not found:
-                mark_clean()
-    return summary
-
-
-def _print_errors(summary: Any, limit: int = 20) -> None:
-    for message in summary.errors[:limit]:
-        print(f"tokscope: warning: {message}", file=sys.stderr)
-    if len(summary.errors) > limit:
-        print(f"tokscope: warning: … and {len(summary.errors) - limit} more", file=sys.stderr)
-
-
 def cmd_scan(args: argparse.Namespace) -> int:
     """``tokscope scan``."""
     import time
@@ -294,7 +231,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     summary = run_scan(quiet=args.quiet)
     elapsed = time.perf_counter() - start
-    _print_errors(summary)
+    print_errors(summary)
     if not args.quiet:
         print(
             f"{summary.files:,} files ({summary.read:,} read, {summary.bytes_read / 1e6:,.1f} MB), "
@@ -321,7 +258,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     summary = None
     if not args.repair and not args.no_scan:
         summary = run_scan()
-        _print_errors(summary)
+        print_errors(summary)
     data = doctor.report(summary=summary)
     if args.format == "json":
         print(json.dumps(data, indent=2))
@@ -342,7 +279,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
     summary = None
     if not args.no_scan:
         summary = run_scan()
-        _print_errors(summary)
+        print_errors(summary)
     entries = source_entries(summary, choose_readers(config_mod.load().readers).readers)
     if args.format == "json":
         print(json.dumps(entries, indent=2))
@@ -396,7 +333,7 @@ def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     )
     today = today_in(tz)
     usage = load_usage(settings, prices=getattr(args, "prices", None), shared=getattr(args, "shared", None))
-    from tokscope.devices_cli import device_filter, with_device_names
+    from tokscope.cli.devices import device_filter, with_device_names
 
     query.devices = device_filter(getattr(args, "device", []), usage)
     if getattr(args, "energy", False) or settings.extra.get("energy") is True:
@@ -467,7 +404,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 2
     if not args.no_scan:
         summary = run_scan()
-        _print_errors(summary)
+        print_errors(summary)
     else:  # the scan names the ledger's damaged files; without one, say it here
         from tokscope.doctor import warnings
         from tokscope.ledger import Ledger

@@ -29,11 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tokscope.readers.base import read_regular
+
 from tokscope import paths
 from tokscope.fsutil import atomic_write, locked
-from tokscope.identity import decode_key, fingerprint, load_device, normalize_fingerprint
 from tokscope.limits import MAX_SEQUENCE
-from tokscope.readers.base import read_regular
+from tokscope.sync.identity import decode_key, fingerprint, load_device, normalize_fingerprint
 
 fingerprint_of = fingerprint  # ``trust`` has a parameter of that name
 
@@ -233,7 +234,7 @@ def trust(
     ``confirm(device_id, name, fingerprint)`` asks; without ``confirm`` the trust is refused.
     """
     from tokscope import config
-    from tokscope.merge import SnapshotRefused, device_folders, read_signed_manifest  # merge imports this module
+    from tokscope.sync.merge import SnapshotRefused, device_folders, read_signed_manifest  # merge imports this module
 
     shared = shared if shared is not None else config.load().shared_folder
     if shared is None:
@@ -290,7 +291,7 @@ def trust(
 
 def _claimed_name(folder: Path) -> str:
     """The name a (refused, unverified) manifest gives its device: only to find it by name and say why."""
-    from tokscope.snapshot import MANIFEST, MAX_MANIFEST_BYTES
+    from tokscope.sync.snapshot import MANIFEST, MAX_MANIFEST_BYTES
 
     try:
         manifest = json.loads(read_regular(folder / MANIFEST, MAX_MANIFEST_BYTES))
@@ -308,7 +309,7 @@ def untrust(device: str, *, shared: Path | None = None) -> str:
         raise TrustRefused(str(exc)) from None
     ids = match_devices(device, [(i, p.name) for i, p in pins.items()])
     if not ids and shared is not None:
-        from tokscope.merge import scan_shared
+        from tokscope.sync.merge import scan_shared
 
         seen = scan_shared(shared, load_device(), read=False, record=False)
         ids = [i for i in match_devices(device, [(s.status.id, s.status.name) for s in seen]) if i in pins]

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from tokscope.readers.base import read_regular
 
 from tokscope import paths
 from tokscope.events import CLIENTS, EVENT_SCHEMA, TOKEN_FIELDS
 from tokscope.fsutil import atomic_write
 from tokscope.limits import MAX_COST, MAX_SESSION_TOKENS, MAX_TURN_TOKENS, MIN_TS_US, max_ts_us
-from tokscope.readers.base import read_regular
 
 #: Changes whenever what is checked changes (remembered passes of other versions are not trusted).
 CHECK_VERSION = f"1|{MAX_TURN_TOKENS}|{MAX_SESSION_TOKENS}|{MAX_COST}|{MIN_TS_US}"

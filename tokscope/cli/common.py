@@ -1,0 +1,74 @@
+"""What the CLI's commands share: the incremental scan with its progress bar, and printing its problems.
+
+Every command module (``tokscope.cli``, ``cli.devices``, ``cli.prices``, and the feature modules that
+add commands) imports these from here, so no command module imports another.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def run_scan(quiet: bool = True, check_ledger: bool = True) -> Any:
+    """Scan incrementally; show a progress bar on stderr when there is much to read.
+
+    Rich is imported only for the bar, so a rescan with nothing new stays fast. ``check_ledger``
+    adds the ledger's damaged or foreign files to the errors (it loads the ledger module: Polars).
+    The readers are those the ``readers`` setting chooses; a name it does not know is an error line.
+    """
+    from tokscope import config as config_mod
+    from tokscope.readers import choose_readers
+    from tokscope.scan import scan
+
+    bar: Any = None
+    task = None
+
+    def on_plan(files: int, size: int) -> None:
+        nonlocal bar, task
+        if not quiet and sys.stderr.isatty() and size >= 16 << 20:
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+            bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            bar.start()
+            task = bar.add_task(f"scanning {files:,} files", total=size)
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None and task is not None:
+            bar.update(task, completed=done)
+
+    choice = choose_readers(config_mod.load().readers)
+    try:
+        summary = scan(readers=choice.readers, progress=progress, on_plan=on_plan)
+    finally:
+        if bar is not None:
+            bar.stop()
+    summary.errors[:0] = choice.problems
+    if check_ledger:
+        from tokscope.ledger_listing import mark_clean, unchanged_since_clean_check
+
+        if summary.read or summary.new_events or not unchanged_since_clean_check():
+            from tokscope.doctor import warnings
+            from tokscope.ledger import Ledger
+
+            found = warnings(Ledger())
+            summary.errors.extend(found)
+            if not found:
+                mark_clean()
+    return summary
+
+
+def print_errors(summary: Any, limit: int = 20) -> None:
+    for message in summary.errors[:limit]:
+        print(f"tokscope: warning: {message}", file=sys.stderr)
+    if len(summary.errors) > limit:
+        print(f"tokscope: warning: … and {len(summary.errors) - limit} more", file=sys.stderr)
