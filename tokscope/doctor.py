@@ -154,9 +154,9 @@ def shared_section() -> dict[str, Any]:
             out["notes"] = list(usage.notes)
         except Exception as exc:  # a merge that fails is what this section reports
             out["error"] = f"{type(exc).__name__}: {exc}"
-    from tokscope.sync.merge import STORE_NOTE
+    from tokscope.sync.merge import STORE_NOTE, DeviceState
 
-    refused = [d for d in out["devices"] if str(d.get("status") or "").startswith("refused")]
+    refused = [d for d in out["devices"] if d.get("status") == DeviceState.REFUSED]
     refused += [n for n in out.get("notes") or [] if n.startswith(STORE_NOTE)]  # a lost or damaged trust store
     bad = not exists or not writable or "error" in out
     out["status"] = "error" if bad else "warning" if refused else "ok"

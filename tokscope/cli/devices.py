@@ -126,7 +126,15 @@ def cmd_devices(args: argparse.Namespace) -> int:
         ("Status", "left"),
     ):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    colors = {"this device": "cyan", "merged": "green", "untrusted": "yellow", "refused": "red", "missing": "red"}
+    from tokscope.sync.merge import DeviceState
+
+    colors = {
+        DeviceState.THIS_DEVICE: "cyan",
+        DeviceState.MERGED: "green",
+        DeviceState.UNTRUSTED: "yellow",
+        DeviceState.REFUSED: "red",
+        DeviceState.MISSING: "red",
+    }
     for d in devices:
         status = f"[{colors.get(d.status, 'white')}]{d.status}[/]"
         if d.reason:

@@ -46,6 +46,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +72,24 @@ from tokscope.sync.trust import (
     trusted_devices,
 )
 
-#: Device statuses.
-THIS_DEVICE = "this device"
-MERGED = "merged"
-UNTRUSTED = "untrusted"
-REFUSED = "refused"
-MISSING = "missing"
+
+class DeviceState(StrEnum):
+    """What became of a device's snapshot (equal to its text, which JSON and tables show)."""
+
+    THIS_DEVICE = "this device"
+    MERGED = "merged"
+    UNTRUSTED = "untrusted"
+    REFUSED = "refused"
+    MISSING = "missing"
+
+
+THIS_DEVICE, MERGED, UNTRUSTED, REFUSED, MISSING = (
+    DeviceState.THIS_DEVICE,
+    DeviceState.MERGED,
+    DeviceState.UNTRUSTED,
+    DeviceState.REFUSED,
+    DeviceState.MISSING,
+)
 
 #: Seeds of the key hash (a candidate filter only; equal hashes are checked on the keys).
 _SEED = 0x746F6B73636F7065
@@ -100,7 +113,7 @@ class DeviceStatus:
     last_export: str | None
     """``created_at`` of its manifest (ISO 8601, UTC)."""
     rows: int | None
-    status: str
+    status: DeviceState
     """``this device``, ``merged``, ``untrusted``, ``refused`` or ``missing``."""
     reason: str | None
     """Why it is not merged (None when merged or this device)."""

@@ -42,6 +42,7 @@ def load(
     generation: int = 0,
 ) -> Loaded:
     """Load the merged, priced events (``load_usage``) into memory (the columns the views use)."""
+    from tokscope.sync.merge import DeviceState
     from tokscope.usage import load_usage
 
     ledger = ledger or Ledger()
@@ -62,7 +63,7 @@ def load(
                 "trusted": True,
                 "last_export": None,
                 "rows": None,
-                "status": "this device",
+                "status": DeviceState.THIS_DEVICE,
                 "reason": None,
             },
         )

@@ -21,6 +21,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, OptionList,
 
 from tokscope.energy import energy_text
 from tokscope.format import short
+from tokscope.sync.merge import DeviceState
 from tokscope.tui.tabs import all_tabs, hotkey
 from tokscope.tui.tabs import tab as tab_spec
 from tokscope.widgets.calendar import YearCalendar
@@ -189,7 +190,7 @@ class MainScreen(Screen):
             n = len(app.settings.errors)
             warnings.append(f"config: {n} problem{'s' if n > 1 else ''}")
         if loaded is not None:
-            refused = [d for d in loaded.devices if str(d.get("status") or "").startswith("refused")]
+            refused = [d for d in loaded.devices if d.get("status") == DeviceState.REFUSED]
             if refused:
                 warnings.append(f"{len(refused)} device{'s' if len(refused) > 1 else ''} refused")
             from tokscope.sync.merge import IDENTITY_NOTE, STORE_NOTE
@@ -433,7 +434,7 @@ class MainScreen(Screen):
                 "trusted": "yes" if d.get("trusted") else ("no" if d.get("trusted") is False else "—"),
                 "last_export": str(last or "—"),
                 "rows": short(d["rows"]) if isinstance(d.get("rows"), int) else "—",
-                "status": Text(status, style="bold red") if status == "refused" else status,
+                "status": Text(status, style="bold red") if status == DeviceState.REFUSED else status,
                 "reason": str(d.get("reason") or ""),
                 "turns": short(usage.get("turns")) if usage else "0",
                 "total_tokens": short(usage.get("total_tokens")) if usage else "0",
@@ -668,7 +669,7 @@ class MainScreen(Screen):
             if entry is not None and not entry.get("trusted"):
                 self.ask_trust(key)
                 return
-            if entry is not None and entry.get("status") not in ("merged", "this device", "ok"):
+            if entry is not None and entry.get("status") not in (DeviceState.MERGED, DeviceState.THIS_DEVICE):
                 self.app.notify(str(entry.get("reason") or entry.get("status")), title=str(entry.get("name") or key))
                 return
             self._drill([("device", key)])
