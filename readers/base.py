@@ -16,8 +16,6 @@ from typing import Any, BinaryIO, Literal, Protocol, TypeVar
 
 import msgspec
 
-from .coerce import count, iso_us
-
 
 class Row(msgspec.Struct, frozen=True, gc=False):
     """One usage row (one turn, or one session's running total): the ledger schema minus device_id.
@@ -124,9 +122,6 @@ class Reader(Protocol):
 
 # --- helpers ---------------------------------------------------------------
 
-#: Old names of ``coerce.iso_us`` and ``coerce.count``, until every reader calls those.
-iso_to_us = iso_us
-clamp = count
 
 
 def env_paths(name: str) -> list[Path] | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from textual.widgets import Input
+from tokscope.readers.base import Row
 from tokscope.widgets.empty_state import EmptyState
 from tokscope.widgets.usage_table import UsageTable
 
@@ -462,7 +463,7 @@ async def test_another_devices_snapshot_shows_without_a_key(home: Path, tmp_path
     pin(other_id, "other", other.public_key_text)
     their = Ledger(tmp_path / "other-ledger")
     ts = int(NOW.timestamp() * 1_000_000) - 3_600_000_000
-    row = ("codex", "openai", "gpt-5", "/w/x", "t1", None, "k1", ts, 100, 200, 0, 300, 0, 0, None, None, 1)
+    row = Row("codex", "openai", "gpt-5", "/w/x", "t1", None, "k1", ts, 100, 200, 0, 300, 0, 0, None, None, 1)
     with their.lock():
         state = their.load_state()
         their.append(frame_from_rows([row]), state)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from tokscope.readers.base import Row
 from tokscope.widgets.daily_chart import chart_lines
 from tokscope.widgets.usage_table import Column, fit_columns
 
@@ -40,7 +41,7 @@ def _loaded(priced: bool = True) -> Loaded:
         ("codex", "openai", "gpt-5", "/w/b", "s3", None, "d", int(datetime(2026, 10, 1, tzinfo=UTC).timestamp() * US),
          1, 1, 0, 0, 0, 0, None, None, 1),
     ]  # fmt: skip
-    frame = frame_from_rows(rows).drop("rank")
+    frame = frame_from_rows([Row(*r) for r in rows]).drop("rank")
     frame = frame.with_columns(
         device_id=pl.Series(["laptop", "laptop", "studio", "studio"], dtype=pl.Categorical())
     ).select(list(EVENT_SCHEMA))

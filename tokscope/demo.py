@@ -23,6 +23,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tokscope.readers.base import Row
+
 #: The fixed identities of the demo's devices (ids are stable so screenshots are).
 LAPTOP = ("6f1c2a9e-3b47-4d2a-9c1e-0a8b7d5e4f31", "laptop")
 STUDIO = ("b2d84e17-9a3c-4f60-8e25-71c9d03a6b58", "studio")
@@ -141,7 +143,7 @@ def _sessions(rng: random.Random, today: date, days: int, per_day: float, device
 
 def _event_rows(
     rng: random.Random, today: date, days: int, per_day: float, mix_name: str, device: str, until: datetime | None
-) -> list[tuple]:
+) -> list[Row]:
     rows = []
     for _day, session, start, workspace, turns in _sessions(rng, today, days, per_day, device):
         client, provider, model = _pick(rng, MIX[mix_name])
@@ -153,24 +155,21 @@ def _event_rows(
             t = _tokens(rng, 1.3 if client == "codex" else 1.0)
             reasoning = int(t["output"] * 0.4) if client in ("codex", "gemini-cli") else 0
             rows.append(
-                (
-                    client,
-                    provider,
-                    model,
-                    workspace,
-                    session,
-                    None,
-                    f"{device}:{session}:{i}",
-                    int(ts.timestamp() * 1_000_000),
-                    t["input"],
-                    t["output"],
-                    reasoning,
-                    t["cache_read"],
-                    t["cache_write"],
-                    0,
-                    None,
-                    None,
-                    1,
+                Row(
+                    client=client,
+                    provider=provider,
+                    model=model,
+                    workspace=workspace,
+                    session_id=session,
+                    agent=None,
+                    event_key=f"{device}:{session}:{i}",
+                    ts=int(ts.timestamp() * 1_000_000),
+                    input=t["input"],
+                    output=t["output"],
+                    reasoning=reasoning,
+                    cache_read=t["cache_read"],
+                    cache_write_5m=t["cache_write"],
+                    rank=1,
                 )
             )
     return rows

@@ -83,17 +83,14 @@ LEDGER_SCHEMA: pl.Schema = pl.Schema(
 )
 
 
-def frame_from_rows(rows: Sequence[Row] | Sequence[tuple]) -> pl.DataFrame:
-    """Build a ledger-schema frame from reader rows (``Row``, or plain tuples in ``ROW_FIELDS`` order).
+def frame_from_rows(rows: Sequence[Row]) -> pl.DataFrame:
+    """Build a ledger-schema frame from reader rows.
 
     ``ts`` is given as epoch microseconds (int) in the rows.
     """
     if not rows:
         return LEDGER_SCHEMA.to_frame()
-    if isinstance(rows[0], Row):
-        columns = [list(map(attrgetter(name), rows)) for name in ROW_FIELDS]
-    else:
-        columns = list(zip(*rows, strict=True))
+    columns = [list(map(attrgetter(name), rows)) for name in ROW_FIELDS]
     data = {}
     for name, values in zip(ROW_FIELDS, columns, strict=True):
         data[name] = pl.Series(name, values, dtype=pl.Int64 if name == "ts" else None)

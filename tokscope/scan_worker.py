@@ -45,7 +45,6 @@ def read_job(client: str, path: str, mode: str, companions: tuple[str, ...], off
             result = reader.read(source, offset, state)
         except Rewound:
             result = reader.read(source, 0, {})
-        result.rows = [r if isinstance(r, Row) else Row(*r) for r in result.rows]
         check_limits(result, reader.session_totals, int(time.time() * 1_000_000))
         result.rows = best_per_key(result.rows)  # after the check: an implausible copy must not outrank a real one
         return result
