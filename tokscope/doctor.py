@@ -142,14 +142,13 @@ def shared_section() -> dict[str, Any]:
     writable = exists and os.access(folder, os.W_OK | os.X_OK)
     out: dict[str, Any] = {"path": str(folder), "exists": exists, "writable": writable, "devices": []}
     if exists:
-        from tokscope.tui.loading import _entry_dict
         from tokscope.usage import load_usage
 
         try:
             usage = load_usage(settings)
             out["devices"] = [
-                {k: d.get(k) for k in ("id", "name", "fingerprint", "trusted", "status", "reason", "last_export")}
-                for d in (_entry_dict(e) for e in usage.devices or [])
+                {k: d[k] for k in ("id", "name", "fingerprint", "trusted", "status", "reason", "last_export")}
+                for d in (e.as_dict() for e in usage.devices or [])
             ]
             out["notes"] = list(usage.notes)
         except Exception as exc:  # a merge that fails is what this section reports
