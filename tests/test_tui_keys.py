@@ -223,3 +223,14 @@ async def test_y_copies_the_row_with_exact_figures(home: Path) -> None:
         copied = app.clipboard
         assert copied.startswith("Model: claude-sonnet-4-5\t")
         assert "Total: 1,365" in copied and "Reasoning: 0" in copied  # columns the pane drops are copied too
+
+
+async def test_a_tab_key_followed_at_once_by_that_tabs_key_works(home: Path) -> None:
+    write_fixture(home)
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        app.main.action_tab("calendar")  # what 7 does; the next key is handled before Tabs says it changed
+        assert app.state.tab == "calendar" and app.main.check_action("metric", ())
+        await settle(app, pilot)
+        assert app.state.tab == "calendar"

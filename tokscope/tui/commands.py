@@ -44,7 +44,7 @@ class TokscopeProvider(Provider):
             label = "name" if column == "key" else column.replace("_", " ")
             commands.append((f"Sort by {label}", partial(screen.sort_by, column), "key s cycles"))
         commands.append(("Filter rows…", screen.action_filter, "key /"))
-        commands.append(("Daily chart: cost / tokens", screen.action_metric, "key m on the Daily tab"))
+        commands.append(("Chart: cost / tokens", screen.action_metric, "key m on the Daily tab"))
         commands.append(("Rescan agent logs", app.action_rescan, "key r"))
         commands.append(("Export this device's snapshot now", app.action_export, "key e"))
         commands.append(("Show keys", app.action_keys, "key ?"))

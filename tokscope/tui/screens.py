@@ -454,25 +454,32 @@ class MainScreen(Screen):
         return True
 
     def action_tab(self, tab: str) -> None:
-        """Switch to ``tab``."""
+        """Switch to ``tab`` now (a key typed right after, like ``m``, already sees the new tab)."""
+        self.switch_tab(tab)
         self.query_one(Tabs).active = tab
 
     @on(Tabs.TabActivated, "#tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
-        if event.tab is not None and event.tab.id and event.tab.id != self.app.state.tab:
-            state = self.app.state
-            if state.drill:  # a drill-down belongs to the tab it led to: leaving that tab ends it
-                shown = ", ".join(f"{k}={self._display(k, v)}" for k, v in state.drill)
-                self.app.notify(f"Drill-down cleared ({shown}).", timeout=3)
-            self.app.set_state(
-                tab=event.tab.id,
-                sort=None,
-                group2=None if state.group2 == _tab_key(event.tab.id) else state.group2,
-                drill=(),
-                back_tabs=(),
-            )
-            self.refresh_bindings()
+        if event.tab is not None and event.tab.id:
+            self.switch_tab(event.tab.id)
         self.query_one(UsageTable).focus()
+
+    def switch_tab(self, tab: str) -> None:
+        """Show ``tab``; a drill-down belongs to the tab it led to, so leaving that tab ends it."""
+        state = self.app.state
+        if tab == state.tab:
+            return
+        if state.drill:
+            shown = ", ".join(f"{k}={self._display(k, v)}" for k, v in state.drill)
+            self.app.notify(f"Drill-down cleared ({shown}).", timeout=3)
+        self.app.set_state(
+            tab=tab,
+            sort=None,
+            group2=None if state.group2 == _tab_key(tab) else state.group2,
+            drill=(),
+            back_tabs=(),
+        )
+        self.refresh_bindings()
 
     def action_group(self) -> None:
         """Pick the grouping: a preset, or any tab key with any second key."""
@@ -892,7 +899,7 @@ HELP_ROWS: tuple[tuple[str, str, str], ...] = (
     ("row.down", "j", "next row (also ↓; Home/End: first/last row)"),
     ("row.up", "k", "previous row (also ↑)"),
     ("back", "escape", "back: clear filter, undo drill-down, close"),
-    ("metric", "m", "Daily tab: chart cost or tokens"),
+    ("metric", "m", "Daily and Calendar tabs: cost or tokens"),
     ("trust", "t", "Devices tab: trust a device (shows fingerprint)"),
     ("rescan", "r", "rescan the logs now (also automatic)"),
     ("export", "e", "export this device's snapshot now"),
