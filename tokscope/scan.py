@@ -16,16 +16,20 @@ only when there are rows to write, so an unchanged rescan starts and ends fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from tokscope import paths, scan_state
-from tokscope.fsutil import locked
+from tokscope.fsutil import atomic_write_with, locked
 from tokscope.health import Health
 from tokscope.readers import Reader, ReadResult, Source, all_readers
+from tokscope.readers.base import Listings, use_listings
 from tokscope.scan_state import SourceState
 from tokscope.scan_worker import read_batch, read_job
 
@@ -40,6 +44,9 @@ PARALLEL_MIN_BYTES = 48 << 20
 BATCHES_PER_WORKER = 8
 
 Progress = Callable[[int, int], None]
+
+#: The cached directory walks (``readers.base.Listings``), under the cache dir.
+LISTINGS_NAME = "listings.msgpack"
 
 
 @dataclass
@@ -78,10 +85,10 @@ class _Job:
     stat: Signature
 
 
-def _signature(source: Source) -> Signature | None:
-    # os.stat: pathlib's stat costs 2-3x per call, and a rescan is mostly stats
+def _signature(source: Source, key: str | None = None) -> Signature | None:
+    # os.stat on a str: pathlib's stat costs 2-3x per call, and a rescan is mostly stats
     try:
-        st = os.stat(source.path)  # noqa: PTH116
+        st = os.stat(key or str(source.path))  # noqa: PTH116
     except OSError:
         return None
     companions: list[Any] = []
@@ -98,14 +105,32 @@ def plan(sources: Iterable[Source], saved: dict[str, SourceState]) -> tuple[list
     """Decide what to read: jobs for changed sources, and the paths still present."""
     jobs: list[_Job] = []
     present: list[str] = []
+    stat = os.stat
+    get = saved.get
     for source in sources:
-        sig = _signature(source)
+        key = str(source.path)
+        old = get(key)
+        if old is not None and not source.companions and not old.comp:
+            # the common case of a rescan, without building a signature: one stat, four compares
+            try:
+                st = stat(key)
+            except OSError:
+                continue
+            present.append(key)
+            if (
+                old.size == st.st_size
+                and old.mtime == st.st_mtime_ns
+                and old.ino == st.st_ino
+                and old.dev == st.st_dev
+                and old.client == source.client
+            ):
+                continue
+        sig = _signature(source, key)
         if sig is None:
             continue
-        key = str(source.path)
-        present.append(key)
+        if old is None or old.comp or source.companions:
+            present.append(key)
         dev, ino, size, mtime, companions = sig
-        old = saved.get(key)
         if old is not None and old.client == source.client:
             same_file = old.dev == dev and old.ino == ino
             if same_file and old.size == size and old.mtime == mtime and old.comp == companions:
@@ -258,12 +283,19 @@ def scan(
     readers = list(readers) if readers is not None else list(all_readers())
     summary = ScanSummary()
     sources: list[Source] = []
-    for reader in readers:
-        found, problems = discover(reader)
-        summary.per_client[reader.client] = len(found)
-        summary.discover_errors[reader.client] = problems
-        summary.errors.extend(problems)
-        sources.extend(found)
+    listings = _load_listings()
+    use_listings(listings)
+    try:
+        for reader in readers:
+            found, problems = discover(reader)
+            summary.per_client[reader.client] = len(found)
+            summary.discover_errors[reader.client] = problems
+            summary.errors.extend(problems)
+            sources.extend(found)
+    finally:
+        use_listings(None)
+    if listings.changed:
+        _save_listings(listings)
     summary.files = len(sources)
     root = ledger.root if ledger is not None else paths.ledger_dir()
     # the lock file alone, not Ledger.lock(): that one tidies (lists and verifies every segment),
@@ -311,6 +343,29 @@ def scan(
         health.finish(present, summary.discover_errors)  # after the state: a read it lost is counted again
         health.save()
     return summary
+
+
+def _listings_path() -> Path:
+    # a subfolder: the statusline's fingerprint covers the cache dir's own files, not this one
+    return paths.cache_dir() / "scan" / LISTINGS_NAME
+
+
+_listings_decoder = msgspec.msgpack.Decoder(dict[str, list[tuple[str, int, int, list[str]]]])
+
+
+def _load_listings() -> Listings:
+    """The directory walks of the last discovery (none when the cache is missing or damaged)."""
+    try:
+        walks = _listings_decoder.decode(_listings_path().read_bytes())
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        return Listings()
+    return Listings(walks)  # type: ignore[arg-type]  (tuples: read, never changed in place)
+
+
+def _save_listings(listings: Listings) -> None:
+    data = msgspec.msgpack.encode(listings.walks)
+    with contextlib.suppress(OSError):  # only a cache: the next scan walks again
+        atomic_write_with(_listings_path(), lambda tmp: tmp.write_bytes(data), durable=False)
 
 
 def _ledger(root: Path, given: Ledger | None) -> Ledger:
