@@ -64,7 +64,7 @@ from urllib.parse import unquote, urlparse
 
 import msgspec
 
-from .base import ReadResult, Row, Source, env_paths, first_sight, home, read_regular, xdg
+from .base import Fidelity, ReadResult, Row, Source, env_paths, first_sight, home, read_regular, xdg
 from .coerce import cost, count, iso_us
 from .providers import infer_provider
 
@@ -178,6 +178,7 @@ class AmpReader:
 
     client = CLIENT
     session_totals = False
+    fidelity: Fidelity = "exact"
     env = ("AMP_DATA_DIR",)
 
     def roots(self) -> list[Path]:

@@ -96,6 +96,10 @@ class ReadResult:
         self.reasons[reason] = self.reasons.get(reason, 0) + count
 
 
+Fidelity = Literal["exact", "session_totals", "estimated"]
+"""What a reader can know, shown by ``tokscope sources``, doctor, README and the TUI."""
+
+
 class Reader(Protocol):
     """The protocol every reader implements."""
 
@@ -103,6 +107,9 @@ class Reader(Protocol):
     """The client name, one of ``tokscope.events.CLIENTS``."""
     session_totals: bool
     """True when the client only keeps running totals per session."""
+    fidelity: Fidelity
+    """How exact the client's data can be: ``exact`` per turn, ``session_totals`` (running totals per
+    session, lossy in time), or ``estimated`` (counts the client guesses, or tokscope derives)."""
     env: tuple[str, ...]
     """Every environment variable the reader reads (besides HOME and the XDG base dirs), those read on
     one platform only included: ``readers.reader_env()`` is their union, which the tests and ``tokscope

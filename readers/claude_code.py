@@ -59,6 +59,7 @@ from typing import Any
 import msgspec
 
 from .base import (
+    Fidelity,
     ReadResult,
     Row,
     Source,
@@ -147,6 +148,7 @@ class ClaudeCodeReader:
 
     client = CLIENT
     session_totals = False
+    fidelity: Fidelity = "exact"
     env = ("CLAUDE_CONFIG_DIR",)
 
     def roots(self) -> list[Path]:

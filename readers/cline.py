@@ -79,7 +79,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from . import coerce
-from .base import ReadResult, Row, Source, first_sight, home, read_regular, xdg
+from .base import Fidelity, ReadResult, Row, Source, first_sight, home, read_regular, xdg
 from .providers import infer_provider
 
 CLINE_EXT = "saoudrizwan.claude-dev"
@@ -328,6 +328,7 @@ class VSCodeTaskReader:
     """Reads one extension's task files (and, for Cline, the ``~/.cline`` store)."""
 
     session_totals = False
+    fidelity: Fidelity = "exact"
 
     def __init__(self, client: str, extension: str, cline_store: bool = False) -> None:
         self.client = client

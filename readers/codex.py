@@ -61,6 +61,7 @@ from typing import Any
 import msgspec
 
 from .base import (
+    Fidelity,
     ReadResult,
     Row,
     Source,
@@ -217,6 +218,7 @@ class CodexReader:
     """Reads Codex-format rollouts for one client (codex or every-code)."""
 
     session_totals = False
+    fidelity: Fidelity = "exact"
 
     def __init__(self, client: str, env: str, default: str) -> None:
         self.client = client

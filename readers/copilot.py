@@ -91,7 +91,18 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Row, Source, decode_line, first_sight, home, iter_files, open_regular, read_new_lines
+from .base import (
+    Fidelity,
+    ReadResult,
+    Row,
+    Source,
+    decode_line,
+    first_sight,
+    home,
+    iter_files,
+    open_regular,
+    read_new_lines,
+)
 from .coerce import count, epoch_us, text, time_us
 from .database import columns, companions, read_db
 
@@ -253,6 +264,7 @@ class CopilotReader:
 
     client = CLIENT
     session_totals = False
+    fidelity: Fidelity = "exact"
     env = ("COPILOT_HOME", "COPILOT_OTEL_FILE_EXPORTER_PATH")
 
     def home_dir(self) -> Path:

@@ -43,7 +43,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Row, Source, first_sight, read_regular, xdg
+from .base import Fidelity, ReadResult, Row, Source, first_sight, read_regular, xdg
 from .coerce import cost, time_us
 from .database import col, columns
 from .session_totals import database_source, read_totals, usage_time
@@ -68,6 +68,7 @@ class CrushReader:
 
     client = CLIENT
     session_totals = True
+    fidelity: Fidelity = "session_totals"
     env = ("CRUSH_PROJECTS",)
     _index_cache: tuple[tuple, dict[Path, str]] | None = None
 

@@ -53,7 +53,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Row, Source, env_paths, home, iter_files, open_regular
+from .base import Fidelity, ReadResult, Row, Source, env_paths, home, iter_files, open_regular
 from .coerce import count, iso_us
 from .providers import infer_provider
 
@@ -111,6 +111,7 @@ class DroidReader:
 
     client = CLIENT
     session_totals = True
+    fidelity: Fidelity = "session_totals"
     env = ("DROID_SESSIONS_DIR",)
 
     def roots(self) -> list[Path]:

@@ -63,7 +63,18 @@ from typing import Any
 import msgspec
 
 from . import coerce
-from .base import ReadResult, Row, Source, decode_line, first_sight, home, iter_files, read_new_lines, read_regular
+from .base import (
+    Fidelity,
+    ReadResult,
+    Row,
+    Source,
+    decode_line,
+    first_sight,
+    home,
+    iter_files,
+    read_new_lines,
+    read_regular,
+)
 
 CLIENT = "gemini-cli"
 BOM = b"\xef\xbb\xbf"
@@ -216,6 +227,7 @@ class GeminiCliReader:
 
     client = CLIENT
     session_totals = False
+    fidelity: Fidelity = "exact"
     env = ("GEMINI_CLI_HOME",)
 
     def gemini_dirs(self) -> list[Path]:

@@ -47,7 +47,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Row, Source, first_sight, home, xdg
+from .base import Fidelity, ReadResult, Row, Source, first_sight, home, xdg
 from .coerce import cost, count, text, time_us
 from .database import col, columns
 from .providers import infer_provider
@@ -68,6 +68,7 @@ class GooseReader:
 
     client = CLIENT
     session_totals = True
+    fidelity: Fidelity = "session_totals"
     env = ("GOOSE_PATH_ROOT",)
 
     def roots(self) -> list[Path]:

@@ -41,7 +41,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from .base import ReadResult, Row, Source, env_paths, first_sight, home
+from .base import Fidelity, ReadResult, Row, Source, env_paths, first_sight, home
 from .coerce import cost, count, text, time_us
 from .database import col, columns
 from .providers import infer_provider
@@ -55,6 +55,7 @@ class HermesReader:
 
     client = CLIENT
     session_totals = True
+    fidelity: Fidelity = "session_totals"
     env = ("HERMES_HOME",)
 
     def roots(self) -> list[Path]:

@@ -58,7 +58,18 @@ from typing import Any
 import msgspec
 
 from . import coerce
-from .base import ReadResult, Row, Source, decode_line, first_sight, home, iter_files, read_new_lines, read_regular
+from .base import (
+    Fidelity,
+    ReadResult,
+    Row,
+    Source,
+    decode_line,
+    first_sight,
+    home,
+    iter_files,
+    read_new_lines,
+    read_regular,
+)
 from .providers import infer_provider
 
 CLIENT = "kimi"
@@ -240,6 +251,7 @@ class KimiReader:
 
     client = CLIENT
     session_totals = False
+    fidelity: Fidelity = "exact"
     env = ("KIMI_CODE_HOME", "KIMI_SHARE_DIR")
 
     def roots(self) -> list[Path]:

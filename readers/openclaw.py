@@ -62,7 +62,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Row, Source, decode_line, env_paths, first_sight, home, read_new_lines
+from .base import Fidelity, ReadResult, Row, Source, decode_line, env_paths, first_sight, home, read_new_lines
 from .coerce import epoch_us, time_us
 from .database import companions, read_db
 from .pi import PiUsage, model_change, pi_tokens, usd
@@ -129,6 +129,7 @@ class OpenClawReader:
 
     client = CLIENT
     session_totals = False
+    fidelity: Fidelity = "exact"
     env = ("OPENCLAW_STATE_DIR", "OPENCLAW_DIR")
 
     def roots(self) -> list[Path]:

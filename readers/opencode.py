@@ -85,7 +85,7 @@ from typing import Any
 import msgspec
 
 from . import coerce, database
-from .base import ReadResult, Row, Source, decode_line, env_paths, iter_files, read_regular, xdg
+from .base import Fidelity, ReadResult, Row, Source, decode_line, env_paths, iter_files, read_regular, xdg
 from .providers import infer_provider
 
 DB_RANK = 1
@@ -438,6 +438,7 @@ class OpenCodeReader:
     """Reads one OpenCode-family client's databases and legacy message files."""
 
     session_totals = False
+    fidelity: Fidelity = "exact"
 
     def __init__(self, client: str, dirname: str, env_var: str, legacy_stem: str | None = None) -> None:
         self.client = client

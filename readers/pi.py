@@ -67,7 +67,18 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Row, Source, decode_line, home, iter_files, open_regular, read_new_lines, read_regular
+from .base import (
+    Fidelity,
+    ReadResult,
+    Row,
+    Source,
+    decode_line,
+    home,
+    iter_files,
+    open_regular,
+    read_new_lines,
+    read_regular,
+)
 from .coerce import cost, count, epoch_us, iso_us, text
 from .providers import KNOWN, infer_provider, provider_name
 
@@ -269,6 +280,7 @@ class PiReader:
     """Reads Pi-format session files for one client (pi or omp)."""
 
     session_totals = False
+    fidelity: Fidelity = "exact"
 
     def __init__(
         self, client: str, agent_env: str, default: str, session_env: str | None = None, profiles: str | None = None

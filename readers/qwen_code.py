@@ -49,7 +49,7 @@ from typing import Any
 import msgspec
 
 from . import coerce
-from .base import ReadResult, Row, Source, decode_line, first_sight, home, iter_files, read_new_lines
+from .base import Fidelity, ReadResult, Row, Source, decode_line, first_sight, home, iter_files, read_new_lines
 from .gemini_cli import split_usage
 from .providers import infer_provider
 
@@ -99,6 +99,7 @@ class QwenCodeReader:
 
     client = CLIENT
     session_totals = False
+    fidelity: Fidelity = "exact"
     env = ("QWEN_HOME", "QWEN_RUNTIME_DIR")
 
     def roots(self) -> list[Path]:

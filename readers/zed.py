@@ -59,7 +59,7 @@ from typing import Any
 
 import msgspec
 
-from .base import ReadResult, Row, Source, decode_line, first_sight, home, xdg
+from .base import Fidelity, ReadResult, Row, Source, decode_line, first_sight, home, xdg
 from .coerce import count, text, time_us
 from .database import col, columns
 from .providers import infer_provider
@@ -118,6 +118,7 @@ class ZedReader:
 
     client = CLIENT
     session_totals = True
+    fidelity: Fidelity = "session_totals"
     env = ("ZED_THREADS_DB",)
 
     def roots(self) -> list[Path]:

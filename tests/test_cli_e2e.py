@@ -181,6 +181,7 @@ def test_sources_lists_every_reader(logs: Path) -> None:
     assert by_client["claude-code"]["events"] == 3
     assert by_client["codex"]["events"] == 1
     assert by_client["claude-code"]["paths"] == [str(logs / ".claude" / "projects")]
+    assert (by_client["claude-code"]["fidelity"], by_client["goose"]["fidelity"]) == ("exact", "session_totals")
     # without a scan the files are found by walking the roots; with one, the scan's walk is reused
     unscanned = json.loads(tokscope(logs, "sources", "--no-scan", "--format", "json").stdout)
     assert [(e["client"], e["files"], e["errors"]) for e in unscanned] == [

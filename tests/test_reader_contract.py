@@ -23,12 +23,12 @@ import sys
 from collections.abc import Iterator, MutableMapping
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 import pytest
 from tokscope.readers import Reader, all_readers, choose_readers, get_reader, reader_env
-from tokscope.readers.base import COUNT_FIELDS, Row
+from tokscope.readers.base import COUNT_FIELDS, Fidelity, Row
 
 from tests.reader_samples import write_sample
 from tokscope import paths
@@ -81,6 +81,12 @@ def tree(home: Path) -> dict[str, str | None]:
 
 
 # --- empty HOME, row types ----------------------------------------------------------------------------
+
+
+def test_fidelity_is_declared(reader: Reader) -> None:
+    """Every reader says how exact it can be, and a session-totals reader says so in both fields."""
+    assert reader.fidelity in get_args(Fidelity)
+    assert (reader.fidelity == "session_totals") == reader.session_totals
 
 
 def test_empty_home_gives_nothing_and_no_error(reader: Reader, home: Path) -> None:

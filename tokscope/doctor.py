@@ -91,6 +91,10 @@ def config_section() -> dict[str, Any]:
     }
 
 
+#: The ``tokscope sources`` fields doctor repeats per client.
+SOURCE_KEYS = ("paths", "searched", "files", "events", "session_totals_only", "fidelity", "errors")
+
+
 def readers_section(summary: Any = None) -> dict[str, Any]:
     """Per client: where it looks, what it found (files, events) and what went wrong."""
     from tokscope.sources import source_entries
@@ -102,10 +106,7 @@ def readers_section(summary: Any = None) -> dict[str, Any]:
         "status": "warning" if problems or not found else "ok",
         "found": len(found),
         "note": "" if found else "no agent logs found in any reader's paths (tokscope sources lists them)",
-        "clients": {
-            e["client"]: {k: e[k] for k in ("paths", "searched", "files", "events", "session_totals_only", "errors")}
-            for e in entries
-        },
+        "clients": {e["client"]: {k: e[k] for k in SOURCE_KEYS} for e in entries},
     }
 
 

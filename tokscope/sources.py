@@ -54,6 +54,7 @@ def source_entries(summary: Any = None, readers: Iterable[Reader] | None = None)
                 "files": files,
                 "events": int(counts.get(reader.client, 0)),
                 "session_totals_only": reader.session_totals,
+                "fidelity": reader.fidelity,
                 "errors": errors,
             }
         )

@@ -293,16 +293,15 @@ def cmd_sources(args: argparse.Namespace) -> int:
         ("Paths", "left"),
         ("Files", "right"),
         ("Events", "right"),
+        ("Fidelity", "left"),
         ("Notes", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for e in entries:
         paths = "\n".join(e["paths"]) or f"[dim]none of: {', '.join(e['searched'])}[/dim]"
-        notes = []
-        if e["session_totals_only"]:
-            notes.append("session totals only")
-        notes.extend(e["errors"][:3])
-        table.add_row(e["client"], paths, f"{e['files']:,}", f"{e['events']:,}", "\n".join(notes))
+        fidelity = e["fidelity"].replace("_", " ")
+        notes = "\n".join(e["errors"][:3])
+        table.add_row(e["client"], paths, f"{e['files']:,}", f"{e['events']:,}", fidelity, notes)
     Console().print(table)
     return 0
 
