@@ -4,6 +4,7 @@ Layout under ``paths.ledger_dir()``:
 
 * ``scan-state.msgpack``: per-source scan state and the ledger's counters (``tokscope.scan_state``);
 * ``statusline.msgpack``: the statusline's last answers (``tokscope.statusline``; a cache);
+* ``seal.msgpack``: what the last complete scan depended on (``tokscope.scan_seal``; a shortcut);
 * ``health.json``: what the last scans left out and why (``tokscope.health``);
 * ``events/base-N-D.parquet``: the compacted, de-duplicated events;
 * ``events/delta-N-D.parquet``: rows appended by later scans, newest last;
@@ -36,7 +37,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from tokscope import ledger_listing, paths, scan_state, statusline
+from tokscope import ledger_listing, paths, scan_seal, scan_state, statusline
 from tokscope.events import LEDGER_SCHEMA
 from tokscope.fsutil import atomic_write_with, locked
 from tokscope.readers.base import open_regular
@@ -62,10 +63,13 @@ def dedupe(frame: pl.LazyFrame) -> pl.LazyFrame:
 #: A segment's name: kind, sequence number, and (since integrity checks) the digest of its bytes.
 _SEGMENT = re.compile(r"(base|delta)-(\d{8,})(?:-([0-9a-f]{16}))?\.parquet")
 #: The temp file of a write in progress (``fsutil.atomic_write_with``: ``.<name>.<random>.tmp``).
-_TEMP = re.compile(r"\.(?:(?:base|delta)-\d{8,}\.parquet|state\.json|health\.json)\.[a-z0-9_]+\.tmp")
+_TEMP = re.compile(
+    r"\.(?:(?:base|delta)-\d{8,}\.parquet|state\.json|health\.json|(?:scan-state|statusline|seal)\.msgpack)"
+    r"\.[a-z0-9_]+\.tmp"
+)
 #: What belongs in the ledger's root besides ``events/``.
 _ROOT_FILES = frozenset(
-    {scan_state.FILE_NAME, scan_state.LEGACY_NAME, statusline.FILE_NAME, ledger_listing.MARK}
+    {scan_state.FILE_NAME, scan_state.LEGACY_NAME, statusline.FILE_NAME, scan_seal.FILE_NAME, ledger_listing.MARK}
     | {"health.json", "lock", "events", "quarantine"}
 )
 

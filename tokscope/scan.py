@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from tokscope import paths, scan_state
+from tokscope import paths, scan_seal, scan_state
 from tokscope.fsutil import atomic_write_with, locked
 from tokscope.health import Health
 from tokscope.readers import Reader, ReadResult, Source, all_readers
@@ -268,30 +268,45 @@ def discover(reader: Reader) -> tuple[list[Source], list[str]]:
     return [], problems
 
 
+def sealed_summary(seal: scan_seal.Seal) -> ScanSummary:
+    """The summary a full scan would give when nothing changed since ``seal`` was written."""
+    return ScanSummary(
+        files=seal.files,
+        events=seal.events,
+        per_client=dict(seal.per_client),
+        discover_errors={client: [] for client in seal.per_client},
+    )
+
+
 def scan(
     ledger: Ledger | None = None,
     readers: Iterable[Reader] | None = None,
     progress: Progress | None = None,
     on_plan: Callable[[int, int], None] | None = None,
     workers: int | None = None,
+    seal: bool = False,
 ) -> ScanSummary:
     """Scan every reader's sources into the ledger and say what happened.
 
     ``on_plan(files_to_read, bytes_to_read)`` is called once the work is known
-    (the CLI uses it to decide whether to show a progress bar).
+    (the CLI uses it to decide whether to show a progress bar). With ``seal``, a scan that ends
+    complete writes the scan seal (``tokscope.scan_seal``) that lets ``scan_seal.check`` answer the
+    next rescan: only for the readers the ``readers`` setting chooses, which is what the check assumes.
     """
     readers = list(readers) if readers is not None else list(all_readers())
     summary = ScanSummary()
     sources: list[Source] = []
     listings = _load_listings()
     use_listings(listings)
+    recorder = scan_seal.recording() if seal else contextlib.nullcontext()
     try:
-        for reader in readers:
-            found, problems = discover(reader)
-            summary.per_client[reader.client] = len(found)
-            summary.discover_errors[reader.client] = problems
-            summary.errors.extend(problems)
-            sources.extend(found)
+        with recorder as deps:
+            for reader in readers:
+                found, problems = discover(reader)
+                summary.per_client[reader.client] = len(found)
+                summary.discover_errors[reader.client] = problems
+                summary.errors.extend(problems)
+                sources.extend(found)
     finally:
         use_listings(None)
     if listings.changed:
@@ -342,7 +357,40 @@ def scan(
             summary.events = int(state["events"])
         health.finish(present, summary.discover_errors)  # after the state: a read it lost is counted again
         health.save()
+        if deps is not None:
+            _seal(root, deps, readers, sources, saved, summary)
     return summary
+
+
+def _seal(
+    root: Path,
+    deps: dict[str, scan_seal.Mark],
+    readers: list[Reader],
+    sources: list[Source],
+    saved: dict[str, SourceState],
+    summary: ScanSummary,
+) -> None:
+    """Write the scan seal when this scan is the whole truth: nothing failed and every source found
+    has its state (a source that could not be read is read again by the next full scan)."""
+    if summary.errors:
+        scan_seal.remove(root)
+        return
+    sealed: list[scan_seal.SealedSource] = []
+    for source in sources:
+        key = str(source.path)
+        old = saved.get(key)
+        if old is None or old.client != source.client:
+            scan_seal.remove(root)
+            return
+        companions = tuple(str(c) for c in source.companions)
+        comp = tuple(tuple(c) if c is not None else None for c in old.comp)
+        sealed.append(
+            scan_seal.SealedSource(
+                key, source.client, source.mode, old.dev, old.ino, old.size, old.mtime, companions, comp
+            )
+        )
+    env = tuple(sorted({name for reader in readers for name in getattr(reader, "env", ())}))
+    scan_seal.write(root, deps, env, sealed, summary.files, summary.events, summary.per_client)
 
 
 def _listings_path() -> Path:

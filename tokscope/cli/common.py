@@ -17,6 +17,13 @@ def run_scan(quiet: bool = True, check_ledger: bool = True) -> Any:
     adds the ledger's damaged or foreign files to the errors (it loads the ledger module: Polars).
     The readers are those the ``readers`` setting chooses; a name it does not know is an error line.
     """
+    from tokscope import scan_seal
+
+    sealed = scan_seal.check()
+    if sealed is not None:  # nothing changed since the last complete scan: no reader, no state load
+        from tokscope.scan import sealed_summary
+
+        return _checked(sealed_summary(sealed), check_ledger)
     from tokscope import config as config_mod
     from tokscope.readers import choose_readers
     from tokscope.scan import scan
@@ -48,11 +55,16 @@ def run_scan(quiet: bool = True, check_ledger: bool = True) -> Any:
 
     choice = choose_readers(config_mod.load().readers)
     try:
-        summary = scan(readers=choice.readers, progress=progress, on_plan=on_plan)
+        summary = scan(readers=choice.readers, progress=progress, on_plan=on_plan, seal=not choice.problems)
     finally:
         if bar is not None:
             bar.stop()
     summary.errors[:0] = choice.problems
+    return _checked(summary, check_ledger)
+
+
+def _checked(summary: Any, check_ledger: bool) -> Any:
+    """``summary`` with the ledger's damaged or foreign files added to its errors (``check_ledger``)."""
     if check_ledger:
         from tokscope.ledger_listing import mark_clean, unchanged_since_clean_check
 
