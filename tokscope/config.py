@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
-import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from tokscope import paths
 from tokscope.timezone import valid_tz
 
 
-@dataclass(frozen=True)
-class Config:
-    """Settings read from config.toml (every one also has an env var or flag)."""
+class Config(NamedTuple):
+    """Settings read from config.toml (every one also has an env var or flag).
+
+    A NamedTuple, not a dataclass: the statusline reads it on every call, and ``dataclasses``
+    imports ``inspect`` (about 8 ms)."""
 
     shared_folder: Path | None = None
     """Folder synced between devices (``TOKSCOPE_SHARED``, ``--shared``)."""
@@ -24,7 +26,7 @@ class Config:
     """Clients to scan; empty means all (``TOKSCOPE_READERS``, comma list)."""
     export_debounce: float = 30.0
     """Seconds after a change before the TUI exports this device's snapshot."""
-    extra: dict = field(default_factory=dict)
+    extra: Mapping[str, Any] = MappingProxyType({})
     """Every other table of config.toml, for the features that own them."""
     errors: tuple[str, ...] = ()
     """Problems found while reading the file."""
@@ -45,11 +47,19 @@ def load(path: Path | None = None) -> Config:
     data: dict = {}
     errors: list[str] = []
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        pass
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = ""
+    except (OSError, UnicodeDecodeError) as exc:
         errors.append(f"{path}: {exc}")
+        text = ""
+    if text:
+        import tomllib  # only when there is a file: its import is about 5 ms
+
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            errors.append(f"{path}: {exc}")
     shared = _setting("TOKSCOPE_SHARED", data, "shared_folder", str, path, errors)
     tz = _setting("TOKSCOPE_TZ", data, "timezone", str, path, errors)
     if tz and not valid_tz(tz):

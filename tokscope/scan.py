@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ from tokscope.health import Health
 from tokscope.readers import Reader, ReadResult, Source, all_readers
 from tokscope.readers.base import Listings, use_listings
 from tokscope.scan_state import SourceState
+from tokscope.scan_summary import ScanSummary
 from tokscope.scan_worker import read_batch, read_job
 
 if TYPE_CHECKING:
@@ -47,30 +48,6 @@ Progress = Callable[[int, int], None]
 
 #: The cached directory walks (``readers.base.Listings``), under the cache dir.
 LISTINGS_NAME = "listings.msgpack"
-
-
-@dataclass
-class ScanSummary:
-    """What a scan did."""
-
-    files: int = 0
-    """Source files present."""
-    read: int = 0
-    """Files read (new, grown, changed)."""
-    bytes_read: int = 0
-    events: int = 0
-    """Distinct events in the ledger after the scan."""
-    new_events: int = 0
-    """Events whose key the ledger had not seen before."""
-    skipped: int = 0
-    """Lines or records that could not be decoded."""
-    errors: list[str] = field(default_factory=list)
-    per_client: dict[str, int] = field(default_factory=dict)
-    """Source files per client."""
-    discover_errors: dict[str, list[str]] = field(default_factory=dict)
-    """What went wrong finding each client's files (also in ``errors``)."""
-    changed: bool = False
-    """Whether the scan wrote anything (rows or state)."""
 
 
 Signature = tuple[int, int, int, int, list[Any]]
@@ -266,16 +243,6 @@ def discover(reader: Reader) -> tuple[list[Source], list[str]]:
     except Exception as exc:
         problems.append(f"cannot look for {reader.client} files: {type(exc).__name__}: {exc}")
     return [], problems
-
-
-def sealed_summary(seal: scan_seal.Seal) -> ScanSummary:
-    """The summary a full scan would give when nothing changed since ``seal`` was written."""
-    return ScanSummary(
-        files=seal.files,
-        events=seal.events,
-        per_client=dict(seal.per_client),
-        discover_errors={client: [] for client in seal.per_client},
-    )
 
 
 def scan(

@@ -21,9 +21,7 @@ def run_scan(quiet: bool = True, check_ledger: bool = True) -> Any:
 
     sealed = scan_seal.check()
     if sealed is not None:  # nothing changed since the last complete scan: no reader, no state load
-        from tokscope.scan import sealed_summary
-
-        return _checked(sealed_summary(sealed), check_ledger)
+        return _checked(scan_seal.summary(sealed), check_ledger)
     from tokscope import config as config_mod
     from tokscope.readers import choose_readers
     from tokscope.scan import scan

@@ -166,7 +166,7 @@ class TokscopeApp(App):
         if saved_theme and saved_theme in self.available_themes:
             self.theme = saved_theme
         self._theme_ready = True
-        keys = self.settings.extra.get("keys") if isinstance(self.settings.extra, dict) else None
+        keys = self.settings.extra.get("keys")
         if isinstance(keys, dict):
             self.set_keymap({str(k): str(v) for k, v in keys.items()})
 
