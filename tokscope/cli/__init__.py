@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -16,6 +13,13 @@ from tokscope import __version__
 from tokscope.cli.common import print_errors, run_scan
 
 FORMATS = ("table", "json", "csv")
+
+
+def _json(value: Any, indent: int | None = None) -> str:
+    """``value`` as JSON (the module imported only by the commands that print it)."""
+    import json
+
+    return json.dumps(value, indent=indent)
 
 
 def _date(text: str) -> date:
@@ -68,21 +72,28 @@ def _add_statusline(sub: Any) -> None:
     p.set_defaults(prices=None, shared=None)
 
 
-def statusline_parser() -> argparse.ArgumentParser:
-    """A parser of ``statusline`` alone: it runs after every agent turn, and building every
-    sub-command's parser costs more than its answer."""
+def _add_scan(sub: Any) -> None:
+    p = sub.add_parser("scan", help="read new agent logs into the local ledger")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    p.set_defaults(func=cmd_scan)
+
+
+def hot_parser(command: str) -> argparse.ArgumentParser | None:
+    """A parser of ``command`` alone if it is one that runs many times a minute (a status bar, a
+    shell prompt, an agent hook), where building every sub-command's parser costs more than the
+    answer; else None."""
+    add = {"statusline": _add_statusline, "scan": _add_scan}.get(command)
+    if add is None:
+        return None
     parser, sub = _top_parser()
-    _add_statusline(sub)
+    add(sub)
     return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser, sub = _top_parser()
-
-    p = sub.add_parser("scan", help="read new agent logs into the local ledger")
-    p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
-    p.set_defaults(func=cmd_scan)
+    _add_scan(sub)
 
     p = sub.add_parser("sources", help="where each reader looks, files and events found")
     p.add_argument("--format", choices=("table", "json"), default="table")
@@ -183,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not argv:  # the TUI: start before building the parser (its first paint waits on the ledger)
             return run_tui()
-        parser = statusline_parser() if argv[0] == "statusline" else build_parser()
+        parser = hot_parser(argv[0]) or build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
             return run_tui()
@@ -261,7 +272,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print_errors(summary)
     data = doctor.report(summary=summary)
     if args.format == "json":
-        print(json.dumps(data, indent=2))
+        print(_json(data, indent=2))
     else:
         print("\n".join(doctor.render(data)))
     return 1 if data["status"] == "error" else 0
@@ -282,7 +293,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
         print_errors(summary)
     entries = source_entries(summary, choose_readers(config_mod.load().readers).readers)
     if args.format == "json":
-        print(json.dumps(entries, indent=2))
+        print(_json(entries, indent=2))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -414,7 +425,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"tokscope: {note}", file=sys.stderr)
     if args.format == "json":
-        print(json.dumps(data, indent=2))
+        print(_json(data, indent=2))
     elif args.format == "csv":
         sys.stdout.write(_csv(data))
     else:
@@ -445,7 +456,7 @@ def cmd_statusline(args: argparse.Namespace) -> int:
         totals = {k: data["totals"][k] for k in ("turns", "total_tokens", "cost", "unpriced_turns")}
         statusline.store(key, mark, totals, settings.shared_folder)
     if args.format == "json":
-        print(json.dumps({"period": args.period, **totals}))
+        print(_json({"period": args.period, **totals}))
         return 0
     cost = money(totals["cost"], totals["unpriced_turns"] or 0) if totals["turns"] else "$0.00"
     print(f"{args.period} {cost} · {short(totals['total_tokens'])} tok · {totals['turns']:,} turns")
@@ -453,6 +464,9 @@ def cmd_statusline(args: argparse.Namespace) -> int:
 
 
 def _csv(data: dict[str, Any]) -> str:
+    import csv
+    import io
+
     from tokscope.query import COUNTERS, ENERGY_COUNTERS
 
     out = io.StringIO()
