@@ -32,6 +32,7 @@ __all__ = [
     "all_readers",
     "choose_readers",
     "get_reader",
+    "load_module",
     "reader_env",
 ]
 
@@ -56,18 +57,30 @@ READER_MODULES: tuple[str, ...] = (
 )
 
 
+#: Readers by client, as their modules are imported (all of them, or one by ``load_module``).
+_by_client: dict[str, Reader] = {}
+
+
+def load_module(name: str) -> tuple[Reader, ...]:
+    """The readers of module ``name`` (one of ``READER_MODULES``), importing no other reader module:
+    a rescan of a few changed files needs only their readers."""
+    module = importlib.import_module(f"{__name__}.{name}")
+    for reader in module.READERS:
+        _by_client.setdefault(reader.client, reader)
+    return module.READERS
+
+
 @cache
 def all_readers() -> tuple[Reader, ...]:
     """Every registered reader, in display order."""
-    found: list[Reader] = []
-    for name in READER_MODULES:
-        module = importlib.import_module(f"{__name__}.{name}")
-        found.extend(module.READERS)
-    return tuple(found)
+    return tuple(reader for name in READER_MODULES for reader in load_module(name))
 
 
 def get_reader(client: str) -> Reader:
     """The reader for ``client`` (e.g. ``"claude-code"``)."""
+    reader = _by_client.get(client)
+    if reader is not None:
+        return reader
     for reader in all_readers():
         if reader.client == client:
             return reader

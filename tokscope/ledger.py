@@ -37,9 +37,10 @@ from typing import Any, Literal
 
 import polars as pl
 
-from tokscope import ledger_listing, paths, scan_seal, scan_state, statusline
+from tokscope import ledger_journal, ledger_listing, paths, scan_seal, scan_state, statusline
 from tokscope.events import LEDGER_SCHEMA
 from tokscope.fsutil import atomic_write_with, locked
+from tokscope.ledger_listing import parse_name
 from tokscope.readers.base import open_regular
 
 KEY = ["client", "event_key"]
@@ -60,11 +61,9 @@ def dedupe(frame: pl.LazyFrame) -> pl.LazyFrame:
     return indexed.join(winners.select("_seq"), on="_seq", how="semi").drop("_seq")
 
 
-#: A segment's name: kind, sequence number, and (since integrity checks) the digest of its bytes.
-_SEGMENT = re.compile(r"(base|delta)-(\d{8,})(?:-([0-9a-f]{16}))?\.parquet")
 #: The temp file of a write in progress (``fsutil.atomic_write_with``: ``.<name>.<random>.tmp``).
 _TEMP = re.compile(
-    r"\.(?:(?:base|delta)-\d{8,}\.parquet|state\.json|health\.json|(?:scan-state|statusline|seal)\.msgpack)"
+    r"\.(?:(?:base|delta)-\d{8,}\.(?:parquet|msgpack)|state\.json|health\.json|(?:scan-state|statusline|seal)\.msgpack)"
     r"\.[a-z0-9_]+\.tmp"
 )
 #: What belongs in the ledger's root besides ``events/``.
@@ -111,14 +110,6 @@ class LedgerDamaged(OSError):
 
 class LedgerFull(OSError):
     """No space left (or the quota reached) while writing the ledger: nothing of that write was kept."""
-
-
-def parse_name(name: str) -> tuple[str, int, str | None] | None:
-    """``(kind, seq, digest)`` of a segment's file name, or None when it is not one."""
-    match = _SEGMENT.fullmatch(name)
-    if match is None:
-        return None
-    return match[1], int(match[2]), match[3]
 
 
 def current(names: Iterable[str]) -> list[str]:
@@ -314,6 +305,14 @@ class Ledger:
                 moved.append(target)
         return moved
 
+    def scan_segment(self, path: Path) -> pl.LazyFrame:
+        """One segment's rows as written (Parquet, or a journal segment's msgpack)."""
+        if path.suffix == ledger_journal.SUFFIX:
+            from tokscope.events import frame_from_rows
+
+            return frame_from_rows(ledger_journal.read(path)).lazy()
+        return pl.scan_parquet(path, schema=LEDGER_SCHEMA)
+
     def lazy(self) -> pl.LazyFrame:
         """All events, de-duplicated, as a LazyFrame in the ledger schema."""
         for _attempt in range(5):
@@ -330,7 +329,7 @@ class Ledger:
             return LEDGER_SCHEMA.to_frame().lazy()
         if not deltas:
             return pl.scan_parquet(base, schema=LEDGER_SCHEMA)
-        delta = pl.concat([pl.read_parquet(p, schema=LEDGER_SCHEMA) for p in deltas])
+        delta = pl.concat([self.scan_segment(p) for p in deltas]).collect()
         if base is None:
             return dedupe(delta.lazy())
         base_frame = pl.scan_parquet(base, schema=LEDGER_SCHEMA)
@@ -352,19 +351,16 @@ class Ledger:
     def keys(self) -> pl.DataFrame:
         """The (client, event_key) pairs stored, not de-duplicated."""
         base, deltas = self._segments()
-        frames = [pl.read_parquet(p, columns=KEY, schema=LEDGER_SCHEMA) for p in ([base] if base else []) + deltas]
+        frames = [self.scan_segment(p).select(KEY) for p in ([base] if base else []) + deltas]
         if not frames:
             return LEDGER_SCHEMA.to_frame().select(KEY)
-        return pl.concat(frames)
+        return pl.concat(frames).collect()
 
     def known(self, keys: pl.DataFrame) -> pl.DataFrame:
         """Which of ``keys`` (client, event_key) the ledger already stores."""
         base, deltas = self._segments()
         wanted = pl.col("event_key").is_in(keys["event_key"].unique().implode())
-        frames = [
-            pl.scan_parquet(p, schema=LEDGER_SCHEMA).filter(wanted).select(KEY)
-            for p in ([base] if base else []) + deltas
-        ]
+        frames = [self.scan_segment(p).filter(wanted).select(KEY) for p in ([base] if base else []) + deltas]
         if not frames:
             return keys.clear()
         return pl.concat(frames).collect().join(keys, on=KEY, how="semi").unique()
@@ -398,7 +394,7 @@ class Ledger:
             return
         if not force and len(deltas) < MAX_DELTAS:
             base_rows = pl.scan_parquet(base).select(pl.len()).collect().item() if base else 0
-            delta_rows = sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in deltas)
+            delta_rows = sum(self.scan_segment(p).select(pl.len()).collect().item() for p in deltas)
             if base_rows and delta_rows < base_rows * MAX_DELTA_SHARE:
                 return
         merged = self._lazy(base, deltas).collect()

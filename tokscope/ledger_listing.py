@@ -9,12 +9,27 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 from tokscope import paths
 
 #: Where the listing of the last clean check is kept (inside the ledger's own folder).
 MARK = ".checked"
+
+#: A segment's name: kind, sequence number, and (since integrity checks) the digest of its bytes;
+#: Parquet, or msgpack for a delta written without Polars (``tokscope.ledger_journal``, digest required).
+_SEGMENT = re.compile(r"(base|delta)-(\d{8,})(?:-([0-9a-f]{16}))?\.parquet|(delta)-(\d{8,})-([0-9a-f]{16})\.msgpack")
+
+
+def parse_name(name: str) -> tuple[str, int, str | None] | None:
+    """``(kind, seq, digest)`` of a segment's file name, or None when it is not one."""
+    match = _SEGMENT.fullmatch(name)
+    if match is None:
+        return None
+    if match[1] is not None:
+        return match[1], int(match[2]), match[3]
+    return match[4], int(match[5]), match[6]
 
 
 def listing(root: Path) -> str:

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from tokscope import paths, scan_seal, scan_state
+from tokscope import ledger_journal, paths, scan_seal, scan_state
 from tokscope.fsutil import atomic_write_with, locked
 from tokscope.health import Health
-from tokscope.readers import Reader, ReadResult, Source, all_readers
+from tokscope.readers import Reader, ReadResult, Source, all_readers, load_module
 from tokscope.readers.base import Listings, use_listings
 from tokscope.scan_state import SourceState
 from tokscope.scan_summary import ScanSummary
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 PARALLEL_MIN_BYTES = 48 << 20
 #: Batches per worker: enough to balance uneven files, few enough that messages stay rare.
 BATCHES_PER_WORKER = 8
+#: A rescan reading less than this writes its rows as a journal segment (no Polars import); more
+#: is worth the import, and a Parquet delta.
+JOURNAL_MAX_BYTES = 8 << 20
 
 Progress = Callable[[int, int], None]
 
@@ -200,15 +203,17 @@ class _Rows:
 
     BATCH = 25_000
 
-    def __init__(self) -> None:
+    def __init__(self, batch: int | None = BATCH) -> None:
         self.frames: list[pl.DataFrame] = []
         self.rows: list[Any] = []
         self.jobs: list[int] = []
+        self.batch = batch
+        """Rows kept before they become a frame (None: kept as rows, for a journal write without Polars)."""
 
     def add(self, index: int, rows: list[Any]) -> None:
         self.rows.extend(rows)
         self.jobs.extend([index] * len(rows))
-        if len(self.rows) >= self.BATCH:
+        if self.batch is not None and len(self.rows) >= self.batch:
             self.flush()
 
     def flush(self) -> None:
@@ -257,8 +262,8 @@ def scan(
 
     ``on_plan(files_to_read, bytes_to_read)`` is called once the work is known
     (the CLI uses it to decide whether to show a progress bar). With ``seal``, a scan that ends
-    complete writes the scan seal (``tokscope.scan_seal``) that lets ``scan_seal.check`` answer the
-    next rescan: only for the readers the ``readers`` setting chooses, which is what the check assumes.
+    complete writes the scan seal (``tokscope.scan_seal``) that lets the next rescan skip discovery:
+    only for the readers the ``readers`` setting chooses, which is what ``scan_seal.verify`` assumes.
     """
     readers = list(readers) if readers is not None else list(all_readers())
     summary = ScanSummary()
@@ -280,6 +285,64 @@ def scan(
         _save_listings(listings)
     summary.files = len(sources)
     root = ledger.root if ledger is not None else paths.ledger_dir()
+    sealing = None
+    if deps is not None:
+        env = scan_seal.env_names(tuple({name for reader in readers for name in getattr(reader, "env", ())}))
+        modules = {reader.client: type(reader).__module__.rpartition(".")[2] for reader in readers}
+        sealing = _Sealing(deps, env, modules, None)
+    return _scan(root, ledger, sources, None, summary, progress, on_plan, workers, sealing)
+
+
+def rescan(
+    sealed: scan_seal.Seal,
+    changed: list[int],
+    progress: Progress | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> ScanSummary:
+    """The scan when ``scan_seal.verify`` says only the sources at ``changed`` differ from the seal:
+    no discovery (it would find the same files), only those sources' readers imported, only they
+    planned and read; a new seal is written as ``scan`` writes one."""
+    sources: list[Source] = []
+    for index in changed:
+        path, client, mode, *_stat, companions, _comp = sealed.sources[index]
+        load_module(sealed.modules[client])
+        sources.append(Source(client, Path(path), mode, tuple(Path(c) for c in companions)))
+    summary = ScanSummary(
+        files=sealed.files,
+        per_client=dict(sealed.per_client),
+        discover_errors={client: [] for client in sealed.per_client},
+    )
+    sealing = _Sealing(dict(sealed.deps), [name for name, _ in sealed.env], dict(sealed.modules), sealed.sources)
+    present = [entry[0] for entry in sealed.sources]
+    return _scan(paths.ledger_dir(), None, sources, present, summary, progress, on_plan, workers, sealing)
+
+
+@dataclass(frozen=True)
+class _Sealing:
+    """What a scan needs to write its seal: discovery's marks, the variables and reader modules it
+    depended on, and (a rescan) the sealed sources it starts from."""
+
+    deps: dict[str, scan_seal.Mark]
+    env: list[str]
+    modules: dict[str, str]
+    previous: tuple[tuple[Any, ...], ...] | None
+
+
+def _scan(
+    root: Path,
+    ledger: Ledger | None,
+    sources: list[Source],
+    others: list[str] | None,
+    summary: ScanSummary,
+    progress: Progress | None,
+    on_plan: Callable[[int, int], None] | None,
+    workers: int | None,
+    sealing: _Sealing | None,
+) -> ScanSummary:
+    """Plan ``sources`` against the scan state, read what changed, write the rows and the state.
+    ``others`` (a rescan) is every source path present, planned or not: a state entry for any other
+    path is of a file that is gone."""
     # the lock file alone, not Ledger.lock(): that one tidies (lists and verifies every segment),
     # which only a scan that writes needs (it tidies below, still under this lock)
     with locked(root / scan_state.LOCK_NAME):
@@ -289,9 +352,14 @@ def scan(
         health = Health(root)
         saved: dict[str, SourceState] = state["sources"]
         jobs, present = plan(sources, saved)
+        if others is not None:
+            present = others
         if on_plan:
             on_plan(len(jobs), sum(j.size for j in jobs))
-        gathered = _Rows()
+        # a rescan of a few changed files on top of a base writes a journal segment: no Polars import
+        journal = sealing is not None and sealing.previous is not None and ledger is None
+        journal = journal and sum(j.size for j in jobs) < JOURNAL_MAX_BYTES and ledger_journal.has_base(root / "events")
+        gathered = _Rows(None if journal else _Rows.BATCH)
         for index, result in _run(jobs, progress, workers or (os.cpu_count() or 1)):
             job = jobs[index]
             health.note(job.source, job.offset, result)
@@ -311,38 +379,43 @@ def scan(
         gone = set(saved).difference(present)
         for key in gone:
             del saved[key]
-        rows = gathered.frame()
-        if rows is not None or gone or jobs or state.get("events") is None or "converted" in state:
-            led = _ledger(root, ledger)
-            led._tidy()  # what Ledger.lock() does on taking the lock: this scan holds it already
-            if rows is not None:
-                summary.new_events = led.append(rows, state)
-            summary.events = led.count(state)
-            scan_state.save(root, state)
-            summary.changed = True
+        if journal and not gone:
+            if gathered.rows:  # in job order: the serial reads of a small rescan finish in order
+                ledger_journal.append(root, gathered.rows, state)
+            if jobs:
+                scan_state.save(root, state)
+                summary.changed = True
+            summary.events = state.get("events")
+            summary.new_events = None if gathered.rows else 0
         else:
-            summary.events = int(state["events"])
+            rows = gathered.frame()
+            if rows is not None or gone or jobs or state.get("events") is None or "converted" in state:
+                led = _ledger(root, ledger)
+                led._tidy()  # what Ledger.lock() does on taking the lock: this scan holds it already
+                if rows is not None:
+                    summary.new_events = led.append(rows, state)
+                summary.events = led.count(state)
+                scan_state.save(root, state)
+                summary.changed = True
+            else:
+                summary.events = int(state["events"])
         health.finish(present, summary.discover_errors)  # after the state: a read it lost is counted again
         health.save()
-        if deps is not None:
-            _seal(root, deps, readers, sources, saved, summary)
+        if sealing is not None:
+            _seal(root, sealing, sources, saved, summary)
     return summary
 
 
 def _seal(
-    root: Path,
-    deps: dict[str, scan_seal.Mark],
-    readers: list[Reader],
-    sources: list[Source],
-    saved: dict[str, SourceState],
-    summary: ScanSummary,
+    root: Path, sealing: _Sealing, sources: list[Source], saved: dict[str, SourceState], summary: ScanSummary
 ) -> None:
-    """Write the scan seal when this scan is the whole truth: nothing failed and every source found
-    has its state (a source that could not be read is read again by the next full scan)."""
+    """Write the scan seal when this scan is the whole truth: nothing failed and every source
+    planned has its state (one that could not be read is read again by the next full scan)."""
     if summary.errors:
         scan_seal.remove(root)
         return
-    sealed: list[scan_seal.SealedSource] = []
+    entries: list[tuple[Any, ...]] = list(sealing.previous or ())
+    at = {entry[0]: i for i, entry in enumerate(entries)}
     for source in sources:
         key = str(source.path)
         old = saved.get(key)
@@ -351,13 +424,13 @@ def _seal(
             return
         companions = tuple(str(c) for c in source.companions)
         comp = tuple(tuple(c) if c is not None else None for c in old.comp)
-        sealed.append(
-            scan_seal.SealedSource(
-                key, source.client, source.mode, old.dev, old.ino, old.size, old.mtime, companions, comp
-            )
-        )
-    env = tuple(sorted({name for reader in readers for name in getattr(reader, "env", ())}))
-    scan_seal.write(root, deps, env, sealed, summary.files, summary.events, summary.per_client)
+        entry = (key, source.client, source.mode, old.dev, old.ino, old.size, old.mtime, companions, comp)
+        if key in at:
+            entries[at[key]] = entry
+        else:
+            entries.append(entry)
+    files, events, per_client = summary.files, summary.events, summary.per_client
+    scan_seal.write(root, sealing.deps, sealing.env, sealing.modules, entries, files, events, per_client)
 
 
 def _listings_path() -> Path:

@@ -19,7 +19,6 @@ again in the same clock tick unseen, so a scan that met one writes no seal (the 
 from __future__ import annotations
 
 import contextlib
-import marshal
 import os
 import sys
 import threading
@@ -28,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tokscope import __version__, paths
+from tokscope import __version__, marshal_file, paths
 from tokscope.scan_summary import ScanSummary
 
 FILE_NAME = "seal.msgpack"
@@ -46,7 +45,7 @@ Mark = tuple[int, int, int] | None
 
 #: The seal's layout version (``marshal`` of plain tuples: it loads in a few ms and imports nothing;
 #: msgspec's import alone is 20 ms, and this runs on every statusline).
-SEAL_VERSION = 1
+SEAL_VERSION = 2
 
 
 class SealedSource(NamedTuple):
@@ -73,6 +72,8 @@ class Seal(NamedTuple):
     files: int
     events: int
     per_client: dict[str, int]
+    modules: dict[str, str]
+    """Each client's reader module (``tokscope.readers.load_module``): a rescan imports only those it reads."""
     deps: tuple[tuple[str, Mark], ...]
     """Every path discovery stat'ed, listed or opened, with its mark then."""
     sources: tuple[tuple[Any, ...], ...]
@@ -202,14 +203,16 @@ def remove(ledger_root: Path) -> None:
 def write(
     ledger_root: Path,
     deps: dict[str, Mark],
-    declared_env: tuple[str, ...],
-    sources: list[SealedSource],
+    env: list[str],
+    modules: dict[str, str],
+    sources: list[SealedSource] | list[tuple[Any, ...]],
     files: int,
     events: int,
     per_client: dict[str, int],
 ) -> bool:
-    """Seal a complete scan (no errors; the scan state just saved or unchanged); False when a mark was
-    racy and no seal was written. An old seal is removed either way first."""
+    """Seal a complete scan (no errors; the scan state just saved or unchanged): ``env`` names the
+    variables it depended on (``env_names``). False when a mark was racy or changed since discovery
+    took it, and no seal was written; an old seal is removed either way first."""
     path = seal_path(ledger_root)
     remove(ledger_root)
     racy_after = time.time_ns() - RACY_NS
@@ -221,23 +224,17 @@ def write(
 
     seal = Seal(
         code=code_mark(str(Path(readers.__file__).parent)),
-        env=_env(env_names(declared_env)),
+        env=_env(env),
         config=mark(config_path()),
         state=mark(str(ledger_root / STATE_NAME)),
         files=files,
         events=events,
         per_client=per_client,
+        modules=modules,
         deps=tuple(sorted(deps.items())),
         sources=tuple(tuple(s) for s in sources),
     )
-    from tokscope.fsutil import atomic_write_with
-
-    data = marshal.dumps((SEAL_VERSION, *seal))
-    try:
-        atomic_write_with(path, lambda tmp: tmp.write_bytes(data), durable=False)
-    except OSError:
-        return False  # only a shortcut: the next scan is a full one
-    return True
+    return marshal_file.dump(path, (SEAL_VERSION, *seal))
 
 
 def summary(seal: Seal) -> ScanSummary:
@@ -252,21 +249,24 @@ def summary(seal: Seal) -> ScanSummary:
 
 def load(ledger_root: Path) -> Seal | None:
     """The seal as written, or None (missing, damaged, another layout)."""
-    try:
-        with open(seal_path(ledger_root), "rb") as f:  # noqa: PTH123
-            raw = marshal.loads(f.read())  # marshal.load(f) reads in small pieces: 8x slower
-        if not isinstance(raw, tuple) or len(raw) != 1 + len(Seal._fields) or raw[0] != SEAL_VERSION:
-            return None
-        seal = Seal(*raw[1:])
-        if not (isinstance(seal.deps, tuple) and isinstance(seal.sources, tuple) and isinstance(seal.env, tuple)):
-            return None
-        return seal
-    except (OSError, EOFError, ValueError, TypeError):
+    raw = marshal_file.load(seal_path(ledger_root))
+    if not isinstance(raw, tuple) or len(raw) != 1 + len(Seal._fields) or raw[0] != SEAL_VERSION:
         return None
+    seal = Seal(*raw[1:])
+    if not (isinstance(seal.deps, tuple) and isinstance(seal.sources, tuple) and isinstance(seal.env, tuple)):
+        return None
+    return seal
 
 
 def check(ledger_root: Path | None = None) -> Seal | None:
     """The seal, if nothing it depends on changed since it was written; else None."""
+    found = verify(ledger_root)
+    return found[0] if found is not None and not found[1] else None
+
+
+def verify(ledger_root: Path | None = None) -> tuple[Seal, list[int]] | None:
+    """The seal and the indexes of its sources whose stat changed, if nothing else it depends on
+    changed (then discovery would find the same files, and only those need reading); else None."""
     root = ledger_root or paths.ledger_dir()
     seal = load(root)
     if seal is None or len(seal.code) != 3 or seal.code != code_mark(seal.code[1]):
@@ -288,13 +288,13 @@ def check(ledger_root: Path | None = None) -> Seal | None:
             return None
         if old is None or old != (st.st_ino, st.st_size, st.st_mtime_ns):
             return None
+    changed: list[int] = []
     try:
-        for path, _client, _mode, dev, ino, size, mtime, companions, comp in seal.sources:
+        for index, (path, _client, _mode, dev, ino, size, mtime, companions, comp) in enumerate(seal.sources):
             st = stat(path)
-            if size != st.st_size or mtime != st.st_mtime_ns or ino != st.st_ino or dev != st.st_dev:
-                return None
-            if companions and comp_marks(companions) != comp:
-                return None
-    except (OSError, ValueError, TypeError):  # gone, or a damaged entry
+            same = size == st.st_size and mtime == st.st_mtime_ns and ino == st.st_ino and dev == st.st_dev
+            if not same or (companions and comp_marks(companions) != comp):
+                changed.append(index)
+    except (OSError, ValueError, TypeError):  # gone (discovery would drop it), or a damaged entry
         return None
-    return seal
+    return seal, changed

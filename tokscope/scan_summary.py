@@ -30,8 +30,8 @@ class ScanSummary:
         files: int = 0,
         read: int = 0,
         bytes_read: int = 0,
-        events: int = 0,
-        new_events: int = 0,
+        events: int | None = 0,
+        new_events: int | None = 0,
         skipped: int = 0,
         errors: list[str] | None = None,
         per_client: dict[str, int] | None = None,
@@ -44,9 +44,10 @@ class ScanSummary:
         """Files read (new, grown, changed)."""
         self.bytes_read = bytes_read
         self.events = events
-        """Distinct events in the ledger after the scan."""
+        """Distinct events in the ledger after the scan (None: rows were journaled, counted by the next
+        process that loads the ledger; ``tokscope.ledger_journal``)."""
         self.new_events = new_events
-        """Events whose key the ledger had not seen before."""
+        """Events whose key the ledger had not seen before (None: journaled, not known yet)."""
         self.skipped = skipped
         """Lines or records that could not be decoded."""
         self.errors: list[str] = errors if errors is not None else []

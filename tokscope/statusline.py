@@ -10,20 +10,18 @@ answer is computed the full way again (and stored).
 from __future__ import annotations
 
 import contextlib
-import marshal
 import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tokscope import __version__, paths, scan_seal
+from tokscope import __version__, marshal_file, paths, scan_seal
 
 FILE_NAME = "statusline.msgpack"
 #: Answers kept (one per period / timezone / day asked for).
 KEEP = 16
-#: The layout of the file: ``marshal`` of (version, [(key, fingerprint, totals), ...]) — plain
-#: values that load with no import (msgspec's import alone is 20 ms of a 50 ms budget).
+#: The layout of the file (``tokscope.marshal_file``): (LAYOUT, [(key, fingerprint, totals), ...]).
 LAYOUT = 2
 
 
@@ -71,13 +69,10 @@ def key_of(period: str, tz: str) -> str:
 
 
 def _entries() -> list[tuple[str, list[Any], dict[str, Any]]]:
-    try:
-        layout, entries = marshal.loads((paths.ledger_dir() / FILE_NAME).read_bytes())
-        if layout != LAYOUT or not all(isinstance(e, tuple) and len(e) == 3 for e in entries):
-            return []
-        return list(entries)
-    except (OSError, EOFError, ValueError, TypeError):
-        return []  # a lost or damaged summary is only a slower answer
+    raw = marshal_file.load(paths.ledger_dir() / FILE_NAME)  # lost or damaged: only a slower answer
+    if not isinstance(raw, tuple) or len(raw) != 2 or raw[0] != LAYOUT or not isinstance(raw[1], list):
+        return []
+    return [e for e in raw[1] if isinstance(e, tuple) and len(e) == 3]
 
 
 def cached(key: str, current: list[Any]) -> dict[str, Any] | None:
@@ -96,8 +91,5 @@ def store(key: str, mark: list[Any], totals: dict[str, Any], shared: Path | None
     if after[1:3] != mark:
         return
     entries = [(key, after, totals), *(e for e in _entries() if e[0] != key)][:KEEP]
-    data = marshal.dumps((LAYOUT, entries))
-    from tokscope.fsutil import atomic_write_with
-
-    with contextlib.suppress(OSError, ValueError):  # only a cache
-        atomic_write_with(paths.ledger_dir() / FILE_NAME, lambda tmp: tmp.write_bytes(data), durable=False)
+    with contextlib.suppress(ValueError):  # only a cache (a value marshal cannot hold is not kept)
+        marshal_file.dump(paths.ledger_dir() / FILE_NAME, (LAYOUT, entries))

@@ -235,6 +235,14 @@ def _print_config_errors() -> None:
 # --- scan ------------------------------------------------------------------
 
 
+def _events(summary: Any) -> str:
+    """``77,826 events (1 new)``; after a journaled rescan, the rows it recorded instead (their keys
+    are looked up by the next command that loads the ledger)."""
+    if summary.events is None or summary.new_events is None:
+        return "new rows recorded (the event count follows at the next report)"
+    return f"{summary.events:,} events ({summary.new_events:,} new)"
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     """``tokscope scan``."""
     import time
@@ -246,7 +254,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(
             f"{summary.files:,} files ({summary.read:,} read, {summary.bytes_read / 1e6:,.1f} MB), "
-            f"{summary.events:,} events ({summary.new_events:,} new), "
+            f"{_events(summary)}, "
             f"{summary.skipped:,} lines skipped{' (tokscope doctor says why)' if summary.skipped else ''}, "
             f"in {elapsed:.2f}s"
         )

@@ -19,12 +19,12 @@ def run_scan(quiet: bool = True, check_ledger: bool = True) -> Any:
     """
     from tokscope import scan_seal
 
-    sealed = scan_seal.check()
-    if sealed is not None:  # nothing changed since the last complete scan: no reader, no state load
-        return _checked(scan_seal.summary(sealed), check_ledger)
+    found = scan_seal.verify()
+    if found is not None and not found[1]:  # nothing changed since the last complete scan
+        return _checked(scan_seal.summary(found[0]), check_ledger)
     from tokscope import config as config_mod
     from tokscope.readers import choose_readers
-    from tokscope.scan import scan
+    from tokscope.scan import rescan, scan
 
     bar: Any = None
     task = None
@@ -51,8 +51,17 @@ def run_scan(quiet: bool = True, check_ledger: bool = True) -> Any:
         if bar is not None and task is not None:
             bar.update(task, completed=done)
 
-    choice = choose_readers(config_mod.load().readers)
     try:
+        if found is not None:  # only some sources changed: read them, without discovery
+            from tokscope.ledger_listing import mark_clean, unchanged_since_clean_check
+
+            clean = check_ledger and unchanged_since_clean_check()
+            summary = rescan(*found, progress=progress, on_plan=on_plan)
+            if clean and summary.new_events is None:  # journaled: what changed is only what it wrote
+                mark_clean()
+                return summary
+            return _checked(summary, check_ledger)
+        choice = choose_readers(config_mod.load().readers)
         summary = scan(readers=choice.readers, progress=progress, on_plan=on_plan, seal=not choice.problems)
     finally:
         if bar is not None:

@@ -116,7 +116,7 @@ def apply_new_segments(loaded: Loaded, ledger: Ledger, clock: Clock, generation:
     new = [name for name in segments if name not in old]
     if not new:
         return replace(loaded, segments=segments)
-    touched = pl.concat([pl.read_parquet(ledger.events_dir / name, columns=KEY) for name in new]).unique()
+    touched = pl.concat([ledger.scan_segment(ledger.events_dir / name).select(KEY) for name in new]).unique().collect()
     fresh = (
         _rows_for_keys(ledger, segments, touched)
         .with_columns(device_id=pl.lit(loaded.device_id, pl.Categorical()))
@@ -154,7 +154,7 @@ def _rows_for_keys(ledger: Ledger, segments: tuple[str, ...], keys: pl.DataFrame
 
     wanted = keys.get_column("event_key").unique()
     parts = [
-        pl.scan_parquet(ledger.events_dir / name, schema=LEDGER_SCHEMA)
+        ledger.scan_segment(ledger.events_dir / name)
         .filter(pl.col("event_key").is_in(wanted.implode()))
         .join(keys.lazy(), on=KEY, how="semi")
         for name in current(segments)
