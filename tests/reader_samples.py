@@ -25,6 +25,7 @@ from tests import test_reader_openclaw as openclaw
 from tests import test_reader_opencode as opencode
 from tests import test_reader_pi as pi
 from tests import test_reader_qwen_code as qwen
+from tests import test_reader_vibe as vibe
 from tests import test_reader_zed as zed
 
 Sample = Callable[[Path], object]
@@ -123,6 +124,7 @@ SAMPLES: dict[str, Sample] = {
     "hermes": hermes.hermes_db,
     "crush": crush.crush_tree,
     "zed": zed.zed_db,
+    "vibe": vibe.vibe_tree,
 }
 
 
