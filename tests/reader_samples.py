@@ -21,6 +21,7 @@ from tests import test_reader_gemini_cli as gemini
 from tests import test_reader_goose as goose
 from tests import test_reader_hermes as hermes
 from tests import test_reader_kimi as kimi
+from tests import test_reader_mux as mux
 from tests import test_reader_openclaw as openclaw
 from tests import test_reader_opencode as opencode
 from tests import test_reader_pi as pi
@@ -125,6 +126,7 @@ SAMPLES: dict[str, Sample] = {
     "crush": crush.crush_tree,
     "zed": zed.zed_db,
     "vibe": vibe.vibe_tree,
+    "mux": mux.mux_tree,
 }
 
 

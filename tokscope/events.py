@@ -38,6 +38,7 @@ CLIENTS: tuple[str, ...] = (
     "crush",
     "zed",
     "vibe",
+    "mux",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
