@@ -55,6 +55,7 @@ READER_MODULES: tuple[str, ...] = (
     "zed",
     "vibe",
     "mux",
+    "continue_dev",
 )
 
 

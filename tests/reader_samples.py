@@ -14,6 +14,7 @@ from tests import test_reader_amp as amp
 from tests import test_reader_claude_code as claude
 from tests import test_reader_cline as cline
 from tests import test_reader_codex as codex
+from tests import test_reader_continue as continue_dev
 from tests import test_reader_copilot as copilot
 from tests import test_reader_crush as crush
 from tests import test_reader_droid as droid
@@ -127,6 +128,7 @@ SAMPLES: dict[str, Sample] = {
     "zed": zed.zed_db,
     "vibe": vibe.vibe_tree,
     "mux": mux.mux_tree,
+    "continue": continue_dev.continue_db,
 }
 
 

@@ -39,6 +39,7 @@ CLIENTS: tuple[str, ...] = (
     "zed",
     "vibe",
     "mux",
+    "continue",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
