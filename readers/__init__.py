@@ -56,6 +56,7 @@ READER_MODULES: tuple[str, ...] = (
     "vibe",
     "mux",
     "continue_dev",
+    "lmstudio",
 )
 
 

@@ -22,6 +22,7 @@ from tests import test_reader_gemini_cli as gemini
 from tests import test_reader_goose as goose
 from tests import test_reader_hermes as hermes
 from tests import test_reader_kimi as kimi
+from tests import test_reader_lmstudio as lmstudio
 from tests import test_reader_mux as mux
 from tests import test_reader_openclaw as openclaw
 from tests import test_reader_opencode as opencode
@@ -129,6 +130,7 @@ SAMPLES: dict[str, Sample] = {
     "vibe": vibe.vibe_tree,
     "mux": mux.mux_tree,
     "continue": continue_dev.continue_db,
+    "lmstudio": lmstudio.lmstudio_tree,
 }
 
 

@@ -40,6 +40,7 @@ CLIENTS: tuple[str, ...] = (
     "vibe",
     "mux",
     "continue",
+    "lmstudio",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
