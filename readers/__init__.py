@@ -57,6 +57,7 @@ READER_MODULES: tuple[str, ...] = (
     "mux",
     "continue_dev",
     "lmstudio",
+    "aider",
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from tests import test_reader_aider as aider
 from tests import test_reader_amp as amp
 from tests import test_reader_claude_code as claude
 from tests import test_reader_cline as cline
@@ -131,6 +132,7 @@ SAMPLES: dict[str, Sample] = {
     "mux": mux.mux_tree,
     "continue": continue_dev.continue_db,
     "lmstudio": lmstudio.lmstudio_tree,
+    "aider": aider.aider_log,
 }
 
 

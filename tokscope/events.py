@@ -41,6 +41,7 @@ CLIENTS: tuple[str, ...] = (
     "mux",
     "continue",
     "lmstudio",
+    "aider",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
