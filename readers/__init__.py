@@ -58,6 +58,7 @@ READER_MODULES: tuple[str, ...] = (
     "continue_dev",
     "lmstudio",
     "aider",
+    "cursor",
 )
 
 

@@ -18,6 +18,7 @@ from tests import test_reader_codex as codex
 from tests import test_reader_continue as continue_dev
 from tests import test_reader_copilot as copilot
 from tests import test_reader_crush as crush
+from tests import test_reader_cursor as cursor
 from tests import test_reader_droid as droid
 from tests import test_reader_gemini_cli as gemini
 from tests import test_reader_goose as goose
@@ -133,6 +134,7 @@ SAMPLES: dict[str, Sample] = {
     "continue": continue_dev.continue_db,
     "lmstudio": lmstudio.lmstudio_tree,
     "aider": aider.aider_log,
+    "cursor": cursor.cursor_db,
 }
 
 

@@ -42,6 +42,7 @@ CLIENTS: tuple[str, ...] = (
     "continue",
     "lmstudio",
     "aider",
+    "cursor",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
