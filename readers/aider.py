@@ -45,9 +45,17 @@ CLIENT = "aider"
 _EVENTS = re.compile(rb'"event":\s*"(message_send|launched)"')
 
 
+class _Props(msgspec.Struct):
+    main_model: Any = None
+    edit_format: Any = None
+    prompt_tokens: Any = None
+    completion_tokens: Any = None
+    cost: Any = None
+
+
 class _Line(msgspec.Struct):
     event: Any = None
-    properties: Any = None
+    properties: _Props | None = None
     user_id: Any = None
     time: Any = None
 
@@ -104,7 +112,7 @@ class AiderReader:
             end = len(data) if end < 0 else end
             pos = end + 1
             line = decode_line(_decode, data[start:end])
-            if line is None or not isinstance(line.properties, dict):
+            if line is None or line.properties is None:
                 result.skip("malformed line")
                 continue
             ts = epoch_us(line.time)
@@ -116,11 +124,11 @@ class AiderReader:
                 result.skip("event without a time")
                 continue
             props = line.properties
-            inp = count(props.get("prompt_tokens"))
-            out = count(props.get("completion_tokens"))
+            inp = count(props.prompt_tokens)
+            out = count(props.completion_tokens)
             if inp + out == 0:
                 continue
-            model, provider = model_of(props.get("main_model"))
+            model, provider = model_of(props.main_model)
             rows.append(
                 Row(
                     client=CLIENT,
@@ -128,12 +136,12 @@ class AiderReader:
                     model=model,
                     workspace="",
                     session_id=session or user,
-                    agent=text(props.get("edit_format")),
+                    agent=text(props.edit_format),
                     event_key=f"{user}:{line.time}:{offset + start}",
                     ts=ts,
                     input=inp,
                     output=out,
-                    source_cost=cost(props.get("cost")) or None,
+                    source_cost=cost(props.cost) or None,
                 )
             )
         if session is not None:
