@@ -60,6 +60,7 @@ _STAMP = re.compile(rb"\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})\]")
 _ID_PREFIXES = ("chatcmpl-", "cmpl-", "resp_")
 _EPOCH_S = re.compile(rb"\d{9,11}(?![\d.])")
 _WS = b" \t\r\n"
+_MAX_OBJECT = 64 << 10
 
 
 class _Details(msgspec.Struct):
@@ -148,11 +149,17 @@ class LMStudioReader:
                         break
                     marker, brace = found
                     end = _object_end(buf, brace) if brace >= 0 else None
+                    usage = _usage(buf[brace:end]) if end is not None else None
+                    if end is not None and usage is None:  # a brace inside a string? match exactly
+                        exact = _object_end_exact(buf, brace)
+                        if exact != end:
+                            end = exact
+                            usage = _usage(buf[brace:end]) if end is not None else None
                     line_end = buf.find(b"\n", end) if end is not None else -1
                     if line_end < 0:  # the record is still being written (or cut by the window)
                         scan = marker
                         break
-                    _record(result, buf[brace:end], buf[meta:marker], path, base + marker, session, mtime)
+                    _record(result, usage, buf[meta:marker], path, base + marker, session, mtime)
                     meta = scan = line_end + 1
                 if meta:
                     buf = buf[meta:]
@@ -198,11 +205,30 @@ def _next_usage(buf: bytes, start: int) -> tuple[int, int] | None:
 
 
 def _object_end(buf: bytes, start: int) -> int | None:
-    """The offset just past the JSON object opening at ``start``, None when it is not complete."""
+    """The offset just past the JSON object opening at ``start``, None when it is not complete.
+
+    Braces are matched with C-level searches, ignoring strings: a usage object holds numbers and
+    nested objects only. Should a string in it hold a brace, the decode fails and
+    ``_object_end_exact`` tells the real end.
+    """
+    limit = min(len(buf), start + _MAX_OBJECT)  # a usage object is small: anything longer is not one
+    opens = closes = 0
+    pos = start
+    find, tally = buf.find, buf.count
+    while (close := find(b"}", pos, limit)) >= 0:
+        opens += tally(b"{", pos, close)
+        closes += 1
+        if closes >= opens:
+            return close + 1
+        pos = close + 1
+    return None
+
+
+def _object_end_exact(buf: bytes, start: int) -> int | None:
+    """Like ``_object_end``, aware of strings and escapes (byte by byte: only for odd objects)."""
     depth = 0
     in_string = escaped = False
-    end = min(len(buf), start + (64 << 10))  # a usage object is small: anything longer is not one
-    for i in range(start, end):
+    for i in range(start, min(len(buf), start + _MAX_OBJECT)):
         c = buf[i]
         if in_string:
             if escaped:
@@ -220,6 +246,13 @@ def _object_end(buf: bytes, start: int) -> int | None:
             if depth == 0:
                 return i + 1
     return None
+
+
+def _usage(raw: bytes) -> _Usage | None:
+    try:
+        return _decode_usage(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None
 
 
 def _fields(meta: bytes, key: bytes) -> Iterator[bytes]:
@@ -292,10 +325,10 @@ def _local_stamp(meta: bytes) -> int | None:
         start = meta.rfind(b"\n[", 0, start)
 
 
-def _record(result: ReadResult, usage_raw: bytes, meta: bytes, path: Path, at: int, session: str, mtime: int) -> None:
-    try:
-        usage = _decode_usage(usage_raw)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+def _record(
+    result: ReadResult, usage: _Usage | None, meta: bytes, path: Path, at: int, session: str, mtime: int
+) -> None:
+    if usage is None:
         result.skip("malformed usage")
         return
     prompt = count(usage.prompt_tokens if usage.prompt_tokens is not None else usage.input_tokens)

@@ -222,3 +222,14 @@ def test_scan_counts_each_response_once(home: Path) -> None:
 def test_declared_env_is_empty() -> None:
     with pytest.raises(AssertionError):  # the helper insists on at least one: LM Studio reads none
         check_declared_env(LMStudioReader())
+
+
+def test_brace_inside_a_string_of_the_usage_object(home: Path) -> None:
+    odd = (
+        '[2026-11-20 10:00:00][INFO] {\n  "id": "chatcmpl-odd",\n'
+        '  "usage": {"prompt_tokens": 9, "note": "a } b", "completion_tokens": 2}\n}\n'
+    )
+    path = write(home, odd, CHAT)
+    result = read(path)
+    assert [(r.event_key, r.input, r.output) for r in result.rows] == [("chatcmpl-odd", 9, 2), ("chatcmpl-aaa", 60, 12)]
+    assert result.skipped == 0
