@@ -54,6 +54,12 @@ READER_MODULES: tuple[str, ...] = (
     "hermes",
     "crush",
     "zed",
+    "vibe",
+    "mux",
+    "continue_dev",
+    "lmstudio",
+    "aider",
+    "cursor",
 )
 
 

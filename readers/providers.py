@@ -17,7 +17,19 @@ ALIASES: dict[str, str] = {
     "zhipuai": "zai",
     "gemini": "google",
     "mistralai": "mistral",
+    # Synthetic (synthetic.new), a gateway; glhf.chat was its earlier name, Octofriend its own client
+    "synthetic.new": "synthetic",
+    "glhf": "synthetic",
+    "octofriend": "synthetic",
 }
+
+#: Model-id prefixes of gateways that say nothing of the vendor: Synthetic sends Hugging Face ids
+#: (``hf:deepseek-ai/DeepSeek-V3-0324``) and answers with Fireworks ids
+#: (``accounts/fireworks/models/kimi-k2p5``); tokscale ``sessions/synthetic.rs``.
+GATEWAY_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("hf:", "synthetic"),
+    ("accounts/fireworks/models/", "synthetic"),
+)
 
 #: Providers a ``provider/model`` prefix may name.
 KNOWN: frozenset[str] = frozenset(
@@ -44,11 +56,15 @@ def provider_name(logged: str) -> str:
 
 
 def infer_provider(model: str, logged: object = None) -> str:
-    """The provider of ``model``: the logged one when given, else a ``provider/`` prefix, else the
-    family the name belongs to; ``"unknown"`` when nothing fits."""
+    """The provider of ``model``: the logged one when given, else the gateway its id names
+    (``hf:…`` -> ``synthetic``), else a ``provider/`` prefix, else the family the name belongs to;
+    ``"unknown"`` when nothing fits."""
     if isinstance(logged, str) and logged.strip():
         return provider_name(logged)
     lowered = model.lower()
+    for prefix, gateway in GATEWAY_PREFIXES:
+        if lowered.startswith(prefix):
+            return gateway
     if "/" in lowered:
         prefix = lowered.split("/", 1)[0]
         if prefix in KNOWN:

@@ -10,21 +10,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from tests import test_reader_aider as aider
 from tests import test_reader_amp as amp
 from tests import test_reader_claude_code as claude
 from tests import test_reader_cline as cline
 from tests import test_reader_codex as codex
+from tests import test_reader_continue as continue_dev
 from tests import test_reader_copilot as copilot
 from tests import test_reader_crush as crush
+from tests import test_reader_cursor as cursor
 from tests import test_reader_droid as droid
 from tests import test_reader_gemini_cli as gemini
 from tests import test_reader_goose as goose
 from tests import test_reader_hermes as hermes
 from tests import test_reader_kimi as kimi
+from tests import test_reader_lmstudio as lmstudio
+from tests import test_reader_mux as mux
 from tests import test_reader_openclaw as openclaw
 from tests import test_reader_opencode as opencode
 from tests import test_reader_pi as pi
 from tests import test_reader_qwen_code as qwen
+from tests import test_reader_vibe as vibe
 from tests import test_reader_zed as zed
 
 Sample = Callable[[Path], object]
@@ -123,6 +129,12 @@ SAMPLES: dict[str, Sample] = {
     "hermes": hermes.hermes_db,
     "crush": crush.crush_tree,
     "zed": zed.zed_db,
+    "vibe": vibe.vibe_tree,
+    "mux": mux.mux_tree,
+    "continue": continue_dev.continue_db,
+    "lmstudio": lmstudio.lmstudio_tree,
+    "aider": aider.aider_log,
+    "cursor": cursor.cursor_db,
 }
 
 

@@ -37,6 +37,12 @@ CLIENTS: tuple[str, ...] = (
     "kilo-code",
     "crush",
     "zed",
+    "vibe",
+    "mux",
+    "continue",
+    "lmstudio",
+    "aider",
+    "cursor",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))

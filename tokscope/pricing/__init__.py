@@ -206,6 +206,10 @@ _EFFORT_RE = re.compile(r"-(?:minimal|low|medium|high|xhigh)$")
 _DECORATED_FAMILIES = ("claude-", "gpt-")
 _DIGIT_DASH_RE = re.compile(r"(?<![\d.])(\d)-(?=\d(?![\d]))")
 _DIGIT_DOT_RE = re.compile(r"(?<![\d.])(\d)\.(?=\d(?![\d]))")
+#: Gateway spellings of a model id: Synthetic's Hugging Face ids (``hf:org/model``) and Fireworks
+#: account paths (``accounts/fireworks/models/model``), whose ``p`` stands for a decimal point (``k2p5``).
+_GATEWAY_RE = re.compile(r"^(?:hf:|accounts/[a-z0-9_-]+/models/)")
+_FIREWORKS_POINT_RE = re.compile(r"(?<=\d)p(?=\d)")
 
 #: Client spellings of a vendor name in another order: (pattern, replacement, what the step did).
 _REORDERS: tuple[tuple[re.Pattern[str], str, str], ...] = (
@@ -255,7 +259,8 @@ PROVIDER_PREFIXES: dict[str, tuple[str, ...]] = {
 def name_variants(raw: str) -> list[tuple[str, str]]:
     """Normalised spellings of a model name, in the order to try them, with what each step did.
 
-    Only known decorations are removed: case, ``[1m]``/``(high)`` markers, provider prefixes,
+    Only known decorations are removed: case, ``[1m]``/``(high)`` markers, gateway prefixes
+    (``hf:``, ``accounts/<host>/models/`` with Fireworks' ``p`` for a point), provider prefixes,
     Bedrock region/vendor/version parts, date suffixes, ``-fast``/``-thinking`` (Claude, GPT),
     effort suffixes, and dots vs dashes between single digits. Never anything fuzzy.
     """
@@ -274,6 +279,11 @@ def name_variants(raw: str) -> list[tuple[str, str]]:
     while (m := _DECORATION_RE.search(s)) and m.start() > 0:
         steps.append(f"dropped {m.group(1)!r}")
         s = s[: m.start()]
+    if m := _GATEWAY_RE.match(s):
+        steps.append(f"dropped gateway prefix {m.group(0)!r}")
+        fireworks = m.group(0) == "accounts/fireworks/models/"
+        s = _FIREWORKS_POINT_RE.sub(".", s[m.end() :]) if fireworks else s[m.end() :]
+        add(s, "; ".join(steps))
     if "/" in s:
         steps.append(f"dropped prefix {s.rsplit('/', 1)[0]!r}/")
         s = s.rsplit("/", 1)[1]
