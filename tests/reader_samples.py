@@ -21,6 +21,7 @@ from tests import test_reader_gemini_cli as gemini
 from tests import test_reader_goose as goose
 from tests import test_reader_hermes as hermes
 from tests import test_reader_kimi as kimi
+from tests import test_reader_mimo_code as mimo
 from tests import test_reader_openclaw as openclaw
 from tests import test_reader_opencode as opencode
 from tests import test_reader_pi as pi
@@ -123,6 +124,7 @@ SAMPLES: dict[str, Sample] = {
     "hermes": hermes.hermes_db,
     "crush": crush.crush_tree,
     "zed": zed.zed_db,
+    "mimo-code": lambda home: mimo.make_db(mimo.data_dir(home) / "mimocode.db"),
 }
 
 

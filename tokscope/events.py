@@ -37,6 +37,7 @@ CLIENTS: tuple[str, ...] = (
     "kilo-code",
     "crush",
     "zed",
+    "mimo-code",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
