@@ -38,6 +38,7 @@ CLIENTS: tuple[str, ...] = (
     "crush",
     "zed",
     "mimo-code",
+    "zcode",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
