@@ -55,6 +55,7 @@ READER_MODULES: tuple[str, ...] = (
     "zed",
     "mimo_code",
     "zcode",
+    "workbuddy",
 )
 
 

@@ -26,6 +26,7 @@ from tests import test_reader_openclaw as openclaw
 from tests import test_reader_opencode as opencode
 from tests import test_reader_pi as pi
 from tests import test_reader_qwen_code as qwen
+from tests import test_reader_workbuddy as workbuddy
 from tests import test_reader_zcode as zcode
 from tests import test_reader_zed as zed
 
@@ -127,6 +128,7 @@ SAMPLES: dict[str, Sample] = {
     "zed": zed.zed_db,
     "mimo-code": lambda home: mimo.make_db(mimo.data_dir(home) / "mimocode.db"),
     "zcode": zcode.sample,
+    "workbuddy": workbuddy.transcript,
 }
 
 

@@ -39,6 +39,7 @@ CLIENTS: tuple[str, ...] = (
     "zed",
     "mimo-code",
     "zcode",
+    "workbuddy",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
