@@ -56,6 +56,7 @@ READER_MODULES: tuple[str, ...] = (
     "mimo_code",
     "zcode",
     "workbuddy",
+    "antigravity",
 )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests import test_reader_amp as amp
+from tests import test_reader_antigravity as antigravity
 from tests import test_reader_claude_code as claude
 from tests import test_reader_cline as cline
 from tests import test_reader_codex as codex
@@ -129,6 +130,7 @@ SAMPLES: dict[str, Sample] = {
     "mimo-code": lambda home: mimo.make_db(mimo.data_dir(home) / "mimocode.db"),
     "zcode": zcode.sample,
     "workbuddy": workbuddy.transcript,
+    "antigravity": antigravity.sample,
 }
 
 

@@ -40,6 +40,7 @@ CLIENTS: tuple[str, ...] = (
     "mimo-code",
     "zcode",
     "workbuddy",
+    "antigravity",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
