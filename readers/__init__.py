@@ -57,6 +57,7 @@ READER_MODULES: tuple[str, ...] = (
     "zcode",
     "workbuddy",
     "antigravity",
+    "qoder",
 )
 
 

@@ -26,6 +26,7 @@ from tests import test_reader_mimo_code as mimo
 from tests import test_reader_openclaw as openclaw
 from tests import test_reader_opencode as opencode
 from tests import test_reader_pi as pi
+from tests import test_reader_qoder as qoder
 from tests import test_reader_qwen_code as qwen
 from tests import test_reader_workbuddy as workbuddy
 from tests import test_reader_zcode as zcode
@@ -131,6 +132,8 @@ SAMPLES: dict[str, Sample] = {
     "zcode": zcode.sample,
     "workbuddy": workbuddy.transcript,
     "antigravity": antigravity.sample,
+    "qoder": qoder.sample_ide,
+    "qoder-cli": qoder.cli_tree,
 }
 
 

@@ -41,6 +41,8 @@ CLIENTS: tuple[str, ...] = (
     "zcode",
     "workbuddy",
     "antigravity",
+    "qoder",
+    "qoder-cli",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
