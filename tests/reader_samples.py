@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests import test_reader_amp as amp
 from tests import test_reader_antigravity as antigravity
+from tests import test_reader_augment as augment
 from tests import test_reader_claude_code as claude
 from tests import test_reader_cline as cline
 from tests import test_reader_codex as codex
@@ -134,6 +135,7 @@ SAMPLES: dict[str, Sample] = {
     "antigravity": antigravity.sample,
     "qoder": qoder.sample_ide,
     "qoder-cli": qoder.cli_tree,
+    "augment": augment.sample,
 }
 
 

@@ -43,6 +43,7 @@ CLIENTS: tuple[str, ...] = (
     "antigravity",
     "qoder",
     "qoder-cli",
+    "augment",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
