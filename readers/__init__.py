@@ -59,6 +59,7 @@ READER_MODULES: tuple[str, ...] = (
     "antigravity",
     "qoder",
     "augment",
+    "junie",
 )
 
 

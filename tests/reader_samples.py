@@ -22,6 +22,7 @@ from tests import test_reader_droid as droid
 from tests import test_reader_gemini_cli as gemini
 from tests import test_reader_goose as goose
 from tests import test_reader_hermes as hermes
+from tests import test_reader_junie as junie
 from tests import test_reader_kimi as kimi
 from tests import test_reader_mimo_code as mimo
 from tests import test_reader_openclaw as openclaw
@@ -136,6 +137,7 @@ SAMPLES: dict[str, Sample] = {
     "qoder": qoder.sample_ide,
     "qoder-cli": qoder.cli_tree,
     "augment": augment.sample,
+    "junie": junie.sample,
 }
 
 

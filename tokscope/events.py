@@ -44,6 +44,7 @@ CLIENTS: tuple[str, ...] = (
     "qoder",
     "qoder-cli",
     "augment",
+    "junie",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
