@@ -60,6 +60,7 @@ READER_MODULES: tuple[str, ...] = (
     "qoder",
     "augment",
     "junie",
+    "devin",
 )
 
 

@@ -18,6 +18,7 @@ from tests import test_reader_cline as cline
 from tests import test_reader_codex as codex
 from tests import test_reader_copilot as copilot
 from tests import test_reader_crush as crush
+from tests import test_reader_devin as devin
 from tests import test_reader_droid as droid
 from tests import test_reader_gemini_cli as gemini
 from tests import test_reader_goose as goose
@@ -138,6 +139,7 @@ SAMPLES: dict[str, Sample] = {
     "qoder-cli": qoder.cli_tree,
     "augment": augment.sample,
     "junie": junie.sample,
+    "devin": devin.sample,
 }
 
 

@@ -45,6 +45,7 @@ CLIENTS: tuple[str, ...] = (
     "qoder-cli",
     "augment",
     "junie",
+    "devin",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
