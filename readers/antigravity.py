@@ -65,21 +65,33 @@ class Malformed(ValueError):
 
 def parse(buf: bytes) -> Message:
     """One protobuf message's fields: number -> values (ints for varints and fixed, bytes for
-    length-delimited ones), in wire order. Raises ``Malformed`` on a truncated or invalid blob."""
+    length-delimited ones), in wire order. Raises ``Malformed`` on a truncated or invalid blob.
+
+    One-byte varints (most tags, sizes and small counts) are read inline: this runs a few times
+    per generation row."""
     fields: Message = {}
     pos, end = 0, len(buf)
     while pos < end:
-        tag, pos = _varint(buf, pos)
+        tag = buf[pos]
+        if tag < 0x80:
+            pos += 1
+        else:
+            tag, pos = _varint(buf, pos)
         number, wire = tag >> 3, tag & 7
         if number == 0:
             raise Malformed("field number 0")
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-        elif wire == 2:
-            size, pos = _varint(buf, pos)
-            if pos + size > end:
-                raise Malformed("length past the end")
-            value, pos = buf[pos : pos + size], pos + size
+        if wire == 0 or wire == 2:
+            if pos >= end:
+                raise Malformed("truncated varint")
+            value = buf[pos]
+            if value < 0x80:
+                pos += 1
+            else:
+                value, pos = _varint(buf, pos)
+            if wire == 2:
+                if pos + value > end:
+                    raise Malformed("length past the end")
+                value, pos = buf[pos : pos + value], pos + value
         elif wire == 1:
             if pos + 8 > end:
                 raise Malformed("fixed64 past the end")
@@ -90,14 +102,19 @@ def parse(buf: bytes) -> Message:
             value, pos = int.from_bytes(buf[pos : pos + 4], "little"), pos + 4
         else:
             raise Malformed(f"wire type {wire}")
-        fields.setdefault(number, []).append(value)
+        known = fields.get(number)
+        if known is None:
+            fields[number] = [value]
+        else:
+            known.append(value)
     return fields
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
     value = shift = 0
+    end = len(buf)
     while True:
-        if pos >= len(buf):
+        if pos >= end:
             raise Malformed("truncated varint")
         byte = buf[pos]
         pos += 1
