@@ -60,6 +60,14 @@ READER_MODULES: tuple[str, ...] = (
     "lmstudio",
     "aider",
     "cursor",
+    "mimo_code",
+    "zcode",
+    "workbuddy",
+    "antigravity",
+    "qoder",
+    "augment",
+    "junie",
+    "devin",
 )
 
 

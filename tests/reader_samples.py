@@ -12,6 +12,8 @@ from pathlib import Path
 
 from tests import test_reader_aider as aider
 from tests import test_reader_amp as amp
+from tests import test_reader_antigravity as antigravity
+from tests import test_reader_augment as augment
 from tests import test_reader_claude_code as claude
 from tests import test_reader_cline as cline
 from tests import test_reader_codex as codex
@@ -19,18 +21,24 @@ from tests import test_reader_continue as continue_dev
 from tests import test_reader_copilot as copilot
 from tests import test_reader_crush as crush
 from tests import test_reader_cursor as cursor
+from tests import test_reader_devin as devin
 from tests import test_reader_droid as droid
 from tests import test_reader_gemini_cli as gemini
 from tests import test_reader_goose as goose
 from tests import test_reader_hermes as hermes
+from tests import test_reader_junie as junie
 from tests import test_reader_kimi as kimi
 from tests import test_reader_lmstudio as lmstudio
+from tests import test_reader_mimo_code as mimo
 from tests import test_reader_mux as mux
 from tests import test_reader_openclaw as openclaw
 from tests import test_reader_opencode as opencode
 from tests import test_reader_pi as pi
+from tests import test_reader_qoder as qoder
 from tests import test_reader_qwen_code as qwen
 from tests import test_reader_vibe as vibe
+from tests import test_reader_workbuddy as workbuddy
+from tests import test_reader_zcode as zcode
 from tests import test_reader_zed as zed
 
 Sample = Callable[[Path], object]
@@ -135,6 +143,15 @@ SAMPLES: dict[str, Sample] = {
     "lmstudio": lmstudio.lmstudio_tree,
     "aider": aider.aider_log,
     "cursor": cursor.cursor_db,
+    "mimo-code": lambda home: mimo.make_db(mimo.data_dir(home) / "mimocode.db"),
+    "zcode": zcode.sample,
+    "workbuddy": workbuddy.transcript,
+    "antigravity": antigravity.sample,
+    "qoder": qoder.sample_ide,
+    "qoder-cli": qoder.cli_tree,
+    "augment": augment.sample,
+    "junie": junie.sample,
+    "devin": devin.sample,
 }
 
 

@@ -43,6 +43,15 @@ CLIENTS: tuple[str, ...] = (
     "lmstudio",
     "aider",
     "cursor",
+    "mimo-code",
+    "zcode",
+    "workbuddy",
+    "antigravity",
+    "qoder",
+    "qoder-cli",
+    "augment",
+    "junie",
+    "devin",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))

@@ -46,6 +46,7 @@ from tokscope import paths
 from tokscope.events import EVENT_SCHEMA
 from tokscope.fsutil import atomic_write, atomic_write_with, ensure_dir, locked
 from tokscope.ledger import Ledger
+from tokscope.ledger_listing import parse_name
 from tokscope.limits import MAX_SEQUENCE
 from tokscope.sync.identity import Identity, load_identity, verify
 
@@ -120,7 +121,7 @@ def _ledger_signature(ledger: Ledger) -> list[list[Any]]:
     except FileNotFoundError:
         return []
     for path in entries:
-        if path.suffix == ".parquet" and not path.name.startswith("."):
+        if parse_name(path.name) is not None:  # Parquet and journal segments alike
             try:
                 st = path.stat()
             except FileNotFoundError:
