@@ -15,7 +15,8 @@ from tokscope.readers import all_readers, get_reader
 
 from tests import test_reader_claude_code as claude
 from tests.reader_samples import write_sample
-from tokscope import paths, scan_seal, scan_state
+from tokscope import ledger as ledger_mod
+from tokscope import ledger_journal, paths, scan_seal, scan_state
 from tokscope.cli.common import run_scan
 from tokscope.ledger import Ledger
 from tokscope.scan import frame_of
@@ -123,6 +124,23 @@ def test_an_appended_turn_is_read_without_discovery(home: Path, monkeypatch: pyt
     fresh = frame_of(all_readers()).sort("client", "event_key")
     assert rescanned.equals(fresh)
     assert Ledger().count() == before + 1
+
+
+def test_journal_segments_are_compacted_before_they_pile_up(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ledger_journal, "MAX_LIVE_DELTAS", 2)
+    monkeypatch.setattr(ledger_mod, "MAX_DELTAS", 3)
+    write_sample("claude-code", home)
+    settle()
+    sealed_scan()
+    session = home / ".claude" / "projects" / claude.PROJECT / "s-main.jsonl"
+    kinds = []
+    for i in range(5):
+        with session.open("a") as f:
+            f.write(claude.assistant(f"msg_x{i}", f"req_x{i}", inp=1, out=i + 1, ts="2026-11-20T11:00:00Z") + "\n")
+        run_scan(check_ledger=False)
+        kinds.append("".join("j" if p.suffix == ".msgpack" else "p" for p in Ledger().segments()))
+    assert kinds == ["pj", "pjj", "p", "pj", "pjj"]  # the third rescan took the Polars path and compacted
+    assert Ledger().frame().sort("client", "event_key").equals(frame_of(all_readers()).sort("client", "event_key"))
 
 
 def test_another_setting_or_scan_breaks_the_seal(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -46,7 +46,7 @@ from tokscope.readers.base import open_regular
 KEY = ["client", "event_key"]
 
 #: Compact when this many deltas pile up, or when they reach this share of the base.
-MAX_DELTAS = 16
+MAX_DELTAS = ledger_journal.MAX_LIVE_DELTAS + 1
 MAX_DELTA_SHARE = 0.05
 
 

@@ -40,9 +40,20 @@ def highest_seq(events_dir: Path) -> int:
     return max((seq for _kind, seq, _digest in _segments(events_dir)), default=0)
 
 
-def has_base(events_dir: Path) -> bool:
-    """Whether the ledger has a base segment (a journal is only for deltas on top of one)."""
-    return any(kind == "base" for kind, _seq, _digest in _segments(events_dir))
+#: Deltas after the base at which a rescan takes the Polars path instead: its append writes the
+#: ``tokscope.ledger.MAX_DELTAS``-th delta and compacts, so journal segments never pile up while
+#: only short-lived processes write.
+MAX_LIVE_DELTAS = 15
+
+
+def has_room(events_dir: Path) -> bool:
+    """Whether a journal segment may be written now: there is a base (a cold scan writes one with
+    Polars) and fewer than ``MAX_LIVE_DELTAS`` deltas after it."""
+    found = _segments(events_dir)
+    bases = [seq for kind, seq, _digest in found if kind == "base"]
+    if not bases:
+        return False
+    return sum(1 for kind, seq, _digest in found if kind == "delta" and seq > max(bases)) < MAX_LIVE_DELTAS
 
 
 def append(root: Path, rows: list[Row], state: dict[str, Any]) -> Path:

@@ -358,7 +358,7 @@ def _scan(
             on_plan(len(jobs), sum(j.size for j in jobs))
         # a rescan of a few changed files on top of a base writes a journal segment: no Polars import
         journal = sealing is not None and sealing.previous is not None and ledger is None
-        journal = journal and sum(j.size for j in jobs) < JOURNAL_MAX_BYTES and ledger_journal.has_base(root / "events")
+        journal = journal and sum(j.size for j in jobs) < JOURNAL_MAX_BYTES and ledger_journal.has_room(root / "events")
         gathered = _Rows(None if journal else _Rows.BATCH)
         for index, result in _run(jobs, progress, workers or (os.cpu_count() or 1)):
             job = jobs[index]
