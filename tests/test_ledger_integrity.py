@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from tests.cli_helpers import cli
+from tokscope.events import CLIENT_ENUM, CLIENTS
 from tokscope.ledger import Ledger, current, digest, parse_name
 
 
@@ -198,3 +199,20 @@ def test_a_damaged_ledger_is_not_exported_as_if_whole(
     code, out, err = cli("export", "--no-scan")
     assert code == 0, err
     assert "Exported 3 events" in out
+
+
+def test_a_ledger_written_before_clients_were_added_is_read(two_segments: Ledger) -> None:
+    """Each release appends clients to the client Enum; segments written with the shorter list (by
+    an older tokscope) are read as they were, widened, and compacted into today's schema."""
+    older = pl.Enum(list(CLIENTS[:21]))  # the clients of the first releases
+    for path in two_segments.segments():
+        frame = pl.read_parquet(path).with_columns(pl.col("client").cast(older))
+        path.unlink()
+        frame.write_parquet(path)  # the digest in the name no longer matches: rename it as a legacy one
+        path.rename(path.with_name("-".join(path.name.split("-")[:2]) + ".parquet"))
+    assert report() == (3, 307)
+    with two_segments.lock():
+        state = two_segments.load_state()
+        two_segments.maybe_compact(state, force=True)
+    assert report() == (3, 307)
+    assert two_segments.frame().schema["client"] == CLIENT_ENUM

@@ -38,7 +38,7 @@ from typing import Any, Literal
 import polars as pl
 
 from tokscope import ledger_journal, ledger_listing, paths, scan_seal, scan_state, statusline
-from tokscope.events import LEDGER_SCHEMA
+from tokscope.events import CLIENT_ENUM, LEDGER_SCHEMA
 from tokscope.fsutil import atomic_write_with, locked
 from tokscope.ledger_listing import parse_name
 from tokscope.readers.base import open_regular
@@ -145,6 +145,18 @@ def _check(path: Path, want: str) -> str | None:
         raise  # removed by a compaction since the listing: the caller lists again
     except OSError as exc:
         return f"unreadable: {exc.strerror or exc}"
+
+
+def scan_parquet(path: Path) -> pl.LazyFrame:
+    """A Parquet segment in the ledger schema. One written before clients were added has a shorter
+    client Enum (today's is the same list with new names appended), which Polars will not read as
+    today's: it is read as written and widened."""
+    client = pl.read_parquet_schema(path).get("client")  # the footer only
+    if client is None or client == CLIENT_ENUM:
+        return pl.scan_parquet(path, schema=LEDGER_SCHEMA)
+    return pl.scan_parquet(path, schema={**LEDGER_SCHEMA, "client": client}).with_columns(
+        pl.col("client").cast(CLIENT_ENUM)
+    )
 
 
 def disk_full(exc: BaseException) -> bool:
@@ -311,7 +323,7 @@ class Ledger:
             from tokscope.events import frame_from_rows
 
             return frame_from_rows(ledger_journal.read(path)).lazy()
-        return pl.scan_parquet(path, schema=LEDGER_SCHEMA)
+        return scan_parquet(path)
 
     def lazy(self) -> pl.LazyFrame:
         """All events, de-duplicated, as a LazyFrame in the ledger schema."""
@@ -328,11 +340,11 @@ class Ledger:
         if base is None and not deltas:
             return LEDGER_SCHEMA.to_frame().lazy()
         if not deltas:
-            return pl.scan_parquet(base, schema=LEDGER_SCHEMA)
+            return scan_parquet(base)
         delta = pl.concat([self.scan_segment(p) for p in deltas]).collect()
         if base is None:
             return dedupe(delta.lazy())
-        base_frame = pl.scan_parquet(base, schema=LEDGER_SCHEMA)
+        base_frame = scan_parquet(base)
         # The base rows whose key a delta holds again (usually none: deltas are mostly new turns)
         # are found on the key column alone and settled with the deltas by dedupe; the rest of the
         # base is dropped by row number, so the base is decoded once.
