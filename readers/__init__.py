@@ -53,6 +53,7 @@ READER_MODULES: tuple[str, ...] = (
     "hermes",
     "crush",
     "zed",
+    "claude_cowork",
 )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests import test_reader_amp as amp
 from tests import test_reader_claude_code as claude
+from tests import test_reader_claude_cowork as cowork
 from tests import test_reader_cline as cline
 from tests import test_reader_codex as codex
 from tests import test_reader_copilot as copilot
@@ -123,6 +124,7 @@ SAMPLES: dict[str, Sample] = {
     "hermes": hermes.hermes_db,
     "crush": crush.crush_tree,
     "zed": zed.zed_db,
+    "cowork": cowork.sample,
 }
 
 

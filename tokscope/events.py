@@ -37,6 +37,7 @@ CLIENTS: tuple[str, ...] = (
     "kilo-code",
     "crush",
     "zed",
+    "cowork",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
