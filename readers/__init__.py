@@ -54,6 +54,7 @@ READER_MODULES: tuple[str, ...] = (
     "crush",
     "zed",
     "claude_cowork",
+    "grok",
 )
 
 

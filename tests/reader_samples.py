@@ -20,6 +20,7 @@ from tests import test_reader_crush as crush
 from tests import test_reader_droid as droid
 from tests import test_reader_gemini_cli as gemini
 from tests import test_reader_goose as goose
+from tests import test_reader_grok as grok
 from tests import test_reader_hermes as hermes
 from tests import test_reader_kimi as kimi
 from tests import test_reader_openclaw as openclaw
@@ -125,6 +126,7 @@ SAMPLES: dict[str, Sample] = {
     "crush": crush.crush_tree,
     "zed": zed.zed_db,
     "cowork": cowork.sample,
+    "grok": grok.sample,
 }
 
 

@@ -38,6 +38,7 @@ CLIENTS: tuple[str, ...] = (
     "crush",
     "zed",
     "cowork",
+    "grok",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
