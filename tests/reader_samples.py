@@ -127,6 +127,10 @@ SAMPLES: dict[str, Sample] = {
     "zed": zed.zed_db,
     "cowork": cowork.sample,
     "grok": grok.sample,
+    "gjc": lambda home: _pi_format(home, ".gjc/agent/sessions"),
+    "senpi": lambda home: _pi_format(home, ".senpi/agent/sessions"),
+    "kimchi": lambda home: _pi_format(home, ".config/kimchi/harness/sessions"),
+    "prime-agent": lambda home: _pi_format(home, ".prime/agent/sessions"),
 }
 
 

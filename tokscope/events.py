@@ -39,6 +39,10 @@ CLIENTS: tuple[str, ...] = (
     "zed",
     "cowork",
     "grok",
+    "gjc",
+    "senpi",
+    "kimchi",
+    "prime-agent",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
