@@ -55,6 +55,7 @@ READER_MODULES: tuple[str, ...] = (
     "zed",
     "claude_cowork",
     "grok",
+    "dsh",
 )
 
 

@@ -18,6 +18,7 @@ from tests import test_reader_codex as codex
 from tests import test_reader_copilot as copilot
 from tests import test_reader_crush as crush
 from tests import test_reader_droid as droid
+from tests import test_reader_dsh as dsh
 from tests import test_reader_gemini_cli as gemini
 from tests import test_reader_goose as goose
 from tests import test_reader_grok as grok
@@ -131,6 +132,7 @@ SAMPLES: dict[str, Sample] = {
     "senpi": lambda home: _pi_format(home, ".senpi/agent/sessions"),
     "kimchi": lambda home: _pi_format(home, ".config/kimchi/harness/sessions"),
     "prime-agent": lambda home: _pi_format(home, ".prime/agent/sessions"),
+    "dsh": dsh.sample,
 }
 
 

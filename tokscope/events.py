@@ -43,6 +43,7 @@ CLIENTS: tuple[str, ...] = (
     "senpi",
     "kimchi",
     "prime-agent",
+    "dsh",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
