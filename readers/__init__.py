@@ -56,6 +56,7 @@ READER_MODULES: tuple[str, ...] = (
     "claude_cowork",
     "grok",
     "dsh",
+    "reasonix",
 )
 
 

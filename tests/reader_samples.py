@@ -28,6 +28,7 @@ from tests import test_reader_openclaw as openclaw
 from tests import test_reader_opencode as opencode
 from tests import test_reader_pi as pi
 from tests import test_reader_qwen_code as qwen
+from tests import test_reader_reasonix as reasonix
 from tests import test_reader_zed as zed
 
 Sample = Callable[[Path], object]
@@ -133,6 +134,7 @@ SAMPLES: dict[str, Sample] = {
     "kimchi": lambda home: _pi_format(home, ".config/kimchi/harness/sessions"),
     "prime-agent": lambda home: _pi_format(home, ".prime/agent/sessions"),
     "dsh": dsh.sample,
+    "reasonix": reasonix.sample,
 }
 
 

@@ -44,6 +44,7 @@ CLIENTS: tuple[str, ...] = (
     "kimchi",
     "prime-agent",
     "dsh",
+    "reasonix",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
