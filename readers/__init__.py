@@ -57,6 +57,7 @@ READER_MODULES: tuple[str, ...] = (
     "grok",
     "dsh",
     "reasonix",
+    "codebuff",
 )
 
 

@@ -14,6 +14,7 @@ from tests import test_reader_amp as amp
 from tests import test_reader_claude_code as claude
 from tests import test_reader_claude_cowork as cowork
 from tests import test_reader_cline as cline
+from tests import test_reader_codebuff as codebuff
 from tests import test_reader_codex as codex
 from tests import test_reader_copilot as copilot
 from tests import test_reader_crush as crush
@@ -135,6 +136,7 @@ SAMPLES: dict[str, Sample] = {
     "prime-agent": lambda home: _pi_format(home, ".prime/agent/sessions"),
     "dsh": dsh.sample,
     "reasonix": reasonix.sample,
+    "codebuff": codebuff.sample,
 }
 
 

@@ -45,6 +45,7 @@ CLIENTS: tuple[str, ...] = (
     "prime-agent",
     "dsh",
     "reasonix",
+    "codebuff",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
