@@ -58,6 +58,7 @@ READER_MODULES: tuple[str, ...] = (
     "dsh",
     "reasonix",
     "codebuff",
+    "harnessbridge",
 )
 
 

@@ -23,6 +23,7 @@ from tests import test_reader_dsh as dsh
 from tests import test_reader_gemini_cli as gemini
 from tests import test_reader_goose as goose
 from tests import test_reader_grok as grok
+from tests import test_reader_harnessbridge as harnessbridge
 from tests import test_reader_hermes as hermes
 from tests import test_reader_kimi as kimi
 from tests import test_reader_openclaw as openclaw
@@ -137,6 +138,7 @@ SAMPLES: dict[str, Sample] = {
     "dsh": dsh.sample,
     "reasonix": reasonix.sample,
     "codebuff": codebuff.sample,
+    "harnessbridge": harnessbridge.sample,
 }
 
 

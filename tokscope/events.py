@@ -46,6 +46,7 @@ CLIENTS: tuple[str, ...] = (
     "dsh",
     "reasonix",
     "codebuff",
+    "harnessbridge",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))
