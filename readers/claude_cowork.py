@@ -127,13 +127,17 @@ class CoworkReader(ClaudeCodeReader):
         # a session dir that CLAUDE_CONFIG_DIR names is Claude Code's to read
         claude_roots: set[Path] = set()
         for root in ClaudeCodeReader().roots():
-            first_sight(root, claude_roots)
+            with contextlib.suppress(OSError):  # an unreachable Claude Code root is that reader's to report
+                first_sight(root, claude_roots)
         for root in roots:
             if not root.is_dir() or not first_sight(root, seen):
                 continue
             for session in session_dirs(root, errors):
                 projects = session / ".claude" / "projects"
-                if projects.resolve() in claude_roots:
+                try:
+                    if projects.resolve() in claude_roots:
+                        continue
+                except (OSError, RuntimeError):  # a symlink loop: nothing to read there
                     continue
                 for path in iter_files(projects, ".jsonl", errors):
                     if path.name == "audit.jsonl" or (path.name == "journal.jsonl" and "subagents" in path.parts):
