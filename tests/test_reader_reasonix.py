@@ -85,6 +85,21 @@ def test_an_explicit_cache_miss_is_the_input(home: Path) -> None:
     assert read_all().select("input", "cache_read").rows() == [(10, 30)]
 
 
+def test_times_without_offset_mean_utc_and_odd_values_still_count(home: Path) -> None:
+    write_stats(
+        home / ".reasonix",
+        "2026-08-06",
+        dict(R2, ts="2026-08-06T10:00:00"),
+        dict(R2, ts=1786010000, prompt="10", completion=2.0),  # epoch seconds, a count as a string
+        dict(R2, ts="yesterday"),
+    )
+    frame = read_all()
+    assert frame.select(frame["ts"].dt.epoch("s"), "input", "output").rows() == [
+        (1786010000, 10, 2),
+        (1786010400, 10, 2),
+    ]
+
+
 def test_labels_are_kept_and_a_bare_model_is_inferred(home: Path) -> None:
     write_stats(
         home / ".reasonix",
