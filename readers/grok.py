@@ -134,14 +134,18 @@ class _Summary(msgspec.Struct):
     model_id: Any = None
 
 
-def session_dir(root: Path, sid: str) -> Path | None:
-    """``sessions/<workspace>/<sid>`` for a session id, if there is one."""
+def workspace_dirs(root: Path) -> list[str]:
+    """The ``sessions/<workspace>`` directories of a Grok home, sorted."""
     try:
         with os.scandir(root / "sessions") as it:
-            workspaces = [e.path for e in it if e.is_dir(follow_symlinks=False)]
+            return sorted(e.path for e in it if e.is_dir(follow_symlinks=False))
     except OSError:
-        return None
-    for workspace in sorted(workspaces):
+        return []
+
+
+def session_dir(workspaces: list[str], sid: str) -> Path | None:
+    """``sessions/<workspace>/<sid>`` for a session id, if there is one."""
+    for workspace in workspaces:
         candidate = Path(workspace) / sid
         if candidate.is_dir():
             return candidate
@@ -226,20 +230,23 @@ class GrokReader:
         state = state or _fresh_log_state()
         result = ReadResult(offset=new_offset, state=state)
         root = path.parent.parent
+        listing: dict[str, list[str]] = {}  # the workspace dirs, listed once per read when first needed
         for raw in lines_containing(data, _MARKER):
             row = decode_line(_decode_log, raw)
             if row is None or row.ctx is None or not isinstance(row.msg, str):
                 result.skip("malformed line")
                 continue
             if row.msg == INFERENCE:
-                out = self._call(row, row.ctx, state, root)
+                out = self._call(row, row.ctx, state, root, listing)
                 if out is not None:
                     result.rows.append(out)
             else:
                 _note(row, row.ctx, state)
         return result
 
-    def _call(self, row: _LogRow, ctx: _Ctx, state: dict[str, Any], root: Path) -> Row | None:
+    def _call(
+        self, row: _LogRow, ctx: _Ctx, state: dict[str, Any], root: Path, listing: dict[str, list[str]]
+    ) -> Row | None:
         sid = text(row.sid)
         ts = time_us(row.ts)
         if sid is None or ts is None:
@@ -259,7 +266,9 @@ class GrokReader:
         session = parent or sid
         meta = state["meta"].get(session)
         if meta is None:  # once per session: its directory's workspace and summary model
-            directory = session_dir(root, session)
+            if "ws" not in listing:  # only when a new session turns up
+                listing["ws"] = workspace_dirs(root)
+            directory = session_dir(listing["ws"], session)
             meta = state["meta"][session] = (
                 [workspace_of(directory), summary_model(directory)] if directory else ["", None]
             )
