@@ -68,6 +68,12 @@ READER_MODULES: tuple[str, ...] = (
     "augment",
     "junie",
     "devin",
+    "claude_cowork",
+    "grok",
+    "dsh",
+    "reasonix",
+    "codebuff",
+    "harnessbridge",
 )
 
 

@@ -9,6 +9,13 @@ Roots:
   (``omp --profile <name>``). (OMP also falls back to ``PI_CODING_AGENT_DIR``
   when its own variable is unset; we do not, so one directory is never counted
   under both clients.)
+* The rest of the Pi-format family (clients.md §3.8 and its table; tokscale reads them with
+  its Pi parser too): ``gjc`` (Gajae-Code) ``${GJC_CODING_AGENT_DIR:-~/.gjc/agent}/sessions``;
+  ``senpi`` ``SENPI_CODING_AGENT_SESSION_DIR``, else
+  ``${SENPI_CODING_AGENT_DIR:-~/.senpi/agent}/sessions`` plus the omo-ai 5.1 layout
+  ``~/.omo/agent/sessions``; ``kimchi`` ``${KIMCHI_CODING_AGENT_DIR:-~/.config/kimchi/harness}/sessions``;
+  ``prime-agent`` ``${PRIME_AGENT_CODING_AGENT_DIR:-~/.prime/agent}/sessions`` plus its RLM
+  child sessions under the sibling ``session-artifacts``.
 
 Layout: ``sessions/<enc-cwd>/<timestamp>_<sessionId>.jsonl``. The first record
 is a header ``{"type":"session","id":..,"cwd":..,"parentSession"?:..}`` (OMP
@@ -40,7 +47,15 @@ Traps handled:
   the parent's session id and the agent name from the parent's ``task`` tool
   call (``arguments.agent`` for ``arguments.tasks[].id``), else
   ``subagent``. A Pi ``session_info`` entry named ``subagent-<name>-<id>``
-  names the agent too.
+  names the agent too. Gajae-Code writes its depth-2 sub-agent files the same
+  way (``<slug>/<session>/N-*.jsonl``) and its depth-1 file replays their
+  messages: the copies share entry id, time and counts, so they collapse, and
+  the depth-2 copy (which knows the agent) outranks the replay.
+* Prime Agent RLM children (a header with ``rlmDepth > 0``, ``parentSession``
+  naming the parent file) are the parent's subagent calls, not a fork: they
+  get the parent's session id (from its header), agent ``rlm``.
+  ``child_usage_attributed`` records are not usage rows.
+* ``usage.cacheWrite1h`` (Senpi) is the 1-hour part of ``cacheWrite``.
 * Model and provider: ``message.model`` / ``message.provider``, else the last
   ``model_change`` (Pi: ``modelId`` + ``provider``; OMP: ``model`` as one
   ``provider/model`` string); a missing provider is inferred from the model
@@ -84,6 +99,8 @@ from .providers import KNOWN, infer_provider, provider_name
 
 ORIGINAL_RANK = 1 << 40
 """Rank bonus of a copy in an original (not forked) session file."""
+SUBAGENT_RANK = 1 << 39
+"""Rank bonus of a subagent transcript's copy over the parent file's replay of the same message."""
 
 
 class PiUsage(msgspec.Struct):
@@ -101,6 +118,7 @@ class PiUsage(msgspec.Struct):
     reasoning: Any = None
     reasoningTokens: Any = None
     cost: Any = None
+    cacheWrite1h: Any = None
 
 
 class _Message(msgspec.Struct):
@@ -119,6 +137,7 @@ class _Entry(msgspec.Struct):
     timestamp: Any = None
     cwd: Any = None
     parentSession: Any = None
+    rlmDepth: Any = None
     message: _Message | None = None
     name: Any = None
     provider: Any = None
@@ -272,6 +291,7 @@ def file_context(path: Path) -> dict[str, Any]:
         agents = _task_agents(parent_file)
         stem = path.stem
         state["agent"] = agents.get(stem) or agents.get(stem.split("-", 1)[-1]) or "subagent"
+        state["subagent"] = True
         state["workspace"] = state["workspace"] or _decode_workspace(path.parent.parent.name)
     return state
 
@@ -283,14 +303,25 @@ class PiReader:
     fidelity: Fidelity = "exact"
 
     def __init__(
-        self, client: str, agent_env: str, default: str, session_env: str | None = None, profiles: str | None = None
+        self,
+        client: str,
+        agent_env: str,
+        default: str,
+        session_env: str | None = None,
+        profiles: str | None = None,
+        extra_roots: tuple[str, ...] = (),
+        siblings: tuple[str, ...] = (),
     ) -> None:
+        """``default`` is the agent dir under HOME; ``extra_roots`` more sessions dirs under HOME (used when
+        no variable is set); ``siblings`` directories beside ``sessions/`` in the agent dir that hold sessions too."""
         self.client = client
         self._agent_env = agent_env
         self._default = default
         self._session_env = session_env
         self._profiles = profiles
         self.env = (agent_env,) if session_env is None else (agent_env, session_env)
+        self._extra_roots = extra_roots
+        self._siblings = siblings
 
     def roots(self) -> list[Path]:
         """The sessions directory (env overrides first)."""
@@ -299,9 +330,11 @@ class PiReader:
             if value:
                 return [Path(value).expanduser()]
         value = os.environ.get(self._agent_env, "").strip()
+        agent_dir = Path(value).expanduser() if value else home() / self._default
+        found = [agent_dir / "sessions", *(agent_dir / sibling for sibling in self._siblings)]
         if value:
-            return [Path(value).expanduser() / "sessions"]
-        found = [home() / self._default / "sessions"]
+            return found
+        found += [home() / extra for extra in self._extra_roots]
         if self._profiles:
             with contextlib.suppress(OSError):
                 found += sorted(p / "agent" / "sessions" for p in (home() / self._profiles).iterdir() if p.is_dir())
@@ -339,7 +372,13 @@ class PiReader:
                 if isinstance(entry.cwd, str) and entry.cwd:
                     state["workspace"] = entry.cwd
                 parent = entry.parentSession
-                state["fork"] = isinstance(parent, str) and bool(parent)
+                if isinstance(entry.rlmDepth, int) and entry.rlmDepth > 0 and not state["parent_session"]:
+                    # a Prime Agent RLM child: the parent's subagent, not a fork
+                    state["parent_session"] = _parent_id(source.path, parent) if isinstance(parent, str) else None
+                    state["agent"] = state["agent"] or "rlm"
+                    state["subagent"] = True
+                else:
+                    state["fork"] = isinstance(parent, str) and bool(parent)
             elif kind == "model_change":
                 model, provider = model_change(entry.modelId, entry.provider, entry.model)
                 if model:  # a new model brings its own provider (or none), never the previous one's
@@ -380,6 +419,8 @@ class PiReader:
         else:
             key = f"{session}::{ts}:{inp}:{out}:{cache_read}:{cache_write}"
         total = inp + out + cache_read + cache_write
+        w1h = min(count(message.usage.cacheWrite1h), cache_write)
+        bonus = (0 if state["fork"] else ORIGINAL_RANK) + (SUBAGENT_RANK if state.get("subagent") else 0)
         return Row(
             client=self.client,
             provider=provider,
@@ -393,13 +434,36 @@ class PiReader:
             output=out,
             reasoning=reasoning,
             cache_read=cache_read,
-            cache_write_5m=cache_write,
+            cache_write_5m=cache_write - w1h,
+            cache_write_1h=w1h,
             source_cost=usd(message.usage.cost),
-            rank=(total if model != "unknown" else 0) + (0 if state["fork"] else ORIGINAL_RANK),
+            rank=(total if model != "unknown" else 0) + bonus,
         )
+
+
+def _parent_id(path: Path, parent: str) -> str | None:
+    """The session id of an RLM child's parent: ``parentSession`` names its file (absolute, or relative
+    to the child's directory), whose header holds the id; else the value itself is taken as the id."""
+    candidate = Path(parent).expanduser()
+    if not candidate.is_absolute():
+        candidate = path.parent / candidate
+    if parent.endswith(".jsonl"):
+        sid, _cwd = _header_id(candidate)
+        return sid or candidate.stem.rsplit("_", 1)[-1]
+    return parent
 
 
 READERS = (
     PiReader("pi", "PI_CODING_AGENT_DIR", ".pi/agent", "PI_CODING_AGENT_SESSION_DIR"),
     PiReader("omp", "OMP_CODING_AGENT_DIR", ".omp/agent", profiles=".omp/profiles"),
+    PiReader("gjc", "GJC_CODING_AGENT_DIR", ".gjc/agent"),
+    PiReader(
+        "senpi",
+        "SENPI_CODING_AGENT_DIR",
+        ".senpi/agent",
+        "SENPI_CODING_AGENT_SESSION_DIR",
+        extra_roots=(".omo/agent/sessions",),
+    ),
+    PiReader("kimchi", "KIMCHI_CODING_AGENT_DIR", ".config/kimchi/harness"),
+    PiReader("prime-agent", "PRIME_AGENT_CODING_AGENT_DIR", ".prime/agent", siblings=("session-artifacts",)),
 )

@@ -15,7 +15,9 @@ from tests import test_reader_amp as amp
 from tests import test_reader_antigravity as antigravity
 from tests import test_reader_augment as augment
 from tests import test_reader_claude_code as claude
+from tests import test_reader_claude_cowork as cowork
 from tests import test_reader_cline as cline
+from tests import test_reader_codebuff as codebuff
 from tests import test_reader_codex as codex
 from tests import test_reader_continue as continue_dev
 from tests import test_reader_copilot as copilot
@@ -23,8 +25,11 @@ from tests import test_reader_crush as crush
 from tests import test_reader_cursor as cursor
 from tests import test_reader_devin as devin
 from tests import test_reader_droid as droid
+from tests import test_reader_dsh as dsh
 from tests import test_reader_gemini_cli as gemini
 from tests import test_reader_goose as goose
+from tests import test_reader_grok as grok
+from tests import test_reader_harnessbridge as harnessbridge
 from tests import test_reader_hermes as hermes
 from tests import test_reader_junie as junie
 from tests import test_reader_kimi as kimi
@@ -36,6 +41,7 @@ from tests import test_reader_opencode as opencode
 from tests import test_reader_pi as pi
 from tests import test_reader_qoder as qoder
 from tests import test_reader_qwen_code as qwen
+from tests import test_reader_reasonix as reasonix
 from tests import test_reader_vibe as vibe
 from tests import test_reader_workbuddy as workbuddy
 from tests import test_reader_zcode as zcode
@@ -152,6 +158,16 @@ SAMPLES: dict[str, Sample] = {
     "augment": augment.sample,
     "junie": junie.sample,
     "devin": devin.sample,
+    "cowork": cowork.sample,
+    "grok": grok.sample,
+    "gjc": lambda home: _pi_format(home, ".gjc/agent/sessions"),
+    "senpi": lambda home: _pi_format(home, ".senpi/agent/sessions"),
+    "kimchi": lambda home: _pi_format(home, ".config/kimchi/harness/sessions"),
+    "prime-agent": lambda home: _pi_format(home, ".prime/agent/sessions"),
+    "dsh": dsh.sample,
+    "reasonix": reasonix.sample,
+    "codebuff": codebuff.sample,
+    "harnessbridge": harnessbridge.sample,
 }
 
 

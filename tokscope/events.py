@@ -52,6 +52,16 @@ CLIENTS: tuple[str, ...] = (
     "augment",
     "junie",
     "devin",
+    "cowork",
+    "grok",
+    "gjc",
+    "senpi",
+    "kimchi",
+    "prime-agent",
+    "dsh",
+    "reasonix",
+    "codebuff",
+    "harnessbridge",
 )
 
 CLIENT_ENUM = pl.Enum(list(CLIENTS))

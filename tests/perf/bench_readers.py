@@ -1125,7 +1125,191 @@ def gen_qwen(rng: random.Random, home: Path, target: int) -> int:
 
 # --- runner -----------------------------------------------------------------------
 
+# --- issue #18 readers: Cowork, Grok, the Pi family, dsh, Reasonix, Codebuff, Harnessbridge -----------------
+
+
+@generator("cowork")
+def gen_cowork(rng: random.Random, home: Path, target: int) -> int:
+    """Claude Code sessions under the desktop app's local-agent-mode-sessions (Linux layout)."""
+    written, n = 0, 0
+    while written < target:
+        n += 1
+        base = home / ".config/Claude/local-agent-mode-sessions/org/acct" / f"local_{n}/.claude/projects/-sessions-x"
+        base.mkdir(parents=True, exist_ok=True)
+        written += claude_session(rng, base / f"cli-{n}.jsonl", rng.randint(300, 700), 1 + n % 22)
+    return written
+
+
+@generator("grok")
+def gen_grok(rng: random.Random, home: Path, target: int) -> int:
+    """Grok's unified log: model events, tool chatter and one inference_done row per model call."""
+    lines: list[str] = []
+    size, t = 0, 0
+    while size < target:
+        t += 1
+        pid, sid = 100 + t // 500, f"sess-{t // 200}"
+        if t % 200 == 1:
+            row = {
+                "ts": _ts(1 + t % 22, t),
+                "pid": pid,
+                "sid": sid,
+                "msg": "model changed",
+                "ctx": {"model": "grok-4.6"},
+            }
+            lines.append(json.dumps(row, separators=(",", ":")))
+        chatter = {
+            "ts": _ts(1 + t % 22, t),
+            "pid": pid,
+            "sid": sid,
+            "msg": "tool.exec",
+            "ctx": {"out": text(rng, 1500)},
+        }
+        lines.append(json.dumps(chatter, separators=(",", ":")))
+        ctx = {
+            "loop_index": t % 30,
+            "prompt_tokens": rng.randint(20_000, 150_000),
+            "cached_prompt_tokens": rng.randint(0, 19_000),
+            "completion_tokens": rng.randint(50, 3000),
+            "reasoning_tokens": rng.randint(0, 500),
+        }
+        call = {"ts": _ts(1 + t % 22, t), "pid": pid, "sid": sid, "msg": "shell.turn.inference_done", "ctx": ctx}
+        lines.append(json.dumps(call, separators=(",", ":")))
+        size += len(lines[-1]) + len(lines[-2]) + 2
+    return _write_lines(home / ".grok/logs/unified.jsonl", lines)
+
+
+@generator("gjc")
+def gen_gjc(rng: random.Random, home: Path, target: int) -> int:
+    """Gajae-Code sessions (Pi format, the same reader class)."""
+    written, n = 0, 0
+    while written < target:
+        n += 1
+        path = home / ".gjc/agent/sessions/--home-a-app--" / f"2026-11-01T00-00-00-000Z_g{n}.jsonl"
+        written += _pi_session(rng, path, rng.randint(300, 700), 1 + n % 22, f"g{n}")
+    return written
+
+
+@generator("dsh")
+def gen_dsh(rng: random.Random, home: Path, target: int) -> int:
+    """DeepSeek Harness sessions: one zstd frame per flush of a few events."""
+    import zstandard
+
+    compressor = zstandard.ZstdCompressor()
+    written, n = 0, 0
+    while written < target:
+        n += 1
+        events = [json.dumps({"type": "session", "id": f"d{n}", "createdAt": 1790000000000, "cwd": "/home/a/app"})]
+        for t in range(rng.randint(300, 700)):
+            events.append(
+                json.dumps(
+                    {"type": "user/message", "seq": 3 * t, "time": 1790000000000 + t, "data": {"text": text(rng, 1500)}}
+                )
+            )
+            usage = {
+                "inputTokens": rng.randint(1, 500),
+                "outputTokens": rng.randint(50, 3000),
+                "cacheReadTokens": 50_000,
+            }
+            source = {"kind": "model", "provider": "deepseek", "model": "deepseek-v4-flash"}
+            data = {"turn": t, "step": 1, "message": {"content": text(rng, 900), "source": source}, "usage": usage}
+            events.append(
+                json.dumps({"type": "assistant/message", "seq": 3 * t + 1, "time": 1790000000000 + t, "data": data})
+            )
+        frames = [compressor.compress(("\n".join(events[i : i + 4]) + "\n").encode()) for i in range(0, len(events), 4)]
+        path = home / ".dsh/sessions/-home-a-app" / f"d{n}" / "session.jsonl.zstd"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"".join(frames))
+        written += sum(len(e) + 1 for e in events)  # decoded bytes: what the reader parses
+    return written
+
+
+@generator("reasonix")
+def gen_reasonix(rng: random.Random, home: Path, target: int) -> int:
+    """Reasonix stats: small request rows and a turn aggregate per few requests."""
+    written, day = 0, 0
+    while written < target:
+        day += 1
+        lines = []
+        for t in range(20_000):
+            hit = rng.randint(0, 90_000)
+            row = {
+                "ts": f"2026-11-{1 + day % 28:02d}T10:00:{t % 60:02d}+08:00",
+                "model": "deepseek/deepseek-v4",
+                "prompt": hit + 500,
+                "completion": rng.randint(50, 3000),
+                "cache_hit": hit,
+                "cache_miss": 500,
+                "total": 0,
+                "requests": 1,
+            }
+            lines.append(json.dumps(row | {"turn": True} if t % 4 == 3 else row))
+        written += _write_lines(home / f".reasonix/stats/2026-{1 + day // 28:02d}-{1 + day % 28:02d}.jsonl", lines)
+    return written
+
+
+@generator("codebuff")
+def gen_codebuff(rng: random.Random, home: Path, target: int) -> int:
+    """Codebuff chats: a JSON array of user and assistant messages with metadata.usage."""
+    written, n = 0, 0
+    while written < target:
+        n += 1
+        messages = []
+        for t in range(rng.randint(100, 300)):
+            messages.append({"id": f"u{n}-{t}", "variant": "user", "content": text(rng, 1500), "timestamp": _ts(1, t)})
+            usage = {
+                "inputTokens": rng.randint(1, 500),
+                "outputTokens": rng.randint(50, 3000),
+                "cacheReadInputTokens": 40_000,
+            }
+            meta = {"model": "claude-sonnet-4-5", "usage": usage}
+            messages.append(
+                {
+                    "id": f"a{n}-{t}",
+                    "variant": "ai",
+                    "content": text(rng, 900),
+                    "timestamp": _ts(1, t),
+                    "metadata": meta,
+                }
+            )
+        path = home / ".config/manicode/projects/app/chats" / f"2026-11-01T10-00-{n:02d}.000Z" / "chat-messages.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps(messages).encode()
+        path.write_bytes(data)
+        written += len(data)
+    return written
+
+
+@generator("harnessbridge")
+def gen_harnessbridge(rng: random.Random, home: Path, target: int) -> int:
+    """Harnessbridge ledgers: a header and usage rows (one in five a mirror) with raw native usage."""
+    written, n = 0, 0
+    while written < target:
+        n += 1
+        lines = [json.dumps({"type": "session", "id": f"hb{n}", "harness": "codex", "accounting": "primary"})]
+        for t in range(2000):
+            row = {
+                "type": "usage",
+                "id": f"e{t}",
+                "harness": "pi" if t % 2 else "codex",
+                "provider_id": "anthropic",
+                "model_id": "claude-sonnet-4-5",
+                "created_ms": 1790000000000 + t,
+                "tokens": {"input": rng.randint(1, 500), "output": rng.randint(50, 3000), "cache_read": 40_000},
+                "raw": {"native_usage": {"note": text(rng, 600)}},
+            }
+            lines.append(json.dumps(row | {"accounting": "mirror"} if t % 5 == 0 else row))
+        written += _write_lines(home / f".harnessbridge/sessions/hb{n}.jsonl", lines)
+    return written
+
+
 _CLEAR = (
+    "GROK_HOME",
+    "DSH_HOME",
+    "REASONIX_STATE_HOME",
+    "REASONIX_HOME",
+    "CODEBUFF_DATA_DIR",
+    "TOKTRAIL_HARNESSBRIDGE_SESSIONS",
+    "GJC_CODING_AGENT_DIR",
     "XDG_DATA_HOME",
     "XDG_CONFIG_HOME",
     "GEMINI_CLI_HOME",
