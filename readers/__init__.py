@@ -31,6 +31,7 @@ __all__ = [
     "Source",
     "all_readers",
     "choose_readers",
+    "fidelity_of",
     "get_reader",
     "load_module",
     "reader_env",
@@ -105,6 +106,15 @@ def get_reader(client: str) -> Reader:
         if reader.client == client:
             return reader
     raise KeyError(f"no reader for client {client!r}")
+
+
+def fidelity_of(client: str) -> str | None:
+    """How exact ``client``'s numbers can be (``Reader.fidelity``), or None for a client this version
+    does not read (another device's newer tokscope)."""
+    try:
+        return get_reader(client).fidelity
+    except KeyError:
+        return None
 
 
 def reader_env() -> tuple[str, ...]:

@@ -307,3 +307,16 @@ def test_plan_watches_skips_a_root_it_may_not_look_at(tmp_path: Path, monkeypatc
 
     monkeypatch.setattr(Path, "is_file", is_file)
     assert plan_watches([locked, good], None) == {good: (True, False)}
+
+
+def test_estimated_clients_are_marked_in_the_tables() -> None:
+    """A client whose reader only estimates (Continue counts with its own tokenizer) carries the mark;
+    exact and unknown clients (another device's newer reader) do not."""
+    from tokscope.readers import fidelity_of
+    from tokscope.tui.screens import ESTIMATED_MARK, MainScreen
+
+    screen = MainScreen.__new__(MainScreen)  # _display reads the app only for device names
+    assert fidelity_of("continue") == "estimated"
+    assert screen._display("client", "continue") == f"continue {ESTIMATED_MARK}"
+    assert screen._display("client", "claude-code") == "claude-code"
+    assert screen._display("client", "some-future-client") == "some-future-client"

@@ -21,6 +21,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, OptionList,
 
 from tokscope.energy import energy_text
 from tokscope.format import short
+from tokscope.readers import fidelity_of
 from tokscope.sync.merge import DeviceState
 from tokscope.tui.tabs import all_tabs, hotkey
 from tokscope.tui.tabs import tab as tab_spec
@@ -40,6 +41,9 @@ _DATE_SUFFIX = re.compile(r"-(20\d{6}|20\d\d-\d\d-\d\d)$")
 
 SEP = "\x1f"
 """Joins the key values of a row into its row key."""
+
+ESTIMATED_MARK = "≈"
+"""After a client whose reader's fidelity is ``estimated`` (``tokscope sources`` says why)."""
 
 LABELS = {
     "client": "Client",
@@ -213,6 +217,8 @@ class MainScreen(Screen):
             return _shorten_workspace(value) or "(none)"
         if key == "model":
             return short_model(value) or "(none)"
+        if key == "client" and value and fidelity_of(value) == "estimated":
+            return f"{value} {ESTIMATED_MARK}"  # counts the client guesses (its own tokenizer), not billed usage
         return value or "(none)"
 
     def show_view(self, view: View) -> None:
