@@ -31,6 +31,12 @@ class Usage:
     notes: list[str] = field(default_factory=list)
     """Footnotes for every report: refused devices, unreadable files …"""
 
+    def device_names(self) -> dict[str, str]:
+        """Device id -> name: this device and every device the merge saw."""
+        names = {d.id: d.name for d in self.devices if d.name}
+        names[self.device.id] = self.device.name
+        return names
+
 
 def local_events(ledger: Ledger, device: Device) -> pl.LazyFrame:
     """This device's ledger in the event schema (device_id filled in, rank dropped)."""

@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tokscope.mcp_server import register as register_mcp
 
     register_mcp(sub)
+    from tokscope.budgets import register as register_budgets
+
+    register_budgets(sub)
 
     p = sub.add_parser(
         "demo", help="the TUI on generated demo data (a temporary directory; nothing of yours is touched)"

@@ -285,20 +285,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 # --- report helpers ------------------------------------------------------------
 
 
-def device_names(usage: Usage) -> dict[str, str]:
-    """Device id -> name: this device and every device the merge saw."""
-    names = {d.id: d.name for d in usage.devices if d.name}
-    names[usage.device.id] = usage.device.name
-    return names
-
-
 def device_filter(wanted: list[str], usage: Usage) -> list[str]:
     """``report --device`` values (ids, id prefixes or names) as device ids; exits with an error for an unknown one."""
     from tokscope.sync.trust import match_devices
 
     if not wanted:
         return []
-    names = device_names(usage)
+    names = usage.device_names()
     ids: list[str] = []
     for value in wanted:
         found = match_devices(value, list(names.items()))
@@ -316,7 +309,7 @@ def with_device_names(rows: pl.DataFrame, usage: Usage) -> pl.DataFrame:
 
     if "device" not in rows.columns:
         return rows
-    names = device_names(usage)
+    names = usage.device_names()
     named = rows.with_columns(device_name=pl.col("device").replace_strict(names, default="", return_dtype=pl.String))
     columns = [c for k in rows.columns for c in ((k, "device_name") if k == "device" else (k,))]
     return named.select(columns)
