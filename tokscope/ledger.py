@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from tokscope import ledger_journal, ledger_listing, paths, scan_seal, scan_state, statusline
+from tokscope import alerts, ledger_journal, ledger_listing, paths, scan_seal, scan_state, statusline
 from tokscope.events import CLIENT_ENUM, LEDGER_SCHEMA
 from tokscope.fsutil import atomic_write_with, locked
 from tokscope.ledger_listing import parse_name
@@ -63,13 +63,13 @@ def dedupe(frame: pl.LazyFrame) -> pl.LazyFrame:
 
 #: The temp file of a write in progress (``fsutil.atomic_write_with``: ``.<name>.<random>.tmp``).
 _TEMP = re.compile(
-    r"\.(?:(?:base|delta)-\d{8,}\.(?:parquet|msgpack)|state\.json|health\.json|(?:scan-state|statusline|seal)\.msgpack)"
+    r"\.(?:(?:base|delta)-\d{8,}\.(?:parquet|msgpack)|state\.json|health\.json|(?:scan-state|statusline|seal)\.msgpack|alerts\.json)"
     r"\.[a-z0-9_]+\.tmp"
 )
 #: What belongs in the ledger's root besides ``events/``.
 _ROOT_FILES = frozenset(
     {scan_state.FILE_NAME, scan_state.LEGACY_NAME, statusline.FILE_NAME, scan_seal.FILE_NAME, ledger_listing.MARK}
-    | {"health.json", "lock", "events", "quarantine"}
+    | {"health.json", "lock", "events", "quarantine", alerts.FILE_NAME, alerts.LOCK_NAME}
 )
 
 FindingKind = Literal["damaged", "unknown", "temp", "quarantined"]

@@ -157,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tokscope.budgets import register as register_budgets
 
     register_budgets(sub)
+    from tokscope.alerts import register as register_alerts
+
+    register_alerts(sub)
 
     p = sub.add_parser(
         "demo", help="the TUI on generated demo data (a temporary directory; nothing of yours is touched)"
