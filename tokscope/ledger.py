@@ -6,6 +6,7 @@ Layout under ``paths.ledger_dir()``:
 * ``statusline.msgpack``: the statusline's last answers (``tokscope.statusline``; a cache);
 * ``seal.msgpack``: what the last complete scan depended on (``tokscope.scan_seal``; a shortcut);
 * ``health.json``: what the last scans left out and why (``tokscope.health``);
+* ``quota.msgpack``: official usage-limit readings, a small time series (``tokscope.quota``);
 * ``events/base-N-D.parquet``: the compacted, de-duplicated events;
 * ``events/delta-N-D.parquet``: rows appended by later scans, newest last;
 * ``quarantine/``: damaged or foreign files moved aside by ``tokscope doctor --repair``.
@@ -37,7 +38,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from tokscope import ledger_listing, paths, scan_seal, scan_state, statusline
+from tokscope import ledger_listing, paths, quota, scan_seal, scan_state, statusline
 from tokscope.events import LEDGER_SCHEMA
 from tokscope.fsutil import atomic_write_with, locked
 from tokscope.readers.base import open_regular
@@ -64,13 +65,13 @@ def dedupe(frame: pl.LazyFrame) -> pl.LazyFrame:
 _SEGMENT = re.compile(r"(base|delta)-(\d{8,})(?:-([0-9a-f]{16}))?\.parquet")
 #: The temp file of a write in progress (``fsutil.atomic_write_with``: ``.<name>.<random>.tmp``).
 _TEMP = re.compile(
-    r"\.(?:(?:base|delta)-\d{8,}\.parquet|state\.json|health\.json|(?:scan-state|statusline|seal)\.msgpack)"
+    r"\.(?:(?:base|delta)-\d{8,}\.parquet|state\.json|health\.json|(?:scan-state|statusline|seal|quota)\.msgpack)"
     r"\.[a-z0-9_]+\.tmp"
 )
 #: What belongs in the ledger's root besides ``events/``.
 _ROOT_FILES = frozenset(
     {scan_state.FILE_NAME, scan_state.LEGACY_NAME, statusline.FILE_NAME, scan_seal.FILE_NAME, ledger_listing.MARK}
-    | {"health.json", "lock", "events", "quarantine"}
+    | {"health.json", "lock", "events", "quarantine", quota.FILE_NAME}
 )
 
 FindingKind = Literal["damaged", "unknown", "temp", "quarantined"]

@@ -292,6 +292,7 @@ def scan(
         if on_plan:
             on_plan(len(jobs), sum(j.size for j in jobs))
         gathered = _Rows()
+        readings: list[Any] = []  # official usage-limit readings (tokscope.quota)
         for index, result in _run(jobs, progress, workers or (os.cpu_count() or 1)):
             job = jobs[index]
             health.note(job.source, job.offset, result)
@@ -300,6 +301,7 @@ def scan(
             if result.errors and not result.rows:
                 continue  # unreadable: keep the old state so nothing is skipped for good
             gathered.add(index, result.rows)
+            readings.extend(result.quota)
             summary.read += 1
             summary.bytes_read += job.size
             dev, ino, size, mtime, companions = job.stat
@@ -308,6 +310,10 @@ def scan(
             saved[str(job.source.path)] = SourceState(
                 job.source.client, dev, ino, size, mtime, companions, result.offset, scan_state.pack(result.state)
             )
+        if readings:
+            from tokscope import quota
+
+            quota.record_locked(root, readings)
         gone = set(saved).difference(present)
         for key in gone:
             del saved[key]
