@@ -207,7 +207,7 @@ def limit_rows(
         rate = None if reset else burn_rate(samples, current)
         runs_out = None
         if rate and current.used_percent < 100:
-            at = current.observed_at + int((100 - current.used_percent) / rate * 3_600_000_000)
+            at = current.observed_at + round((100 - current.used_percent) / rate * 3_600_000_000)
             runs_out = at if resets is None or at < resets else None
         rows.append(
             {
@@ -266,7 +266,7 @@ def this_device_rows(root: Path | None = None, now_us: int | None = None) -> lis
     return []
 
 
-def gather(shared: Path | None = None) -> tuple[list[QuotaSample], dict[str, str]]:
+def gather(shared: Path | None = None, root: Path | None = None) -> tuple[list[QuotaSample], dict[str, str]]:
     """This device's readings, and those of the trusted devices in the shared folder, with those
     devices' names."""
-    return load(), {}
+    return load(root), {}
