@@ -266,7 +266,80 @@ def this_device_rows(root: Path | None = None, now_us: int | None = None) -> lis
     return []
 
 
+# --- across devices ------------------------------------------------------------
+
+#: Readings a snapshot carries at most (the latest of each series and the last day's, newest first).
+EXPORT_MAX = 200
+#: History a snapshot carries before each series' latest reading (for the burn rate), µs.
+EXPORT_HISTORY_US = 24 * 3_600_000_000
+#: The longest string field accepted from another device.
+_MAX_TEXT = 512
+
+
+def export_entries(root: Path | None = None) -> list[dict[str, Any]]:
+    """This device's readings for its signed snapshot (``manifest.json`` ``quota``), as plain values
+    without ``device`` (the importing side names the device by the folder it verified)."""
+    local = [s for s in load(root) if not s.device]
+    newest: dict[Series, int] = {}
+    for s in local:
+        newest[series_of(s)] = max(newest.get(series_of(s), 0), s.observed_at)
+    keep = [s for s in local if s.observed_at >= newest[series_of(s)] - EXPORT_HISTORY_US]
+    latest_ones = {id(s) for s in keep if s.observed_at == newest[series_of(s)]}
+    keep.sort(key=lambda s: (id(s) not in latest_ones, -s.observed_at))
+    out = []
+    for s in sorted(keep[:EXPORT_MAX], key=lambda s: (s.observed_at, series_of(s))):
+        entry = msgspec.to_builtins(s)
+        del entry["device"]
+        out.append(entry)
+    return out
+
+
+def from_manifest(entries: Any, device_id: str, now_us: int) -> list[QuotaSample]:
+    """Another device's readings from its verified manifest; anything implausible is left out."""
+    from tokscope.limits import MIN_TS_US, max_ts_us
+
+    if not isinstance(entries, list):
+        return []
+    out = []
+    for entry in entries[:EXPORT_MAX]:
+        if not isinstance(entry, dict):
+            continue
+        try:
+            sample = msgspec.convert({**entry, "device": device_id}, QuotaSample)
+        except (msgspec.ValidationError, TypeError):
+            continue
+        texts = (sample.client, sample.account, sample.window, sample.limit, sample.plan_type or "", sample.source)
+        if any(len(t) > _MAX_TEXT for t in texts) or not sample.client or not sample.window:
+            continue
+        if not (0 <= sample.used_percent <= 1000) or not (MIN_TS_US <= sample.observed_at <= max_ts_us(now_us)):
+            continue
+        if sample.source != "official":
+            continue
+        out.append(sample)
+    return out
+
+
 def gather(shared: Path | None = None, root: Path | None = None) -> tuple[list[QuotaSample], dict[str, str]]:
-    """This device's readings, and those of the trusted devices in the shared folder, with those
-    devices' names."""
-    return load(root), {}
+    """This device's readings, and those of the trusted devices in the shared folder whose signed
+    snapshot verifies, with those devices' names."""
+    readings = load(root)
+    names: dict[str, str] = {}
+    if shared is None:
+        from tokscope import config
+
+        shared = config.load().shared_folder
+    if shared is None:
+        return readings, names
+    import time
+
+    from tokscope.sync.identity import load_device
+    from tokscope.sync.merge import DeviceState, scan_shared
+
+    now = int(time.time() * 1_000_000)
+    for snap in scan_shared(shared, load_device(), read=False, record=False):
+        if snap.status.status == DeviceState.MERGED:
+            theirs = from_manifest(snap.manifest.get("quota"), snap.status.id, now)
+            readings.extend(theirs)
+            if theirs:
+                names[snap.status.id] = snap.status.name or snap.status.id
+    return readings, names
