@@ -116,3 +116,29 @@ def test_a_second_call_answers_without_polars(home: Path) -> None:
     second = once()
     assert first[0].startswith("session $0.42 · today $0.00 · 5h 10% ↻")
     assert second[-1] == "False"
+
+
+def test_equal_readings_are_recorded_once_a_minute(home: Path, monkeypatch) -> None:
+    data = json.dumps(payload(home)).encode()
+    run(monkeypatch, data)
+    run(monkeypatch, data)  # the same readings 0 s later: not written again
+    assert len(quota.load()) == 2
+    changed = json.dumps(payload(home, five=43.0)).encode()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(changed)))
+    monkeypatch.setattr(time, "time", lambda: NOW + 10)
+    cli("statusline", "--claude-code", "--no-scan")  # a new reading 10 s on: recorded at once
+    assert sorted(s.used_percent for s in quota.load() if s.window == "five_hour") == [42.0, 43.0]
+    monkeypatch.setattr(time, "time", lambda: NOW + 71)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(changed)))
+    cli("statusline", "--claude-code", "--no-scan")
+    latest = max(s.observed_at for s in quota.load() if s.window == "five_hour")
+    assert latest == int((NOW + 71) * 1_000_000)  # a minute after the last record: seen again, so its age stays true
+
+
+def test_resets_at_in_milliseconds_or_iso_is_understood() -> None:
+    limits = {
+        "five_hour": {"used_percentage": 1, "resets_at": 1_795_165_200_000},
+        "seven_day": {"used_percentage": 2, "resets_at": "2026-11-20T09:00:00Z"},
+    }
+    status = claude_statusline.parse(json.dumps({"rate_limits": limits}).encode())
+    assert [r.resets_at_us for r in status.readings] == [1_795_165_200_000_000] * 2

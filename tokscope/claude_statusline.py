@@ -10,6 +10,7 @@ checked, and a bad input still gives a line. No Polars: the day's cost comes fro
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -44,9 +45,22 @@ def _number(value: Any) -> float | None:
 
 
 def _resets_us(value: Any) -> int | None:
-    from tokscope.readers.coerce import time_us
+    """``resets_at`` (epoch seconds; milliseconds or an ISO string accepted) as epoch µs."""
+    number = _number(value)
+    if number is not None:
+        if number <= 0:
+            return None
+        return int(number * 1_000) if number > 1e11 else int(number * 1_000_000)
+    if isinstance(value, str):
+        from datetime import UTC, datetime
 
-    return time_us(value) if not isinstance(value, bool) else None
+        try:
+            when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
+        return int(when.timestamp() * 1_000_000)
+    return None
 
 
 def config_dir(data: dict[str, Any]) -> str:
@@ -100,9 +114,37 @@ def parse(raw: bytes) -> ClaudeStatus:
     )
 
 
+#: A reading equal to the one recorded less than this long ago (s) is not recorded again: Claude Code
+#: runs the command after every message, and the store (msgspec, a lock, a rewrite) costs more than the line.
+RECORD_EVERY = 60.0
+
+
+def _memo_path() -> Path:
+    from tokscope import paths
+
+    # a subfolder: the statusline's fingerprint covers the cache dir's own files, not this one
+    return paths.cache_dir() / "quota" / "statusline-last"
+
+
+def _recorded_recently(memo: tuple[Any, ...], now_us: int) -> bool:
+    import marshal
+
+    try:
+        account, readings, at = marshal.loads(_memo_path().read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return False
+    return (account, readings) == memo[:2] and 0 <= now_us - at < RECORD_EVERY * 1_000_000
+
+
 def record(status: ClaudeStatus, now_us: int, root: Path | None = None) -> None:
-    """Keep the input's readings as quota samples (nothing written when it has none)."""
+    """Keep the input's readings as quota samples (nothing written when it has none, or when the
+    same readings were recorded under ``RECORD_EVERY`` seconds ago)."""
     if not status.readings:
+        return
+    import marshal
+
+    memo = (status.account, tuple(tuple(r) for r in status.readings), now_us)
+    if root is None and _recorded_recently(memo, now_us):
         return
     from tokscope import quota
     from tokscope.readers.base import QuotaSample
@@ -122,16 +164,24 @@ def record(status: ClaudeStatus, now_us: int, root: Path | None = None) -> None:
         ],
         root,
     )
+    if root is None:
+        from tokscope.fsutil import atomic_write_with
+
+        data = marshal.dumps(memo)
+        with contextlib.suppress(OSError):  # only a shortcut
+            atomic_write_with(_memo_path(), lambda tmp: tmp.write_bytes(data), durable=False)
 
 
 def limit_parts(status: ClaudeStatus, now_us: int, root: Path | None = None) -> list[str]:
     """``5h 42% ↻2h13m`` and ``wk 17% ↻3d4h``: from the input, else this account's stored readings."""
-    from tokscope import quota
+    from tokscope.format import countdown
 
     by_window: dict[str, tuple[float, int | None]] = {
         r.window: (r.used_percent, r.resets_at_us) for r in status.readings
     }
     if not by_window:
+        from tokscope import quota
+
         account = quota.account_key(CLIENT, status.account)
         for row in quota.this_device_rows(root, now_us):
             if row["client"] == CLIENT and row["account"] == account and not row["reset"]:
@@ -146,6 +196,6 @@ def limit_parts(status: ClaudeStatus, now_us: int, root: Path | None = None) -> 
             parts.append(f"{label} reset")
             continue
         left = None if resets is None else (resets - now_us) // 1_000_000
-        tail = f" ↻{quota.countdown(left)}" if left is not None else ""
+        tail = f" ↻{countdown(left)}" if left is not None else ""
         parts.append(f"{label} {used:.0f}%{tail}")
     return parts

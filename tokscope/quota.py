@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from tokscope import paths
+from tokscope.format import age, countdown
 from tokscope.fsutil import atomic_write_with, locked
 from tokscope.readers.base import QuotaSample
 
@@ -41,6 +42,8 @@ MAX_BYTES = 16 << 20
 #: Window names in display order.
 WINDOW_ORDER = ("five_hour", "weekly")
 WINDOW_LABELS = {"five_hour": "5-hour", "weekly": "weekly"}
+
+__all__ = ["age", "countdown"]  # re-exported: the short forms of a reset countdown and a reading's age
 
 Series = tuple[str, str, str, str, str]
 """(client, account, limit, window, device)."""
@@ -233,27 +236,6 @@ def limit_rows(
         )
     rows.sort(key=lambda r: (r["account"], r["client"], r["limit"], _window_rank(r["window"])))
     return rows
-
-
-def countdown(seconds: int | None) -> str:
-    """``2h13m``, ``3d4h``, ``45m``, ``<1m``; ``—`` when unknown."""
-    if seconds is None:
-        return "—"
-    minutes = seconds // 60
-    if minutes < 1:
-        return "<1m"
-    days, minutes = divmod(minutes, 1440)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        return f"{days}d{hours}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m"
-
-
-def age(seconds: int) -> str:
-    """How old a reading is: ``now`` under a minute, else ``countdown`` + `` ago``."""
-    return "now" if seconds < 60 else f"{countdown(seconds)} ago"
 
 
 def this_device_rows(root: Path | None = None, now_us: int | None = None) -> list[dict[str, Any]]:
