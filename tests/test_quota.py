@@ -97,3 +97,14 @@ def test_the_store_is_plain_msgpack_of_known_fields(home: Path) -> None:
     body = msgspec.msgpack.decode(quota.file_path().read_bytes())
     assert body["layout"] == quota.LAYOUT and body["samples"][0]["used_percent"] == 10.0
     json.dumps(body)  # nothing but plain values
+
+
+def test_readings_from_the_future_or_before_2015_are_not_kept(home: Path) -> None:
+    import time
+
+    now = int(time.time() * 1_000_000)
+    future = QuotaSample("codex", "~/.codex", "weekly", 99.0, now + 30 * 86_400_000_000)
+    ancient = QuotaSample("codex", "~/.codex", "weekly", 1.0, 1_000_000)
+    fine = QuotaSample("codex", "~/.codex", "weekly", 40.0, now)
+    assert quota.record([future, ancient, fine]) == 1
+    assert [s.used_percent for s in quota.load()] == [40.0]

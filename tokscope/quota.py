@@ -116,10 +116,19 @@ def merge(existing: Iterable[QuotaSample], new: Iterable[QuotaSample]) -> list[Q
     return out
 
 
-def prepared(samples: Iterable[QuotaSample]) -> list[QuotaSample]:
-    """Readings as stored: the account through ``account_key``."""
+def prepared(samples: Iterable[QuotaSample], now_us: int | None = None) -> list[QuotaSample]:
+    """Readings as stored: the account through ``account_key``; one observed before 2015 or in the
+    future (past the clock-skew slack of ``tokscope.limits``) is left out, as it would stay the
+    freshest for good."""
+    import time
+
+    from tokscope.limits import MIN_TS_US, max_ts_us
+
+    latest = max_ts_us(now_us if now_us is not None else int(time.time() * 1_000_000))
     out = []
     for s in samples:
+        if not MIN_TS_US <= s.observed_at <= latest:
+            continue
         account = account_key(s.client, s.account)
         out.append(s if account == s.account else msgspec.structs.replace(s, account=account))
     return out
@@ -128,9 +137,10 @@ def prepared(samples: Iterable[QuotaSample]) -> list[QuotaSample]:
 def record_locked(root: Path, samples: Sequence[QuotaSample]) -> int:
     """Add ``samples`` to the series under ``root``; the caller holds the ledger's lock. Returns how
     many readings the file holds now (0 and nothing written when there was nothing to add)."""
-    if not samples:
+    new = prepared(samples)
+    if not new:
         return 0
-    merged = merge(load(root), prepared(samples))
+    merged = merge(load(root), new)
     data = _encoder.encode(_File(LAYOUT, merged))
     atomic_write_with(file_path(root), lambda tmp: tmp.write_bytes(data), durable=False)
     return len(merged)

@@ -296,6 +296,8 @@ class MainScreen(Screen):
         readings = loaded.readings
         if self.app.state.client:
             readings = [r for r in readings if r.client == self.app.state.client]
+        if self.app.state.device:
+            readings = [r for r in readings if (r.device or loaded.device_id) == self.app.state.device]
         rows = quota.limit_rows(readings, now_us, loaded.device_id, loaded.names)
         self.query_one(LimitsPanel).show(rows, self.size.width)
 
