@@ -302,9 +302,12 @@ class CodexReader:
                         result.skip("no timestamp")
                     continue
                 if limits is not None:
-                    if account is None:
-                        account = self.account_of(source.path)
-                    _rate_limits(result, runs, self.client, account, limits, ts)
+                    if runs.last == limits:  # the same snapshot as the line before (most lines): note when
+                        runs.pending = ts
+                    else:
+                        if account is None:
+                            account = self.account_of(source.path)
+                        _rate_limits(result, runs, self.client, account, limits, ts)
                 if info is not None:
                     row = self._token_count(state, line, info, ts)
                     if row is not None:
