@@ -86,6 +86,18 @@ class QuotaSample(msgspec.Struct, frozen=True, gc=False):
     source: str = "official"
 
 
+#: Reset times this close (µs) are one window: vendors recompute ``resets_at`` from "resets in N s" on
+#: every response, so one window's reset time jitters by a second or two between readings.
+RESET_SLACK_US = 120_000_000
+
+
+def same_reset(a: int | None, b: int | None) -> bool:
+    """Whether two readings' reset times name the same window (both unknown, or within ``RESET_SLACK_US``)."""
+    if a is None or b is None:
+        return a is b
+    return -RESET_SLACK_US <= a - b <= RESET_SLACK_US
+
+
 T = TypeVar("T")
 
 Mode = Literal["append", "whole"]

@@ -78,6 +78,7 @@ from .base import (
     iter_files,
     lines_containing,
     read_new_chunk,
+    same_reset,
 )
 from .coerce import count, epoch_us, iso_us, text, time_us
 from .providers import provider_name
@@ -521,7 +522,7 @@ def _add(result: ReadResult, runs: _Runs, sample: QuotaSample) -> None:
         last: QuotaSample = result.quota[run[0]]
         if (
             last.used_percent == sample.used_percent
-            and last.resets_at == sample.resets_at
+            and same_reset(last.resets_at, sample.resets_at)
             and last.plan_type == sample.plan_type
         ):
             if run[1] >= 2:

@@ -108,3 +108,11 @@ def test_readings_from_the_future_or_before_2015_are_not_kept(home: Path) -> Non
     fine = QuotaSample("codex", "~/.codex", "weekly", 40.0, now)
     assert quota.record([future, ancient, fine]) == 1
     assert [s.used_percent for s in quota.load()] == [40.0]
+
+
+def test_burn_rate_spans_readings_whose_reset_time_jitters() -> None:
+    first = sample(10.0, 0, resets_at=T0_US + 5 * HOUR)
+    later = sample(25.0, 30 * MIN, resets_at=T0_US + 5 * HOUR + 1_000_000)
+    next_window = sample(2.0, 40 * MIN, resets_at=T0_US + 10 * HOUR)
+    assert quota.burn_rate([first, later], later) == 30.0
+    assert quota.burn_rate([first, later, next_window], next_window) is None  # a new window starts over

@@ -169,3 +169,12 @@ def test_append_reads_continue_and_every_code_is_its_own_client(home: Path) -> N
 def test_quota_samples_are_plain_structs() -> None:
     sample = QuotaSample("codex", "~/.codex", "weekly", 40.0, T0_US)
     assert (sample.resets_at, sample.limit, sample.source) == (None, "", "official")
+
+
+def test_a_reset_time_that_jitters_by_seconds_is_one_window(home: Path) -> None:
+    lines = [tc(f"2026-11-20T09:0{i}:00.000Z", {"primary": window(12.5, 300, 1_795_180_000 + i % 2)}) for i in range(4)]
+    result = read(home, *lines)
+    assert [((q.observed_at - T0_US) // 60_000_000, q.resets_at) for q in result.quota] == [
+        (0, 1_795_180_000_000_000),
+        (3, 1_795_180_001_000_000),  # a run: first and latest, though resets_at moved by a second
+    ]

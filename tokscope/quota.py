@@ -25,7 +25,7 @@ import msgspec
 from tokscope import paths
 from tokscope.format import age, countdown
 from tokscope.fsutil import atomic_write_with, locked
-from tokscope.readers.base import QuotaSample
+from tokscope.readers.base import QuotaSample, same_reset
 
 FILE_NAME = "quota.msgpack"
 #: The ledger's lock (``scan_state.LOCK_NAME``): the scan records under it, so a tidy never meets a write.
@@ -91,7 +91,7 @@ def series_of(sample: QuotaSample) -> Series:
 
 
 def _same_reading(a: QuotaSample, b: QuotaSample) -> bool:
-    return a.used_percent == b.used_percent and a.resets_at == b.resets_at and a.plan_type == b.plan_type
+    return a.used_percent == b.used_percent and same_reset(a.resets_at, b.resets_at) and a.plan_type == b.plan_type
 
 
 def merge(existing: Iterable[QuotaSample], new: Iterable[QuotaSample]) -> list[QuotaSample]:
@@ -178,10 +178,15 @@ def latest(samples: Iterable[QuotaSample]) -> dict[Window, QuotaSample]:
 
 
 def burn_rate(samples: Sequence[QuotaSample], current: QuotaSample) -> float | None:
-    """Percentage points per hour over the current window's readings (same reset time), None when
+    """Percentage points per hour over the current window's readings (same reset time, give or take
+    ``RESET_SLACK_US``), None when
     fewer than two readings at least a minute apart say it."""
     key, until = window_of(current), current.observed_at
-    same = [s for s in samples if window_of(s) == key and s.resets_at == current.resets_at and s.observed_at <= until]
+    same = [
+        s
+        for s in samples
+        if window_of(s) == key and same_reset(s.resets_at, current.resets_at) and s.observed_at <= until
+    ]
     if len(same) < 2:
         return None
     first = min(same, key=lambda s: s.observed_at)
