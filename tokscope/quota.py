@@ -316,12 +316,15 @@ def from_manifest(entries: Any, device_id: str, now_us: int) -> list[QuotaSample
     return out
 
 
-def gather(shared: Path | None = None, root: Path | None = None) -> tuple[list[QuotaSample], dict[str, str]]:
+def gather(
+    shared: Path | None = None, root: Path | None = None, from_config: bool = True
+) -> tuple[list[QuotaSample], dict[str, str]]:
     """This device's readings, and those of the trusted devices in the shared folder whose signed
-    snapshot verifies, with those devices' names."""
+    snapshot verifies, with those devices' names. Without ``shared``, the configured folder
+    (``from_config``; else none)."""
     readings = load(root)
     names: dict[str, str] = {}
-    if shared is None:
+    if shared is None and from_config:
         from tokscope import config
 
         shared = config.load().shared_folder

@@ -97,7 +97,7 @@ def _readings(ledger: Ledger, shared: Path | None) -> tuple[list[Any], dict[str,
     from tokscope import quota
 
     try:
-        return quota.gather(shared, root=ledger.root)
+        return quota.gather(shared, root=ledger.root, from_config=False)
     except Exception:
         return [], {}
 
