@@ -53,6 +53,51 @@ ROW_FIELDS: tuple[str, ...] = Row.__struct_fields__
 #: The counters of a row that limits apply to.
 COUNT_FIELDS: tuple[str, ...] = ("input", "output", "reasoning", "cache_read", "cache_write_5m", "cache_write_1h")
 
+
+class QuotaSample(msgspec.Struct, frozen=True, gc=False):
+    """One official reading of a usage-limit window (a client's own report, never an estimate).
+
+    Readers and the statusline give these on the side of their rows (``ReadResult.quota``);
+    ``tokscope.quota`` keeps them as a small time series. Percentages are never summed: the
+    freshest reading of a window is its state.
+    """
+
+    client: str
+    account: str
+    """The account key: for now the client's home or config dir as found (``tokscope.quota.account_key``
+    is the hook that maps it to an account)."""
+    window: str
+    """``five_hour``, ``weekly``, or ``<N>m`` for a window of another length."""
+    used_percent: float
+    """0-100 as the vendor reports it."""
+    observed_at: int
+    """When the client saw it: epoch µs (UTC)."""
+    resets_at: int | None = None
+    """When the window restarts: epoch µs (UTC), None when not said."""
+    limit: str = ""
+    """The vendor's limit id where it names one (Codex ``limit_id``: ``codex``, a per-model ``codex_…``)."""
+    window_minutes: int | None = None
+    plan_type: str | None = None
+    credits_balance: float | None = None
+    has_credits: bool | None = None
+    unlimited: bool | None = None
+    device: str = ""
+    """The device that observed it (``""``: this device)."""
+    source: str = "official"
+
+
+#: Reset times this close (µs) are one window: vendors recompute ``resets_at`` from "resets in N s" on
+#: every response, so one window's reset time jitters by a second or two between readings.
+RESET_SLACK_US = 120_000_000
+
+
+def same_reset(a: int | None, b: int | None) -> bool:
+    """Whether two readings' reset times name the same window (both unknown, or within ``RESET_SLACK_US``)."""
+    if a is None or b is None:
+        return a is b
+    return -RESET_SLACK_US <= a - b <= RESET_SLACK_US
+
+
 T = TypeVar("T")
 
 Mode = Literal["append", "whole"]
@@ -89,6 +134,8 @@ class ReadResult:
     """Why they were left out: a short reason -> how many (``skipped`` is their sum when given)."""
     errors: list[str] = field(default_factory=list)
     """Problems worth telling the user (unreadable file, locked database)."""
+    quota: list[QuotaSample] = field(default_factory=list)
+    """Official usage-limit readings seen on the side (Codex ``rate_limits``); stored by ``tokscope.quota``."""
 
     def skip(self, reason: str, count: int = 1) -> None:
         """Count ``count`` records left out for ``reason`` (e.g. ``"malformed line"``)."""
@@ -129,7 +176,6 @@ class Reader(Protocol):
 
 
 # --- helpers ---------------------------------------------------------------
-
 
 
 def env_paths(name: str) -> list[Path] | None:

@@ -15,6 +15,12 @@ Traps handled:
 * A repeated ``token_count`` (same total) adds nothing; ``info: null`` (rate
   limits only) is skipped; a total a little below the previous one is a stale,
   out-of-order snapshot and is skipped, a much lower one a reset.
+* Official limits: ``payload.rate_limits`` on every ``token_count`` (``info: null``
+  rows included) becomes ``QuotaSample``s in ``ReadResult.quota``: ``primary`` /
+  ``secondary`` windows named by ``window_minutes`` (300 five_hour, 10080 weekly);
+  without a length, a lone window is the weekly one. ``limit_id`` (``codex``, a
+  per-model ``codex_…``) keeps separate limits apart; a snapshot without windows
+  (credits only, depleted) gives none. The account is the home the rollout lies under.
 * Child rollouts (subagents ``source.subagent``, forks ``forked_from_id``): the
   FIRST ``session_meta`` is the file's identity; later ones are copies of its
   ancestors and only record the ancestry. The parent's copied items follow:
@@ -62,6 +68,7 @@ import msgspec
 
 from .base import (
     Fidelity,
+    QuotaSample,
     ReadResult,
     Row,
     Source,
@@ -69,11 +76,11 @@ from .base import (
     env_paths,
     home,
     iter_files,
-    lenient_decoder,
     lines_containing,
     read_new_chunk,
+    same_reset,
 )
-from .coerce import count, iso_us, text, time_us
+from .coerce import count, epoch_us, iso_us, text, time_us
 from .providers import provider_name
 
 #: Replayed items are written in one burst when the child is created: within this of its session_meta.
@@ -100,6 +107,10 @@ class _Info(msgspec.Struct):
     model_name: Any = None
 
 
+#: ``rate_limits`` absent or null.
+_NULL = msgspec.Raw(b"null")
+
+
 class _Payload(msgspec.Struct):
     type: Any = None
     info: _Info | None = None
@@ -119,6 +130,9 @@ class _Payload(msgspec.Struct):
     service_tier: Any = None
     # event_msg thread_settings_applied
     thread_settings: Any = None
+    # event_msg token_count: the account's official usage-limit windows, kept as raw JSON (decoded
+    # only when they differ from the line before; a junk value costs only the quota reading)
+    rate_limits: msgspec.Raw = _NULL
 
 
 class _Line(msgspec.Struct):
@@ -127,7 +141,23 @@ class _Line(msgspec.Struct):
     payload: _Payload | None = None
 
 
-_decode = lenient_decoder(_Line)
+_typed = msgspec.json.Decoder(_Line).decode
+
+
+def _decode(raw: bytes | str) -> _Line:
+    """A line; values of an unexpected type (a count as a float or a string) are converted leniently,
+    ``rate_limits`` kept raw either way (``msgspec.convert`` cannot make a ``Raw``)."""
+    try:
+        return _typed(raw)
+    except msgspec.ValidationError:
+        obj = msgspec.json.decode(raw)
+        limits = None
+        if isinstance(obj, dict) and isinstance(payload := obj.get("payload"), dict):
+            limits = payload.pop("rate_limits", None)
+        line = msgspec.convert(obj, _Line, strict=False)
+        if limits is not None and line.payload is not None:
+            line.payload.rate_limits = msgspec.Raw(msgspec.json.encode(limits))
+        return line
 
 
 #: The line kinds that matter; transcript lines (the bulk) carry no usage.
@@ -243,6 +273,8 @@ class CodexReader:
         if "phase" not in state:  # a first read, or a state saved by an older version of this reader
             state = {**_new_state(source), **state, "thread": state.get("session")}
         result = ReadResult(offset=new_offset, state=state)
+        account: str | None = None
+        runs = _Runs()
         for raw in lines_containing(data, _MARKERS):
             line = decode_line(_decode, raw)
             if line is None:
@@ -258,16 +290,40 @@ class CodexReader:
                 _turn(state, line, payload)
             elif kind == "event_msg" and payload.type == "thread_settings_applied":
                 _settings(state, payload)
-            elif kind == "event_msg" and payload.type == "token_count" and payload.info is not None:
+            elif kind == "event_msg" and payload.type == "token_count":
+                info, limits = payload.info, payload.rate_limits
+                if limits == _NULL:
+                    limits = None
+                    if info is None:
+                        continue
                 stamp = line.timestamp
                 ts = iso_us(stamp) if type(stamp) is str else None  # the common case first
                 if ts is None and (ts := time_us(stamp)) is None:
-                    result.skip("no timestamp")
+                    if info is not None:
+                        result.skip("no timestamp")
                     continue
-                row = self._token_count(state, line, payload.info, ts)
-                if row is not None:
-                    result.rows.append(row)
+                if limits is not None:
+                    if runs.last == limits:  # the same snapshot as the line before (most lines): note when
+                        runs.pending = ts
+                    else:
+                        if account is None:
+                            account = self.account_of(source.path)
+                        _rate_limits(result, runs, self.client, account, limits, ts)
+                if info is not None:
+                    row = self._token_count(state, line, info, ts)
+                    if row is not None:
+                        result.rows.append(row)
+        _flush(result, runs)
         return result
+
+    def account_of(self, path: Path) -> str:
+        """The home a rollout lies under (its account key until account rules map it), else its folder."""
+        text_path = str(path)
+        for candidate in self.homes():
+            prefix = str(candidate).rstrip("/") + "/"
+            if text_path.startswith(prefix):
+                return str(candidate)
+        return str(path.parent)
 
     def _token_count(self, state: dict[str, Any], line: _Line, info: _Info, ts: int) -> Row | None:
         total = _vector(info.total_token_usage)
@@ -339,6 +395,145 @@ class CodexReader:
             service_tier=state["tier"] or state["thread_tier"],
             rank=-ts,
         )
+
+
+#: Window lengths Codex reports (minutes) and their names.
+_WINDOW_NAMES = {300: "five_hour", 10080: "weekly"}
+#: A used percentage past this is no reading (Codex reports 0-100, a little over when overdrawn).
+_MAX_PERCENT = 1000.0
+
+
+def _window_name(minutes: int | None, slot: str, single: bool) -> str:
+    """``five_hour`` / ``weekly`` by the window's length; without one, a lone window is the weekly one
+    (Codex omits a disabled 5-hour window), else primary is the 5-hour and secondary the weekly."""
+    if minutes is not None:
+        return _WINDOW_NAMES.get(minutes) or f"{minutes}m"
+    if single:
+        return "weekly"
+    return "five_hour" if slot == "primary" else "weekly"
+
+
+def _number(value: Any) -> float | None:
+    if value.__class__ is int or value.__class__ is float:
+        return float(value) if value == value and abs(value) != float("inf") else None
+    if isinstance(value, str):
+        try:
+            parsed = float(value)
+        except ValueError:
+            return None
+        return parsed if parsed == parsed and abs(parsed) != float("inf") else None
+    return None
+
+
+class _Runs:
+    """What a read remembers of the readings so far: per (limit, window) the index of its last sample
+    and how long its run of equal readings is, and the last snapshot with the time it was last seen."""
+
+    __slots__ = ("last", "pending", "samples", "window")
+
+    def __init__(self) -> None:
+        self.window: dict[tuple[str, str], list[int]] = {}
+        self.last: msgspec.Raw | None = None
+        """The last ``rate_limits`` read whole, raw (None: none, or one that had a bad window)."""
+        self.samples: list[QuotaSample] = []
+        """Its samples."""
+        self.pending: int | None = None
+        """When it was last seen again (its samples not yet re-observed then)."""
+
+
+def _rate_limits(result: ReadResult, runs: _Runs, client: str, account: str, limits: msgspec.Raw, ts: int) -> None:
+    """Quota samples from one ``payload.rate_limits``. Within a read, a run of equal readings of a
+    window keeps its first and its latest observation only (every token_count repeats them); a
+    snapshot equal to the one before (one dict compare, in C) only notes the time it was seen."""
+    if runs.last == limits:
+        runs.pending = ts
+        return
+    _flush(result, runs)
+    runs.last, runs.samples = None, []
+    raw = limits
+    try:
+        limits = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        limits = raw
+    if limits is None:
+        return
+    if not isinstance(limits, dict):
+        result.skip("rate_limits not an object")
+        return
+    windows = [(slot, w) for slot in ("primary", "secondary") if isinstance(w := limits.get(slot), dict)]
+    if not windows:
+        return  # credits-only or depleted snapshot: no window to read (earlier readings stand)
+    limit = text(limits.get("limit_id")) or "codex"  # builds before limit_id had only this one
+    plan = text(limits.get("plan_type"))
+    credits = limits.get("credits")
+    balance = has_credits = unlimited = None
+    if isinstance(credits, dict):
+        balance = _number(credits.get("balance"))
+        has_credits = credits.get("has_credits") if type(credits.get("has_credits")) is bool else None
+        unlimited = credits.get("unlimited") if type(credits.get("unlimited")) is bool else None
+    single = len(windows) == 1
+    whole = True
+    made: list[QuotaSample] = []
+    for slot, window in windows:
+        used = _number(window.get("used_percent"))
+        if used is None or not 0 <= used <= _MAX_PERCENT:
+            result.skip("rate limit without a plausible used_percent")
+            whole = False
+            continue
+        minutes_raw = _number(window.get("window_minutes"))
+        minutes = int(minutes_raw) if minutes_raw is not None and minutes_raw > 0 else None
+        resets = epoch_us(window.get("resets_at"))
+        if resets is None and (seconds := _number(window.get("resets_in_seconds"))) is not None and seconds >= 0:
+            resets = ts + int(seconds * 1_000_000)  # older builds: relative to the observation
+        sample = QuotaSample(
+            client=client,
+            account=account,
+            window=_window_name(minutes, slot, single),
+            used_percent=used,
+            observed_at=ts,
+            resets_at=resets,
+            limit=limit,
+            window_minutes=minutes,
+            plan_type=plan,
+            credits_balance=balance,
+            has_credits=has_credits,
+            unlimited=unlimited,
+        )
+        _add(result, runs, sample)
+        made.append(sample)
+    if whole:  # a snapshot with a bad window is read (and its skip counted) each time
+        runs.last, runs.samples = raw, made
+
+
+def _flush(result: ReadResult, runs: _Runs) -> None:
+    """The last snapshot's samples observed again at the time it was last seen."""
+    if runs.pending is not None:
+        for sample in runs.samples:
+            _add(result, runs, msgspec.structs.replace(sample, observed_at=runs.pending))
+        runs.pending = None
+
+
+def _add(result: ReadResult, runs: _Runs, sample: QuotaSample) -> None:
+    """Append ``sample``, or, when it repeats its window's last reading, keep only the run's first
+    and latest observation."""
+    key = (sample.limit, sample.window)
+    run = runs.window.get(key)
+    if run is not None:
+        last: QuotaSample = result.quota[run[0]]
+        if (
+            last.used_percent == sample.used_percent
+            and same_reset(last.resets_at, sample.resets_at)
+            and last.plan_type == sample.plan_type
+        ):
+            if run[1] >= 2:
+                result.quota[run[0]] = sample  # the run's latest observation replaces its previous one
+            else:
+                run[0] = len(result.quota)
+                result.quota.append(sample)
+            run[1] += 1
+            return
+    runs.window[key] = [len(result.quota), 1]
+    result.quota.append(sample)
 
 
 def _meta(state: dict[str, Any], line: _Line, payload: _Payload) -> None:

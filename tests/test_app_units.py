@@ -313,6 +313,7 @@ def test_estimated_clients_are_marked_in_the_tables() -> None:
     """A client whose reader only estimates (Continue counts with its own tokenizer) carries the mark;
     exact and unknown clients (another device's newer reader) do not."""
     from tokscope.readers import fidelity_of
+
     from tokscope.tui.screens import ESTIMATED_MARK, MainScreen
 
     screen = MainScreen.__new__(MainScreen)  # _display reads the app only for device names

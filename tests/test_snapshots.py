@@ -14,7 +14,7 @@ import pytest
 
 from tests.tui_helpers import settle
 from tokscope.demo import FIXED_NOW, build_demo, demo_app
-from tokscope.tui.tabs import all_tabs
+from tokscope.tui.tabs import all_tabs, hotkey
 
 TABS = [t.key for t in all_tabs()]
 SIZES = [(80, 24), (120, 36)]
@@ -56,7 +56,11 @@ def test_empty_home(home: Path, snap_compare) -> None:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("keys", [("7",), ("7", "m"), ("g",)], ids=["calendar", "calendar-tokens", "group-picker"])
+@pytest.mark.parametrize(
+    "keys",
+    [("7",), ("7", "m"), ("g",), (hotkey("limits"),)],
+    ids=["calendar", "calendar-tokens", "group-picker", "limits"],
+)
 def test_new_screens(keys: tuple[str, ...], size: tuple[int, int], home: Path, tmp_path: Path, snap_compare) -> None:
     app = _app(home, tmp_path)
 

@@ -223,6 +223,7 @@ def build_demo(
         ledger.append(frame_from_rows(codex_rows), state)
         ledger.save_state(state)
     scan(ledger=ledger)
+    _demo_limits(ledger_root, home, today, until)
 
     studio_rows = _event_rows(rng, today, days, 2.5, "studio", "studio", until)
     box_rows = _event_rows(rng, today, days, 1.0, "build-box", "build-box", until)
@@ -253,6 +254,34 @@ def build_demo(
     return Demo(
         home=home, shared=shared, ledger_root=ledger_root, today=today, live_file=live_file, rng=random.Random(seed + 1)
     )
+
+
+def _demo_limits(ledger_root: Path, home: Path, today: date, until: datetime | None) -> None:
+    """Official limit readings as Codex rollouts and Claude Code's statusLine would leave them: a Codex
+    account climbing through its 5-hour window, a Claude account high in its week."""
+    from tokscope import quota
+    from tokscope.readers.base import QuotaSample
+
+    last = datetime.combine(today, datetime.min.time(), UTC) + timedelta(hours=15, minutes=20)
+    if until is not None:
+        last = min(last, until - timedelta(minutes=2))
+
+    def us(when: datetime) -> int:
+        return int(when.timestamp() * 1_000_000)
+
+    five_reset = us(last + timedelta(hours=2, minutes=25))
+    week_reset = us(last + timedelta(days=2, hours=17, minutes=40))
+    readings = []
+    for minutes_ago, five in ((80, 31.0), (50, 44.0), (20, 55.0), (0, 62.0)):
+        seen = us(last - timedelta(minutes=minutes_ago))
+        for window, used, resets, length in (("five_hour", five, five_reset, 300), ("weekly", 38.0, week_reset, 10080)):
+            readings.append(
+                QuotaSample("codex", str(home / ".codex"), window, used, seen, resets, "codex", length, "plus")
+            )
+    seen = us(last - timedelta(minutes=6))
+    readings.append(QuotaSample("claude-code", str(home / ".claude"), "five_hour", 24.0, seen, five_reset, "", 300))
+    readings.append(QuotaSample("claude-code", str(home / ".claude"), "weekly", 71.0, seen, week_reset, "", 10080))
+    quota.record(readings, ledger_root)
 
 
 def _devices_feature() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:

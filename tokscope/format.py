@@ -44,3 +44,24 @@ COST_DECIMALS = 9
 def round_cost(cost: float | None) -> float | None:
     """A cost for machine-readable output: rounded to ``COST_DECIMALS``; None stays None (unpriced)."""
     return None if cost is None else round(cost, COST_DECIMALS)
+
+
+def countdown(seconds: int | None) -> str:
+    """``2h13m``, ``3d4h``, ``45m``, ``<1m``; ``—`` when unknown."""
+    if seconds is None:
+        return "—"
+    minutes = seconds // 60
+    if minutes < 1:
+        return "<1m"
+    days, minutes = divmod(minutes, 1440)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m"
+
+
+def age(seconds: int) -> str:
+    """How old a reading is: ``now`` under a minute, else ``countdown`` + `` ago``."""
+    return "now" if seconds < 60 else f"{countdown(seconds)} ago"

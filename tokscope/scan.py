@@ -360,6 +360,7 @@ def _scan(
         journal = sealing is not None and sealing.previous is not None and ledger is None
         journal = journal and sum(j.size for j in jobs) < JOURNAL_MAX_BYTES and ledger_journal.has_room(root / "events")
         gathered = _Rows(None if journal else _Rows.BATCH)
+        readings: list[Any] = []  # official usage-limit readings (tokscope.quota)
         for index, result in _run(jobs, progress, workers or (os.cpu_count() or 1)):
             job = jobs[index]
             health.note(job.source, job.offset, result)
@@ -368,6 +369,7 @@ def _scan(
             if result.errors and not result.rows:
                 continue  # unreadable: keep the old state so nothing is skipped for good
             gathered.add(index, result.rows)
+            readings.extend(result.quota)
             summary.read += 1
             summary.bytes_read += job.size
             dev, ino, size, mtime, companions = job.stat
@@ -376,6 +378,10 @@ def _scan(
             saved[str(job.source.path)] = SourceState(
                 job.source.client, dev, ino, size, mtime, companions, result.offset, scan_state.pack(result.state)
             )
+        if readings:
+            from tokscope import quota
+
+            quota.record_locked(root, readings)
         gone = set(saved).difference(present)
         for key in gone:
             del saved[key]

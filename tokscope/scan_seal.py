@@ -269,7 +269,7 @@ def verify(ledger_root: Path | None = None) -> tuple[Seal, list[int]] | None:
     changed (then discovery would find the same files, and only those need reading); else None."""
     root = ledger_root or paths.ledger_dir()
     seal = load(root)
-    if seal is None or len(seal.code) != 3 or seal.code != code_mark(seal.code[1]):
+    if seal is None or len(seal.code) != 3 or not isinstance(seal.code[1], str) or seal.code != code_mark(seal.code[1]):
         return None
     names = {name for name, _ in seal.env}
     if seal.env != _env(sorted(names)) or any(n.startswith(ENV_PREFIXES) and n not in names for n in os.environ):

@@ -135,7 +135,13 @@ def gen_codex(rng: random.Random, home: Path, target: int) -> int:
                 "total_token_usage": dict(zip(names, total, strict=True)),
                 "last_token_usage": dict(zip(names, last, strict=True)),
             }
-            payload = {"type": "token_count", "info": info, "rate_limits": None}
+            limits = {  # every real token_count carries the account's windows; they move every few turns
+                "limit_id": "codex",
+                "primary": {"used_percent": float(t // 10), "window_minutes": 300, "resets_at": 1790000000},
+                "secondary": {"used_percent": 40.0, "window_minutes": 10080, "resets_at": 1790500000},
+                "plan_type": "plus",
+            }
+            payload = {"type": "token_count", "info": info, "rate_limits": limits}
             lines.append(json.dumps({"timestamp": ts, "type": "event_msg", "payload": payload}))
         folder = home / ".codex" / "sessions" / "2026" / "11" / f"{day:02d}"
         written += _write_lines(folder / f"rollout-{sid}.jsonl", lines)

@@ -68,6 +68,12 @@ def _add_statusline(sub: Any) -> None:
     p.add_argument("--period", choices=("today", "yesterday", "7d", "30d", "month", "all"), default="today")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--no-scan", action="store_true", help="do not scan first")
+    p.add_argument(
+        "--claude-code",
+        action="store_true",
+        help="be Claude Code's statusLine command: read its JSON on stdin, record its rate limits, "
+        "print session cost, today, 5-hour and weekly use",
+    )
     p.set_defaults(func=cmd_statusline, by=[], since=None, until=None, tz=None, client=[], model=[], device=[])
     p.set_defaults(prices=None, shared=None)
 
@@ -134,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     from tokscope.cli.devices import register as register_devices
 
     register_devices(sub)
+
+    from tokscope.cli.limits import register as register_limits
+
+    register_limits(sub)
 
     p = sub.add_parser("doctor", help="what needs a look: the ledger's health, values left out and why")
     p.add_argument("--format", choices=("table", "json"), default="table")
@@ -453,9 +463,23 @@ def cmd_statusline(args: argparse.Namespace) -> int:
     Answers from the statusline summary when nothing it depends on changed since it was
     computed (no Polars, no ledger load); otherwise computes the report and stores it.
     """
+    if getattr(args, "claude_code", False):
+        return _claude_statusline(args)
+    totals = _statusline_totals(args)
+    if args.format == "json":
+        print(_json({"period": args.period, **totals}))
+        return 0
+    from tokscope.format import money, short
+
+    cost = money(totals["cost"], totals["unpriced_turns"] or 0) if totals["turns"] else "$0.00"
+    print(f"{args.period} {cost} · {short(totals['total_tokens'])} tok · {totals['turns']:,} turns")
+    return 0
+
+
+def _statusline_totals(args: argparse.Namespace) -> dict[str, Any]:
+    """The period's totals: from the statusline summary when nothing changed, else computed and stored."""
     from tokscope import config as config_mod
     from tokscope import statusline
-    from tokscope.format import money, short
     from tokscope.timezone import local_tz
 
     if not args.no_scan:
@@ -469,11 +493,47 @@ def cmd_statusline(args: argparse.Namespace) -> int:
         data, _notes = report_data(args)
         totals = {k: data["totals"][k] for k in ("turns", "total_tokens", "cost", "unpriced_turns")}
         statusline.store(key, mark, totals, settings.shared_folder)
+    return totals
+
+
+def _claude_statusline(args: argparse.Namespace) -> int:
+    """``tokscope statusline --claude-code``: e.g. ``session $0.42 · today $4.56 · 5h 42% ↻2h13m · wk 17% ↻3d4h``.
+
+    Whatever stdin holds (nothing, junk, a partial object), a line is printed and the exit is 0:
+    Claude Code shows the command's output as it is."""
+    import contextlib
+    import time
+
+    from tokscope import claude_statusline as claude
+    from tokscope.format import money
+
+    now_us = int(time.time() * 1_000_000)
+    raw = b""
+    if not sys.stdin.isatty():
+        try:
+            raw = sys.stdin.buffer.read(claude.MAX_INPUT)
+        except (OSError, ValueError):
+            raw = b""
+    status = claude.parse(raw)
+    try:
+        claude.record(status, now_us)
+    except Exception as exc:  # a reading not kept must not cost the line
+        print(f"tokscope: quota not recorded: {type(exc).__name__}: {exc}", file=sys.stderr)
+    parts = []
+    if status.session_cost is not None:
+        parts.append(f"session {money(status.session_cost)}")
+    args.period = "today"
+    try:
+        totals = _statusline_totals(args)
+        parts.append(f"today {money(totals['cost'], totals['unpriced_turns'] or 0) if totals['turns'] else '$0.00'}")
+    except Exception:
+        parts.append("today —")
+    with contextlib.suppress(Exception):  # a damaged store: the line without the limits
+        parts.extend(claude.limit_parts(status, now_us))
     if args.format == "json":
-        print(_json({"period": args.period, **totals}))
-        return 0
-    cost = money(totals["cost"], totals["unpriced_turns"] or 0) if totals["turns"] else "$0.00"
-    print(f"{args.period} {cost} · {short(totals['total_tokens'])} tok · {totals['turns']:,} turns")
+        print(_json({"parts": parts}))
+    else:
+        print(" · ".join(parts))
     return 0
 
 

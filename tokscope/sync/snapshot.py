@@ -6,6 +6,9 @@ Layout of ``<shared>/<device_id>/``::
     manifest.json                    what the snapshot holds (see ``build_manifest``)
     manifest.sig                     Ed25519 signature over the exact bytes of manifest.json
 
+The manifest also carries this device's official limit readings (``quota``, ``tokscope.quota``):
+signed with the rest, merged by other devices as the freshest reading per account window.
+
 A month's file name carries the first 12 hex digits of its SHA-256, so a file
 is never changed in place: an export writes the months whose content changed
 as new files, then ``manifest.sig``, then ``manifest.json`` (the manifest
@@ -42,7 +45,7 @@ import polars as pl
 from tokscope.readers.base import read_regular
 from tokscope.readers.coerce import count
 
-from tokscope import paths
+from tokscope import paths, quota
 from tokscope.events import EVENT_SCHEMA
 from tokscope.fsutil import atomic_write, atomic_write_with, ensure_dir, locked
 from tokscope.ledger import Ledger
@@ -170,9 +173,15 @@ def month_files(events: pl.DataFrame) -> dict[str, tuple[bytes, dict[str, Any]]]
 
 
 def build_manifest(
-    identity: Identity, sequence: int, files: list[dict[str, Any]], redacted: bool, created_at: str
+    identity: Identity,
+    sequence: int,
+    files: list[dict[str, Any]],
+    redacted: bool,
+    created_at: str,
+    readings: list[dict[str, Any]] | None = None,
 ) -> bytes:
-    """The exact manifest bytes that get signed."""
+    """The exact manifest bytes that get signed; ``readings``: this device's official limit readings
+    (``tokscope.quota.export_entries``), signed with the rest, left out when there are none."""
     manifest = {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
@@ -185,6 +194,8 @@ def build_manifest(
         "rows": sum(int(f["rows"]) for f in files),
         "files": sorted(files, key=lambda f: f["name"]),
     }
+    if readings:
+        manifest["quota"] = readings
     return (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
 
 
@@ -297,6 +308,9 @@ def export(
             "name": identity.device.name,
             "public_key": identity.public_key_text,
         }
+        readings = quota.export_entries(ledger.root)
+        if readings:  # new readings alone are reason enough to export
+            wanted["quota"] = hashlib.sha256(json.dumps(readings, sort_keys=True).encode()).hexdigest()
         if (
             current is not None
             and all(state.get(k) == v for k, v in wanted.items())
@@ -310,11 +324,12 @@ def export(
                 months=len(manifest.get("files") or []),
                 unchanged=True,
             )
+
         def remember(**changes: Any) -> None:
             states[key] = {**state, **changes}
             atomic_write(state_path, (json.dumps(states, indent=1, sort_keys=True) + "\n").encode())
 
-        result = _write_snapshot(folder, ledger, identity, redact_workspaces, manifest, state, remember)
+        result = _write_snapshot(folder, ledger, identity, redact_workspaces, manifest, state, remember, readings)
         remember(
             **wanted,
             sequence=result.sequence,
@@ -332,6 +347,7 @@ def _write_snapshot(
     previous: dict[str, Any],
     state: dict[str, Any],
     remember: Any,
+    readings: list[dict[str, Any]] | None = None,
 ) -> ExportResult:
     events = events_for_export(ledger, identity.device.id, redact)
     months = month_files(events)
@@ -358,7 +374,7 @@ def _write_snapshot(
     last = max(min(count(state.get("sequence")), MAX_SEQUENCE - 1), count(previous.get("sequence")))
     sequence = min(max(last + 1, int(time.time() * 1000)), MAX_SEQUENCE)
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
-    manifest = build_manifest(identity, sequence, files, redact, created_at)
+    manifest = build_manifest(identity, sequence, files, redact, created_at, readings)
     _publish(folder / SIGNATURE, build_signature(identity, manifest, sequence))
     _publish(folder / MANIFEST, manifest)  # last: it makes the new snapshot visible
     keep = {f["name"] for f in files} | previous_names

@@ -68,6 +68,8 @@ def load(
             },
         )
     names = {str(d["id"]): str(d["name"] or d["id"]) for d in devices if d["id"]}
+    readings, reading_names = _readings(ledger, shared if shared is not None else settings.shared_folder)
+    names = {**reading_names, **names}
     # unique first: casting a million categorical values to strings costs more than the rest of load()
     clients = sorted(str(c) for c in events.get_column("client").unique().drop_nulls().to_list())
     device_ids = sorted(str(d) for d in events.get_column("device_id").unique().drop_nulls().to_list())
@@ -86,7 +88,28 @@ def load(
         generation=generation,
         segments=segments,
         energy=settings.extra.get("energy") is True,
+        readings=readings,
     )
+
+
+def _readings(ledger: Ledger, shared: Path | None) -> tuple[list[Any], dict[str, str]]:
+    """The official limit readings (``tokscope.quota``); a damaged store or folder costs only them."""
+    from tokscope import quota
+
+    try:
+        return quota.gather(shared, root=ledger.root, from_config=False)
+    except Exception:
+        return [], {}
+
+
+def _fresh_readings(loaded: Loaded, ledger: Ledger) -> list[Any]:
+    """``loaded``'s readings with this device's re-read (a scan may have added some)."""
+    from tokscope import quota
+
+    try:
+        return [*quota.load(ledger.root), *(r for r in loaded.readings if r.device)]
+    except Exception:
+        return loaded.readings
 
 
 def ledger_segments(ledger: Ledger, verify: bool = True) -> tuple[str, ...]:
@@ -115,7 +138,7 @@ def apply_new_segments(loaded: Loaded, ledger: Ledger, clock: Clock, generation:
         return None
     new = [name for name in segments if name not in old]
     if not new:
-        return replace(loaded, segments=segments)
+        return replace(loaded, segments=segments, readings=_fresh_readings(loaded, ledger))
     touched = pl.concat([ledger.scan_segment(ledger.events_dir / name).select(KEY) for name in new]).unique().collect()
     fresh = (
         _rows_for_keys(ledger, segments, touched)
@@ -142,6 +165,7 @@ def apply_new_segments(loaded: Loaded, ledger: Ledger, clock: Clock, generation:
         generation=generation,
         segments=segments,
         scan_errors=[],
+        readings=_fresh_readings(loaded, ledger),
     )
 
 

@@ -29,6 +29,7 @@ from tokscope.widgets.calendar import YearCalendar
 from tokscope.widgets.daily_chart import DailyChart
 from tokscope.widgets.empty_state import EmptyState
 from tokscope.widgets.heatmap import HourHeatmap
+from tokscope.widgets.limits import LimitsPanel
 from tokscope.widgets.status_line import StatusLine
 from tokscope.widgets.summary import Summary, SummaryData
 from tokscope.widgets.usage_table import Column, Figure, UsageTable
@@ -140,6 +141,7 @@ class MainScreen(Screen):
         with VerticalScroll(id="when", classes="-hidden"):
             yield YearCalendar(id="calendar")
             yield HourHeatmap(id="hours")
+        yield LimitsPanel(id="limits", classes="-hidden")
         yield UsageTable(id="table")
         yield EmptyState(id="empty")
         yield Static(id="notes")
@@ -244,6 +246,12 @@ class MainScreen(Screen):
         table = self.query_one(UsageTable)
         empty = self.query_one(EmptyState)
         notes = self.query_one("#notes", Static)
+        panel = self.query_one(LimitsPanel)
+        panel.set_class(not spec.limits, "-hidden")
+        if spec.limits:
+            table.display = empty.display = notes.display = False
+            self._show_limits()
+            return
         lines = [f"• {n}" for n in loaded.notes] if spec.device_table else []
         if view.row_count > view.rows.height:
             lines.append(
@@ -284,6 +292,20 @@ class MainScreen(Screen):
             self._show_devices(view)
         else:
             self._show_rows(view)
+
+    def _show_limits(self) -> None:
+        from tokscope import quota
+
+        loaded = self.app.loaded
+        assert loaded is not None
+        now_us = int(self.app.clock().timestamp() * 1_000_000)
+        readings = loaded.readings
+        if self.app.state.client:
+            readings = [r for r in readings if r.client == self.app.state.client]
+        if self.app.state.device:
+            readings = [r for r in readings if (r.device or loaded.device_id) == self.app.state.device]
+        rows = quota.limit_rows(readings, now_us, loaded.device_id, loaded.names)
+        self.query_one(LimitsPanel).show(rows, self.size.width)
 
     def _empty_text(self) -> Text:
         import os

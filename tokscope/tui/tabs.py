@@ -31,6 +31,8 @@ class TabSpec:
     """Enter on a row opens that session's turns (and the table shows when it was last used)."""
     calendar: bool = False
     """A year calendar and an hour-of-day × weekday heatmap instead of the table."""
+    limits: bool = False
+    """The official usage limits of every account (``tokscope.quota``) instead of the table."""
     key_sort_descending: bool = False
     """Sorting by the key column starts descending (days: newest first)."""
     actions: tuple[str, ...] = ()
@@ -83,3 +85,4 @@ register(
 register(TabSpec("devices", "Devices", ("device",), device_table=True, actions=("trust",)))
 register(TabSpec("daily", "Daily", ("day",), chart=True, key_sort_descending=True, actions=("metric",)))
 register(TabSpec("calendar", "Calendar", ("day",), calendar=True, key_sort_descending=True, actions=("metric",)))
+register(TabSpec("limits", "Limits", ("client",), limits=True))

@@ -135,6 +135,8 @@ class Loaded:
     """How many events there are (the stand-in has none in memory)."""
     energy: bool = False
     """Show the energy estimate (``energy = true`` in config.toml)."""
+    readings: list[Any] = field(default_factory=list)
+    """Official usage-limit readings of this device and the trusted ones (``tokscope.quota``)."""
 
     def size(self) -> int:
         """How many events are loaded."""
