@@ -36,11 +36,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .base import Fidelity, ReadResult, Row, Source, first_sight, home
+from .base import Fidelity, ReadResult, Row, Source, home
 from .coerce import count, text, time_us
 from .database import col, columns
 from .providers import infer_provider
-from .session_totals import database_source, read_totals
+from .session_totals import database_sources, read_totals
 
 CLIENT = "continue"
 
@@ -61,8 +61,7 @@ class ContinueReader:
 
     def discover(self, errors: list[str]) -> list[Source]:
         """The database, when it exists."""
-        seen: set[Path] = set()
-        return [database_source(CLIENT, p) for p in self.roots() if p.is_file() and first_sight(p, seen)]
+        return database_sources(CLIENT, self.roots())
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """Every logged request as one row."""

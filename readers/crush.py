@@ -43,10 +43,10 @@ from typing import Any
 
 import msgspec
 
-from .base import Fidelity, ReadResult, Row, Source, first_sight, read_regular, xdg
+from .base import Fidelity, ReadResult, Row, Source, read_regular, xdg
 from .coerce import cost, time_us
 from .database import col, columns
-from .session_totals import database_source, read_totals, usage_time
+from .session_totals import database_sources, read_totals, usage_time
 
 CLIENT = "crush"
 SESSION_MODEL = "session-total"
@@ -113,12 +113,8 @@ class CrushReader:
 
     def discover(self, errors: list[str]) -> list[Source]:
         """Every listed project database that exists."""
-        seen: set[Path] = set()
-        found = []
-        for path, _workspace in [*self.projects(errors), *((p, "") for p in self._extra())]:
-            if path.is_file() and first_sight(path, seen):
-                found.append(database_source(CLIENT, path))
-        return found
+        listed = [path for path, _workspace in self.projects(errors)]
+        return database_sources(CLIENT, [*listed, *self._extra()])
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """One cost row per root session."""

@@ -40,10 +40,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from .base import Fidelity, ReadResult, Row, Source, first_sight, home, xdg
+from .base import Fidelity, ReadResult, Row, Source, home, xdg
 from .coerce import count, epoch_us, text, time_us
 from .providers import infer_provider
-from .session_totals import database_source, read_totals
+from .session_totals import database_sources, read_totals
 
 CLIENT = "cursor"
 MAX_VALUE_BYTES = 512 << 10
@@ -67,8 +67,7 @@ class CursorReader:
 
     def discover(self, errors: list[str]) -> list[Source]:
         """The databases that exist."""
-        seen: set[Path] = set()
-        return [database_source(CLIENT, p) for p in self.roots() if p.is_file() and first_sight(p, seen)]
+        return database_sources(CLIENT, self.roots())
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """Every bubble with token counts, as one row."""

@@ -32,11 +32,11 @@ from typing import Any
 
 import msgspec
 
-from .base import Fidelity, ReadResult, Row, Source, decode_line, first_sight, home, xdg
+from .base import Fidelity, ReadResult, Row, Source, decode_line, home, xdg
 from .coerce import count, text, time_us
 from .database import col, columns
 from .providers import infer_provider
-from .session_totals import database_source, read_totals
+from .session_totals import database_sources, read_totals
 
 CLIENT = "devin"
 ROUTING_MODES = frozenset({"adaptive"})
@@ -81,8 +81,7 @@ class DevinReader:
 
     def discover(self, errors: list[str]) -> list[Source]:
         """The database, when it exists."""
-        seen: set[Path] = set()
-        return [database_source(CLIENT, p) for p in self.roots() if p.is_file() and first_sight(p, seen)]
+        return database_sources(CLIENT, self.roots())
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """One row per assistant message with metrics."""

@@ -47,11 +47,11 @@ from typing import Any
 
 import msgspec
 
-from .base import Fidelity, ReadResult, Row, Source, first_sight, home, xdg
+from .base import Fidelity, ReadResult, Row, Source, home, xdg
 from .coerce import cost, count, text, time_us
 from .database import col, columns
 from .providers import infer_provider
-from .session_totals import database_source, read_totals, usage_time
+from .session_totals import database_sources, read_totals, usage_time
 
 CLIENT = "goose"
 
@@ -84,12 +84,7 @@ class GooseReader:
 
     def discover(self, errors: list[str]) -> list[Source]:
         """The databases that exist."""
-        found: list[Source] = []
-        seen: set[Path] = set()
-        for path in self.roots():
-            if path.is_file() and first_sight(path, seen):
-                found.append(database_source(CLIENT, path))
-        return found
+        return database_sources(CLIENT, self.roots())
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """Every session with usage, as one running-total row each."""

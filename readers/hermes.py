@@ -41,11 +41,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from .base import Fidelity, ReadResult, Row, Source, env_paths, first_sight, home
+from .base import Fidelity, ReadResult, Row, Source, env_paths, home
 from .coerce import cost, count, text, time_us
 from .database import col, columns
 from .providers import infer_provider
-from .session_totals import database_source, read_totals, usage_time
+from .session_totals import database_sources, read_totals, usage_time
 
 CLIENT = "hermes"
 
@@ -65,8 +65,7 @@ class HermesReader:
 
     def discover(self, errors: list[str]) -> list[Source]:
         """The databases that exist."""
-        seen: set[Path] = set()
-        return [database_source(CLIENT, p) for p in self.roots() if p.is_file() and first_sight(p, seen)]
+        return database_sources(CLIENT, self.roots())
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """Every session (or session and model) with usage, as running-total rows."""

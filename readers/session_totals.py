@@ -20,10 +20,10 @@ Their databases are opened through ``readers.database``; values are coerced by
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .base import ReadResult, Row, Source
+from .base import ReadResult, Row, Source, first_sight
 from .database import companions, read_db
 
 
@@ -42,6 +42,13 @@ def database_source(client: str, path: Path) -> Source:
     the real database, not beside a link to it."""
     real = path.resolve()
     return Source(client, real, "whole", companions(real))
+
+
+def database_sources(client: str, paths: Iterable[Path]) -> list[Source]:
+    """``database_source`` of each of ``paths`` that is a file, each real file once (two roots that
+    are links to one database give one source)."""
+    seen: set[Path] = set()
+    return [database_source(client, p) for p in paths if p.is_file() and first_sight(p, seen)]
 
 
 def read_totals(path: Path, rows: Callable[[sqlite3.Connection, ReadResult], None]) -> ReadResult:

@@ -59,11 +59,11 @@ from typing import Any
 
 import msgspec
 
-from .base import Fidelity, ReadResult, Row, Source, decode_line, first_sight, home, xdg
+from .base import Fidelity, ReadResult, Row, Source, decode_line, home, xdg
 from .coerce import count, text, time_us
 from .database import col, columns
 from .providers import infer_provider
-from .session_totals import database_source, read_totals, usage_time
+from .session_totals import database_sources, read_totals, usage_time
 
 CLIENT = "zed"
 #: Threads decompressed ahead of JSON decoding (bounded memory), by this many workers.
@@ -135,12 +135,7 @@ class ZedReader:
 
     def discover(self, errors: list[str]) -> list[Source]:
         """The databases that exist."""
-        seen: set[Path] = set()
-        found = []
-        for path in self.roots():
-            if path.is_file() and first_sight(path, seen):
-                found.append(database_source(CLIENT, path))
-        return found
+        return database_sources(CLIENT, self.roots())
 
     def read(self, source: Source, offset: int, state: dict[str, Any]) -> ReadResult:
         """Every counted thread with usage, as one running-total row each."""

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tokscope import paths
+from tokscope.format import iso_utc
 from tokscope.fsutil import atomic_write, locked
 
 if TYPE_CHECKING:
@@ -107,17 +108,13 @@ def settings_from(table: Any) -> tuple[Settings, list[str]]:
 # --- what is alerting now ------------------------------------------------------------------------
 
 
-def _iso(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def from_budgets(statuses: list[Status]) -> list[Alert]:
     """One alert per threshold each budget crossed in its current period (or costliest session)."""
     from tokscope.budgets import status_json
 
     found = []
     for s in statuses:
-        period = s.session_id or _iso(s.start)
+        period = s.session_id or iso_utc(s.start)
         for threshold in s.crossed:
             what = "over" if threshold >= 100 else f"past {threshold:g}%"
             found.append(
@@ -138,7 +135,9 @@ def from_anomalies(anomalies: list[Anomaly]) -> list[Alert]:
     for a in anomalies:
         doc = anomaly_json(a)
         doc["rows"] = doc["rows"][:5]  # the proof, shortened: a webhook body stays small
-        found.append(Alert(key=f"anomaly:{a.kind}:{a.key}:{_iso(a.start)}", kind=a.kind, title=a.summary, detail=doc))
+        found.append(
+            Alert(key=f"anomaly:{a.kind}:{a.key}:{iso_utc(a.start)}", kind=a.kind, title=a.summary, detail=doc)
+        )
     return found
 
 
@@ -246,7 +245,7 @@ def _due(target: dict[str, Any], now: float) -> bool:
 def _attempt(target: dict[str, Any], problem: str | None, now: float) -> None:
     target["attempts"] = int(target.get("attempts") or 0) + 1
     if problem is None:
-        target.update(state="sent", sent_at=_iso(datetime.fromtimestamp(now, UTC)), error=None, next_try=None)
+        target.update(state="sent", sent_at=iso_utc(datetime.fromtimestamp(int(now), UTC)), error=None, next_try=None)
     else:
         wait = RETRY[min(target["attempts"] - 1, len(RETRY) - 1)]
         target.update(state="failed", error=problem, next_try=now + wait)
@@ -269,7 +268,7 @@ def process(
     with locked(path.with_name(LOCK_NAME)):  # two processes never send the same alert twice
         entries = _load_log(path)
         now = clock()
-        created_now = _iso(datetime.fromtimestamp(now, UTC))
+        created_now = iso_utc(datetime.fromtimestamp(int(now), UTC))
         targets = [*settings.webhooks, *(["desktop"] if settings.desktop else [])]
         for alert in alerts:
             entry = entries.setdefault(

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from tokscope.format import iso_utc
+
 if TYPE_CHECKING:  # polars is imported where used: building the CLI parser must stay light
     import polars as pl
 
@@ -487,10 +489,6 @@ def find(period: str = "30d", tz: str | None = None, usage: Usage | None = None)
 # --- output ------------------------------------------------------------------------------------------
 
 
-def _iso(ts: datetime) -> str:
-    return ts.isoformat().replace("+00:00", "Z")
-
-
 def anomaly_json(a: Anomaly) -> dict[str, Any]:
     """One anomaly in the ``tokscope anomalies --format json`` contract."""
     return {
@@ -502,10 +500,10 @@ def anomaly_json(a: Anomaly) -> dict[str, Any]:
         "client": a.client,
         "workspace": a.workspace,
         "session_id": a.session_id,
-        "start": _iso(a.start),
-        "end": _iso(a.end),
+        "start": iso_utc(a.start),
+        "end": iso_utc(a.end),
         "figures": {f.name: f.value for f in a.figures},
-        "rows": [{**{f.name: getattr(r, f.name) for f in fields(Turn)}, "ts": _iso(r.ts)} for r in a.rows],
+        "rows": [{**{f.name: getattr(r, f.name) for f in fields(Turn)}, "ts": iso_utc(r.ts)} for r in a.rows],
         "rows_total": a.rows_total,
     }
 

@@ -29,6 +29,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
+from tokscope.format import iso_utc
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -260,10 +262,6 @@ def evaluate(
 # --- output ------------------------------------------------------------------------------------
 
 
-def _iso(ts: datetime | None) -> str | None:
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z") if ts is not None else None
-
-
 def status_json(s: Status) -> dict[str, Any]:
     """One budget in the ``tokscope budgets --format json`` contract."""
     b = s.budget
@@ -274,8 +272,8 @@ def status_json(s: Status) -> dict[str, Any]:
         "limit": b.limit,
         "scope": {k: list(v) for k, v in b.scope.items()},
         "thresholds": list(b.thresholds),
-        "start": _iso(s.start),
-        "end": _iso(s.end),
+        "start": iso_utc(s.start),
+        "end": iso_utc(s.end) if s.end is not None else None,
         "spent": round(s.spent, 6),
         "percent": round(s.percent, 2),
         "forecast": round(s.forecast, 6) if s.forecast is not None else None,

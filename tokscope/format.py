@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 
 def tokens(n: int | None) -> str:
     """Full integer with thousands separators (``12,345``)."""
@@ -65,3 +67,9 @@ def countdown(seconds: int | None) -> str:
 def age(seconds: int) -> str:
     """How old a reading is: ``now`` under a minute, else ``countdown`` + `` ago``."""
     return "now" if seconds < 60 else f"{countdown(seconds)} ago"
+
+
+def iso_utc(ts: datetime) -> str:
+    """``ts`` as ISO 8601 in UTC with a ``Z`` (``2026-12-03T14:43:57Z``): every timestamp tokscope's
+    JSON contracts carry."""
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")

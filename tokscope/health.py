@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from tokscope.format import iso_utc
 from tokscope.fsutil import atomic_write_with
 from tokscope.readers.base import ReadResult, Source
 
@@ -75,7 +76,7 @@ class Health:
         body = {"version": HEALTH_VERSION, "sources": self.sources, "discovery": self.discovery}
         if self._raw and msgspec.json.decode(self._raw) | {"updated": None} == body | {"updated": None}:
             return
-        self.updated = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        self.updated = iso_utc(datetime.now(UTC).replace(microsecond=0))
         data = msgspec.json.encode({**body, "updated": self.updated})
         with contextlib.suppress(OSError):  # the events and the state are already written: only a report is lost
             atomic_write_with(self.path, lambda tmp: tmp.write_bytes(data), durable=False)

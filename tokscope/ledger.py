@@ -62,17 +62,22 @@ def dedupe(frame: pl.LazyFrame) -> pl.LazyFrame:
     return indexed.join(winners.select("_seq"), on="_seq", how="semi").drop("_seq")
 
 
-#: The temp file of a write in progress (``fsutil.atomic_write_with``: ``.<name>.<random>.tmp``).
-_TEMP = re.compile(
-    r"\.(?:(?:base|delta)-\d{8,}\.(?:parquet|msgpack)|state\.json|health\.json|(?:scan-state|statusline|seal|quota)\.msgpack"
-    r"|alerts\.json)"
-    r"\.[a-z0-9_]+\.tmp"
-)
 #: What belongs in the ledger's root besides ``events/``.
 _ROOT_FILES = frozenset(
     {scan_state.FILE_NAME, scan_state.LEGACY_NAME, statusline.FILE_NAME, scan_seal.FILE_NAME, ledger_listing.MARK}
     | {"health.json", "lock", "events", "quarantine", alerts.FILE_NAME, alerts.LOCK_NAME, quota.FILE_NAME}
 )
+#: The temp file of a write in progress (``fsutil.atomic_write_with``: ``.<name>.<random>.tmp``).
+_TEMP = re.compile(r"\.(.+)\.[a-z0-9_]+\.tmp")
+#: The name a segment is written under before its digest names it.
+_PROVISIONAL = re.compile(r"(?:base|delta)-\d{8,}\.(?:parquet|msgpack)")
+
+
+def _is_temp(name: str) -> bool:
+    """``name`` is the temp file of a write of one of the ledger's own files (a segment or a root file)."""
+    match = _TEMP.fullmatch(name)
+    return match is not None and (match[1] in _ROOT_FILES or _PROVISIONAL.fullmatch(match[1]) is not None)
+
 
 FindingKind = Literal["damaged", "unknown", "temp", "quarantined"]
 
@@ -234,13 +239,13 @@ class Ledger:
                     found.segments.append(entry.name)
                     if not want:
                         found.legacy.append(entry.name)
-            elif _TEMP.fullmatch(entry.name):
+            elif _is_temp(entry.name):
                 found.findings.append(Finding(path, "temp", "left by an interrupted write"))
             else:
                 found.findings.append(Finding(path, "unknown", "not a ledger file (a sync tool's copy?): ignored"))
         try:
             for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
-                if _TEMP.fullmatch(entry.name):
+                if _is_temp(entry.name):
                     found.findings.append(Finding(Path(entry.path), "temp", "left by an interrupted write"))
                 elif entry.name not in _ROOT_FILES:
                     found.findings.append(Finding(Path(entry.path), "unknown", "not a ledger file: ignored"))

@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tokscope.format import iso_utc
+
 if TYPE_CHECKING:
     import polars as pl
     from mcp.server.mcpserver import MCPServer
@@ -64,7 +66,7 @@ def _fail(message: str) -> Exception:
 
 
 def _iso(ts: datetime | None) -> str | None:
-    return None if ts is None else ts.isoformat().replace("+00:00", "Z")
+    return None if ts is None else iso_utc(ts)
 
 
 def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from tokscope import paths
-from tokscope.format import age, countdown
+from tokscope.format import age, countdown, iso_utc
 from tokscope.fsutil import atomic_write_with, locked
 from tokscope.readers.base import QuotaSample, same_reset
 
@@ -200,7 +200,7 @@ def iso(us: int | None) -> str | None:
     """Epoch µs as ISO-8601 UTC (``2026-11-20T09:00:00Z``)."""
     if us is None:
         return None
-    return datetime.fromtimestamp(us / 1_000_000, UTC).isoformat().replace("+00:00", "Z")
+    return iso_utc(datetime.fromtimestamp(us / 1_000_000, UTC))
 
 
 def _window_rank(window: str) -> tuple[int, str]:
