@@ -23,6 +23,7 @@ VIEWS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("devices", ("5",)),
     ("daily", ("6",)),
     ("calendar", ("7",)),
+    ("limits", ("8",)),
     ("group-picker", ("g",)),
     ("session-turns", ("4", "enter")),
 )
