@@ -28,6 +28,8 @@ def test_config_rules_and_what_is_refused() -> None:
             {"name": "acct", "amount": 1, "account": "work"},
             {"name": "badscope", "amount": 1, "client": [1]},
             {"name": "badthr", "amount": 1, "thresholds": [0]},
+            {"name": "inf", "amount": float("inf")},
+            {"name": "nan", "amount": float("nan")},
             "not a table",
         ]
     )
@@ -42,7 +44,7 @@ def test_config_rules_and_what_is_refused() -> None:
     )
     assert (tok.unit, tok.limit, tok.scope, tok.thresholds) == ("tokens", 1e6, {"model": ("a", "b")}, (75.0, 90.0))
     assert badthr.thresholds == (50.0, 80.0, 100.0)
-    assert len(errors) == 8
+    assert len(errors) == 10  # inf and nan are no amounts (JSON has neither)
     assert any("'both'" in e and "exactly one" in e for e in errors)
     assert any("'odd'" in e and "period" in e for e in errors)
     assert any("'paid'" in e and "api_equivalent" in e for e in errors)

@@ -216,3 +216,14 @@ def test_a_ledger_written_before_clients_were_added_is_read(two_segments: Ledger
         two_segments.maybe_compact(state, force=True)
     assert report() == (3, 307)
     assert two_segments.frame().schema["client"] == CLIENT_ENUM
+
+
+def test_a_journal_segment_with_foreign_content_is_damaged_not_fatal(two_segments: Ledger) -> None:
+    """Named with the digest of its own bytes, but not rows: left out and reported, like a bad digest."""
+    import hashlib
+
+    body = b"\x93garbage"
+    foreign = two_segments.events_dir / f"delta-00000099-{hashlib.sha256(body).hexdigest()[:16]}.msgpack"
+    foreign.write_bytes(body)
+    assert [f.path for f in two_segments.layout().damaged] == [foreign]
+    assert report() == (3, 307)

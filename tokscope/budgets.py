@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -119,7 +120,7 @@ def parse(tables: Any) -> tuple[list[Budget], list[str]]:
             errors.append(f"{where}: period {period!r} is not one of {', '.join(PERIODS)}; ignored")
             continue
         amount, tokens = table.get("amount"), table.get("tokens")
-        amount_ok = isinstance(amount, int | float) and not isinstance(amount, bool) and amount > 0
+        amount_ok = isinstance(amount, int | float) and not isinstance(amount, bool) and 0 < amount < math.inf
         tokens_ok = isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0
         if amount_ok == tokens_ok:
             errors.append(f"{where}: give exactly one of amount (USD > 0) or tokens (> 0); ignored")

@@ -147,6 +147,8 @@ def _check(path: Path, want: str) -> str | None:
         if key not in _checked:
             got = digest(path)
             _checked[key] = None if got == want else f"checksum mismatch (truncated or changed; written as {want})"
+            if _checked[key] is None and path.suffix == ledger_journal.SUFFIX:
+                _checked[key] = ledger_journal.problem(path)  # small: decoded once here, not mid-report
         return _checked[key]
     except FileNotFoundError:
         raise  # removed by a compaction since the listing: the caller lists again

@@ -78,3 +78,13 @@ def read(path: Path) -> list[Row]:
 
     with open_regular(path) as fh:
         return _decoder.decode(fh.read())
+
+
+def problem(path: Path) -> str | None:
+    """Why the journal segment at ``path`` cannot be read as rows (None when it can): a file with a
+    matching digest but other content is not the ledger's own (a foreign or hand-made file)."""
+    try:
+        read(path)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return f"not a journal segment ({exc})"
+    return None
