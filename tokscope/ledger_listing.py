@@ -7,7 +7,6 @@ directory listing, so a no-change rescan imports no Polars and hashes nothing.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -33,33 +32,40 @@ def parse_name(name: str) -> tuple[str, int, str | None] | None:
 
 
 def listing(root: Path) -> str:
-    """A digest of the names, sizes and modification times in the ledger's folder and its events folder."""
-    digest = hashlib.sha256()
+    """The names in the ledger's folder, and the names, sizes and modification times in its events folder.
+
+    The check reads the root only for names it does not know (its own files' contents are not
+    checked), so a statusline or scan rewriting its cache there leaves the listing as it was.
+    """
+    lines = []
     for folder in (root, root / "events"):
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except FileNotFoundError:
-            digest.update(f"{folder.name}|absent\n".encode())
+            lines.append(f"{folder.name}|absent")
             continue
         except OSError as exc:
             return f"unreadable {exc.errno}"
         for entry in entries:
             if entry.name == MARK:
                 continue
+            if folder is root:
+                lines.append(entry.name)
+                continue
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
-                digest.update(f"{entry.name}|gone\n".encode())
+                lines.append(f"{entry.name}|gone")
                 continue
-            digest.update(f"{folder.name}/{entry.name}|{st.st_size}|{st.st_mtime_ns}|{st.st_mode}\n".encode())
-    return digest.hexdigest()
+            lines.append(f"events/{entry.name}|{st.st_size}|{st.st_mtime_ns}|{st.st_mode}")
+    return "\n".join(lines)
 
 
 def unchanged_since_clean_check(root: Path | None = None) -> bool:
     """True when the events folder is exactly as the last check that found nothing left it."""
     root = root or paths.ledger_dir()
     try:
-        return (root / MARK).read_text(encoding="ascii") == listing(root)
+        return (root / MARK).read_text(encoding="utf-8", errors="surrogateescape") == listing(root)
     except (OSError, UnicodeDecodeError):
         return False
 
@@ -70,7 +76,7 @@ def mark_clean(root: Path | None = None) -> None:
     now = listing(root)
     mark = root / MARK
     try:
-        if mark.read_text(encoding="ascii") == now:
+        if mark.read_text(encoding="utf-8", errors="surrogateescape") == now:
             return
     except (OSError, UnicodeDecodeError):
         pass
@@ -78,7 +84,7 @@ def mark_clean(root: Path | None = None) -> None:
         if root.is_dir():  # private whatever the umask, like the rest of tokscope's files
             fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
             try:
-                os.write(fd, now.encode("ascii"))
+                os.write(fd, now.encode("utf-8", "surrogateescape"))
             finally:
                 os.close(fd)
     except OSError:
