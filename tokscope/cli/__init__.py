@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokscope import __version__
 from tokscope.cli.common import print_errors, run_scan
+
+if TYPE_CHECKING:
+    from datetime import date
 
 FORMATS = ("table", "json", "csv")
 
@@ -23,6 +25,8 @@ def _json(value: Any, indent: int | None = None) -> str:
 
 
 def _date(text: str) -> date:
+    from datetime import date  # here: a rescan or statusline needs no dates
+
     try:
         return date.fromisoformat(text)
     except ValueError:
