@@ -209,16 +209,19 @@ def write(
     files: int,
     events: int,
     per_client: dict[str, int],
+    checked: bool = False,
 ) -> bool:
     """Seal a complete scan (no errors; the scan state just saved or unchanged): ``env`` names the
     variables it depended on (``env_names``). False when a mark was racy or changed since discovery
-    took it, and no seal was written; an old seal is removed either way first."""
+    took it, and no seal was written; an old seal is removed either way first. ``checked``: the
+    marks are the old seal's, which ``verify`` just found equal to the disk (a rescan), so they are
+    not stat'ed again (one that changes since is seen by the next ``verify``, as always)."""
     path = seal_path(ledger_root)
     remove(ledger_root)
     racy_after = time.time_ns() - RACY_NS
     if any(m is not None and m[2] > racy_after for m in deps.values()):
         return False
-    if any(mark(path) != old for path, old in deps.items()):
+    if not checked and any(mark(path) != old for path, old in deps.items()):
         return False  # changed since discovery looked (tokscope's own first files in HOME, say)
     from tokscope import readers
 
