@@ -38,7 +38,17 @@ from typing import Any, Literal
 
 import polars as pl
 
-from tokscope import alerts, ledger_journal, ledger_listing, paths, quota, scan_seal, scan_state, statusline
+from tokscope import (
+    alerts,
+    budget_state,
+    ledger_journal,
+    ledger_listing,
+    paths,
+    quota,
+    scan_seal,
+    scan_state,
+    statusline,
+)
 from tokscope.events import CLIENT_ENUM, LEDGER_SCHEMA
 from tokscope.fsutil import atomic_write_with, locked
 from tokscope.ledger_listing import parse_name
@@ -66,6 +76,7 @@ def dedupe(frame: pl.LazyFrame) -> pl.LazyFrame:
 _ROOT_FILES = frozenset(
     {scan_state.FILE_NAME, scan_state.LEGACY_NAME, statusline.FILE_NAME, scan_seal.FILE_NAME, ledger_listing.MARK}
     | {"health.json", "lock", "events", "quarantine", alerts.FILE_NAME, alerts.LOCK_NAME, quota.FILE_NAME}
+    | {budget_state.FILE_NAME}
 )
 #: The temp file of a write in progress (``fsutil.atomic_write_with``: ``.<name>.<random>.tmp``).
 _TEMP = re.compile(r"\.(.+)\.[a-z0-9_]+\.tmp")

@@ -88,11 +88,17 @@ def _add_scan(sub: Any) -> None:
     p.set_defaults(func=cmd_scan)
 
 
+def _add_guard(sub: Any) -> None:
+    from tokscope.guard import register
+
+    register(sub)
+
+
 def hot_parser(command: str) -> argparse.ArgumentParser | None:
     """A parser of ``command`` alone if it is one that runs many times a minute (a status bar, a
-    shell prompt, an agent hook), where building every sub-command's parser costs more than the
+    shell prompt, an agent hook: ``guard``), where building every sub-command's parser costs more than the
     answer; else None."""
-    add = {"statusline": _add_statusline, "scan": _add_scan}.get(command)
+    add = {"statusline": _add_statusline, "scan": _add_scan, "guard": _add_guard}.get(command)
     if add is None:
         return None
     parser, sub = _top_parser()
@@ -174,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tokscope.alerts import register as register_alerts
 
     register_alerts(sub)
+    _add_guard(sub)
 
     p = sub.add_parser(
         "demo", help="the TUI on generated demo data (a temporary directory; nothing of yours is touched)"
@@ -348,8 +355,9 @@ def cmd_sources(args: argparse.Namespace) -> int:
 # --- report ----------------------------------------------------------------
 
 
-def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
-    """The report as the JSON contract's dict (rows as dicts), and its footnotes."""
+def report_data(args: argparse.Namespace, usage: Any = None) -> tuple[dict[str, Any], list[str]]:
+    """The report as the JSON contract's dict (rows as dicts), and its footnotes (of ``usage`` when
+    given, else of the merged usage loaded here)."""
     import polars as pl
 
     from tokscope import config as config_mod
@@ -370,7 +378,8 @@ def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         models=args.model,
     )
     today = today_in(tz)
-    usage = load_usage(settings, prices=getattr(args, "prices", None), shared=getattr(args, "shared", None))
+    if usage is None:
+        usage = load_usage(settings, prices=getattr(args, "prices", None), shared=getattr(args, "shared", None))
     from tokscope.cli.devices import device_filter, with_device_names
 
     query.devices = device_filter(getattr(args, "device", []), usage)
@@ -493,10 +502,17 @@ def _statusline_totals(args: argparse.Namespace) -> dict[str, Any]:
     key = statusline.key_of(args.period, tz)
     totals = statusline.cached(key, statusline.fingerprint(settings.shared_folder))
     if totals is None:
+        from tokscope.usage import load_usage
+
         mark = statusline.ledger_mark()
-        data, _notes = report_data(args)
+        usage = load_usage(settings)
+        data, _notes = report_data(args, usage)
         totals = {k: data["totals"][k] for k in ("turns", "total_tokens", "cost", "unpriced_turns")}
         statusline.store(key, mark, totals, settings.shared_folder)
+        if settings.extra.get("budget"):  # keep the figures `tokscope guard` decides from current
+            from tokscope import budgets
+
+            budgets.load(usage=usage, ledger_mark=mark)
     return totals
 
 
