@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tokscope import __version__, marshal_file, paths, scan_seal
 
@@ -65,6 +63,9 @@ def fingerprint(shared: Path | None) -> list[Any]:
 
 def key_of(period: str, tz: str) -> str:
     """The answer's key: a relative period means another answer on another day."""
+    from datetime import datetime  # here: the guard reads only the fingerprint
+    from zoneinfo import ZoneInfo
+
     return f"{period}|{tz}|{datetime.now(ZoneInfo(tz)).date().isoformat()}"
 
 
