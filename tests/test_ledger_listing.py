@@ -58,3 +58,22 @@ def test_a_no_change_rescan_imports_no_polars(home: Path) -> None:
         "sys.exit(3 if 'polars' in sys.modules else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+
+
+def test_the_root_names_are_their_owners() -> None:
+    """The listing's import-free spelling of the ledger root's own files is each owner's constant."""
+    from tokscope import alerts, budget_state, ledger_listing, quota, scan_seal, scan_state, statusline
+
+    owners = {scan_state.FILE_NAME, scan_state.LEGACY_NAME, scan_state.LOCK_NAME, statusline.FILE_NAME}
+    owners |= {scan_seal.FILE_NAME, ledger_listing.MARK, alerts.FILE_NAME, alerts.LOCK_NAME, quota.FILE_NAME}
+    owners |= {quota.LOCK_NAME, budget_state.FILE_NAME, "health.json", "events", "quarantine"}
+    assert owners == ledger_listing.ROOT_FILES
+
+
+def test_a_seal_coming_and_going_keeps_the_mark(tmp_path: Path) -> None:
+    root = tmp_path / "ledger"
+    (root / "events").mkdir(parents=True)
+    mark_clean(root)
+    (root / "seal.msgpack").write_bytes(b"s")  # written by one scan, removed by the next racy one
+    (root / "statusline.msgpack").write_bytes(b"s")
+    assert unchanged_since_clean_check(root)

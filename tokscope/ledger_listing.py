@@ -16,6 +16,16 @@ from tokscope import paths
 #: Where the listing of the last clean check is kept (inside the ledger's own folder).
 MARK = ".checked"
 
+#: What belongs in the ledger's root besides ``events/``: each owner's ``FILE_NAME`` / ``LOCK_NAME``
+#: (``scan_state``, ``statusline``, ``scan_seal``, ``alerts``, ``quota``, ``budget_state``), spelled
+#: here so this stays import-free; ``tests/test_ledger_listing.py`` holds them equal. The check finds
+#: nothing to say about these, so the listing leaves them out: a seal written or removed, or a
+#: statusline cache created, is no reason to check the ledger again.
+ROOT_FILES = frozenset(
+    {"scan-state.msgpack", "state.json", "statusline.msgpack", "seal.msgpack", MARK, "health.json", "lock"}
+    | {"events", "quarantine", "alerts.json", ".alerts.lock", "quota.msgpack", "budgets.msgpack"}
+)
+
 #: A segment's name: kind, sequence number, and (since integrity checks) the digest of its bytes;
 #: Parquet, or msgpack for a delta written without Polars (``tokscope.ledger_journal``, digest required).
 _SEGMENT = re.compile(r"(base|delta)-(\d{8,})(?:-([0-9a-f]{16}))?\.parquet|(delta)-(\d{8,})-([0-9a-f]{16})\.msgpack")
@@ -50,7 +60,8 @@ def listing(root: Path) -> str:
             if entry.name == MARK:
                 continue
             if folder is root:
-                lines.append(entry.name)
+                if entry.name not in ROOT_FILES:
+                    lines.append(entry.name)
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)
