@@ -22,8 +22,8 @@ MARK = ".checked"
 #: nothing to say about these, so the listing leaves them out: a seal written or removed, or a
 #: statusline cache created, is no reason to check the ledger again.
 ROOT_FILES = frozenset(
-    {"scan-state.msgpack", "state.json", "statusline.msgpack", "seal.msgpack", MARK, "health.json", "lock"}
-    | {"events", "quarantine", "alerts.json", ".alerts.lock", "quota.msgpack", "budgets.msgpack"}
+    {"scan-state.msgpack", "scan-state.log", "state.json", "statusline.msgpack", "seal.msgpack", MARK}
+    | {"health.json", "lock", "events", "quarantine", "alerts.json", ".alerts.lock", "quota.msgpack", "budgets.msgpack"}
 )
 
 #: A segment's name: kind, sequence number, and (since integrity checks) the digest of its bytes;

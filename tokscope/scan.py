@@ -386,7 +386,7 @@ def _scan(
             if gathered.rows:  # in job order: the serial reads of a small rescan finish in order
                 ledger_journal.append(root, gathered.rows, state)
             if jobs:
-                scan_state.save(root, state)
+                scan_state.save_changes(root, state, [str(job.source.path) for job in jobs])
                 summary.changed = True
             summary.events = state.get("events")
             summary.new_events = None if gathered.rows else 0

@@ -35,7 +35,7 @@ def _files_in(directory: Path) -> list[Any]:
 def ledger_mark() -> list[Any]:
     """The part of the fingerprint only a scan (or compaction) changes."""
     ledger = paths.ledger_dir()
-    return [scan_seal.mark(ledger / scan_seal.STATE_NAME), _files_in(ledger / "events")]
+    return [list(scan_seal.state_mark(ledger)), _files_in(ledger / "events")]
 
 
 def fingerprint(shared: Path | None) -> list[Any]:
