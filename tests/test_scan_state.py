@@ -201,3 +201,19 @@ def test_a_full_log_is_folded_into_a_new_table(tmp_path: Path, monkeypatch: pyte
         sizes.append(log.stat().st_size if log.exists() else 0)
     assert max(sizes) < 300 and 0 in sizes  # folded into a table (and the log dropped) once past 200 bytes
     assert scan_state.load(tmp_path, lambda: 1)["sources"]["a"].size == 11
+
+
+def test_a_damaged_entry_costs_only_itself(tmp_path: Path) -> None:
+    """Entries are decoded on use: one that does not fit the shape is as if absent (its source is
+    read again from the start), the others are intact, and a save keeps the undecoded ones as they were."""
+    import msgspec
+
+    good = msgspec.Raw(msgspec.msgpack.encode(_entry(5)))
+    body = {"version": scan_state.VERSION, "next_seq": 3, "events": 9, "table": 7}
+    body["sources"] = {"good": good, "bad": msgspec.Raw(msgspec.msgpack.encode(["x", "not", "an", "entry"]))}
+    (tmp_path / scan_state.FILE_NAME).write_bytes(msgspec.msgpack.encode(body))
+    state = scan_state.load(tmp_path, lambda: 1)
+    assert "reset" not in state and state["next_seq"] == 3
+    assert state["sources"].get("bad") is None and "bad" not in state["sources"]
+    scan_state.save(tmp_path, state)  # "good" never decoded: written back as it was
+    assert scan_state.load(tmp_path, lambda: 1)["sources"]["good"].size == 5

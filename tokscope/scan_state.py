@@ -78,7 +78,58 @@ class _Record(msgspec.Struct, array_like=True):
 _record_decoder = msgspec.msgpack.Decoder(_Record)
 
 
-_decoder = msgspec.msgpack.Decoder(_File)
+class _LazyFile(msgspec.Struct):
+    """``_File`` with each source entry left encoded (checked for shape, decoded on first use)."""
+
+    version: int
+    next_seq: int
+    events: int | None
+    sources: dict[str, msgspec.Raw]
+    table: int = 0
+
+
+class Sources(dict):  # type: ignore[type-arg]
+    """The table of sources, path -> ``SourceState``, each entry decoded on first use: a rescan looks
+    at a few of thousands (decoding all of them is most of loading the state). An entry that does
+    not decode is dropped as if absent (that source is read again from the start; the ledger's
+    upsert counts nothing twice). Encoding writes undecoded entries back byte for byte."""
+
+    def __getitem__(self, key: str) -> SourceState:
+        value = dict.__getitem__(self, key)
+        if type(value) is msgspec.Raw:
+            try:
+                value = _entry_decoder.decode(value)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                dict.__delitem__(self, key)
+                raise KeyError(key) from None
+            dict.__setitem__(self, key, value)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def items(self) -> list[tuple[str, SourceState]]:  # type: ignore[override]
+        return [(key, value) for key in list(self) if (value := self.get(key)) is not None]
+
+    def values(self) -> list[SourceState]:  # type: ignore[override]
+        return [value for _key, value in self.items()]
+
+    def pop(self, key: str, *default: Any) -> Any:
+        try:
+            value = self[key]
+        except KeyError:
+            if default:
+                return default[0]
+            raise
+        dict.__delitem__(self, key)
+        return value
+
+
+_decoder = msgspec.msgpack.Decoder(_LazyFile)
+_entry_decoder = msgspec.msgpack.Decoder(SourceState)
 _encoder = msgspec.msgpack.Encoder()
 
 
@@ -124,7 +175,8 @@ def load(root: Path, next_seq_on_disk: Callable[[], int]) -> dict[str, Any]:
         return fresh(next_seq_on_disk(), f"scan state {path} is damaged ({exc})")
     if saved.version != VERSION:
         return fresh(next_seq_on_disk(), f"scan state {path} has unknown version {saved.version}")
-    state = {"version": VERSION, "next_seq": saved.next_seq, "events": saved.events, "sources": saved.sources}
+    sources = Sources(saved.sources)
+    state = {"version": VERSION, "next_seq": saved.next_seq, "events": saved.events, "sources": sources}
     state["table"] = saved.table
     for record in _records(root / LOG_NAME, saved.table):
         state["next_seq"], state["events"] = record.next_seq, record.events
@@ -164,9 +216,10 @@ def _intact(data: bytes) -> tuple[list[_Record], int]:
 def save(root: Path, state: dict[str, Any]) -> None:
     """Write the whole state atomically as a new table (and drop the log and the old-format file)."""
     sources = state["sources"]
-    for key, value in list(sources.items()):
-        if isinstance(value, dict):  # a caller handed a plain dict (tests, demo data)
-            sources[key] = from_dict(value)
+    if not isinstance(sources, Sources):  # a loaded table holds only entries (some still encoded)
+        for key, value in list(sources.items()):
+            if isinstance(value, dict):  # a caller handed a plain dict (tests, demo data)
+                sources[key] = from_dict(value)
     state.pop("converted", None)
     state["table"] = table = int.from_bytes(os.urandom(7), "little") or 1
     body = _File(VERSION, int(state.get("next_seq") or 1), state.get("events"), sources, table)
