@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.cli_helpers import cli
 from tests.test_reader_claude_code import PROJECT, SONNET, assistant, write
@@ -209,3 +211,29 @@ def test_wrapper_runs_refuses_and_stops(home: Path) -> None:
     _out, err = proc.communicate(timeout=50)
     assert proc.returncode == 2 and "'crossing' is exhausted" in err and "Stopping" in err
     assert time.monotonic() - start < 50
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=400))
+def test_any_stored_figures_are_a_decision_or_none(home: Path, data: bytes) -> None:
+    """Whatever is in budgets.msgpack (torn, foreign, a valid frame of the wrong shapes), loading
+    it gives figures or None, never an exception."""
+    from tokscope import marshal_file
+
+    path = budget_state.state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for blob in (data, marshal_file.dumps((budget_state.LAYOUT, 1, [], "d", ((data, 1, 2),)))):
+        path.write_bytes(blob)
+        found = budget_state.load()
+        if found is not None:
+            budget_state.exhausted(found, CTX, NOW)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stdin=st.binary(max_size=300))
+def test_any_hook_input_gets_a_decision(home: Path, monkeypatch: pytest.MonkeyPatch, stdin: bytes) -> None:
+    monkeypatch.setattr("tokscope.guard._refresh_in_background", lambda: None)
+    config('[[budget]]\nname = "b"\ntokens = 1\n')
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    code, _out, err = cli("guard")
+    assert code in (0, 1, 2) and "Traceback" not in err

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tokscope.readers import get_reader
 
 from tests.test_ledger_incremental import line, project, totals
@@ -217,3 +219,14 @@ def test_a_damaged_entry_costs_only_itself(tmp_path: Path) -> None:
     assert state["sources"].get("bad") is None and "bad" not in state["sources"]
     scan_state.save(tmp_path, state)  # "good" never decoded: written back as it was
     assert scan_state.load(tmp_path, lambda: 1)["sources"]["good"].size == 5
+
+
+@settings(max_examples=80, deadline=None)
+@given(log=st.binary(max_size=300))
+def test_any_log_bytes_load(tmp_path_factory: pytest.TempPathFactory, log: bytes) -> None:
+    """Whatever follows the table in scan-state.log, the state loads (intact records applied, the rest ignored)."""
+    root = tmp_path_factory.mktemp("state")
+    _state(root, a=1)
+    (root / scan_state.LOG_NAME).write_bytes(log)
+    state = scan_state.load(root, lambda: 1)
+    assert "reset" not in state and state["sources"]["a"].size == 1
