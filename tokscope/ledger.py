@@ -7,6 +7,7 @@ Layout under ``paths.ledger_dir()``:
 * ``seal.msgpack``: what the last complete scan depended on (``tokscope.scan_seal``; a shortcut);
 * ``health.json``: what the last scans left out and why (``tokscope.health``);
 * ``quota.msgpack``: official usage-limit readings, a small time series (``tokscope.quota``);
+* ``invoices.json``: rows of the providers' own usage and cost exports (``tokscope.invoices``);
 * ``events/base-N-D.parquet``: the compacted, de-duplicated events;
 * ``events/delta-N-D.parquet``: rows appended by later scans, newest last;
 * ``quarantine/``: damaged or foreign files moved aside by ``tokscope doctor --repair``.
@@ -38,7 +39,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from tokscope import alerts, ledger_journal, ledger_listing, paths, quota, scan_seal, scan_state, statusline
+from tokscope import alerts, invoices, ledger_journal, ledger_listing, paths, quota, scan_seal, scan_state, statusline
 from tokscope.events import CLIENT_ENUM, LEDGER_SCHEMA
 from tokscope.fsutil import atomic_write_with, locked
 from tokscope.ledger_listing import parse_name
@@ -66,6 +67,7 @@ def dedupe(frame: pl.LazyFrame) -> pl.LazyFrame:
 _ROOT_FILES = frozenset(
     {scan_state.FILE_NAME, scan_state.LEGACY_NAME, statusline.FILE_NAME, scan_seal.FILE_NAME, ledger_listing.MARK}
     | {"health.json", "lock", "events", "quarantine", alerts.FILE_NAME, alerts.LOCK_NAME, quota.FILE_NAME}
+    | {invoices.FILE_NAME}
 )
 #: The temp file of a write in progress (``fsutil.atomic_write_with``: ``.<name>.<random>.tmp``).
 _TEMP = re.compile(r"\.(.+)\.[a-z0-9_]+\.tmp")
