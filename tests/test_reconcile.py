@@ -104,6 +104,10 @@ def test_planted_gap_is_flagged_on_that_model_and_day_only(home: Path, monkeypat
     assert "ALERT" in out and "claude-sonnet-4-5" in out
     code, out, _ = cli("reconcile", "--month", "2026-11", "--no-scan", "--threshold", "6", "--check")
     assert code == 0  # 5 % is under a 6 % threshold
+    code, out, _ = cli("reconcile", "--month", "2026-11", "--no-scan", "--format", "json", "--client", "codex")
+    sides = {(r["provider"], r["day"], r["model"]): r["side"] for r in json.loads(out)["rows"]}
+    assert sides[("openai", "2026-11-20", "gpt-5")] == "both"
+    assert sides[("anthropic", "2026-11-21", "claude-sonnet-4-5")] == "invoice_only"  # Claude Code's turns left out
     code, out, _ = cli("reconcile", "--month", "2026-11", "--no-scan", "--format", "csv")
     table = list(csv.DictReader(io.StringIO(out)))
     flagged = [(r["day"], r["model"]) for r in table if r["flagged"] == "True"]

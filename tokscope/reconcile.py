@@ -73,6 +73,13 @@ class Line:
     names: list[str]
 
 
+def _tidy(value: float | None, digits: int | None = None) -> float | None:
+    """A rounded figure for output, with float noise's ``-0.0`` as ``0.0``."""
+    if value is None:
+        return None
+    return (round_cost(value) if digits is None else round(value, digits)) + 0.0  # type: ignore[operator]
+
+
 def month_bounds(month: str) -> tuple[date, date]:
     """First and last day of ``YYYY-MM``; ValueError for anything else."""
     try:
@@ -200,8 +207,8 @@ def compare(
                 basis=basis,
                 estimate=round_cost(estimate),
                 invoiced=round_cost(amount),
-                gap_usd=round_cost(diff),
-                gap_pct=None if pct is None else round(pct, 4),
+                gap_usd=_tidy(diff),
+                gap_pct=_tidy(pct, 4),
                 flagged=flagged,
                 turns=e.turns if e else 0,
                 unpriced_turns=e.unpriced_turns if e else 0,
@@ -226,8 +233,8 @@ def summary(lines: list[Line]) -> list[dict[str, Any]]:
                 "provider": provider,
                 "estimate": round_cost(estimate),
                 "invoiced": round_cost(invoiced),
-                "gap_usd": round_cost(diff),
-                "gap_pct": None if pct is None else round(pct, 4),
+                "gap_usd": _tidy(diff),
+                "gap_pct": _tidy(pct, 4),
                 "flagged": sum(x.flagged for x in mine),
                 "one_sided": sum(x.side != "both" for x in mine),
             }

@@ -106,7 +106,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"{args.file}: already imported ({record.format}, {record.imported_at}): nothing changed")
         return 0
     days = record.first_day if record.first_day == record.last_day else f"{record.first_day} … {record.last_day}"
-    print(f"imported {args.file}: {record.format}, {record.rows} rows, {days}")
+    print(f"imported {args.file}: {record.format}, {record.rows} row{'s' if record.rows != 1 else ''}, {days}")
     return 0
 
 
