@@ -20,12 +20,14 @@ def anthropic_page(buckets: list[dict], next_page: str | None = None) -> dict:
     return {"data": buckets, "has_more": next_page is not None, "next_page": next_page}
 
 
-def a_bucket(day: str, results: list[dict], start: str = "00:00:00", end_day: str | None = None) -> dict:
-    return {
-        "starting_at": f"{day}T{start}Z",
-        "ending_at": f"{end_day or day}T23:59:59Z" if end_day else f"{day}T23:59:59Z",
-        "results": results,
-    }
+def a_bucket(day: str, results: list[dict], start: str = "00:00:00", hours: int = 24) -> dict:
+    begin = datetime.fromisoformat(f"{day}T{start}+00:00")
+    end = datetime.fromtimestamp(begin.timestamp() + hours * HOUR, UTC)
+    return {"starting_at": iso(begin), "ending_at": iso(end), "results": results}
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def a_usage(model: str | None, inp: int, out: int, read: int = 0, w5m: int = 0, w1h: int = 0) -> dict:
@@ -96,12 +98,12 @@ def anthropic_cost_report() -> str:
 
 
 def anthropic_usage_report() -> str:
-    """Hourly buckets: Sonnet's Ex 1 tokens on the 20th split over two hours."""
+    """Hourly buckets: Sonnet's Ex 1 tokens on the 20th split over two hours (a part of the day)."""
     return json.dumps(
         anthropic_page(
             [
-                a_bucket("2026-11-20", [a_usage(SONNET, 1_000, 2_000, 100_000, 10_000, 0)], start="09:00:00"),
-                a_bucket("2026-11-20", [a_usage(SONNET, 200, 500, 50_000, 0, 20_000)], start="10:00:00"),
+                a_bucket("2026-11-20", [a_usage(SONNET, 1_000, 2_000, 100_000, 10_000, 0)], "09:00:00", hours=1),
+                a_bucket("2026-11-20", [a_usage(SONNET, 200, 500, 50_000, 0, 20_000)], "10:00:00", hours=1),
             ]
         )
     )
@@ -204,3 +206,16 @@ OPENAI_COSTS_TSV = (
     "org-1\tPersonal\n"
     f"{DAY21}\t{DAY21 + 86_400}\t2026-11-21T00:00:00+00:00\t2026-11-22T00:00:00+00:00\t\t\t\t\t\t\n"
 )
+
+
+def anthropic_hourly_pages() -> tuple[str, str]:
+    """A whole day of hourly buckets over two pages, split at 12:00 (``limit`` buckets per page):
+    each hour has 100 uncached input and 10 output tokens; 04:00 is an empty bucket."""
+
+    def hour(h: int) -> dict:
+        results = [] if h == 4 else [a_usage(SONNET, 100, 10)]
+        return a_bucket("2026-11-22", results, f"{h:02d}:00:00", hours=1)
+
+    first = anthropic_page([hour(h) for h in range(12)], next_page="page_2")
+    second = anthropic_page([hour(h) for h in range(12, 24)])
+    return json.dumps(first), json.dumps(second)

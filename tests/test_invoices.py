@@ -197,6 +197,33 @@ def test_a_newer_export_of_the_same_days_replaces_the_older(home: Path) -> None:
     assert next(r for r in rows if r.day == "2026-11-21").output == 12_000
 
 
+def test_pages_that_split_a_day_of_hourly_buckets_add_up(home: Path) -> None:
+    first, second = s.anthropic_hourly_pages()
+    one = parse_bytes(first.encode())
+    assert (one.partial_days, one.rows[0].input) == (["2026-11-22"], 1_100)  # 11 hours with usage, 04:00 empty
+    for name, text in (("p1.json", first), ("p2.json", second)):
+        (home / name).write_text(text)
+        assert cli("invoices", "import", str(home / name))[0] == 0
+    (row_a, row_b) = invoices.effective_rows()
+    assert row_a.input + row_b.input == 2_300  # 23 hours × 100: both pages count
+    whole = home / "whole.json"  # a later export of the whole day replaces both pages
+    whole.write_text(json.dumps(s.anthropic_page([s.a_bucket("2026-11-22", [s.a_usage(s.SONNET, 2_400, 240)])])))
+    assert cli("invoices", "import", str(whole))[0] == 0
+    (row,) = invoices.effective_rows()
+    assert (row.input, row.output) == (2_400, 240)
+
+
+def test_big_numbers_are_bad_rows_not_crashes(home: Path) -> None:
+    data = json.dumps(s.o_page([s.o_bucket(10**400, [s.o_usage("gpt-5", 10**30, 0, 1)])]))
+    parsed = parse_bytes(data.encode())
+    assert (parsed.rows, parsed.skipped) == ([], 1)
+    path = home / "huge.json"
+    path.write_text(data)
+    code, _, err = cli("invoices", "import", str(path))
+    assert code == 1 and "nothing to import" in err and "1 unreadable rows" in err
+    assert not invoices.store_path().exists()
+
+
 def test_a_damaged_store_is_reported_not_overwritten(home: Path) -> None:
     store = invoices.store_path()
     store.parent.mkdir(parents=True, exist_ok=True)

@@ -103,6 +103,7 @@ class ImportRecord(msgspec.Struct, frozen=True):
     last_day: str | None
     skipped: int = 0
     notes: list[str] = []
+    partial_days: list[str] = []
 
 
 class _File(msgspec.Struct):
@@ -127,6 +128,8 @@ class Parsed:
     rows: list[InvoiceRow]
     skipped: int = 0
     notes: list[str] = field(default_factory=list)
+    partial_days: list[str] = field(default_factory=list)
+    """Days the file's buckets cover only in part (a page boundary inside a day of hourly buckets)."""
 
 
 # --- model names ----------------------------------------------------------------------------
@@ -226,6 +229,8 @@ def _parse_pages(pages: list[Any], name: str, digest: str) -> Parsed:
     shapes = {_bucket_shape(b) for b in buckets} - {None}
     if not buckets:
         raise InvoiceError(f"{name}: no buckets in data[]: nothing to import")
+    if len(shapes) > 1:  # days with no usage are empty buckets of the same report
+        shapes -= set(_EMPTY)
     if len(shapes) != 1:
         found = ", ".join(sorted(str(s) for s in shapes)) or "none"
         raise InvoiceError(f"{name}: buckets of no single known report (found: {found})")
@@ -233,7 +238,34 @@ def _parse_pages(pages: list[Any], name: str, digest: str) -> Parsed:
     rows, skipped, notes = _ROW_READERS[shape](buckets, digest)
     if more:
         notes.append("has_more is true: this file is one page of several; import the next pages too")
-    return Parsed(shape, _summed(rows), skipped, notes)
+    return Parsed(shape, _summed(rows), skipped, notes, _partial_days(buckets))
+
+
+def _partial_days(buckets: Iterable[dict]) -> list[str]:
+    """UTC days whose buckets add up to less than a day (buckets without an end count as whole days)."""
+    covered: dict[str, float] = {}
+    for b in buckets:
+        if "starting_at" in b:
+            start, end = _instant(b.get("starting_at")), _instant(b.get("ending_at"))
+        else:
+            start, end = _money(b.get("start_time")), _money(b.get("end_time"))
+        if start is None or not 0 <= start < 32_503_680_000:
+            continue
+        day = datetime.fromtimestamp(int(start), UTC).date().isoformat()
+        width = end - start if end is not None and end > start else 86_400.0
+        covered[day] = covered.get(day, 0.0) + min(width, 86_400.0)
+    return sorted(d for d, seconds in covered.items() if seconds < 86_400 - 60)
+
+
+def _instant(value: Any) -> float | None:
+    """Epoch seconds of an RFC 3339 timestamp; None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _bucket_shape(bucket: dict) -> str | None:
@@ -295,8 +327,10 @@ def _money(value: Any) -> float | None:
             value = float(value.strip().replace(",", "").lstrip("$"))
         except ValueError:
             return None
-    if isinstance(value, int | float) and math.isfinite(value) and abs(value) < 1e15:
+    if isinstance(value, int) and abs(value) < 10**15:
         return float(value)
+    if isinstance(value, float) and math.isfinite(value) and abs(value) < 1e15:
+        return value
     return None
 
 
@@ -468,8 +502,11 @@ def _parse_csv(text: str, name: str, digest: str) -> Parsed:
             raise InvoiceError(f"{name}: not a JSON report and no CSV export I know (columns: {shown})")
         rows, skipped, notes = [], 0, []
         other = 0
+        buckets: list[dict] = []
         for line in reader:
             clean = {(k or "").strip(): (v.strip() if isinstance(v, str) else "") for k, v in line.items()}
+            if clean.get("start_time") and clean.get("end_time"):
+                buckets.append({"start_time": clean["start_time"], "end_time": clean["end_time"]})
             if not any(clean.get(c) for c in _CSV_VALUE_COLUMNS[shape]):
                 continue  # a day with nothing on it (the dashboards write empty rows)
             row, is_other = _CSV_READERS[shape](clean, digest)
@@ -480,7 +517,7 @@ def _parse_csv(text: str, name: str, digest: str) -> Parsed:
     except csv.Error as exc:
         raise InvoiceError(f"{name}: unreadable CSV ({exc})") from None
     notes += _other_note(other)
-    return Parsed(shape, _summed(rows), skipped, notes)
+    return Parsed(shape, _summed(rows), skipped, notes, _partial_days(buckets))
 
 
 def _csv_shape(header: set[str]) -> str | None:
@@ -611,7 +648,7 @@ def import_file(path: Path, root: Path | None = None, now: datetime | None = Non
     digest = digest_of(data)
     if not parsed.rows:
         why = f" ({parsed.skipped} unreadable rows)" if parsed.skipped else ""
-        raise InvoiceError(f"{path}: a {parsed.format} with no rows to import{why}")
+        raise InvoiceError(f"{path}: nothing to import: no usage or cost in this export{why}")
     store = store_path(root)
     with locked(store.parent / LOCK_NAME):
         current = load(root)
@@ -629,6 +666,7 @@ def import_file(path: Path, root: Path | None = None, now: datetime | None = Non
             last_day=days[-1],
             skipped=parsed.skipped,
             notes=parsed.notes,
+            partial_days=parsed.partial_days,
         )
         updated = _File(LAYOUT, [*current.imports, record], [*current.rows, *parsed.rows])
         try:
@@ -639,12 +677,21 @@ def import_file(path: Path, root: Path | None = None, now: datetime | None = Non
 
 
 def effective_rows(root: Path | None = None) -> list[InvoiceRow]:
-    """The stored rows that count: for each provider, kind and day, those of the file imported last
-    (a newer export of the same days replaces an older one instead of adding to it)."""
+    """The stored rows that count, per provider, kind (usage or cost) and day: those of the last file
+    that covers the day whole (a newer export of the same days replaces an older one instead of adding
+    to it), plus the files imported after it that cover the day in part (pages that split a day of
+    hourly buckets add up)."""
     store = load(root)
     order = {r.digest: i for i, r in enumerate(store.imports)}
-    latest: dict[tuple[str, str, str], int] = {}
+    partial = {(r.digest, d) for r in store.imports for d in r.partial_days}
+    whole: dict[tuple[str, str, str], int] = {}
     for row in store.rows:
-        key = (row.provider, row.kind, row.day)
-        latest[key] = max(latest.get(key, -1), order.get(row.source, -1))
-    return [r for r in store.rows if order.get(r.source, -1) == latest[(r.provider, r.kind, r.day)]]
+        if (row.source, row.day) not in partial:
+            key = (row.provider, row.kind, row.day)
+            whole[key] = max(whole.get(key, -1), order.get(row.source, -1))
+
+    def counts(row: InvoiceRow) -> bool:
+        n, base = order.get(row.source, -1), whole.get((row.provider, row.kind, row.day), -1)
+        return n == base or (n > base and (row.source, row.day) in partial)
+
+    return [r for r in store.rows if counts(r)]
