@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from tokscope.format import round_cost
 from tokscope.invoices import InvoiceRow, canonical_model
@@ -27,6 +27,18 @@ DEFAULT_THRESHOLD_PCT = 3.0
 WHOLE_DAY = "*"
 
 Side = Literal["both", "estimate_only", "invoice_only"]
+
+
+class EstimateGroup(NamedTuple):
+    """The priced turns of one provider (as logged), raw model and UTC day."""
+
+    provider: str
+    model: str
+    day: str
+    cost: float | None
+    turns: int
+    unpriced_turns: int
+    tokens: int
 
 
 @dataclass
@@ -136,28 +148,25 @@ def base_cost(table: Any, model: str, provider: str, day: str, counts: tuple[int
 
 
 def estimate_side(
-    grouped: Iterable[dict[str, Any]], providers: set[str], table: Any
+    grouped: Iterable[EstimateGroup], providers: set[str], table: Any
 ) -> dict[tuple[str, str, str], Estimate]:
-    """tokscope's priced usage per (provider, day, canonical model), for ``providers`` only.
-
-    ``grouped`` rows: provider, model, day, cost, turns, unpriced_turns, tokens (one per raw model).
-    """
+    """tokscope's priced usage per (provider, day, canonical model), for ``providers`` only."""
     out: dict[tuple[str, str, str], Estimate] = defaultdict(Estimate)
     for g in grouped:
-        model = g["model"] or ""
-        provider = (g["provider"] or "").strip().lower()
+        model = g.model or ""
+        provider = (g.provider or "").strip().lower()
         if not provider and model:
             entry = table.resolve(model).entry
             provider = entry.provider if entry is not None else ""
         if provider not in providers:
             continue
-        side = out[(provider, g["day"], canonical_model(model) if model else "")]
+        side = out[(provider, g.day, canonical_model(model) if model else "")]
         side.names.add(model)
-        if g["cost"] is not None:
-            side.cost = (side.cost or 0.0) + g["cost"]
-        side.turns += g["turns"]
-        side.unpriced_turns += g["unpriced_turns"]
-        side.tokens += g["tokens"]
+        if g.cost is not None:
+            side.cost = (side.cost or 0.0) + g.cost
+        side.turns += g.turns
+        side.unpriced_turns += g.unpriced_turns
+        side.tokens += g.tokens
     return out
 
 
@@ -221,7 +230,8 @@ def compare(
 
 
 def summary(lines: list[Line]) -> list[dict[str, Any]]:
-    """Per provider: the estimate, the invoiced amount and the gap, over the rows both sides know."""
+    """Per provider: the estimate, the invoiced amount and the gap over all its rows, with counts of
+    flagged and one-sided rows."""
     out = []
     for provider in sorted({line.provider for line in lines}):
         mine = [x for x in lines if x.provider == provider]
@@ -246,7 +256,7 @@ def line_dict(line: Line) -> dict[str, Any]:
     return asdict(line)
 
 
-def estimate_groups(events: Any, first: date, last: date, clients: list[str] | None = None) -> list[dict[str, Any]]:
+def estimate_groups(events: Any, first: date, last: date, clients: list[str] | None = None) -> list[EstimateGroup]:
     """Priced events of ``first``..``last`` (UTC days) summed per provider, raw model and day."""
     import polars as pl
 
@@ -268,8 +278,9 @@ def estimate_groups(events: Any, first: date, last: date, clients: list[str] | N
             total_tokens_expr().sum().alias("tokens"),
         )
         .collect()
+        .select(EstimateGroup._fields)
     )
-    return grouped.to_dicts()
+    return [EstimateGroup(*row) for row in grouped.iter_rows()]
 
 
 def reconcile(
