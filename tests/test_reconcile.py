@@ -154,6 +154,25 @@ def test_nothing_imported_and_bad_arguments(home: Path) -> None:
     assert code == 2 and "not a percentage" in err
 
 
+def test_threshold_from_config_toml(home: Path) -> None:
+    from tokscope.config import config_path
+
+    _logs(home)
+    _import(home, "anthropic-cost.json", s.anthropic_cost_report())
+    config_path().parent.mkdir(parents=True, exist_ok=True)
+    config_path().write_text("[reconcile]\nthreshold = 6\n")
+    code, out, err = cli("reconcile", "--month", "2026-11", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert (data["threshold_pct"], data["flagged"]) == (6.0, 0)  # the 5 % gap is under 6 %
+    code, out, _ = cli("reconcile", "--month", "2026-11", "--format", "json", "--no-scan", "--threshold", "4")
+    assert json.loads(out)["flagged"] == 1  # the flag wins over the file
+    config_path().write_text('[reconcile]\nthreshold = "lots"\n')
+    code, out, err = cli("reconcile", "--month", "2026-11", "--format", "json", "--no-scan")
+    assert json.loads(out)["threshold_pct"] == 3.0
+    assert f"{config_path()}: reconcile.threshold = 'lots': expected a percentage" in err
+
+
 def test_compare_by_hand() -> None:
     est = {("anthropic", "2026-11-02", "claude-opus-4-6"): Estimate(cost=10.0, turns=4, names={"claude-opus-4-6"})}
     inv = {("anthropic", "2026-11-02", "claude-opus-4-6"): Invoiced(billed=9.7, names={"claude-opus-4-6"})}

@@ -85,6 +85,21 @@ class Line:
     names: list[str]
 
 
+def configured_threshold(extra: Any, where: str) -> tuple[float, list[str]]:
+    """``threshold`` of config.toml's ``[reconcile]`` table (percent), else the default; a bad value
+    is reported (file, key, cause) and the default used."""
+    table = extra.get("reconcile") if hasattr(extra, "get") else None
+    if table is None:
+        return DEFAULT_THRESHOLD_PCT, []
+    if not isinstance(table, dict):
+        return DEFAULT_THRESHOLD_PCT, [f"{where}: reconcile must be a table ([reconcile]); ignored"]
+    value = table.get("threshold", DEFAULT_THRESHOLD_PCT)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e6:
+        why = f"{where}: reconcile.threshold = {value!r}: expected a percentage from 0 up (e.g. 2.5)"
+        return DEFAULT_THRESHOLD_PCT, [f"{why}; using {DEFAULT_THRESHOLD_PCT:g}"]
+    return float(value), []
+
+
 def _tidy(value: float | None, digits: int | None = None) -> float | None:
     """A rounded figure for output, with float noise's ``-0.0`` as ``0.0``."""
     if value is None:

@@ -75,7 +75,7 @@ def register(subparsers: Any) -> None:
         type=_threshold,
         default=None,
         metavar="PCT",
-        help="flag rows whose gap is more than PCT percent of the invoice (default 3)",
+        help="flag rows whose gap is more than PCT percent of the invoice (default 3; [reconcile] threshold)",
     )
     p.add_argument("--client", default="", help="only these clients' turns in the estimate (comma list)")
     p.add_argument("--check", action="store_true", help="exit 1 when a row is flagged")
@@ -148,8 +148,10 @@ def reconcile_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]
     from tokscope.pricing import PriceFileError, load_table, user_overrides_path
     from tokscope.usage import load_usage
 
-    threshold = reconcile.DEFAULT_THRESHOLD_PCT if args.threshold is None else args.threshold
     settings = config_mod.load()
+    threshold, problems = reconcile.configured_threshold(settings.extra, str(config_mod.config_path()))
+    if args.threshold is not None:
+        threshold = args.threshold
     rows = invoices.effective_rows()
     usage = load_usage(settings, prices=args.prices, shared=args.shared)
     try:
@@ -158,7 +160,7 @@ def reconcile_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]
         table = load_table([])
     clients = [c.strip() for c in args.client.split(",") if c.strip()]
     lines = reconcile.reconcile(usage.events, rows, args.month, table, threshold, clients)
-    notes = list(usage.notes)
+    notes = [*problems, *usage.notes]
     if not any(r.day.startswith(args.month) for r in rows):
         notes.append(f"no imported invoice covers {args.month}: tokscope invoices import FILE")
     data = {
