@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 from .base import Reader, ReadResult, Source
 
@@ -122,8 +122,7 @@ def reader_env() -> tuple[str, ...]:
     return tuple(sorted({name for reader in all_readers() for name in getattr(reader, "env", ())}))
 
 
-@dataclass(frozen=True, slots=True)
-class ReaderChoice:
+class ReaderChoice(NamedTuple):
     """The readers a scan runs, and what was wrong with the setting that chose them."""
 
     readers: tuple[Reader, ...]

@@ -11,9 +11,8 @@ import re
 import stat
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, Protocol, TypeVar
+from typing import Any, BinaryIO, Literal, NamedTuple, Protocol, TypeVar
 
 import msgspec
 
@@ -103,14 +102,14 @@ T = TypeVar("T")
 Mode = Literal["append", "whole"]
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
+class Source(NamedTuple):
     """One file a reader reads.
 
     ``mode`` is ``"append"`` for logs that only grow (read from the saved
     offset) or ``"whole"`` for files rewritten in place and databases (re-read
     entirely when they change). ``companions`` are files whose change also
-    means this source changed (a SQLite ``-wal``).
+    means this source changed (a SQLite ``-wal``). A NamedTuple, not a dataclass: ``dataclasses``
+    imports ``inspect`` (~8 ms), paid by every rescan.
     """
 
     client: str
@@ -119,23 +118,49 @@ class Source:
     companions: tuple[Path, ...] = ()
 
 
-@dataclass(slots=True)
 class ReadResult:
-    """What one read of a source found."""
+    """What one read of a source found (a plain class: see ``Source`` on ``dataclasses``).
 
-    rows: list[Row] = field(default_factory=list)
-    offset: int = 0
-    """Append mode: bytes consumed (start of the first incomplete line)."""
-    state: dict[str, Any] = field(default_factory=dict)
-    """Opaque, JSON-serialisable: handed back on the next append read."""
-    skipped: int = 0
-    """Lines, records or values left out (malformed, truncated, out of range)."""
-    reasons: dict[str, int] = field(default_factory=dict)
-    """Why they were left out: a short reason -> how many (``skipped`` is their sum when given)."""
-    errors: list[str] = field(default_factory=list)
-    """Problems worth telling the user (unreadable file, locked database)."""
-    quota: list[QuotaSample] = field(default_factory=list)
-    """Official usage-limit readings seen on the side (Codex ``rate_limits``); stored by ``tokscope.quota``."""
+    * ``rows``: the turns read.
+    * ``offset``: append mode, the bytes consumed (the start of the first incomplete line).
+    * ``state``: opaque, JSON-serialisable; handed back on the next append read.
+    * ``skipped``: lines, records or values left out (malformed, truncated, out of range).
+    * ``reasons``: why they were left out, a short reason -> how many (``skipped`` is their sum when given).
+    * ``errors``: problems worth telling the user (unreadable file, locked database).
+    * ``quota``: official usage-limit readings seen on the side (Codex ``rate_limits``), stored by
+      ``tokscope.quota``.
+    """
+
+    __slots__ = ("errors", "offset", "quota", "reasons", "rows", "skipped", "state")
+
+    def __init__(
+        self,
+        rows: list[Row] | None = None,
+        offset: int = 0,
+        state: dict[str, Any] | None = None,
+        skipped: int = 0,
+        reasons: dict[str, int] | None = None,
+        errors: list[str] | None = None,
+        quota: list[QuotaSample] | None = None,
+    ) -> None:
+        self.rows: list[Row] = [] if rows is None else rows
+        self.offset = offset
+        self.state: dict[str, Any] = {} if state is None else state
+        self.skipped = skipped
+        self.reasons: dict[str, int] = {} if reasons is None else reasons
+        self.errors: list[str] = [] if errors is None else errors
+        self.quota: list[QuotaSample] = [] if quota is None else quota
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"ReadResult({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ReadResult):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  (mutable, like the dataclass it replaces)
 
     def skip(self, reason: str, count: int = 1) -> None:
         """Count ``count`` records left out for ``reason`` (e.g. ``"malformed line"``)."""

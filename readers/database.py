@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
 
-import platformdirs
+from tokscope import paths
 
 from .base import ReadResult, Row, open_regular
 
@@ -80,7 +80,7 @@ def _hot_journal(journal: Path) -> bool:
 
 
 def _cache_dir() -> Path:
-    folder = Path(platformdirs.user_cache_dir("tokscope")) / "db-copies"
+    folder = paths.cache_dir() / "db-copies"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     return folder
 

@@ -67,3 +67,23 @@ async def test_the_tui_header_says_the_config_has_problems(home: Path) -> None:
     async with app.run_test(size=(100, 24)) as pilot:
         await settle(app, pilot)
         assert "config: 1 problem" in str(app.main.query_one(StatusLine).render())
+
+
+def test_the_parse_is_remembered_with_its_text(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unchanged file is not parsed again; any change of its text is; a value marshal cannot
+    keep (a TOML date) is parsed every time, and a broken file is an error each time."""
+    import tomllib
+
+    calls: list[str] = []
+    real = tomllib.loads
+    monkeypatch.setattr(tomllib, "loads", lambda text: calls.append(text) or real(text))
+    _write(home, 'timezone = "UTC"\n')
+    assert config.load().timezone == "UTC" and config.load().timezone == "UTC"
+    assert len(calls) == 1
+    _write(home, 'timezone = "Europe/Berlin"\n')
+    assert config.load().timezone == "Europe/Berlin" and len(calls) == 2
+    _write(home, 'timezone = "UTC"\nsince = 2026-01-01\n')
+    assert config.load().extra["since"].year == 2026 and config.load().extra["since"].year == 2026
+    assert len(calls) == 4
+    _write(home, "x = [\n")
+    assert config.load().errors and config.load().errors

@@ -126,6 +126,31 @@ def test_an_appended_turn_is_read_without_discovery(home: Path, monkeypatch: pyt
     assert Ledger().count() == before + 1
 
 
+def test_an_appended_turn_appends_to_the_state_log(home: Path) -> None:
+    """The journaled rescan leaves the state's table byte for byte as it was and appends its changes
+    to the log; a scan that writes the whole state again folds the log in (and drops it)."""
+    write_sample("claude-code", home)
+    settle()
+    sealed_scan()
+    root = paths.ledger_dir()
+    table = (root / scan_state.FILE_NAME).read_bytes()
+    session = home / ".claude" / "projects" / claude.PROJECT / "s-main.jsonl"
+    for i in range(2):
+        with session.open("a") as f:
+            f.write(claude.assistant(f"msg_l{i}", f"req_l{i}", inp=1, out=5, ts="2026-11-20T11:00:00Z") + "\n")
+        assert run_scan(check_ledger=False).read == 1
+        assert (root / scan_state.FILE_NAME).read_bytes() == table
+    state = scan_state.load(root, lambda: 1)
+    assert state["sources"][str(session)].size == session.stat().st_size  # the log's record won
+    assert scan_seal.check() is not None  # the seal marks the log too
+    run_scan(check_ledger=False)
+    assert (root / scan_state.FILE_NAME).read_bytes() == table  # nothing new: nothing written
+    Ledger().save_state(state)
+    assert not (root / scan_state.LOG_NAME).exists()
+    assert scan_state.load(root, lambda: 1)["sources"][str(session)].size == session.stat().st_size
+    assert Ledger().frame().sort("client", "event_key").equals(frame_of(all_readers()).sort("client", "event_key"))
+
+
 def test_journal_segments_are_compacted_before_they_pile_up(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ledger_journal, "MAX_LIVE_DELTAS", 2)
     monkeypatch.setattr(ledger_mod, "MAX_DELTAS", 3)

@@ -148,3 +148,56 @@ def test_a_broken_worker_pool_reads_the_rest_in_process(home: Path, monkeypatch:
     summary = scan(readers=READERS, workers=3)
     assert (summary.read, summary.events) == (6, 120)
     assert totals() == (120, 6 * sum(range(20)))
+
+
+def _entry(size: int) -> scan_state.SourceState:
+    return scan_state.SourceState("claude-code", 1, 2, size, 3, [], size, scan_state.pack({}))
+
+
+def _state(root: Path, **sources: int) -> dict:
+    state = scan_state.fresh()
+    state["sources"] = {k: _entry(v) for k, v in sources.items()}
+    scan_state.save(root, state)
+    return state
+
+
+def test_the_log_extends_its_own_table_only(tmp_path: Path) -> None:
+    state = _state(tmp_path, a=1, b=2)
+    state["sources"]["a"] = _entry(10)
+    state["sources"]["c"] = _entry(30)
+    scan_state.save_changes(tmp_path, state, ["a", "c"])
+    del state["sources"]["b"]
+    scan_state.save_changes(tmp_path, state, [], ["b"])
+    loaded = scan_state.load(tmp_path, lambda: 1)
+    assert {k: v.size for k, v in loaded["sources"].items()} == {"a": 10, "c": 30}
+    log = (tmp_path / scan_state.LOG_NAME).read_bytes()
+    _state(tmp_path, a=1)  # a new table; a crash left the old log beside it
+    (tmp_path / scan_state.LOG_NAME).write_bytes(log)
+    assert {k: v.size for k, v in scan_state.load(tmp_path, lambda: 1)["sources"].items()} == {"a": 1}
+
+
+@pytest.mark.parametrize("tail", [b"\x05", b"\xff\xff\xff\x7f\x00\x00\x00\x00", b"\x04\x00\x00\x00abcdjunk"])
+def test_a_torn_log_tail_is_no_record_and_is_written_over(tmp_path: Path, tail: bytes) -> None:
+    state = _state(tmp_path, a=1)
+    state["sources"]["a"] = _entry(5)
+    scan_state.save_changes(tmp_path, state, ["a"])
+    with (tmp_path / scan_state.LOG_NAME).open("ab") as f:
+        f.write(tail)  # a crash mid-append
+    assert scan_state.load(tmp_path, lambda: 1)["sources"]["a"].size == 5
+    state = scan_state.load(tmp_path, lambda: 1)
+    state["sources"]["a"] = _entry(7)
+    scan_state.save_changes(tmp_path, state, ["a"])
+    assert scan_state.load(tmp_path, lambda: 1)["sources"]["a"].size == 7  # not lost behind the torn bytes
+
+
+def test_a_full_log_is_folded_into_a_new_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scan_state, "LOG_MAX", 200)
+    state = _state(tmp_path, a=1)
+    log = tmp_path / scan_state.LOG_NAME
+    sizes = []
+    for size in range(2, 12):
+        state["sources"]["a"] = _entry(size)
+        scan_state.save_changes(tmp_path, state, ["a"])
+        sizes.append(log.stat().st_size if log.exists() else 0)
+    assert max(sizes) < 300 and 0 in sizes  # folded into a table (and the log dropped) once past 200 bytes
+    assert scan_state.load(tmp_path, lambda: 1)["sources"]["a"].size == 11

@@ -83,6 +83,8 @@ class Status:
     session_id: str | None = None
     """``session`` budgets: the costliest session in the last 7 days."""
     sessions_over: int = 0
+    over_sessions: tuple[tuple[str, float], ...] = ()
+    """``session`` budgets: each session of the last 7 days at or over the limit, with its spend."""
 
     @property
     def percent(self) -> float:
@@ -236,7 +238,8 @@ def evaluate(
                 found.append(Status(budget, now, None, 0.0, 0, 0, None))
                 continue
             top = per.row(0, named=True)
-            over = per.filter(pl.col("spent") >= budget.limit).height
+            over_rows = per.filter(pl.col("spent") >= budget.limit).select("session_id", "spent")
+            over = over_rows.height
             found.append(
                 Status(
                     budget,
@@ -248,6 +251,7 @@ def evaluate(
                     None,
                     session_id=str(top["session_id"]),
                     sessions_over=over,
+                    over_sessions=tuple((str(sid), float(spent)) for sid, spent in over_rows.iter_rows()),
                 )
             )
             continue
@@ -327,28 +331,65 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", action="store_true", help="exit 1 when any budget is over (for scripts and hooks)")
     p.add_argument("--tz", help="IANA timezone for days, weeks and months (default: config, then local)")
     p.add_argument("--no-scan", action="store_true", help="do not scan first")
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="scan, evaluate and keep the figures `tokscope guard` decides from; print nothing (cron, hooks)",
+    )
     p.set_defaults(func=cmd_budgets)
 
 
 def load(
-    now: datetime | None = None, tz: str | None = None, usage: Usage | None = None
+    now: datetime | None = None,
+    tz: str | None = None,
+    usage: Usage | None = None,
+    ledger_mark: list[Any] | None = None,
 ) -> tuple[list[Status], list[str], str]:
-    """Every configured budget's state, the notes (bad config entries, merge and price notes), the zone."""
+    """Every configured budget's state, the notes (bad config entries, merge and price notes), the zone.
+
+    The states are kept for ``tokscope guard`` (``tokscope.budget_state``) when they are of the real
+    now and their provenance is known: ``ledger_mark`` (``statusline.ledger_mark()`` taken before
+    ``usage`` was loaded), or taken here when this loads the usage itself."""
     from tokscope import config as config_mod
+    from tokscope import statusline
     from tokscope.timezone import local_tz
     from tokscope.usage import load_usage
 
     settings = config_mod.load()
     budgets, errors = parse(settings.extra.get("budget"))
     tz = tz or settings.timezone or local_tz()
-    if not budgets:
+    if not budgets:  # the guard passes every call then, without reading figures
         return [], errors, tz
+    if usage is None and now is None:
+        ledger_mark = statusline.ledger_mark()
+    when = now or datetime.now(UTC)
     usage = usage or load_usage(settings)
     ids: dict[str, list[str]] = {}
     for device_id, name in usage.device_names().items():
         ids.setdefault(name, []).append(device_id)
-    statuses = evaluate(usage.events, budgets, now or datetime.now(UTC), tz, ids)
+    statuses = evaluate(usage.events, budgets, when, tz, ids)
+    if ledger_mark is not None and now is None:
+        _keep(statuses, ids, usage.device.id, ledger_mark, settings.shared_folder, when)
     return statuses, [*errors, *usage.notes], tz
+
+
+def _keep(
+    statuses: list[Status],
+    ids: dict[str, list[str]],
+    device_id: str,
+    ledger_mark: list[Any],
+    shared: Any,
+    when: datetime,
+) -> None:
+    """Store the figures for the guard with the fingerprint of now (taken after: computing them may
+    write trust or cache files), or with none when a scan wrote meanwhile (then the guard sees them
+    as stale and asks for a refresh)."""
+    from tokscope import budget_state, statusline
+
+    after = statusline.fingerprint(shared)
+    fingerprint = after if after[1:3] == ledger_mark else []
+    stored = budget_state.from_statuses(statuses, ids)
+    budget_state.store(stored, fingerprint, device_id, int(when.timestamp() * 1_000_000))
 
 
 def cmd_budgets(args: argparse.Namespace) -> int:
@@ -359,6 +400,11 @@ def cmd_budgets(args: argparse.Namespace) -> int:
     if args.tz and not valid_tz(args.tz):
         print(f"tokscope: unknown IANA timezone {args.tz!r} (e.g. Europe/Berlin, UTC)", file=sys.stderr)
         return 2
+    if args.refresh:
+        if not args.no_scan:
+            run_scan()
+        load(tz=args.tz)
+        return 0
     if not args.no_scan:
         print_errors(run_scan())
     statuses, notes, tz = load(tz=args.tz)

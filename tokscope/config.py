@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -54,11 +55,9 @@ def load(path: Path | None = None) -> Config:
         errors.append(f"{path}: {exc}")
         text = ""
     if text:
-        import tomllib  # only when there is a file: its import is about 5 ms
-
         try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+            data = _parse(text)
+        except ValueError as exc:  # tomllib.TOMLDecodeError
             errors.append(f"{path}: {exc}")
     shared = _setting("TOKSCOPE_SHARED", data, "shared_folder", str, path, errors)
     tz = _setting("TOKSCOPE_TZ", data, "timezone", str, path, errors)
@@ -78,6 +77,27 @@ def load(path: Path | None = None) -> Config:
         extra={k: v for k, v in data.items() if k not in known},
         errors=tuple(errors),
     )
+
+
+def _parsed_path() -> Path:
+    # a subfolder: the statusline's fingerprint covers the cache dir's own files, not this one
+    return paths.cache_dir() / "config" / "parsed.marshal"
+
+
+def _parse(text: str) -> dict[str, Any]:
+    """config.toml's tables: remembered with the text they came from, so a hook or statusline that
+    reads an unchanged file skips tomllib (its import and parse, ~6 ms); ValueError if it does not parse."""
+    from tokscope import marshal_file
+
+    cached = marshal_file.load(_parsed_path())
+    if isinstance(cached, tuple) and len(cached) == 2 and cached[0] == text and isinstance(cached[1], dict):
+        return cached[1]
+    import tomllib
+
+    data = tomllib.loads(text)
+    with contextlib.suppress(ValueError):  # a value marshal cannot hold (a TOML date): not remembered
+        marshal_file.dump(_parsed_path(), (text, data))
+    return data
 
 
 def _setting(env: str | None, data: dict, key: str, kind: type | Any, path: Path, errors: list[str]) -> Any:

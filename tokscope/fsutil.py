@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -50,9 +49,7 @@ def atomic_write_with(
     finished temp file instead (content-addressed names: ``path`` then only places the temp file).
     """
     ensure_dir(path.parent)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _new_temp(path)
     try:
         write(tmp)
         if durable:
@@ -67,6 +64,20 @@ def atomic_write_with(
     if durable:
         fsync_dir(path.parent)
     return path
+
+
+def _new_temp(path: Path) -> Path:
+    """A new private empty file ``.<name>.<random>.tmp`` beside ``path`` (``tempfile.mkstemp``'s
+    contract, without its import: ~3 ms with ``random`` and ``shutil``, on every rescan)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            os.close(os.open(tmp, flags, 0o600))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"no free temp name beside {path}")
 
 
 def fsync_dir(directory: Path) -> None:

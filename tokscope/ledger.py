@@ -39,7 +39,12 @@ from typing import Any, Literal
 
 import polars as pl
 
-from tokscope import alerts, invoices, ledger_journal, ledger_listing, paths, quota, scan_seal, scan_state, statusline
+from tokscope import (
+    ledger_journal,
+    ledger_listing,
+    paths,
+    scan_state,
+)
 from tokscope.events import CLIENT_ENUM, LEDGER_SCHEMA
 from tokscope.fsutil import atomic_write_with, locked
 from tokscope.ledger_listing import parse_name
@@ -64,11 +69,7 @@ def dedupe(frame: pl.LazyFrame) -> pl.LazyFrame:
 
 
 #: What belongs in the ledger's root besides ``events/``.
-_ROOT_FILES = frozenset(
-    {scan_state.FILE_NAME, scan_state.LEGACY_NAME, statusline.FILE_NAME, scan_seal.FILE_NAME, ledger_listing.MARK}
-    | {"health.json", "lock", "events", "quarantine", alerts.FILE_NAME, alerts.LOCK_NAME, quota.FILE_NAME}
-    | {invoices.FILE_NAME}
-)
+_ROOT_FILES = ledger_listing.ROOT_FILES
 #: The temp file of a write in progress (``fsutil.atomic_write_with``: ``.<name>.<random>.tmp``).
 _TEMP = re.compile(r"\.(.+)\.[a-z0-9_]+\.tmp")
 #: The name a segment is written under before its digest names it.

@@ -7,7 +7,6 @@ directory listing, so a no-change rescan imports no Polars and hashes nothing.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -16,6 +15,17 @@ from tokscope import paths
 
 #: Where the listing of the last clean check is kept (inside the ledger's own folder).
 MARK = ".checked"
+
+#: What belongs in the ledger's root besides ``events/``: each owner's ``FILE_NAME`` / ``LOCK_NAME``
+#: (``scan_state``, ``statusline``, ``scan_seal``, ``alerts``, ``quota``, ``budget_state``), spelled
+#: here so this stays import-free; ``tests/test_ledger_listing.py`` holds them equal. The check finds
+#: nothing to say about these, so the listing leaves them out: a seal written or removed, or a
+#: statusline cache created, is no reason to check the ledger again.
+ROOT_FILES = frozenset(
+    {"scan-state.msgpack", "scan-state.log", "state.json", "statusline.msgpack", "seal.msgpack", MARK}
+    | {"health.json", "lock", "events", "quarantine", "alerts.json", ".alerts.lock", "quota.msgpack", "budgets.msgpack"}
+    | {"invoices.json"}
+)
 
 #: A segment's name: kind, sequence number, and (since integrity checks) the digest of its bytes;
 #: Parquet, or msgpack for a delta written without Polars (``tokscope.ledger_journal``, digest required).
@@ -33,33 +43,41 @@ def parse_name(name: str) -> tuple[str, int, str | None] | None:
 
 
 def listing(root: Path) -> str:
-    """A digest of the names, sizes and modification times in the ledger's folder and its events folder."""
-    digest = hashlib.sha256()
+    """The names in the ledger's folder, and the names, sizes and modification times in its events folder.
+
+    The check reads the root only for names it does not know (its own files' contents are not
+    checked), so a statusline or scan rewriting its cache there leaves the listing as it was.
+    """
+    lines = []
     for folder in (root, root / "events"):
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except FileNotFoundError:
-            digest.update(f"{folder.name}|absent\n".encode())
+            lines.append(f"{folder.name}|absent")
             continue
         except OSError as exc:
             return f"unreadable {exc.errno}"
         for entry in entries:
             if entry.name == MARK:
                 continue
+            if folder is root:
+                if entry.name not in ROOT_FILES:
+                    lines.append(entry.name)
+                continue
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
-                digest.update(f"{entry.name}|gone\n".encode())
+                lines.append(f"{entry.name}|gone")
                 continue
-            digest.update(f"{folder.name}/{entry.name}|{st.st_size}|{st.st_mtime_ns}|{st.st_mode}\n".encode())
-    return digest.hexdigest()
+            lines.append(f"events/{entry.name}|{st.st_size}|{st.st_mtime_ns}|{st.st_mode}")
+    return "\n".join(lines)
 
 
 def unchanged_since_clean_check(root: Path | None = None) -> bool:
     """True when the events folder is exactly as the last check that found nothing left it."""
     root = root or paths.ledger_dir()
     try:
-        return (root / MARK).read_text(encoding="ascii") == listing(root)
+        return (root / MARK).read_text(encoding="utf-8", errors="surrogateescape") == listing(root)
     except (OSError, UnicodeDecodeError):
         return False
 
@@ -70,7 +88,7 @@ def mark_clean(root: Path | None = None) -> None:
     now = listing(root)
     mark = root / MARK
     try:
-        if mark.read_text(encoding="ascii") == now:
+        if mark.read_text(encoding="utf-8", errors="surrogateescape") == now:
             return
     except (OSError, UnicodeDecodeError):
         pass
@@ -78,7 +96,7 @@ def mark_clean(root: Path | None = None) -> None:
         if root.is_dir():  # private whatever the umask, like the rest of tokscope's files
             fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
             try:
-                os.write(fd, now.encode("ascii"))
+                os.write(fd, now.encode("utf-8", "surrogateescape"))
             finally:
                 os.close(fd)
     except OSError:

@@ -19,9 +19,8 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
@@ -56,8 +55,7 @@ LISTINGS_NAME = "listings.msgpack"
 Signature = tuple[int, int, int, int, list[Any]]
 
 
-@dataclass(frozen=True)
-class _Job:
+class _Job(NamedTuple):
     source: Source
     offset: int
     state: dict[str, Any]
@@ -318,8 +316,7 @@ def rescan(
     return _scan(paths.ledger_dir(), None, sources, present, summary, progress, on_plan, workers, sealing)
 
 
-@dataclass(frozen=True)
-class _Sealing:
+class _Sealing(NamedTuple):
     """What a scan needs to write its seal: discovery's marks, the variables and reader modules it
     depended on, and (a rescan) the sealed sources it starts from."""
 
@@ -389,7 +386,7 @@ def _scan(
             if gathered.rows:  # in job order: the serial reads of a small rescan finish in order
                 ledger_journal.append(root, gathered.rows, state)
             if jobs:
-                scan_state.save(root, state)
+                scan_state.save_changes(root, state, [str(job.source.path) for job in jobs])
                 summary.changed = True
             summary.events = state.get("events")
             summary.new_events = None if gathered.rows else 0
@@ -436,7 +433,8 @@ def _seal(
         else:
             entries.append(entry)
     files, events, per_client = summary.files, summary.events, summary.per_client
-    scan_seal.write(root, sealing.deps, sealing.env, sealing.modules, entries, files, events, per_client)
+    checked = sealing.previous is not None  # a rescan: verify() just compared the deps with the disk
+    scan_seal.write(root, sealing.deps, sealing.env, sealing.modules, entries, files, events, per_client, checked)
 
 
 def _listings_path() -> Path:

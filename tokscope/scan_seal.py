@@ -33,6 +33,8 @@ from tokscope.scan_summary import ScanSummary
 FILE_NAME = "seal.msgpack"
 #: ``scan_state.FILE_NAME`` (not imported: the check stays free of the scan's imports).
 STATE_NAME = "scan-state.msgpack"
+#: ``scan_state.LOG_NAME``: the state's appended changes.
+STATE_LOG_NAME = "scan-state.log"
 #: A mark this recent (ns) may change again within the same file-system clock tick.
 RACY_NS = 2_000_000_000
 #: Variables that move tokscope's or a reader's paths besides those the readers declare.
@@ -45,7 +47,7 @@ Mark = tuple[int, int, int] | None
 
 #: The seal's layout version (``marshal`` of plain tuples: it loads in a few ms and imports nothing;
 #: msgspec's import alone is 20 ms, and this runs on every statusline).
-SEAL_VERSION = 2
+SEAL_VERSION = 3
 
 
 class SealedSource(NamedTuple):
@@ -67,8 +69,8 @@ class Seal(NamedTuple):
     """The tokscope version, the readers package's folder and its mark (a reader added or removed)."""
     env: tuple[tuple[str, str | None], ...]
     config: Mark
-    state: Mark
-    """The scan state file after the scan wrote it (or found it unchanged)."""
+    state: tuple[Mark, Mark]
+    """The scan state's table and log after the scan wrote them (or found them unchanged)."""
     files: int
     events: int
     per_client: dict[str, int]
@@ -81,6 +83,11 @@ class Seal(NamedTuple):
 
     def sealed_sources(self) -> list[SealedSource]:
         return [SealedSource(*s) for s in self.sources]
+
+
+def state_mark(ledger_root: Path) -> tuple[Mark, Mark]:
+    """The marks of the scan state's table and its log (a scan by any process changes one)."""
+    return mark(str(ledger_root / STATE_NAME)), mark(str(ledger_root / STATE_LOG_NAME))
 
 
 def mark(path: str) -> Mark:
@@ -209,16 +216,19 @@ def write(
     files: int,
     events: int,
     per_client: dict[str, int],
+    checked: bool = False,
 ) -> bool:
     """Seal a complete scan (no errors; the scan state just saved or unchanged): ``env`` names the
     variables it depended on (``env_names``). False when a mark was racy or changed since discovery
-    took it, and no seal was written; an old seal is removed either way first."""
+    took it, and no seal was written; an old seal is removed either way first. ``checked``: the
+    marks are the old seal's, which ``verify`` just found equal to the disk (a rescan), so they are
+    not stat'ed again (one that changes since is seen by the next ``verify``, as always)."""
     path = seal_path(ledger_root)
     remove(ledger_root)
     racy_after = time.time_ns() - RACY_NS
     if any(m is not None and m[2] > racy_after for m in deps.values()):
         return False
-    if any(mark(path) != old for path, old in deps.items()):
+    if not checked and any(mark(path) != old for path, old in deps.items()):
         return False  # changed since discovery looked (tokscope's own first files in HOME, say)
     from tokscope import readers
 
@@ -226,7 +236,7 @@ def write(
         code=code_mark(str(Path(readers.__file__).parent)),
         env=_env(env),
         config=mark(config_path()),
-        state=mark(str(ledger_root / STATE_NAME)),
+        state=state_mark(ledger_root),
         files=files,
         events=events,
         per_client=per_client,
@@ -274,7 +284,7 @@ def verify(ledger_root: Path | None = None) -> tuple[Seal, list[int]] | None:
     names = {name for name, _ in seal.env}
     if seal.env != _env(sorted(names)) or any(n.startswith(ENV_PREFIXES) and n not in names for n in os.environ):
         return None
-    if seal.config != mark(config_path()) or seal.state != mark(str(root / STATE_NAME)):
+    if seal.config != mark(config_path()) or seal.state != state_mark(root):
         return None
     stat = _real_stat
     for path, old in seal.deps:

@@ -7,12 +7,20 @@ reader state]``. Decoding it is typed, so a damaged file is noticed, never
 half-trusted: it is reset (every source is read again; the ledger's upsert by
 key keeps a re-read from double counting) and the reset is reported once.
 
+A rescan that read a few files appends what changed to ``scan-state.log`` instead of rewriting
+the whole table (2 MB at 7,000 files, 15 MB at 1.5 GB of history, on every appended turn): framed
+records (length, CRC-32, msgpack) naming the table they extend; a full save writes a new table and
+drops the log. A torn last record (a crash mid-append) is no record: the sources it covered are
+read again from their older offsets, and the ledger's upsert by key counts nothing twice.
+
 ``state.json`` (version 1, the old format) is converted on first load.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import zlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +29,9 @@ import msgspec
 from tokscope.fsutil import atomic_write
 
 FILE_NAME = "scan-state.msgpack"
+LOG_NAME = "scan-state.log"
+#: The log is folded into a new table when it grows past this (bytes).
+LOG_MAX = 1 << 20
 #: The writer lock beside it (``Ledger.lock`` takes the same file).
 LOCK_NAME = "lock"
 LEGACY_NAME = "state.json"
@@ -49,6 +60,22 @@ class _File(msgspec.Struct):
     next_seq: int
     events: int | None
     sources: dict[str, SourceState]
+    table: int = 0
+    """This table's id: a log record names the table it extends (one left by a crash before the
+    old log was dropped names another, and is not applied)."""
+
+
+class _Record(msgspec.Struct, array_like=True):
+    """One rescan's changes, appended to the log."""
+
+    table: int
+    next_seq: int
+    events: int | None
+    sources: dict[str, SourceState]
+    gone: list[str]
+
+
+_record_decoder = msgspec.msgpack.Decoder(_Record)
 
 
 _decoder = msgspec.msgpack.Decoder(_File)
@@ -97,19 +124,87 @@ def load(root: Path, next_seq_on_disk: Callable[[], int]) -> dict[str, Any]:
         return fresh(next_seq_on_disk(), f"scan state {path} is damaged ({exc})")
     if saved.version != VERSION:
         return fresh(next_seq_on_disk(), f"scan state {path} has unknown version {saved.version}")
-    return {"version": VERSION, "next_seq": saved.next_seq, "events": saved.events, "sources": saved.sources}
+    state = {"version": VERSION, "next_seq": saved.next_seq, "events": saved.events, "sources": saved.sources}
+    state["table"] = saved.table
+    for record in _records(root / LOG_NAME, saved.table):
+        state["next_seq"], state["events"] = record.next_seq, record.events
+        state["sources"].update(record.sources)
+        for key in record.gone:
+            state["sources"].pop(key, None)
+    return state
+
+
+def _records(path: Path, table: int) -> list[_Record]:
+    """The log's intact records for ``table``, in order, up to the first torn or damaged one."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return []
+    return [r for r in _intact(data)[0] if r.table == table]
+
+
+def _intact(data: bytes) -> tuple[list[_Record], int]:
+    """The log's records up to the first torn or damaged one, and where that one starts."""
+    found: list[_Record] = []
+    at = 0
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at : at + 4], "little")
+        body = data[at + 8 : at + 8 + size]
+        if len(body) != size or zlib.crc32(body) != int.from_bytes(data[at + 4 : at + 8], "little"):
+            break
+        try:
+            record = _record_decoder.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            break
+        found.append(record)
+        at += 8 + size
+    return found, at
 
 
 def save(root: Path, state: dict[str, Any]) -> None:
-    """Write the state atomically (and drop the old-format file it replaces)."""
+    """Write the whole state atomically as a new table (and drop the log and the old-format file)."""
     sources = state["sources"]
     for key, value in list(sources.items()):
         if isinstance(value, dict):  # a caller handed a plain dict (tests, demo data)
             sources[key] = from_dict(value)
     state.pop("converted", None)
-    body = _File(VERSION, int(state.get("next_seq") or 1), state.get("events"), sources)
+    state["table"] = table = int.from_bytes(os.urandom(7), "little") or 1
+    body = _File(VERSION, int(state.get("next_seq") or 1), state.get("events"), sources, table)
     atomic_write(root / FILE_NAME, _encoder.encode(body))
+    (root / LOG_NAME).unlink(missing_ok=True)
     (root / LEGACY_NAME).unlink(missing_ok=True)
+
+
+def save_changes(root: Path, state: dict[str, Any], changed: Sequence[str], gone: Sequence[str] = ()) -> None:
+    """Record that the sources ``changed`` (keys of ``state["sources"]``) and ``gone`` changed, by
+    appending to the log (fsync'ed) when there is a table to extend and the log has room; else ``save``."""
+    table = state.get("table")
+    path = root / LOG_NAME
+    try:
+        size = _intact(path.read_bytes())[1]
+    except FileNotFoundError:
+        size = 0
+    except OSError:
+        size = LOG_MAX
+    sources = state["sources"]
+    if not table or "converted" in state or size >= LOG_MAX or not (root / FILE_NAME).is_file():
+        save(root, state)
+        return
+    entries = {key: sources[key] for key in changed if isinstance(sources.get(key), SourceState)}
+    if len(entries) != len(changed):
+        save(root, state)
+        return
+    body = _encoder.encode(_Record(table, int(state.get("next_seq") or 1), state.get("events"), entries, list(gone)))
+    frame = len(body).to_bytes(4, "little") + zlib.crc32(body).to_bytes(4, "little") + body
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        if os.fstat(fd).st_size != size:
+            os.ftruncate(fd, size)  # a torn tail left by a crash: records go after the intact ones
+        os.write(fd, frame)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def from_dict(entry: dict[str, Any]) -> SourceState:

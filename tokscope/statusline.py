@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tokscope import __version__, marshal_file, paths, scan_seal
 
@@ -37,7 +35,7 @@ def _files_in(directory: Path) -> list[Any]:
 def ledger_mark() -> list[Any]:
     """The part of the fingerprint only a scan (or compaction) changes."""
     ledger = paths.ledger_dir()
-    return [scan_seal.mark(ledger / scan_seal.STATE_NAME), _files_in(ledger / "events")]
+    return [list(scan_seal.state_mark(ledger)), _files_in(ledger / "events")]
 
 
 def fingerprint(shared: Path | None) -> list[Any]:
@@ -65,6 +63,9 @@ def fingerprint(shared: Path | None) -> list[Any]:
 
 def key_of(period: str, tz: str) -> str:
     """The answer's key: a relative period means another answer on another day."""
+    from datetime import datetime  # here: the guard reads only the fingerprint
+    from zoneinfo import ZoneInfo
+
     return f"{period}|{tz}|{datetime.now(ZoneInfo(tz)).date().isoformat()}"
 
 

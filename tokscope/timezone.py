@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 #: Names of UTC itself. Polars converts to ``"UTC"`` about 7x faster than to any other
 #: name, and servers often say ``Etc/UTC``.
@@ -44,6 +43,8 @@ def local_tz() -> str:
 
 def valid_tz(name: str) -> bool:
     """True if ``name`` is a known IANA zone."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # here: config is read on every statusline
+
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

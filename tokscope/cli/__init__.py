@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokscope import __version__
 from tokscope.cli.common import print_errors, run_scan
+
+if TYPE_CHECKING:
+    from datetime import date
 
 FORMATS = ("table", "json", "csv")
 
@@ -23,6 +25,8 @@ def _json(value: Any, indent: int | None = None) -> str:
 
 
 def _date(text: str) -> date:
+    from datetime import date  # here: a rescan or statusline needs no dates
+
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -51,16 +55,48 @@ def _csv_list(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, sized from ``COLUMNS`` or the terminal without importing ``shutil``
+    (argparse imports it for every parser it builds: ~3 ms of each statusline, rescan and guard)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None):
+        if width is None:
+            width = _columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _columns() -> int:
+    """``shutil.get_terminal_size().columns``: ``COLUMNS``, else the terminal's, else 80."""
+    import os
+
+    try:
+        return int(os.environ["COLUMNS"]) or 80
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class _Parser(argparse.ArgumentParser):
+    """The CLI's parsers (the top one and each sub-command's), laid out by ``_Formatter``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+
 def _top_parser() -> tuple[argparse.ArgumentParser, Any]:
     """The top-level parser and its sub-command group, with no sub-command yet."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tokscope",
         description="Where the tokens and dollars of your AI coding agents went. "
         "Without a command: the live terminal UI.",
     )
     parser.add_argument("--version", action="version", version=f"tokscope {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
-    return parser, parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser, parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
 
 def _add_statusline(sub: Any) -> None:
@@ -84,11 +120,17 @@ def _add_scan(sub: Any) -> None:
     p.set_defaults(func=cmd_scan)
 
 
+def _add_guard(sub: Any) -> None:
+    from tokscope.guard import register
+
+    register(sub)
+
+
 def hot_parser(command: str) -> argparse.ArgumentParser | None:
     """A parser of ``command`` alone if it is one that runs many times a minute (a status bar, a
-    shell prompt, an agent hook), where building every sub-command's parser costs more than the
+    shell prompt, an agent hook: ``guard``), where building every sub-command's parser costs more than the
     answer; else None."""
-    add = {"statusline": _add_statusline, "scan": _add_scan}.get(command)
+    add = {"statusline": _add_statusline, "scan": _add_scan, "guard": _add_guard}.get(command)
     if add is None:
         return None
     parser, sub = _top_parser()
@@ -174,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tokscope.alerts import register as register_alerts
 
     register_alerts(sub)
+    _add_guard(sub)
 
     p = sub.add_parser(
         "demo", help="the TUI on generated demo data (a temporary directory; nothing of yours is touched)"
@@ -348,8 +391,9 @@ def cmd_sources(args: argparse.Namespace) -> int:
 # --- report ----------------------------------------------------------------
 
 
-def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
-    """The report as the JSON contract's dict (rows as dicts), and its footnotes."""
+def report_data(args: argparse.Namespace, usage: Any = None) -> tuple[dict[str, Any], list[str]]:
+    """The report as the JSON contract's dict (rows as dicts), and its footnotes (of ``usage`` when
+    given, else of the merged usage loaded here)."""
     import polars as pl
 
     from tokscope import config as config_mod
@@ -370,7 +414,8 @@ def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         models=args.model,
     )
     today = today_in(tz)
-    usage = load_usage(settings, prices=getattr(args, "prices", None), shared=getattr(args, "shared", None))
+    if usage is None:
+        usage = load_usage(settings, prices=getattr(args, "prices", None), shared=getattr(args, "shared", None))
     from tokscope.cli.devices import device_filter, with_device_names
 
     query.devices = device_filter(getattr(args, "device", []), usage)
@@ -493,10 +538,17 @@ def _statusline_totals(args: argparse.Namespace) -> dict[str, Any]:
     key = statusline.key_of(args.period, tz)
     totals = statusline.cached(key, statusline.fingerprint(settings.shared_folder))
     if totals is None:
+        from tokscope.usage import load_usage
+
         mark = statusline.ledger_mark()
-        data, _notes = report_data(args)
+        usage = load_usage(settings)
+        data, _notes = report_data(args, usage)
         totals = {k: data["totals"][k] for k in ("turns", "total_tokens", "cost", "unpriced_turns")}
         statusline.store(key, mark, totals, settings.shared_folder)
+        if settings.extra.get("budget"):  # keep the figures `tokscope guard` decides from current
+            from tokscope import budgets
+
+            budgets.load(usage=usage, ledger_mark=mark)
     return totals
 
 
