@@ -62,12 +62,12 @@ def test_a_no_change_rescan_imports_no_polars(home: Path) -> None:
 
 def test_the_root_names_are_their_owners() -> None:
     """The listing's import-free spelling of the ledger root's own files is each owner's constant."""
-    from tokscope import alerts, budget_state, ledger_listing, quota, scan_seal, scan_state, statusline
+    from tokscope import alerts, budget_state, invoices, ledger_listing, quota, scan_seal, scan_state, statusline
 
     owners = {scan_state.FILE_NAME, scan_state.LOG_NAME, scan_state.LEGACY_NAME, scan_state.LOCK_NAME}
     owners |= {statusline.FILE_NAME}
     owners |= {scan_seal.FILE_NAME, ledger_listing.MARK, alerts.FILE_NAME, alerts.LOCK_NAME, quota.FILE_NAME}
-    owners |= {quota.LOCK_NAME, budget_state.FILE_NAME, "health.json", "events", "quarantine"}
+    owners |= {quota.LOCK_NAME, budget_state.FILE_NAME, invoices.FILE_NAME, "health.json", "events", "quarantine"}
     assert owners == ledger_listing.ROOT_FILES
 
 

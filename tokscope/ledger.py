@@ -7,6 +7,7 @@ Layout under ``paths.ledger_dir()``:
 * ``seal.msgpack``: what the last complete scan depended on (``tokscope.scan_seal``; a shortcut);
 * ``health.json``: what the last scans left out and why (``tokscope.health``);
 * ``quota.msgpack``: official usage-limit readings, a small time series (``tokscope.quota``);
+* ``invoices.json``: rows of the providers' own usage and cost exports (``tokscope.invoices``);
 * ``events/base-N-D.parquet``: the compacted, de-duplicated events;
 * ``events/delta-N-D.parquet``: rows appended by later scans, newest last;
 * ``quarantine/``: damaged or foreign files moved aside by ``tokscope doctor --repair``.

@@ -24,6 +24,7 @@ MARK = ".checked"
 ROOT_FILES = frozenset(
     {"scan-state.msgpack", "scan-state.log", "state.json", "statusline.msgpack", "seal.msgpack", MARK}
     | {"health.json", "lock", "events", "quarantine", "alerts.json", ".alerts.lock", "quota.msgpack", "budgets.msgpack"}
+    | {"invoices.json"}
 )
 
 #: A segment's name: kind, sequence number, and (since integrity checks) the digest of its bytes;

@@ -187,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_limits(sub)
 
+    from tokscope.cli.invoices import register as register_invoices
+
+    register_invoices(sub)
+
     p = sub.add_parser("doctor", help="what needs a look: the ledger's health, values left out and why")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--no-scan", action="store_true", help="do not scan first")
