@@ -146,8 +146,9 @@ async def test_anomalies_tool_matches_the_cli_contract(logs, home):
 
 
 async def test_headroom_of_budgets_and_official_limits(logs, home):
-    from tokscope import paths, quota
     from tokscope.readers.base import QuotaSample
+
+    from tokscope import paths, quota
 
     config = paths.config_dir() / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
