@@ -61,7 +61,7 @@ def bash(tree: Command) -> str:
     for node in _walk(tree):
         words = " ".join([*node.subcommands, *node.positional, *node.options])
         values = "".join(
-            f'            {shlex.quote(flag)}) COMPREPLY=($(compgen -W {shlex.quote(" ".join(choices))} -- "$cur"));'
+            f"            {shlex.quote(flag)}) COMPREPLY=($(compgen -W {shlex.quote(' '.join(choices))} -- \"$cur\"));"
             " return;;\n"
             for flag, choices in node.options.items()
             if choices
@@ -69,19 +69,19 @@ def bash(tree: Command) -> str:
         key = " ".join(node.path)
         cases.append(
             f"        {shlex.quote(key)})\n"
-            f'            case "$prev" in\n{values}            esac\n'
-            f'            COMPREPLY=($(compgen -W {shlex.quote(words)} -- "$cur"));;\n'
+            f"            case \"$prev\" in\n{values}            esac\n"
+            f"            COMPREPLY=($(compgen -W {shlex.quote(words)} -- \"$cur\"));;\n"
         )
     known = "|" + "|".join(sorted(" ".join(n.path) for n in _walk(tree) if n.path)) + "|"
     return (
-        '# tokscope bash completion: eval "$(tokscope completion bash)"\n'
+        "# tokscope bash completion: eval \"$(tokscope completion bash)\"\n"
         "_tokscope() {\n"
         "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} path='' w\n"
         f"    local known={shlex.quote(known)}\n"
-        '    for w in "${COMP_WORDS[@]:1:COMP_CWORD-1}"; do\n'
-        '        [[ $w != -* && $known == *"|${path:+$path }$w|"* ]] && path=${path:+$path }$w\n'
+        "    for w in \"${COMP_WORDS[@]:1:COMP_CWORD-1}\"; do\n"
+        "        [[ $w != -* && $known == *\"|${path:+$path }$w|\"* ]] && path=${path:+$path }$w\n"
         "    done\n"
-        '    case "$path" in\n' + "".join(cases) + "    esac\n"
+        "    case \"$path\" in\n" + "".join(cases) + "    esac\n"
         "}\n"
         "complete -o default -F _tokscope tokscope\n"
     )
@@ -112,7 +112,9 @@ def zsh(tree: Command) -> str:
             specs.append("'*:: :->rest'")
             dispatch = (
                 "    case $state in rest)\n        case $words[1] in\n"
-                + "".join(f"            {sub}) {name}_{sub.replace('-', '_')};;\n" for sub in node.subcommands)
+                + "".join(
+                    f"            {sub}) {name}_{sub.replace('-', '_')};;\n" for sub in node.subcommands
+                )
                 + "        esac;;\n    esac\n"
             )
         else:
@@ -121,10 +123,8 @@ def zsh(tree: Command) -> str:
             f"{name}() {{\n    local curcontext=$curcontext state line\n"
             f"    _arguments -C -s {' '.join(specs)}\n{dispatch}}}\n"
         )
-    return (
-        '#compdef tokscope\n# tokscope zsh completion: eval "$(tokscope completion zsh)"\n'
-        + "".join(funcs)
-        + ("compdef _tokscope tokscope\n")
+    return "#compdef tokscope\n# tokscope zsh completion: eval \"$(tokscope completion zsh)\"\n" + "".join(funcs) + (
+        "compdef _tokscope tokscope\n"
     )
 
 

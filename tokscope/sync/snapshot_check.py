@@ -86,7 +86,13 @@ def check_file(name: str, data: bytes, schema: dict[str, pl.DataType], rows: obj
             cost.min().alias("cost_min"),
             cost.max().alias("cost_max"),
         ]
-    found = pl.scan_parquet(io.BytesIO(data)).group_by(pl.col("client").cast(pl.String)).agg(aggs).collect().to_dicts()
+    found = (
+        pl.scan_parquet(io.BytesIO(data))
+        .group_by(pl.col("client").cast(pl.String))
+        .agg(aggs)
+        .collect()
+        .to_dicts()
+    )
     total = sum(int(g["rows"]) for g in found)
     if isinstance(rows, int) and not isinstance(rows, bool) and rows != total:
         return f"{name} holds {total:,} rows, the manifest says {rows:,}"
