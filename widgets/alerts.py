@@ -179,13 +179,12 @@ def detail_text(d: Delivery | None, tz: str, names: Mapping[str, str]) -> Text:
         text.append("\n")
     rows = detail.get("rows") or []
     if rows:
-        text.append(
-            "  turn         model                    input  output  cache rd  cache wr      cost\n", style="dim"
-        )
+        labels = ("turn", "model", "input", "output", "cache rd", "cache wr", "cost")
+        text.append("  {:<11}  {:<26} {:>6}  {:>6}  {:>8}  {:>8}  {:>8}\n".format(*labels), style="dim")
     for row in rows[:PROOF_ROWS]:
         cost = row.get("cost")
         text.append(
-            f"  {_when(row.get('ts'), tz)}  {str(row.get('model') or '')[:22]:<22}"
+            f"  {_when(row.get('ts'), tz)}  {str(row.get('model') or '')[:26]:<26}"
             f" {short(row.get('input')):>6}  {short(row.get('output')):>6}"
             f"  {short(row.get('cache_read')):>8}  {short(row.get('cache_write')):>8}"
             f"  {money(cost) if isinstance(cost, int | float) else '—':>8}\n"
