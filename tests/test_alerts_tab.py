@@ -5,14 +5,17 @@ the session an anomaly is about; and every tab label fits the tab bar at 80 colu
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from tokscope.widgets.alerts import AlertDetail, alert_cells, detail_text
 from tokscope.widgets.status_line import StatusLine
 from tokscope.widgets.usage_table import UsageTable
 
+from tests.cli_helpers import cli
 from tests.test_anomalies import write_claude_session
-from tests.tui_helpers import NOW, claude_line, settle, write_fixture
+from tests.tui_helpers import NOW, claude_line, settle, transcript, write_fixture
 from tokscope import alerts
 from tokscope.config import Config
 from tokscope.tui import tabs
@@ -198,3 +201,61 @@ async def test_no_alerts_says_how_to_get_some(home: Path) -> None:
         assert app.alerts == [] and not app.main.query_one(UsageTable).display
         assert "No alerts." in str(app.main.query_one("#empty").render())
         assert "[[budget]]" in str(app.main.query_one("#empty").render())
+
+
+async def test_the_open_tui_delivers_each_alert_once_across_restarts_and_the_cli(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real local webhook that fails three times: the open TUI retries on its timer until it takes
+    the alert, delivers a crossing that happens while it is open, and neither a restart nor
+    ``tokscope alerts`` sends anything again."""
+    from tests.test_alerts import Receiver
+    from tokscope import config as config_mod
+    from tokscope import paths
+    from tokscope.tui import app as app_mod
+
+    monkeypatch.setattr(alerts, "TIMEOUT", 0.3)
+    monkeypatch.setattr(alerts, "RETRY", (0.05, 0.05, 0.05))
+    monkeypatch.setattr(app_mod, "ALERT_RETRY", 0.2)
+    receiver = Receiver(["500", "500", "500"])
+    try:
+        now = datetime.now(UTC) - timedelta(seconds=30)
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        log = transcript(home, "/w/alpha", "s1")
+        log.write_text(claude_line(stamp, "claude-sonnet-4-5", "m1", "s1", "/w/alpha", 500, 200, 0, 0) + "\n")
+        config = paths.config_dir() / "config.toml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(
+            '[[budget]]\nname = "tok"\ntokens = 1000\nthresholds = [50, 100]\n\n'
+            f'[alerts]\nwebhooks = ["{receiver.url}"]\nanomalies = false\n'
+        )
+        day = now.strftime("%Y-%m-%dT00:00:00Z")
+        app = make_app(config_mod.load(), tz="UTC", live=False)
+        app.animation_level = "none"
+        async with app.run_test(size=(120, 30)) as pilot:
+            await settle(app, pilot)  # 700 of 1,000 tokens: the 50 % alert, refused three times
+            assert [d.state for d in app.alerts] == ["failed"]
+            for _ in range(50):  # the retry timer (0.2 s here, ALERT_RETRY) tries again
+                await pilot.pause(0.05)
+                await settle(app, pilot)
+                if app.alerts and app.alerts[0].state == "sent":
+                    break
+            assert [d.state for d in app.alerts] == ["sent"]
+            with log.open("a") as f:  # 400 more: 1,100 of 1,000, the 100 % alert, while the TUI is open
+                f.write(claude_line(stamp, "claude-sonnet-4-5", "m2", "s1", "/w/alpha", 400, 0, 0, 0) + "\n")
+            app.post_message(SourcesChanged(str(log), False))
+            await settle(app, pilot)
+            assert {d.alert.key: d.state for d in app.alerts} == {
+                f"budget:tok:{day}:50": "sent",
+                f"budget:tok:{day}:100": "sent",
+            }
+        again = make_app(config_mod.load(), tz="UTC", live=False)
+        async with again.run_test(size=(120, 30)) as pilot:
+            await settle(again, pilot)
+            assert [d.state for d in again.alerts] == ["sent", "sent"]
+        code, out, _err = cli("alerts", "--format", "json", "--no-scan")
+        assert code == 0 and {a["state"] for a in json.loads(out)["alerts"]} == {"sent"}
+        assert [answer for answer, _b, _k in receiver.requests] == ["500", "500", "500", "ok", "ok"]
+        assert sorted(receiver.taken) == sorted([f"budget:tok:{day}:100", f"budget:tok:{day}:50"])
+    finally:
+        receiver.server.shutdown()
