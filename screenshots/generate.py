@@ -24,6 +24,7 @@ VIEWS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("daily", ("6",)),
     ("calendar", ("7",)),
     ("limits", ("8",)),
+    ("alerts", ("9",)),
     ("group-picker", ("g",)),
     ("session-turns", ("4", "enter")),
 )

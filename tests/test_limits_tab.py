@@ -18,9 +18,10 @@ NOW_US = int(NOW.timestamp() * 1_000_000)
 MIN = 60_000_000
 
 
-def test_the_tab_is_registered_last_with_its_hotkey() -> None:
-    assert [t.key for t in tabs.all_tabs()][-1] == "limits"
-    assert tabs.tab("limits").limits and tabs.hotkey("limits") == str(len(tabs.all_tabs()))
+def test_the_tab_is_registered_after_calendar_with_its_hotkey() -> None:
+    keys = [t.key for t in tabs.all_tabs()]
+    assert keys[keys.index("calendar") + 1] == "limits"
+    assert tabs.tab("limits").limits and tabs.hotkey("limits") == "8"
 
 
 def test_bars_round_to_cells_and_clip() -> None:

@@ -14,7 +14,7 @@ from mcp import Client, StdioServerParameters
 from tests.test_anomalies import write_claude_session
 from tokscope.mcp_server import UsageSource, build_server
 
-TOOLS = {"get_usage_summary", "get_session_cost", "get_top_sessions", "get_anomalies"}
+TOOLS = {"get_usage_summary", "get_session_cost", "get_top_sessions", "get_anomalies", "get_headroom"}
 
 # claude-sonnet-4-5, USD per token: input 3/M, output 15/M, cache read 0.30/M, 5-minute cache write 3.75/M
 RATES = {"input": 3e-6, "output": 15e-6, "cache_read": 0.3e-6, "cache_write": 3.75e-6}
@@ -143,6 +143,44 @@ async def test_anomalies_tool_matches_the_cli_contract(logs, home):
     assert data["counts"]["cache_thrash"] == 1
     (found,) = data["anomalies"]
     assert found["session_id"] == "thrashy" and found["figures"]["cache_write"] == 6 * 74_000
+
+
+async def test_headroom_of_budgets_and_official_limits(logs, home):
+    from tokscope.readers.base import QuotaSample
+
+    from tokscope import paths, quota
+
+    config = paths.config_dir() / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        '[[budget]]\nname = "app today"\namount = 0.15\n\n'
+        '[[budget]]\nname = "tokens"\ntokens = 100000\nperiod = "month"\nclient = "codex"\n'
+    )
+    now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
+    hour = 3_600_000_000
+    quota.record([QuotaSample("codex", str(home / ".codex"), "weekly", 40.0, now_us - 60_000_000, now_us + 50 * hour)])
+    data = await call("get_headroom")
+    today, tokens = data["budgets"]
+    spent = cost_of(ALPHA)  # only alpha's turns are today: $0.08964 of $0.15
+    assert spent == pytest.approx(0.08964)
+    assert today["name"] == "app today" and today["unit"] == "usd"
+    assert today["spent"] == pytest.approx(spent) and today["remaining"] == pytest.approx(0.15 - spent)
+    assert today["remaining_percent"] == pytest.approx(100 - 100 * spent / 0.15, abs=0.01)
+    assert today["crossed"] == [50.0] and today["over"] is False
+    assert (tokens["spent"], tokens["remaining"], tokens["remaining_percent"]) == (0.0, 100_000.0, 100.0)
+    (limit,) = data["limits"]
+    assert (limit["client"], limit["window"], limit["used_percent"], limit["remaining_percent"]) == (
+        "codex",
+        "weekly",
+        40.0,
+        60.0,
+    )
+    assert 49 * 3600 < limit["resets_in_seconds"] <= 50 * 3600
+
+
+async def test_headroom_without_budgets_or_limits_is_empty_lists(logs):
+    data = await call("get_headroom")
+    assert (data["budgets"], data["limits"]) == ([], [])
 
 
 async def test_bad_arguments_are_clear_errors(logs):

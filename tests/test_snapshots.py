@@ -58,8 +58,8 @@ def test_empty_home(home: Path, snap_compare) -> None:
 @pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize(
     "keys",
-    [("7",), ("7", "m"), ("g",), (hotkey("limits"),)],
-    ids=["calendar", "calendar-tokens", "group-picker", "limits"],
+    [("7",), ("7", "m"), ("g",), (hotkey("limits"),), (hotkey("alerts"),), (hotkey("alerts"), "down", "a")],
+    ids=["calendar", "calendar-tokens", "group-picker", "limits", "alerts", "alerts-acknowledged"],
 )
 def test_new_screens(keys: tuple[str, ...], size: tuple[int, int], home: Path, tmp_path: Path, snap_compare) -> None:
     app = _app(home, tmp_path)

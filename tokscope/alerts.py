@@ -28,15 +28,20 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tokscope import paths
 from tokscope.format import iso_utc
 from tokscope.fsutil import atomic_write, locked
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    import polars as pl
+
     from tokscope.anomalies import Anomaly
     from tokscope.budgets import Status
+    from tokscope.config import Config
     from tokscope.usage import Usage
 
 FILE_NAME = "alerts.json"
@@ -122,7 +127,7 @@ def from_budgets(statuses: list[Status]) -> list[Alert]:
                     key=f"budget:{s.budget.name}:{period}:{threshold:g}",
                     kind="budget",
                     title=f"budget {s.budget.name!r} {what}: {s.percent:.0f}% of its {s.budget.period}",
-                    detail=status_json(s),
+                    detail={**status_json(s), "threshold": threshold},
                 )
             )
     return found
@@ -141,18 +146,61 @@ def from_anomalies(anomalies: list[Anomaly]) -> list[Alert]:
     return found
 
 
+class Candidate(NamedTuple):
+    """A trusted device merged into the usage, as a possible sender."""
+
+    id: str
+    last_export: str | None
+    """``created_at`` of its snapshot (ISO 8601)."""
+
+
 def sender(usage: Usage, now: datetime) -> str:
     """The device id that sends (smallest id among this device and fresh trusted merged devices)."""
     from tokscope.sync.merge import MERGED
 
-    ids = [usage.device.id]
-    for d in usage.devices:
-        if d.status != MERGED or not d.last_export:
+    merged = [Candidate(d.id, d.last_export) for d in usage.devices if d.status == MERGED]
+    return choose_sender(usage.device.id, merged, now)
+
+
+def choose_sender(device_id: str, merged: Iterable[Candidate], now: datetime) -> str:
+    """The smallest id among ``device_id`` and the ``merged`` devices whose snapshot is fresh."""
+    ids = [device_id]
+    for d in merged:
+        if not d.last_export:
             continue
         with contextlib.suppress(ValueError):
             if now - datetime.fromisoformat(d.last_export.replace("Z", "+00:00")) <= SENDER_FRESH:
                 ids.append(d.id)
     return min(ids)
+
+
+class Found(NamedTuple):
+    """What is alerting now, the ``[alerts]`` settings, and the notes (bad config entries)."""
+
+    alerts: list[Alert]
+    settings: Settings
+    notes: list[str]
+
+
+def evaluate(config: Config, events: pl.LazyFrame, device_names: Mapping[str, str], now: datetime, tz: str) -> Found:
+    """The alerts of ``events`` (merged, priced) at ``now``: each configured budget's crossed
+    thresholds and, unless ``[alerts] anomalies = false``, the anomalies of the last 7 days."""
+    from tokscope import anomalies, budgets
+    from tokscope.query import Query, filtered, today_in
+
+    settings, notes = settings_from(config.extra.get("alerts"))
+    rules, errors = budgets.parse(config.extra.get("budget"))
+    notes.extend(errors)
+    ids: dict[str, list[str]] = {}
+    for device_id, name in device_names.items():
+        ids.setdefault(name, []).append(device_id)
+    found = from_budgets(budgets.evaluate(events, rules, now, tz, ids)) if rules else []
+    if settings.anomalies:
+        thresholds, bad = anomalies.thresholds_from(config.extra.get("anomalies"))
+        notes.extend(bad)
+        recent = filtered(events, Query(by=[], period="7d", tz=tz), today_in(tz, now))
+        found.extend(from_anomalies(anomalies.detect(recent, thresholds)))
+    return Found(found, settings, notes)
 
 
 # --- the delivery log ----------------------------------------------------------------------------
@@ -185,6 +233,8 @@ class Delivery:
     alert: Alert
     created: str
     targets: dict[str, dict[str, Any]]
+    acknowledged: str | None = None
+    """When someone acknowledged it (the TUI's ``a``), ISO 8601 UTC; None: not yet."""
 
     @property
     def state(self) -> str:
@@ -308,6 +358,7 @@ def process(
             Alert(k, e.get("kind", ""), e.get("title", ""), e.get("detail") or {}),
             e.get("created", ""),
             e.get("targets", {}),
+            e.get("acknowledged") if isinstance(e.get("acknowledged"), str) else None,
         )
         for k, e in entries.items()
     ]
@@ -315,25 +366,37 @@ def process(
     return sorted(shown, key=lambda d: d.created, reverse=True)
 
 
+def acknowledge(keys: Iterable[str], *, clock: Any = time.time) -> int:
+    """Mark the alerts ``keys`` acknowledged in the delivery log (delivery goes on); how many were new."""
+    path = log_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    marked = 0
+    with locked(path.with_name(LOCK_NAME)):
+        entries = _load_log(path)
+        when = iso_utc(datetime.fromtimestamp(int(clock()), UTC))
+        for key in keys:
+            entry = entries.get(key)
+            if entry is not None and not entry.get("acknowledged"):
+                entry["acknowledged"] = when
+                marked += 1
+        if marked:
+            _save_log(path, entries)
+    return marked
+
+
 def run(send: bool = True, now: datetime | None = None) -> tuple[list[Delivery], list[str], bool]:
     """Compute the alerts of the merged usage now, record and (if this device is the sender) deliver
     them: the deliveries, the notes, and whether this device is the sender."""
-    from tokscope import anomalies, budgets
     from tokscope import config as config_mod
+    from tokscope.timezone import local_tz
     from tokscope.usage import load_usage
 
     config = config_mod.load()
-    settings, notes = settings_from(config.extra.get("alerts"))
     usage = load_usage(config)
     now = now or datetime.now(UTC)
-    statuses, budget_notes, _tz = budgets.load(now=now, usage=usage)
-    found = from_budgets(statuses)
-    notes.extend(budget_notes)
-    if settings.anomalies:
-        findings = anomalies.find("7d", usage=usage)
-        found.extend(from_anomalies(findings.anomalies))
+    found = evaluate(config, usage.events, usage.device_names(), now, config.timezone or local_tz())
     sends = send and sender(usage, now) == usage.device.id
-    return process(found, settings, usage.device.id, sends), notes, sends
+    return process(found.alerts, found.settings, usage.device.id, sends), [*found.notes, *usage.notes], sends
 
 
 # --- the command -------------------------------------------------------------------------------------
@@ -356,6 +419,7 @@ def delivery_json(d: Delivery) -> dict[str, Any]:
         "title": d.alert.title,
         "created": d.created,
         "state": d.state,
+        "acknowledged": d.acknowledged,
         "targets": {t: {k: s.get(k) for k in ("state", "attempts", "error", "sent_at")} for t, s in d.targets.items()},
     }
 

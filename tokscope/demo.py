@@ -350,6 +350,13 @@ def demo_env(root: Path) -> dict[str, str]:
     return old
 
 
+#: The demo's budgets (what ``[[budget]]`` tables in config.toml give): its Alerts tab has something to show.
+DEMO_BUDGETS = (
+    {"name": "claude per day", "amount": 1.5, "period": "day", "client": "claude-code"},
+    {"name": "month", "amount": 50.0, "period": "month"},
+)
+
+
 def demo_app(
     demo: Demo, *, clock: Callable[[], datetime] | None = None, live: bool = True, tick: bool = True, **kwargs: Any
 ):
@@ -359,7 +366,12 @@ def demo_app(
     from tokscope.tui.app import make_app
     from tokscope.tui.view import utc_now
 
-    settings = Config(shared_folder=demo.shared, timezone="UTC", export_debounce=10.0)
+    settings = Config(
+        shared_folder=demo.shared,
+        timezone="UTC",
+        export_debounce=10.0,
+        extra={"budget": [dict(b) for b in DEMO_BUDGETS]},
+    )
     return make_app(
         settings,
         ledger=Ledger(demo.ledger_root),

@@ -208,6 +208,30 @@ def anomalies(source: UsageSource, period: str) -> dict[str, Any]:
     return {**findings_json(found, period), "notes": found.notes}
 
 
+def headroom(source: UsageSource, now: datetime | None = None) -> dict[str, Any]:
+    """What is left of each configured budget (``tokscope budgets``) and each official usage limit
+    (``tokscope limits``) now."""
+    from datetime import UTC
+
+    from tokscope import budgets
+    from tokscope.cli.limits import limits_data
+
+    usage, tz = source.usage()
+    when = now or datetime.now(UTC)
+    statuses, notes, tz = budgets.load(now=now, tz=tz, usage=usage)
+    budget_rows = []
+    for s in statuses:
+        row = budgets.status_json(s)
+        limit = s.budget.limit
+        row["remaining"] = round(max(0.0, limit - s.spent), 6)
+        row["remaining_percent"] = round(max(0.0, 100.0 - s.percent), 2)
+        budget_rows.append(row)
+    limits = limits_data(now_us=int(when.timestamp() * 1_000_000))["limits"]
+    for row in limits:  # a window that reset since it was read is whole again
+        row["remaining_percent"] = 100.0 if row["reset"] else round(max(0.0, 100.0 - row["used_percent"]), 2)
+    return {"now": iso_utc(when), "tz": tz, "budgets": budget_rows, "limits": limits, "notes": notes}
+
+
 # --- the server --------------------------------------------------------------------------------------
 
 
@@ -266,7 +290,19 @@ def build_server(source: UsageSource | None = None) -> MCPServer:
         near-identical turns), model_switch (a session moved to a much pricier model)."""
         return anomalies(source, period)
 
-    for fn in (get_usage_summary, get_session_cost, get_top_sessions, get_anomalies):
+    def get_headroom() -> dict[str, Any]:
+        """How much the user may still spend before a limit stops or warns them; ask before starting
+        costly work. "budgets": each budget the user set in tokscope (USD of list-price cost, or tokens,
+        per day, week, month or session, within a scope such as one client): limit, spent, remaining,
+        percent, forecast to the period's end, end of the period (when it resets), thresholds crossed,
+        over. "limits": the providers' own usage limits per account and window (e.g. Claude or Codex
+        five_hour and weekly): used_percent, remaining_percent, resets_at / resets_in_seconds,
+        burn_percent_per_hour and runs_out_at when the burn rate predicts running out before the reset;
+        age_seconds says how old the reading is (a limit is known only as of its last reading). Empty
+        lists mean none is configured or recorded, not unlimited."""
+        return headroom(source)
+
+    for fn in (get_usage_summary, get_session_cost, get_top_sessions, get_anomalies, get_headroom):
         tool(fn)
     return server
 

@@ -6,6 +6,7 @@ devices of the shared folder, then priced.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,3 +67,22 @@ def load_usage(
     usage.events, price_notes = apply_pricing(usage.events, prices)
     usage.notes.extend(price_notes)
     return usage
+
+
+def duplicate_reasons(
+    this_id: str, merged: Mapping[str, int | None], present: Collection[str], names: Mapping[str, str]
+) -> dict[str, str]:
+    """Why a merged device shows no turn: every row of its snapshot is a duplicate of a row merged
+    before it (this device first, then the others by id; the first copy is kept).
+
+    ``merged``: each merged device's id and its snapshot's row count; ``present``: the device ids
+    that have turns in the merged events. Returns device id -> ``all 1,234 turns also on laptop``.
+    """
+    out: dict[str, str] = {}
+    for device_id, rows in merged.items():
+        if not rows or device_id in present:
+            continue
+        winners = [d for d in (this_id, *sorted(merged)) if d in present and (d == this_id or d < device_id)]
+        where = ", ".join(names.get(d, d[:8]) for d in dict.fromkeys(winners)) or "devices merged before it"
+        out[device_id] = f"all {rows:,} turns also on {where}"
+    return out

@@ -426,6 +426,8 @@ def report_data(args: argparse.Namespace, usage: Any = None) -> tuple[dict[str, 
     rows, totals = aggregate(usage.events, query, today)
     rows = with_device_names(rows, usage)
     notes = list(usage.notes)
+    if "device" in query.by:
+        notes.extend(duplicate_notes(usage))
     if rows.is_empty():
         notes.append(empty_hint(usage.events, query, today))
     if "cost" in rows.columns:
@@ -442,6 +444,23 @@ def report_data(args: argparse.Namespace, usage: Any = None) -> tuple[dict[str, 
         "rows": rows.to_dicts(),
         "totals": totals,
     }, notes
+
+
+def duplicate_notes(usage: Any) -> list[str]:
+    """A footnote for each merged device left out of a ``--by device`` report because all its turns
+    are also on another device (counted once, there)."""
+    import polars as pl
+
+    from tokscope.sync.merge import MERGED
+    from tokscope.usage import duplicate_reasons
+
+    merged = {d.id: d.rows for d in usage.devices if d.status == MERGED}
+    if not any(merged.values()):
+        return []
+    present = set(usage.events.select(pl.col("device_id").cast(pl.String).unique()).collect().to_series().to_list())
+    names = usage.device_names()
+    reasons = duplicate_reasons(usage.device.id, merged, present, names)
+    return [f"device {names.get(d, d)}: no turns of its own here: {why}" for d, why in reasons.items()]
 
 
 def report_args_problem(args: argparse.Namespace) -> str | None:

@@ -42,13 +42,17 @@ from tokscope.tui.loading import (
     save_view_cache,
     take_prefetch,
 )
-from tokscope.tui.messages import ExportFinished, SourcesChanged, UsageLoaded, ViewReady
+from tokscope.tui.messages import AlertsReady, ExportFinished, SourcesChanged, UsageLoaded, ViewReady
 from tokscope.tui.prefs import load_prefs, save_pref
 from tokscope.tui.tabs import tab as tab_spec
 from tokscope.tui.view import Clock, Loaded, View, ViewState, compute_view, utc_now
 
 if TYPE_CHECKING:
+    from tokscope.alerts import Delivery
     from tokscope.readers import ReaderChoice
+
+#: Seconds before a failing or pending alert delivery is tried again while the TUI is open.
+ALERT_RETRY = 30.0
 
 # --- export / trust hooks (devices feature) ----------------------------------------
 
@@ -106,6 +110,7 @@ class TokscopeApp(App):
         banner: str = "",
         prefetch: bool = True,
         use_cache: bool = True,
+        deliver: bool = True,
     ) -> None:
         super().__init__()
         from tokscope import config as config_mod
@@ -151,6 +156,12 @@ class TokscopeApp(App):
         self.timings: dict[str, float] = {"start": time.perf_counter()}
         """perf_counter marks (start, loaded, shown …) for the benchmark."""
         self._initial_state = self.state
+        self.deliver = deliver
+        """Deliver alerts (webhooks, desktop) when this device is the sender; False: record and show only."""
+        self.alerts: list[Delivery] | None = None
+        """The current and undelivered alerts (None until the first evaluation)."""
+        self.alerts_sender = False
+        self._alert_timer: Timer | None = None
         self.use_cache = use_cache
         """Paint the last start-up view at once when the data has not changed since."""
         self._cache_key: str | None = None
@@ -372,6 +383,8 @@ class TokscopeApp(App):
             self._show(view)
         else:
             self.recompute()
+        if not loaded.cached:
+            self._alerts_worker(loaded)
         if loaded.scan_errors:
             self.notify("\n".join(loaded.scan_errors[:3]), title="Scan problems", severity="warning")
 
@@ -394,6 +407,86 @@ class TokscopeApp(App):
                 self.export_busy = False
             title = f"{(worker.description or worker.group).capitalize()} failed"
             self.notify(f"{type(worker.error).__name__}: {worker.error}", title=title, severity="error")
+
+    # --- alerts ----------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="alerts", description="check alerts")
+    def _alerts_worker(self, loaded: Loaded) -> None:
+        """Evaluate the budgets and anomalies of ``loaded``, record them in the delivery log and, if
+        this device is the sender, deliver what is due (``tokscope.alerts``: its lock makes each
+        delivery happen once across processes)."""
+        import polars as pl
+
+        from tokscope import alerts
+        from tokscope.sync.merge import DeviceState
+
+        now = self.clock()
+        events = loaded.events.lazy()
+        if "cost" not in loaded.events.columns:  # no price table: USD budgets see nothing priced
+            events = events.with_columns(cost=pl.lit(None, pl.Float64))
+        found = alerts.evaluate(self.settings, events, loaded.names, now, self.tz)
+        merged = [
+            alerts.Candidate(str(d["id"]), d["last_export"] if isinstance(d.get("last_export"), str) else None)
+            for d in loaded.devices
+            if d.get("status") == DeviceState.MERGED and d.get("id")
+        ]
+        sends = self.deliver and alerts.choose_sender(loaded.device_id, merged, now) == loaded.device_id
+        deliveries = alerts.process(
+            found.alerts, found.settings, loaded.device_id, sends, clock=lambda: self.clock().timestamp()
+        )
+        if not get_current_worker().is_cancelled:
+            self.post_message(AlertsReady(deliveries, found.notes, sends))
+
+    @on(AlertsReady)
+    def _alerts_ready(self, message: AlertsReady) -> None:
+        before = self.alerts
+        self.alerts = message.deliveries
+        self.alerts_sender = message.sends
+        if before is not None:  # not at start: the badge says how many there are
+            seen = {d.alert.key for d in before}
+            for d in message.deliveries:
+                if d.alert.key not in seen and d.acknowledged is None:
+                    self.notify(d.alert.title, title="New alert", severity="warning", timeout=8)
+        if self._alert_timer is not None:
+            self._alert_timer.stop()
+            self._alert_timer = None
+        if message.sends and any(d.state in ("failed", "pending") for d in message.deliveries):
+            self._alert_timer = self.set_timer(ALERT_RETRY, self._retry_alerts)
+        with contextlib.suppress(LookupError, NoMatches):
+            self.main.show_alerts()
+
+    def _retry_alerts(self) -> None:
+        self._alert_timer = None
+        if self.loaded is not None and not self.loaded.cached:
+            self._alerts_worker(self.loaded)
+
+    def acknowledge(self, keys: list[str]) -> None:
+        """Mark ``keys`` acknowledged (the log is written in a worker); the badge counts the others."""
+        if keys:
+            self.run_worker(
+                partial(self._ack_worker, keys),
+                thread=True,
+                exit_on_error=False,
+                group="ack",
+                description="acknowledge",
+            )
+
+    def _ack_worker(self, keys: list[str]) -> None:
+        from tokscope import alerts
+        from tokscope.format import iso_utc
+
+        alerts.acknowledge(keys, clock=lambda: self.clock().timestamp())
+        self.call_from_thread(self._acknowledged, set(keys), iso_utc(self.clock().replace(microsecond=0)))
+
+    def _acknowledged(self, keys: set[str], when: str) -> None:
+        if self.alerts is not None:
+            self.alerts = [
+                replace(d, acknowledged=d.acknowledged or when) if d.alert.key in keys else d for d in self.alerts
+            ]
+        n = len(keys)
+        self.notify(f"Acknowledged {n} alert{'s' if n > 1 else ''}.", timeout=3)
+        with contextlib.suppress(LookupError, NoMatches):
+            self.main.show_alerts()
 
     # --- view ----------------------------------------------------------------------------
 
@@ -531,6 +624,7 @@ def make_app(
     tick_interval: float = 4.0,
     state: ViewState | None = None,
     banner: str = "",
+    deliver: bool = True,
 ) -> TokscopeApp:
     """Build the app (the CLI, the demo, the tests and the screenshot script share this)."""
     return TokscopeApp(
@@ -546,6 +640,7 @@ def make_app(
         tick_interval=tick_interval,
         state=state,
         banner=banner,
+        deliver=deliver,
     )
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from tokscope.alerts import Delivery
     from tokscope.tui.view import Loaded, View
 
 
@@ -56,3 +57,14 @@ class ExportFinished(Message):
 
     ok: bool
     detail: str = ""
+
+
+@dataclass
+class AlertsReady(Message):
+    """The alerts of a load were evaluated, recorded (and, by the sending device, delivered)."""
+
+    deliveries: list[Delivery]
+    """Every current or undelivered alert, newest first (``tokscope.alerts.process``)."""
+    notes: list[str]
+    sends: bool
+    """This device delivers (the others record and show)."""

@@ -23,8 +23,10 @@ from tokscope.energy import energy_text
 from tokscope.format import short
 from tokscope.readers import fidelity_of
 from tokscope.sync.merge import DeviceState
-from tokscope.tui.tabs import all_tabs, hotkey
+from tokscope.tui.tabs import all_tabs, hotkey, tab_labels
 from tokscope.tui.tabs import tab as tab_spec
+from tokscope.widgets.alerts import COLUMNS as ALERT_COLUMNS
+from tokscope.widgets.alerts import AlertDetail, alert_cells
 from tokscope.widgets.calendar import YearCalendar
 from tokscope.widgets.daily_chart import DailyChart
 from tokscope.widgets.empty_state import EmptyState
@@ -127,6 +129,8 @@ class MainScreen(Screen):
         Binding("escape", "back", "Back", id="back", show=False, tooltip="Close the filter, undo a drill-down"),
         Binding("m", "metric", "Cost/tokens", id="metric", tooltip="Daily chart: cost or tokens"),
         Binding("t", "trust", "Trust", id="trust", tooltip="Trust the selected device (shows its fingerprint)"),
+        Binding("a", "ack", "Acknowledge", id="ack", tooltip="Alerts: acknowledge the selected alert"),
+        Binding("A", "ack_all", "Ack all", show=False, id="ack_all", tooltip="Alerts: acknowledge every alert"),
     ]
 
     app: TokscopeApp
@@ -135,7 +139,10 @@ class MainScreen(Screen):
         """The layout, top to bottom."""
         yield StatusLine(id="status")
         yield Summary(id="summary")
-        yield Tabs(*[Tab(f"{hotkey(t.key)} {t.title}", id=t.key) for t in all_tabs()], id="tabs")
+        labels, compact = tab_labels(self.app.size.width)
+        tabs = Tabs(*[Tab(label, id=t.key) for label, t in zip(labels, all_tabs(), strict=True)], id="tabs")
+        tabs.set_class(compact, "-compact")
+        yield tabs
         yield Input(placeholder="filter rows (Enter keeps, Esc clears)", id="filter", compact=True)
         yield DailyChart(id="chart", classes="-hidden")
         with VerticalScroll(id="when", classes="-hidden"):
@@ -143,6 +150,7 @@ class MainScreen(Screen):
             yield HourHeatmap(id="hours")
         yield LimitsPanel(id="limits", classes="-hidden")
         yield UsageTable(id="table")
+        yield AlertDetail(id="alert-detail", classes="-hidden")
         yield EmptyState(id="empty")
         yield Static(id="notes")
         yield Footer(compact=True, show_command_palette=False)
@@ -161,9 +169,20 @@ class MainScreen(Screen):
     # --- rendering -------------------------------------------------------------------
 
     def on_resize(self) -> None:
-        """The header's compact form depends on the width."""
+        """The header's and the tab bar's compact forms depend on the width."""
+        self._fit_tabs()
         if self.app.loaded is not None:
             self.refresh_status()
+
+    def _fit_tabs(self) -> None:
+        """Full tab titles where they fit, else the short ones (every tab stays visible)."""
+        bar = self.query_one(Tabs)
+        labels, compact = tab_labels(self.app.size.width)
+        bar.set_class(compact, "-compact")
+        for label, spec in zip(labels, all_tabs(), strict=True):
+            tab = bar.query_one(f"#{spec.key}", Tab)
+            if tab.label_text != label:
+                tab.label = label
 
     def refresh_status(self) -> None:
         """Redraw the header line."""
@@ -203,6 +222,9 @@ class MainScreen(Screen):
 
             if any(n.startswith((STORE_NOTE, IDENTITY_NOTE)) for n in loaded.notes):
                 warnings.append("trust: see Devices")
+        fresh = [d for d in app.alerts or [] if d.acknowledged is None]
+        if fresh:  # the badge: alerts nobody acknowledged yet (the Alerts tab lists them, a acknowledges)
+            warnings.append(f"{len(fresh)} alert{'s' if len(fresh) > 1 else ''} ({hotkey('alerts')})")
         view = app.view
         if view is not None and view.totals.get("turns") and loaded is not None and loaded.priced:
             unpriced = int(view.totals.get("unpriced_turns") or 0)
@@ -248,9 +270,14 @@ class MainScreen(Screen):
         notes = self.query_one("#notes", Static)
         panel = self.query_one(LimitsPanel)
         panel.set_class(not spec.limits, "-hidden")
+        self.query_one(AlertDetail).set_class(not spec.alerts, "-hidden")
         if spec.limits:
             table.display = empty.display = notes.display = False
             self._show_limits()
+            return
+        if spec.alerts:
+            notes.display = False
+            self.show_alerts()
             return
         lines = [f"• {n}" for n in loaded.notes] if spec.device_table else []
         if view.row_count > view.rows.height:
@@ -292,6 +319,77 @@ class MainScreen(Screen):
             self._show_devices(view)
         else:
             self._show_rows(view)
+
+    def show_alerts(self) -> None:
+        """The Alerts tab (when it is shown) and the header's badge, from the app's current alerts."""
+        self.refresh_status()
+        if not tab_spec(self.app.state.tab).alerts or self.app.loaded is None:
+            return
+        table = self.query_one(UsageTable)
+        empty = self.query_one(EmptyState)
+        detail = self.query_one(AlertDetail)
+        deliveries = self.app.alerts
+        if not deliveries:
+            table.display = detail.display = False
+            empty.display = True
+            empty.update(_no_alerts_text(deliveries is None))
+            return
+        empty.display = False
+        table.display = detail.display = True
+        names = self.app.loaded.names
+        rows = [(d.alert.key, alert_cells(d, self.app.tz, names)) for d in deliveries]
+        table.show(ALERT_COLUMNS, rows, None)
+        self._show_alert_detail()
+
+    def _cursor_alert(self) -> Any:
+        key = self.query_one(UsageTable).cursor_key()
+        return next((d for d in self.app.alerts or [] if d.alert.key == key), None)
+
+    def _show_alert_detail(self) -> None:
+        loaded = self.app.loaded
+        self.query_one(AlertDetail).show(self._cursor_alert(), self.app.tz, loaded.names if loaded else {})
+
+    @on(DataTable.RowHighlighted, "#table")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if tab_spec(self.app.state.tab).alerts:
+            self._show_alert_detail()
+
+    def action_ack(self) -> None:
+        """Acknowledge the alert under the cursor."""
+        d = self._cursor_alert()
+        if d is not None and d.acknowledged is None:
+            self.app.acknowledge([d.alert.key])
+
+    def action_ack_all(self) -> None:
+        """Acknowledge every alert shown."""
+        self.app.acknowledge([d.alert.key for d in self.app.alerts or [] if d.acknowledged is None])
+
+    def open_alert(self, key: str) -> None:
+        """Enter on an alert: a session's turns (an anomaly in a session, a per-session budget), else the
+        sessions of what it is about (an outlier device or workspace, a budget's scope)."""
+        d = next((d for d in self.app.alerts or [] if d.alert.key == key), None)
+        if d is None:
+            return
+        detail = d.alert.detail
+        session = detail.get("session_id")
+        if session:
+            self.app.push_screen(SessionScreen(str(session)))
+            return
+        filters: list[tuple[str, str]] = []
+        if d.alert.kind == "budget":
+            ids = {name: i for i, name in (self.app.loaded.names if self.app.loaded else {}).items()}
+            for key_name, values in (detail.get("scope") or {}).items():
+                if isinstance(values, list) and len(values) == 1:
+                    value = str(values[0])
+                    filters.append((key_name, ids.get(value, value) if key_name == "device" else value))
+        elif detail.get("dimension") in ("device", "workspace"):
+            filters.append((str(detail["dimension"]), str(detail.get("key") or "")))
+        if filters:
+            self._drill(filters)
+        elif d.alert.kind == "budget":  # a budget over everything: the sessions behind it
+            self.query_one(Tabs).active = "sessions"
+        else:
+            self.app.notify(d.alert.title)
 
     def _show_limits(self) -> None:
         from tokscope import quota
@@ -709,6 +807,9 @@ class MainScreen(Screen):
                 return
             self._drill([("device", key)])
             return
+        if tab_spec(state.tab).alerts:
+            self.open_alert(key)
+            return
         values = key.split(SEP)
         if tab_spec(state.tab).turns_on_enter:
             self.app.push_screen(SessionScreen(values[0]))
@@ -727,6 +828,22 @@ class MainScreen(Screen):
             group2=None,
             sort=None,
         )
+
+
+def _no_alerts_text(checking: bool) -> Text:
+    """The Alerts tab without alerts: checking, or none and how to set budgets."""
+    if checking:
+        return Text("Checking budgets and anomalies…")
+    return Text.assemble(
+        ("No alerts.\n\n", "bold"),
+        "A budget crossing a threshold, or an anomaly of the last 7 days (cache thrash, an outlier,\n"
+        "a runaway session, a switch to a pricier model), shows here and in the header.\n"
+        "Budgets are ",
+        ("[[budget]]", "bold"),
+        " tables in config.toml; webhooks and desktop notices are ",
+        ("[alerts]", "bold"),
+        "\n(README: tokscope budgets, tokscope alerts).",
+    )
 
 
 def _tab_key(tab: str) -> str:

@@ -37,6 +37,10 @@ class TabSpec:
     """Sorting by the key column starts descending (days: newest first)."""
     actions: tuple[str, ...] = ()
     """Screen actions that only make sense on this tab (``metric``, ``trust``)."""
+    short: str = ""
+    """The title in the compact tab bar (narrow terminals); empty: ``title``."""
+    alerts: bool = False
+    """The current alerts (``tokscope.alerts``: budget thresholds, anomalies) instead of the usage table."""
 
     @property
     def own_key(self) -> str:
@@ -70,9 +74,20 @@ def hotkey(key: str) -> str:
     return str(list(_REGISTRY).index(key) + 1)
 
 
+def tab_labels(width: int) -> tuple[list[str], bool]:
+    """The tab bar's labels (``1 Clients`` …) for a bar ``width`` cells wide, and whether they are the
+    compact ones: the titles with a cell of padding each side when they fit, else the short titles
+    with one cell between them (the bar's compact form), so every tab stays visible at 80 columns."""
+    tabs = all_tabs()
+    full = [f"{i} {t.title}" for i, t in enumerate(tabs, 1)]
+    if sum(len(label) + 2 for label in full) <= width:
+        return full, False
+    return [f"{i} {t.short or t.title}" for i, t in enumerate(tabs, 1)], True
+
+
 register(TabSpec("clients", "Clients", ("client",), cacheable=True))
 register(TabSpec("models", "Models", ("model",), cacheable=True))
-register(TabSpec("workspaces", "Workspaces", ("workspace",), cacheable=True))
+register(TabSpec("workspaces", "Workspaces", ("workspace",), cacheable=True, short="Wksp"))
 register(
     TabSpec(
         "sessions",
@@ -84,5 +99,10 @@ register(
 )
 register(TabSpec("devices", "Devices", ("device",), device_table=True, actions=("trust",)))
 register(TabSpec("daily", "Daily", ("day",), chart=True, key_sort_descending=True, actions=("metric",)))
-register(TabSpec("calendar", "Calendar", ("day",), calendar=True, key_sort_descending=True, actions=("metric",)))
+register(
+    TabSpec(
+        "calendar", "Calendar", ("day",), calendar=True, key_sort_descending=True, actions=("metric",), short="Year"
+    )
+)
 register(TabSpec("limits", "Limits", ("client",), limits=True))
+register(TabSpec("alerts", "Alerts", ("client",), alerts=True, actions=("ack", "ack_all")))

@@ -340,12 +340,20 @@ def device_rows(loaded: Loaded, usage_rows: pl.DataFrame | None) -> list[dict[st
     by_id: dict[str, dict[str, Any]] = {}
     if usage_rows is not None and "device" in usage_rows.columns:
         by_id = {r["device"]: r for r in usage_rows.iter_rows(named=True)}
+    from tokscope.sync.merge import DeviceState
+    from tokscope.usage import duplicate_reasons
+
+    merged = {str(e["id"]): e.get("rows") for e in loaded.devices if e.get("status") == DeviceState.MERGED}
+    duplicates = duplicate_reasons(loaded.device_id, merged, set(loaded.device_ids), loaded.names)
     out = []
     seen = set()
     for entry in loaded.devices:
         did = str(entry["id"])
         seen.add(did)
-        out.append({**entry, "this": did == loaded.device_id, "usage": by_id.get(did)})
+        row = {**entry, "this": did == loaded.device_id, "usage": by_id.get(did)}
+        if did in duplicates:  # merged, yet no turn of its own: say why instead of showing a silent 0
+            row["reason"] = duplicates[did]
+        out.append(row)
     for did in loaded.device_ids:
         if did not in seen:
             out.append(
