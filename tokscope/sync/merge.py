@@ -42,7 +42,6 @@ import io
 import json
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -61,6 +60,7 @@ from tokscope.limits import MAX_SEQUENCE
 from tokscope.sync.identity import Device, decode_key, fingerprint, verify
 from tokscope.sync.snapshot import FORMAT, MANIFEST, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, SIGNATURE, is_month_file
 from tokscope.sync.snapshot_check import Checked, check_file
+from tokscope.sync.store import FolderStore, S3Store, Shared, Store, open_store
 from tokscope.sync.trust import (
     TrustedDevice,
     TrustError,
@@ -182,61 +182,60 @@ class SnapshotRefused(Exception):
 # --- the shared folder ---------------------------------------------------------
 
 
+@dataclass
+class Source:
+    """One device's prefix in the shared location (a folder's ``<shared>/<id>``, or ``s3://…/<id>``)."""
+
+    store: Store
+    name: str
+    """The device id the prefix is named by."""
+
+    def read(self, file: str, limit: int) -> bytes:
+        return self.store.get(self.name, file, limit)
+
+    def exists(self, file: str) -> bool:
+        return file in self.store.listing(self.name)
+
+
+def device_sources(store: Store) -> list[Source]:
+    """The device prefixes of the shared location, sorted by id (conflict copies, hidden folders skipped)."""
+    return [Source(store, device_id) for device_id in store.device_ids()]
+
+
 def device_folders(shared: Path) -> list[Path]:
     """Folders of the shared folder named by a device UUID, sorted (conflict copies, hidden folders skipped)."""
-    try:
-        entries = list(shared.iterdir())
-    except OSError:
-        return []
-    out = []
-    for path in entries:
-        name = path.name
-        if name.startswith(".") or not _is_uuid(name):
-            continue
-        try:
-            if path.is_dir():
-                out.append(path)
-        except OSError:
-            continue
-    return sorted(out, key=lambda p: p.name)
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        return str(uuid.UUID(text)) == text.lower() and len(text) == 36
-    except ValueError:
-        return False
+    return [shared / device_id for device_id in FolderStore(shared).device_ids()]
 
 
 def _short(fp: str | None) -> str:
     return fp or "?"
 
 
-def _read_bounded(path: Path, limit: int) -> bytes:
+def _read_bounded(folder: Source, name: str, limit: int) -> bytes:
     """A file of the shared folder: regular files only, never more than ``limit`` bytes; raises SnapshotRefused."""
     try:
-        return read_regular(path, limit)
+        return folder.read(name, limit)
     except FileTooLarge:
-        raise SnapshotRefused(f"{path.name} is too large (over {limit:,} bytes): not a tokscope {path.name}") from None
+        raise SnapshotRefused(f"{name} is too large (over {limit:,} bytes): not a tokscope {name}") from None
     except NotRegularFile:
-        raise SnapshotRefused(f"{path.name} is not a regular file") from None
+        raise SnapshotRefused(f"{name} is not a regular file") from None
 
 
-def _read_raw(folder: Path, cached: tuple[bytes, bytes] | None = None) -> tuple[bytes, bytes | None]:
+def _read_raw(folder: Source, cached: tuple[bytes, bytes] | None = None) -> tuple[bytes, bytes | None]:
     """The bytes of manifest.json and of manifest.sig (None when absent), size-bounded, unparsed
     (from ``cached`` instead of the folder when given); raises SnapshotRefused."""
     if cached is not None:
         return cached
     try:
-        data = _read_bounded(folder / MANIFEST, MAX_MANIFEST_BYTES)
+        data = _read_bounded(folder, MANIFEST, MAX_MANIFEST_BYTES)
     except FileNotFoundError:
-        if (folder / SIGNATURE).exists():
+        if folder.exists(SIGNATURE):
             raise SnapshotRefused("half-synced: manifest.sig without manifest.json", transient=True) from None
         raise SnapshotRefused("no manifest.json (not a snapshot, or not synced yet)", transient=True) from None
     except OSError as exc:
         raise SnapshotRefused(f"cannot read manifest.json: {exc.strerror or exc}") from None
     try:
-        return data, _read_bounded(folder / SIGNATURE, MAX_SIGNATURE_BYTES)
+        return data, _read_bounded(folder, SIGNATURE, MAX_SIGNATURE_BYTES)
     except FileNotFoundError:
         return data, None
     except OSError as exc:
@@ -269,7 +268,7 @@ def _parse_signature(sig_data: bytes | None) -> tuple[dict[str, Any], bytes]:
 
 
 def _read_manifest(
-    folder: Path, cached: tuple[bytes, bytes] | None = None
+    folder: Source, cached: tuple[bytes, bytes] | None = None
 ) -> tuple[bytes, dict[str, Any], dict[str, Any], bytes, bytes]:
     """Manifest bytes and content, signature file content, raw signature and signature file bytes
     (from ``cached`` instead of the folder when given); raises SnapshotRefused."""
@@ -280,7 +279,7 @@ def _read_manifest(
     return data, manifest, sig, raw_sig, sig_data
 
 
-def _manifest_status(folder: Path, manifest: dict[str, Any]) -> DeviceStatus:
+def _manifest_status(folder: Source, manifest: dict[str, Any]) -> DeviceStatus:
     key = manifest.get("public_key")
     try:
         fp: str | None = fingerprint(decode_key(key))
@@ -302,7 +301,7 @@ def _manifest_status(folder: Path, manifest: dict[str, Any]) -> DeviceStatus:
     )
 
 
-def _own_key(folder: Path, manifest: dict[str, Any]) -> bytes:
+def _own_key(folder: Source, manifest: dict[str, Any]) -> bytes:
     """The public key a manifest carries, if it names its own folder's device (else refused)."""
     if manifest.get("device_id") != folder.name:
         raise SnapshotRefused(f"manifest names device {manifest.get('device_id')!r}, not its folder's")
@@ -323,7 +322,7 @@ def _check_signature(data: bytes, manifest: dict[str, Any], sig: dict[str, Any],
     raise SnapshotRefused("tampered: the signature does not match manifest.json")
 
 
-def read_signed_manifest(folder: Path) -> dict[str, Any]:
+def read_signed_manifest(folder: Source) -> dict[str, Any]:
     """The manifest of ``folder``, checked against its own key (no trust involved); raises ``SnapshotRefused``.
 
     What ``devices trust`` pins: a snapshot that its own key signed, naming its own folder.
@@ -519,11 +518,11 @@ class Verified:
         self.checked = Checked()
         """Files whose values passed the checks (``snapshot_check``)."""
 
-    def get(self, path: Path) -> list[Any] | None:
-        return self.new.get(str(path)) or self.old.get(str(path))
+    def get(self, key: str) -> list[Any] | None:
+        return self.new.get(key) or self.old.get(key)
 
-    def put(self, path: Path, entry: list[Any]) -> None:
-        self.new[str(path)] = entry
+    def put(self, key: str, entry: list[Any]) -> None:
+        self.new[key] = entry
 
     def save(self) -> None:
         self.checked.save()
@@ -559,13 +558,45 @@ def _wanted_files(manifest: dict[str, Any]) -> list[tuple[str, str, int]]:
     return wanted
 
 
-def _read_files(folder: Path, manifest: dict[str, Any], verified: Verified) -> list[Blob]:
+def _read_s3(folder: Source, name: str, cached: list[Any] | None, want_sha: str, want_size: int) -> _Read | OSError:
+    """A listed object of the listed size, from the local copy when its ETag is unchanged (else fetched);
+    hashed unless the verified cache vouches for these exact bytes (same ETag, same local file)."""
+    store = folder.store
+    assert isinstance(store, S3Store)
+    info = store.listing(folder.name).get(name)
+    if info is None:
+        return FileNotFoundError(2, "not in the bucket", store.key(folder.name, name))
+    if info.size != want_size:
+        return _Read(size=info.size)
+    try:
+        data = store.get(folder.name, name, want_size)
+    except OSError as exc:
+        return exc
+    try:
+        stat_key = [*_stat_key(store.cached_path(folder.name, name).stat()), info.etag]
+    except OSError:
+        stat_key = []  # no local copy: hashed every time
+    if len(data) != want_size:
+        return _Read(size=len(data))
+    if stat_key and cached is not None and cached[:-1] == stat_key and cached[-1] == want_sha:
+        return _Read(want_size, data, stat_key, True)
+    return _Read(want_size, data, stat_key, hashlib.sha256(data).hexdigest() == want_sha)
+
+
+def _read_listed(folder: Source, name: str, verified: Verified, want_sha: str, want_size: int) -> _Read | OSError:
+    key = folder.store.key(folder.name, name)
+    if isinstance(folder.store, S3Store):
+        return _read_s3(folder, name, verified.get(key), want_sha, want_size)
+    return _read_one(Path(key), verified.get(key), want_sha, want_size)
+
+
+def _read_files(folder: Source, manifest: dict[str, Any], verified: Verified) -> list[Blob]:
     wanted = _wanted_files(manifest)
     rows = {e["name"]: e.get("rows") for e in manifest["files"]}
     listed = sum(r for r in rows.values() if isinstance(r, int))
     if isinstance(manifest.get("rows"), int) and manifest["rows"] != listed:
         raise SnapshotRefused(f"invalid snapshot: manifest.json says {manifest['rows']:,} rows, its files {listed:,}")
-    results = list(_pool().map(lambda w: _read_one(folder / w[0], verified.get(folder / w[0]), w[1], w[2]), wanted))
+    results = list(_pool().map(lambda w: _read_listed(folder, w[0], verified, w[1], w[2]), wanted))
     blobs: list[Blob] = []
     now_us = int(time.time() * 1_000_000)
     for (name, want_sha, want_size), result in zip(wanted, results, strict=True):
@@ -581,7 +612,8 @@ def _read_files(folder: Path, manifest: dict[str, Any], verified: Verified) -> l
             raise SnapshotRefused(f"tampered: {name} has {result.size:,} bytes, not the {want_size:,} listed")
         if not result.intact:
             raise SnapshotRefused(f"tampered: {name} does not match its SHA-256 in the manifest")
-        verified.put(folder / name, [*result.stat_key, want_sha])
+        if result.stat_key:
+            verified.put(folder.store.key(folder.name, name), [*result.stat_key, want_sha])
         data = result.data
         try:
             schema = dict(pl.read_parquet_schema(io.BytesIO(data)))
@@ -599,7 +631,7 @@ def _read_files(folder: Path, manifest: dict[str, Any], verified: Verified) -> l
 
 
 def inspect_folder(
-    folder: Path,
+    folder: Source,
     local: Device,
     local_key: str | None,
     trusted: dict[str, TrustedDevice],
@@ -641,7 +673,7 @@ def inspect_folder(
 
 
 def _inspect(
-    folder: Path,
+    folder: Source,
     local: Device,
     local_key: str | None,
     pinned: TrustedDevice | None,
@@ -714,8 +746,28 @@ def _inspect(
         raise
 
 
+def store_notes(store: S3Store) -> list[str]:
+    """What to say about a bucket that could not be listed: the copy used instead, and its age."""
+    store.reachable()
+    if store.offline is None:
+        return []
+    if store.listed_at is None:
+        return [f"{OFFLINE_NOTE}{store.offline}; no copy verified before: showing this device only"]
+    from datetime import UTC, datetime
+
+    from tokscope.format import age, iso_utc
+
+    when = iso_utc(datetime.fromtimestamp(store.listed_at, UTC))
+    ago = age(max(0, int(time.time() - store.listed_at)))
+    return [f"{OFFLINE_NOTE}{store.offline}; showing the copy verified {ago} ({when})"]
+
+
+#: How the note about an unreachable bucket begins.
+OFFLINE_NOTE = "shared location offline: "
+
+
 def scan_shared(
-    shared: Path | None,
+    shared: Shared | None,
     local: Device,
     *,
     read: bool = True,
@@ -734,7 +786,10 @@ def scan_shared(
     if warnings is not None:
         warnings.extend(stores.warnings)
     verified = Verified()
-    folders = device_folders(shared) if shared is not None else []
+    store = open_store(shared) if shared is not None else None
+    folders = device_sources(store) if store is not None else []
+    if isinstance(store, S3Store) and warnings is not None:
+        warnings.extend(store_notes(store))
     local_key: str | None = None
     if any(f.name == local.id for f in folders):
         from tokscope.sync.identity import IdentityError, load_identity
@@ -750,6 +805,10 @@ def scan_shared(
             snapshots.append(Snapshot(status=status))
     if read:
         verified.save()
+    if isinstance(store, S3Store):
+        if read:
+            store.forget_unlisted()
+        store.save()
     if stores.trust_problem is not None:
         for snap in snapshots:
             if snap.status.status == UNTRUSTED:
@@ -803,7 +862,7 @@ def local_status(local: Device, rows: int | None, snapshots: Iterable[Snapshot])
 
 
 def list_devices(
-    shared: Path | None = None,
+    shared: Shared | None = None,
     *,
     local: Device | None = None,
     rows: int | None = None,
@@ -1101,7 +1160,7 @@ def _local_wins(
 
 
 def merge_shared(
-    local_events: pl.LazyFrame, local: Device, shared: Path | None, *, ledger: Ledger | None = None
+    local_events: pl.LazyFrame, local: Device, shared: Shared | None, *, ledger: Ledger | None = None
 ) -> MergeResult:
     """Merge ``shared``'s trusted snapshots into ``local_events``: the merge step of ``load_usage``.
 
@@ -1116,7 +1175,8 @@ def merge_shared(
     snapshots = scan_shared(shared, local, read=True, record=True, warnings=warnings)
     blobs = [b for s in snapshots if s.status.status == MERGED for b in s.blobs]
     devices = [s.status for s in snapshots]
-    notes = [] if shared.is_dir() else [f"shared folder {shared} not found: showing this device only"]
+    missing = isinstance(shared, Path) and not shared.is_dir()
+    notes = [f"shared folder {shared} not found: showing this device only"] if missing else []
     notes += warnings
     if local.notice:
         notes.append(f"{IDENTITY_NOTE}{local.notice}")
