@@ -40,6 +40,14 @@ def parse_shared(text: str) -> Path | S3Location:
     return S3Location(bucket, prefix)
 
 
+def s3_cache_dir(location: S3Location) -> Path:
+    """Where the objects fetched from ``location`` are kept (``index.json``: the last listing, the ETags)."""
+    from tokscope import paths
+
+    name = str(location).replace("%", "%25").replace("/", "%2F")
+    return paths.cache_dir() / "s3" / name
+
+
 def is_device_id(text: str) -> bool:
     """Whether ``text`` is a device id: a UUID in its canonical lower-case form."""
     return _UUID_RE.fullmatch(text) is not None

@@ -21,7 +21,6 @@ table of config.toml (``endpoint``, ``region``, ``profile``). An ``http://`` end
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import time
@@ -31,9 +30,8 @@ from typing import Any, NamedTuple, Protocol
 
 from tokscope.readers.base import FileTooLarge, read_regular
 
-from tokscope import paths
 from tokscope.fsutil import atomic_write, atomic_write_with, ensure_dir
-from tokscope.sync.location import S3Location, Shared, is_device_id, parse_shared
+from tokscope.sync.location import S3Location, Shared, is_device_id, parse_shared, s3_cache_dir
 
 __all__ = ["S3Location", "Shared", "is_device_id", "parse_shared"]
 
@@ -290,11 +288,6 @@ def s3_settings() -> S3Settings:
     return settings
 
 
-def _cache_root(location: S3Location) -> Path:
-    digest = hashlib.sha256(str(location).encode()).hexdigest()[:16]
-    return paths.cache_dir() / "s3" / f"{location.bucket}-{digest}"
-
-
 @dataclass
 class Transfers:
     """Requests an ``S3Store`` made (what a refresh cost)."""
@@ -321,7 +314,7 @@ class S3Store:
         """When the listing in use was taken (seconds since the epoch)."""
         self._client: Any = None
         self._listing: dict[str, dict[str, ObjectInfo]] | None = None
-        self._cache = _cache_root(location)
+        self._cache = s3_cache_dir(location)
         self._index: dict[str, Any] | None = None
         self._dirty = False
 
