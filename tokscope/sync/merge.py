@@ -767,7 +767,7 @@ OFFLINE_NOTE = "shared location offline: "
 
 
 def scan_shared(
-    shared: Shared | None,
+    shared: Shared | Store | None,
     local: Device,
     *,
     read: bool = True,
