@@ -82,8 +82,9 @@ def _free_ports(count: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def run_server(data: Path, timeout: float = 60.0) -> Iterator[S3Server]:
-    """Start SeaweedFS (master, volume, filer, S3 gateway) under ``data``; stop it afterwards.
+def run_server(data: Path, timeout: float = 60.0, volume_mb: int = 64) -> Iterator[S3Server]:
+    """Start SeaweedFS (master, volume, filer, S3 gateway) under ``data``, with 8 volumes of ``volume_mb``
+    (files are not preallocated); stop it afterwards.
 
     Raises RuntimeError with the reason (and the log's tail) when it cannot start.
     """
@@ -105,7 +106,7 @@ def run_server(data: Path, timeout: float = 60.0) -> Iterator[S3Server]:
     args = [
         weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data / 'store'}",
         f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-master.telemetry=false",
-        "-master.volumeSizeLimitMB=64", f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
+        f"-master.volumeSizeLimitMB={volume_mb}", f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
         "-volume.max=8", "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
         f"-filer.localSocket={data / 'filer.sock'}",
         "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", "-s3.port.iceberg=0", "-s3.port.lance=0",

@@ -187,7 +187,9 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=20_000, help="events per device per year")
     ap.add_argument("--warm-runs", type=int, default=3)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="tokscope-fleet-") as tmp, run_server(Path(tmp) / "seaweedfs") as server:
+    with tempfile.TemporaryDirectory(prefix="tokscope-fleet-") as tmp, run_server(
+        Path(tmp) / "seaweedfs", volume_mb=1024
+    ) as server:
         world = Path(tmp) / "world"
         env = env_for(world, server)
         t = time.perf_counter()
@@ -198,14 +200,21 @@ def main() -> None:
         run(SETUP.format(root=str(ROOT), n=args.events, pins=str(pins_file)), env)
         print(
             f"fleet: {args.devices} devices × {args.events:,} events/year = {args.devices * args.events:,} events; "
-            f"{objects:,} objects, {size / 1e6:.1f} MB in the bucket (built and uploaded in {built:.1f} s)"
+            f"{objects:,} objects, {size / 1e6:.1f} MB in the bucket (built and uploaded in {built:.1f} s)",
+            flush=True,
         )
-        results = [("cold", run(MERGE.format(), env))]
+        results: list[tuple[str, dict]] = []
+
+        def measure(label: str) -> None:
+            results.append((label, run(MERGE.format(), env)))
+            print(f"  {label}: merge + group {results[-1][1]['total']:.2f} s", flush=True)
+
+        measure("cold")
         for i in range(args.warm_runs):
-            results.append((f"warm {i + 1}", run(MERGE.format(), env)))
+            measure(f"warm {i + 1}")
         reexport_one(server, first)
-        results.append(("1 new", run(MERGE.format(), env)))
-        results.append(("warm", run(MERGE.format(), env)))
+        measure("1 new")
+        measure("warm")
         print()
         head = f"{'run':<8} {'merge s':>8} {'merge+group s':>14} {'imports s':>10} {'rss MB':>8} "
         head += f"{'lists':>6} {'gets':>6} {'MB fetched':>11} {'devices':>8} {'turns':>12}"

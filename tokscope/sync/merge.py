@@ -25,6 +25,10 @@ half-synced (a sync tool delivers files in any order), the last snapshot merged
 from it (manifest and signature kept in the data dir) is verified again and, if
 its files are still there, stands in, with a footnote.
 
+The device folders are read through ``store``: a shared folder, or an ``s3://`` bucket prefix
+listed once per merge, whose objects are fetched only when their ETag changed (a bucket that
+cannot be reached: the last listing and the cached copies, verified again, with a note).
+
 Events are concatenated (this device first, then the others by id) and
 duplicate ``(client, event_key)`` pairs are dropped, the first kept. Finding
 duplicates among 10 M keys is the costly part, so the sorted key hashes of the

@@ -23,6 +23,10 @@ writes through a symlink (``<shared>/<own id>`` a symlink is refused), reads
 nothing there that is not a regular file, and deletes only month files that it
 wrote itself (remembered in the export state) and no manifest still lists.
 
+The shared location may also be ``s3://bucket/prefix`` (``store.S3Store``): the same objects under
+``<prefix>/<device_id>/``, month files created with a conditional put (an object already there
+under a content-addressed name is never overwritten), the manifest put last.
+
 ``manifest.sig`` is a small JSON object: the signature (base64) plus the
 manifest's sequence and SHA-256, so a reader can tell a half-synced pair (the
 signature of another export) from an edited manifest.
