@@ -140,14 +140,16 @@ class DeviceStatus:
 
 @dataclass
 class Blob:
-    """One verified Parquet file, in memory."""
+    """One verified Parquet file: in memory, or (from a bucket) the verified copy in the local cache."""
 
     device_id: str
     name: str
     sha256: str
-    data: bytes
+    data: bytes | None
     schema: dict[str, pl.DataType] = field(default_factory=dict)
-    """The file's own Parquet schema."""
+    """The file's own Parquet schema (empty: not read yet)."""
+    path: Path | None = None
+    """The local copy standing for ``data`` when that is None (``store.S3Store``'s cache)."""
 
 
 @dataclass
@@ -480,12 +482,14 @@ def _pool() -> ThreadPoolExecutor:
 
 @dataclass
 class _Read:
-    """One listed file as read: its bytes (None when its size was wrong: it is not read at all)."""
+    """One listed file as read: its bytes (None when its size was wrong: it is not read at all; or
+    when ``path``, a verified local copy, stands for them)."""
 
     size: int
     data: bytes | None = None
     stat_key: list[int] = field(default_factory=list)
     intact: bool = False
+    path: Path | None = None
 
 
 def _read_one(path: Path, cached: list[Any] | None, want_sha: str, want_size: int) -> _Read | OSError:
@@ -563,8 +567,9 @@ def _wanted_files(manifest: dict[str, Any]) -> list[tuple[str, str, int]]:
 
 
 def _read_s3(folder: Source, name: str, cached: list[Any] | None, want_sha: str, want_size: int) -> _Read | OSError:
-    """A listed object of the listed size, from the local copy when its ETag is unchanged (else fetched);
-    hashed unless the verified cache vouches for these exact bytes (same ETag, same local file)."""
+    """A listed object of the listed size. When the verified cache vouches for the local copy (same
+    ETag as listed, same file since it was hashed) it is not read now (``path``); else it is read from
+    the local copy (or fetched, when its ETag changed) and hashed."""
     store = folder.store
     assert isinstance(store, S3Store)
     info = store.listing(folder.name).get(name)
@@ -572,19 +577,36 @@ def _read_s3(folder: Source, name: str, cached: list[Any] | None, want_sha: str,
         return FileNotFoundError(2, "not in the bucket", store.key(folder.name, name))
     if info.size != want_size:
         return _Read(size=info.size)
+    local = store.cached_path(folder.name, name)
+    if cached is not None and cached[-1] == want_sha and store.cached_etag(folder.name, name) == info.etag:
+        with contextlib.suppress(OSError):
+            st = local.stat()
+            stat_key = [*_stat_key(st), info.etag]
+            if st.st_size == want_size and cached[:-1] == stat_key:
+                return _Read(want_size, None, stat_key, True, path=local)
     try:
         data = store.get(folder.name, name, want_size)
     except OSError as exc:
         return exc
-    try:
-        stat_key = [*_stat_key(store.cached_path(folder.name, name).stat()), info.etag]
-    except OSError:
-        stat_key = []  # no local copy: hashed every time
     if len(data) != want_size:
         return _Read(size=len(data))
-    if stat_key and cached is not None and cached[:-1] == stat_key and cached[-1] == want_sha:
-        return _Read(want_size, data, stat_key, True)
-    return _Read(want_size, data, stat_key, hashlib.sha256(data).hexdigest() == want_sha)
+    try:
+        stat_key = [*_stat_key(local.stat()), info.etag]
+    except OSError:
+        stat_key = []  # no local copy: hashed every time
+    intact = hashlib.sha256(data).hexdigest() == want_sha
+    return _Read(want_size, data, stat_key, intact, path=local if stat_key else None)
+
+
+def _load_copy(path: Path, name: str, want_sha: str) -> bytes:
+    """The bytes of a verified local copy, hashed again as they are read; raises SnapshotRefused."""
+    try:
+        data = read_regular(path, MAX_FILE_BYTES)
+    except OSError as exc:
+        raise SnapshotRefused(f"cannot read the cached copy of {name}: {exc.strerror or exc}") from None
+    if hashlib.sha256(data).hexdigest() != want_sha:
+        raise SnapshotRefused(f"the cached copy of {name} changed since it was verified", transient=True)
+    return data
 
 
 def _read_listed(folder: Source, name: str, verified: Verified, want_sha: str, want_size: int) -> _Read | OSError:
@@ -610,27 +632,37 @@ def _read_files(folder: Source, manifest: dict[str, Any], verified: Verified) ->
             raise SnapshotRefused(f"{name} is not a regular file")
         if isinstance(result, OSError):
             raise SnapshotRefused(f"cannot read {name}: {result.strerror or result}")
-        if result.data is None and result.size < want_size:
+        if result.data is None and result.path is None and result.size < want_size:
             raise SnapshotRefused(f"half-synced: {name} has {result.size:,} of {want_size:,} bytes", transient=True)
-        if result.data is None:
+        if result.data is None and result.path is None:
             raise SnapshotRefused(f"tampered: {name} has {result.size:,} bytes, not the {want_size:,} listed")
         if not result.intact:
             raise SnapshotRefused(f"tampered: {name} does not match its SHA-256 in the manifest")
         if result.stat_key:
             verified.put(folder.store.key(folder.name, name), [*result.stat_key, want_sha])
         data = result.data
+        schema: dict[str, pl.DataType] = {}
         try:
-            schema = dict(pl.read_parquet_schema(io.BytesIO(data)))
             if not verified.checked.passed(want_sha):
+                if data is None and result.path is not None:
+                    data = _load_copy(result.path, name, want_sha)
+                assert data is not None
+                schema = dict(pl.read_parquet_schema(io.BytesIO(data)))
                 problem = check_file(name, data, schema, rows.get(name), now_us)
                 if problem is not None:
                     raise SnapshotRefused(f"invalid snapshot: {problem}")
                 verified.checked.add(want_sha)
+            elif data is not None and result.path is None:
+                schema = dict(pl.read_parquet_schema(io.BytesIO(data)))
         except SnapshotRefused:
             raise
         except Exception as exc:  # polars raises several types for a bad file
             raise SnapshotRefused(f"unreadable {name}: {exc}") from None
-        blobs.append(Blob(device_id=folder.name, name=name, sha256=want_sha, data=data, schema=schema))
+        if result.path is not None:  # a bucket's object: its verified local copy stands in (not held in memory)
+            data = None
+        blobs.append(
+            Blob(device_id=folder.name, name=name, sha256=want_sha, data=data, schema=schema, path=result.path)
+        )
     return blobs
 
 
@@ -914,8 +946,10 @@ def notes_for(statuses: Iterable[DeviceStatus]) -> list[str]:
 
 def _blob_frame(blob: Blob) -> pl.LazyFrame:
     """A verified file as a LazyFrame in the event schema (missing columns null, extra ones dropped)."""
-    schema = blob.schema or pl.read_parquet_schema(io.BytesIO(blob.data))
-    source = io.BytesIO(blob.data)
+    source: io.BytesIO | Path = io.BytesIO(blob.data) if blob.data is not None else blob.path  # type: ignore[assignment]
+    schema = blob.schema or pl.read_parquet_schema(source)
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
     if dict(schema) == dict(EVENT_SCHEMA):
         frame = pl.scan_parquet(source, schema=EVENT_SCHEMA)
     else:
@@ -1032,6 +1066,7 @@ def _remote_index(
         drops = DROPS_SCHEMA.to_frame()
     _index_dir().mkdir(parents=True, exist_ok=True)
     keep = {f"keys-{b.sha256}-{_cache_tag()}.arrow" for b in blobs} | {path.name, drops_path.name}
+    keep.add(_remote_path(ident).name)
     _clean_cache(keep, min_age=60.0)
     _write_cache(path, sorted_h.to_frame())
     _write_cache(drops_path, drops)  # last: its presence says the index is complete
@@ -1069,42 +1104,95 @@ def merge_events(
     ``local_token`` identifies the content of ``local`` (e.g. the ledger's segment
     files); when given, which local keys also occur remotely is cached under it.
     ``local_keys`` may give ``local``'s (client, event_key) pairs more cheaply than
-    ``local`` itself (None: not now).
+    ``local`` itself (None: not now). The remote rows, de-duplicated among themselves, are
+    cached as one file under the files' SHA-256s: a warm merge reads that, not the files.
     """
     if not blobs:
         return local
-    frames = [_blob_frame(b) for b in blobs]
-    hashes = _Hashes(blobs, frames)
     ident = _remote_ident(blobs)
+    remote = _read_remote(ident)
+    frames: list[pl.LazyFrame] | None = None
+    hashes: _Hashes | None = None
     sorted_h: pl.Series | None = None
-    drops = _read_cache(_index_dir() / f"index-{ident}-drops.arrow")
-    if drops is None:
-        sorted_h, drops = _remote_index(ident, blobs, frames, hashes)
+    if remote is None:
+        frames = [_blob_frame(b) for b in blobs]
+        hashes = _Hashes(blobs, frames)
+        drops = _read_cache(_index_dir() / f"index-{ident}-drops.arrow")
+        if drops is None:
+            sorted_h, drops = _remote_index(ident, blobs, frames, hashes)
+        remote = _write_remote(ident, frames, drops)
     token_path = _index_dir() / f"index-{ident}-ledger-{local_token}.arrow" if local_token else None
     cached = _read_cache(token_path) if token_path is not None else None
     if cached is not None:
         shared = cached["_h"]
     else:
         if sorted_h is None:
-            sorted_h, drops = _remote_index(ident, blobs, frames, hashes)
+            sorted_h = _sorted_hashes(ident, blobs, frames, hashes)
         keys = _keys_of(local, local_keys)
         shared = _shared_keys(keys, sorted_h)
         if token_path is not None:
             _forget(f"index-{ident}-ledger-*.arrow")
             _write_cache(token_path, shared.to_frame("_h"))
-    if shared.len():
-        keys = _keys_of(local, local_keys)
-        drops = pl.concat([drops, _local_wins(keys, frames, hashes, shared, ident)]).unique()
+    if shared.len():  # remote rows whose key this device's ledger holds: this device's copy wins
+        wanted = shared.implode()
+        local_hits = _keys_of(local, local_keys).filter(_hash_expr().is_in(wanted)).select(KEY).unique().collect()
+        candidate = pl.col("_h").is_in(wanted)
+        remote = pl.concat(
+            [remote.filter(~candidate), remote.filter(candidate).join(local_hits.lazy(), on=KEY, how="anti")]
+        )
+    return pl.concat([local, remote.drop("_h")], how="vertical")
+
+
+def _remote_path(ident: str) -> Path:
+    return _index_dir() / f"remote-{ident}.arrow"
+
+
+def _read_remote(ident: str) -> pl.LazyFrame | None:
+    """The cached remote rows of this file set (event schema + ``_h``), if there."""
+    path = _remote_path(ident)
+    if not path.exists():
+        return None
+    try:
+        frame = pl.scan_ipc(path)
+        if list(frame.collect_schema()) != [*EVENT_SCHEMA, "_h"]:
+            return None
+    except (OSError, pl.exceptions.PolarsError):
+        return None
+    return frame
+
+
+def _write_remote(ident: str, frames: list[pl.LazyFrame], drops: pl.DataFrame) -> pl.LazyFrame:
+    """Every remote row but the repeats among remote files, with its key hash, written as one file."""
     by_file = (
         {int(f): part["_r"] for (f,), part in drops.partition_by("_f", as_dict=True).items()} if drops.height else {}
     )
-    out = [local]
+    parts = []
     for i, frame in enumerate(frames):
         rows = by_file.get(i)
         if rows is not None:
             frame = frame.with_row_index("_r").filter(~pl.col("_r").is_in(rows.implode())).drop("_r")
-        out.append(frame)
-    return pl.concat(out, how="vertical")
+        parts.append(frame.with_columns(_hash_expr()))
+    remote = pl.concat(parts, how="vertical")
+    _index_dir().mkdir(parents=True, exist_ok=True)
+    _forget("remote-*.arrow")  # earlier file sets
+    path = _remote_path(ident)
+    with contextlib.suppress(OSError, pl.exceptions.PolarsError):  # streamed: never all rows in memory at once
+        atomic_write_with(path, lambda tmp: remote.sink_ipc(tmp), durable=False)
+    written = _read_remote(ident)
+    return written if written is not None else remote
+
+
+def _sorted_hashes(
+    ident: str, blobs: list[Blob], frames: list[pl.LazyFrame] | None, hashes: _Hashes | None
+) -> pl.Series:
+    """The sorted key hashes of every remote row (cached with the remote index)."""
+    cached = _read_cache(_index_dir() / f"index-{ident}.arrow")
+    if cached is not None and "_h" in cached.columns:
+        return cached["_h"]
+    if frames is None or hashes is None:
+        frames = [_blob_frame(b) for b in blobs]
+        hashes = _Hashes(blobs, frames)
+    return _remote_index(ident, blobs, frames, hashes)[0]
 
 
 def _keys_of(local: pl.LazyFrame, local_keys: Callable[[], pl.LazyFrame | None] | None) -> pl.LazyFrame:
@@ -1129,38 +1217,6 @@ def _forget(pattern: str, min_age: float = 60.0) -> None:
         for old in _index_dir().glob(pattern):
             if now - old.stat().st_mtime > min_age:
                 old.unlink(missing_ok=True)
-
-
-def _local_wins(
-    keys: pl.LazyFrame, frames: list[pl.LazyFrame], hashes: _Hashes, shared: pl.Series, ident: str
-) -> pl.DataFrame:
-    """The remote rows (``_f``, ``_r``) whose key this device's ledger also holds.
-
-    Cached by the remote file set and the colliding hashes: in a synced-logs setup the
-    same keys collide run after run.
-    """
-    digest = hashlib.sha256(shared.cast(pl.String).str.join("|").item().encode()).hexdigest()[:16]
-    path = _index_dir() / f"index-{ident}-local-{digest}.arrow"
-    cached = _read_cache(path)
-    if cached is not None:
-        return cached
-    wanted = shared.implode()
-    local_keys = keys.filter(_hash_expr().is_in(wanted)).select(KEY).unique().collect().lazy()
-    parts = [DROPS_SCHEMA.to_frame()]
-    for i, (frame, h) in enumerate(zip(frames, hashes.get(), strict=True)):
-        rows = h.is_in(wanted).arg_true()
-        if rows.len():
-            parts.append(
-                frame.with_row_index("_r")
-                .filter(pl.col("_r").is_in(rows.implode()))
-                .join(local_keys, on=KEY, how="semi")
-                .select(pl.lit(i, pl.UInt32).alias("_f"), pl.col("_r").cast(pl.UInt32))
-                .collect()
-            )
-    hits = pl.concat(parts)
-    _forget(f"index-{ident}-local-*.arrow")  # earlier collision sets
-    _write_cache(path, hits)
-    return hits
 
 
 def merge_shared(

@@ -378,6 +378,12 @@ class S3Store:
     def cached_path(self, device_id: str, name: str) -> Path:
         return self._cache / device_id / name
 
+    def cached_etag(self, device_id: str, name: str) -> str | None:
+        """The ETag of the object whose copy is at ``cached_path`` (None: no copy)."""
+        fetched = self._load_index().get("fetched")
+        etag = fetched.get(f"{device_id}/{name}") if isinstance(fetched, dict) else None
+        return etag if isinstance(etag, str) else None
+
     # -- the listing
 
     def _list_all(self) -> dict[str, dict[str, ObjectInfo]]:
