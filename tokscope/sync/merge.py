@@ -622,6 +622,8 @@ def _read_files(folder: Source, manifest: dict[str, Any], verified: Verified) ->
     listed = sum(r for r in rows.values() if isinstance(r, int))
     if isinstance(manifest.get("rows"), int) and manifest["rows"] != listed:
         raise SnapshotRefused(f"invalid snapshot: manifest.json says {manifest['rows']:,} rows, its files {listed:,}")
+    if isinstance(folder.store, S3Store):  # over the network: many at a time
+        folder.store.prefetch([(folder.name, name, size) for name, _sha, size in wanted])
     results = list(_pool().map(lambda w: _read_listed(folder, w[0], verified, w[1], w[2]), wanted))
     blobs: list[Blob] = []
     now_us = int(time.time() * 1_000_000)
@@ -824,8 +826,12 @@ def scan_shared(
     verified = Verified()
     store = open_store(shared) if shared is not None else None
     folders = device_sources(store) if store is not None else []
-    if isinstance(store, S3Store) and warnings is not None:
-        warnings.extend(store_notes(store))
+    if isinstance(store, S3Store):
+        if warnings is not None:
+            warnings.extend(store_notes(store))
+        # every changed manifest and signature at once, not one device after the other
+        heads = ((MANIFEST, MAX_MANIFEST_BYTES), (SIGNATURE, MAX_SIGNATURE_BYTES))
+        store.prefetch([(f.name, name, limit) for f in folders for name, limit in heads])
     local_key: str | None = None
     if any(f.name == local.id for f in folders):
         from tokscope.sync.identity import IdentityError, load_identity

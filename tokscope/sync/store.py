@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,10 +320,16 @@ class S3Store:
         self._cache = s3_cache_dir(location)
         self._index: dict[str, Any] | None = None
         self._dirty = False
+        self._lock = threading.Lock()
+        """Guards the client, the index and the counters: merges fetch from several threads."""
 
     # -- the client
 
     def client(self) -> Any:
+        with self._lock:
+            return self._make_client()
+
+    def _make_client(self) -> Any:
         if self._client is None:
             from datetime import timedelta
 
@@ -358,6 +365,10 @@ class S3Store:
     # -- the cache of what was fetched
 
     def _load_index(self) -> dict[str, Any]:
+        with self._lock:
+            return self._read_index()
+
+    def _read_index(self) -> dict[str, Any]:
         if self._index is None:
             try:
                 data = json.loads(read_regular(self._cache / "index.json", 64 << 20))
@@ -439,6 +450,27 @@ class S3Store:
             self.listed_at = float(at) if isinstance(at, int | float) else None
         return self._listing
 
+    def prefetch(self, wanted: list[tuple[str, str, int]]) -> None:
+        """Fetch ``(device_id, name, limit)`` objects whose ETag changed, 16 at a time (errors are left for
+        the ``get`` that needs the object to raise)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self.offline is not None:
+            return
+
+        def one(item: tuple[str, str, int]) -> None:
+            with contextlib.suppress(OSError):
+                self.get(*item)
+
+        todo = [w for w in wanted if self._stale(w[0], w[1])]
+        if len(todo) > 1:
+            with ThreadPoolExecutor(16, thread_name_prefix="tokscope-s3") as pool:
+                list(pool.map(one, todo))
+
+    def _stale(self, device_id: str, name: str) -> bool:
+        info = self._listed().get(device_id, {}).get(name)
+        return info is not None and self.cached_etag(device_id, name) != info.etag
+
     def refresh(self) -> None:
         """Forget the listing: the next call lists the bucket again."""
         self._listing = None
@@ -477,8 +509,9 @@ class S3Store:
         with contextlib.suppress(OSError):
             ensure_dir(path.parent)
             atomic_write_with(path, lambda tmp: tmp.write_bytes(data), durable=False)
-            fetched[ref] = etag or info.etag
-            self._dirty = True
+            with self._lock:
+                fetched[ref] = etag or info.etag
+                self._dirty = True
         return data
 
     def _fetch(self, device_id: str, name: str, limit: int) -> tuple[bytes, str]:
@@ -494,8 +527,9 @@ class S3Store:
             raise
         except Exception as exc:
             raise self._error(f"reading {device_id}/{name}", exc) from None
-        self.transfers.gets += 1
-        self.transfers.got_bytes += len(data)
+        with self._lock:
+            self.transfers.gets += 1
+            self.transfers.got_bytes += len(data)
         if len(data) > limit:
             raise FileTooLarge(27, f"over the limit of {limit:,} bytes", self.key(device_id, name))
         return data, str(result.meta.get("e_tag") or "")
