@@ -13,13 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.s3_server import FolderSide, Side
 from tokscope.cli import main
 
 #: Every token counter of a generated turn: input 10, output 5, cache read 100 -> 115 total tokens.
 TURN_INPUT, TURN_OUTPUT, TURN_CACHE_READ = 10, 5, 100
 TURN_TOTAL = TURN_INPUT + TURN_OUTPUT + TURN_CACHE_READ
 
-_ENV_KEYS = ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "TOKSCOPE_SHARED")
+_ENV_KEYS = (
+    "HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "TOKSCOPE_SHARED",
+    "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
+)  # fmt: skip
 
 
 class _Terminal(io.StringIO):
@@ -41,13 +45,14 @@ def _stdin(stream: io.StringIO) -> Iterator[None]:
 class Dev:
     """One simulated machine."""
 
-    def __init__(self, root: Path, shared: Path, label: str) -> None:
+    def __init__(self, root: Path, shared: Path, label: str, side: Side | None = None) -> None:
         self.root = root / label
         self.label = label
         self.shared = shared
+        self.side: Side = side if side is not None else FolderSide(shared)
+        """The shared location as tests reach it behind tokscope's back (a folder or a bucket prefix)."""
         self.home = self.root / "home"
         self.home.mkdir(parents=True, exist_ok=True)
-        shared.mkdir(parents=True, exist_ok=True)
 
     @property
     def env(self) -> dict[str, str]:
@@ -57,7 +62,8 @@ class Dev:
             "XDG_CONFIG_HOME": str(self.root / "config"),
             "XDG_DATA_HOME": str(self.root / "data"),
             "XDG_CACHE_HOME": str(self.root / "cache"),
-            "TOKSCOPE_SHARED": str(self.shared),
+            "TOKSCOPE_SHARED": self.side.url,
+            **self.side.env,
         }
 
     @contextlib.contextmanager
@@ -154,10 +160,10 @@ class Dev:
         return {d["name"]: d for d in self.json("devices")}
 
 
-def make_devices(tmp: Path, *labels: str) -> list[Dev]:
-    """Devices named after ``labels`` sharing ``tmp/shared``, each renamed to its label."""
+def make_devices(tmp: Path, *labels: str, side: Side | None = None) -> list[Dev]:
+    """Devices named after ``labels`` sharing ``tmp/shared`` (or ``side``), each renamed to its label."""
     shared = tmp / "shared"
-    devs = [Dev(tmp, shared, label) for label in labels]
+    devs = [Dev(tmp, shared, label, side) for label in labels]
     for dev in devs:
         dev.ok("devices", "rename", dev.label)
     return devs

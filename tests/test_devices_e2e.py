@@ -1,4 +1,5 @@
-"""Two devices driven through the installed entry point (``python -m tokscope``), one process per command."""
+"""Two devices driven through the installed entry point (``python -m tokscope``), one process per command,
+sharing a folder or an S3 bucket prefix."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import json
 from pathlib import Path
 
 from tests.devices_helpers import TURN_TOTAL, make_devices
+from tests.s3_server import Side
 
 
-def test_two_devices_through_the_entry_point(tmp_path: Path) -> None:
-    a, b = make_devices(tmp_path, "laptop", "server")
+def test_two_devices_through_the_entry_point(tmp_path: Path, side: Side) -> None:
+    a, b = make_devices(tmp_path, "laptop", "server", side=side)
     a.turns("sa", 2)
     b.turns("sb", 3, month=2)
     for dev in (a, b):

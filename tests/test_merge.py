@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from pathlib import Path
 
@@ -12,12 +11,13 @@ import polars as pl
 import pytest
 
 from tests.devices_helpers import TURN_CACHE_READ, TURN_INPUT, TURN_OUTPUT, TURN_TOTAL, Dev, make_devices
+from tests.s3_server import Side
 from tokscope.sync.snapshot import MANIFEST, SIGNATURE
 
 
-def trio(tmp_path: Path) -> tuple[Dev, Dev, Dev]:
-    """a trusts b and c; b has 2 turns, c 3, a 1; all exported."""
-    a, b, c = make_devices(tmp_path, "a", "b", "c")
+def trio(tmp_path: Path, side: Side | None = None) -> tuple[Dev, Dev, Dev]:
+    """a trusts b and c; b has 2 turns, c 3, a 1; all exported (to a folder, or to ``side``)."""
+    a, b, c = make_devices(tmp_path, "a", "b", "c", side=side)
     a.turns("sa", 1)
     b.turns("sb", 2, month=1)
     c.turns("sc", 3, month=2)
@@ -28,8 +28,8 @@ def trio(tmp_path: Path) -> tuple[Dev, Dev, Dev]:
     return a, b, c
 
 
-def test_two_devices_merge_both_ways(tmp_path: Path) -> None:
-    a, b = make_devices(tmp_path, "a", "b")
+def test_two_devices_merge_both_ways(tmp_path: Path, side: Side) -> None:
+    a, b = make_devices(tmp_path, "a", "b", side=side)
     a.turns("sa", 4, month=1)
     b.turns("sb", 3, month=2)
     a.ok("export")
@@ -51,8 +51,8 @@ def test_two_devices_merge_both_ways(tmp_path: Path) -> None:
     assert months == {"2026-01-15": 4, "2026-02-15": 3}
 
 
-def test_three_devices_and_the_local_ledger_is_live(tmp_path: Path) -> None:
-    a, b, _c = trio(tmp_path)
+def test_three_devices_and_the_local_ledger_is_live(tmp_path: Path, side: Side) -> None:
+    a, b, _c = trio(tmp_path, side)
     assert {k: v["turns"] for k, v in a.by_device().items()} == {"a": 1, "b": 2, "c": 3}
     # a's own new turns count at once (its live ledger), without an export
     a.turns("sa", 2, start=1)
@@ -66,9 +66,9 @@ def test_three_devices_and_the_local_ledger_is_live(tmp_path: Path) -> None:
     assert [statuses[n]["status"] for n in "abc"] == ["this device", "merged", "merged"]
 
 
-def test_duplicate_events_count_once(tmp_path: Path) -> None:
+def test_duplicate_events_count_once(tmp_path: Path, side: Side) -> None:
     """The same transcript on two devices (a synced ~/.claude): its turns are counted once, for this device."""
-    a, b, c = make_devices(tmp_path, "a", "b", "c")
+    a, b, c = make_devices(tmp_path, "a", "b", "c", side=side)
     for dev in (a, b, c):
         dev.turns("shared-session", 4)
     b.turns("only-b", 1)
@@ -83,7 +83,7 @@ def test_duplicate_events_count_once(tmp_path: Path) -> None:
     b.ok("devices", "trust", "c")
     assert {k: v["turns"] for k, v in b.by_device().items()} == {"b": 5, "c": 2}
     # among remote devices only: the first by id keeps the shared turns
-    d = Dev(tmp_path, tmp_path / "shared", "d")
+    d = Dev(tmp_path, tmp_path / "shared", "d", side)
     d.ok("devices", "trust", "b")
     d.ok("devices", "trust", "c")
     rows = {k: v["turns"] for k, v in d.by_device().items()}
@@ -99,13 +99,25 @@ def flip_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def flip_object(dev: Dev, name: str) -> None:
+    """One bit of ``name`` in ``dev``'s folder or prefix flipped, behind tokscope's back."""
+    data = bytearray(dev.side.read(dev.id, name))
+    data[len(data) // 2] ^= 0x01
+    dev.side.write(dev.id, name, bytes(data))
+
+
 def month_file(dev: Dev) -> Path:
-    return dev.folder / json.loads((dev.folder / MANIFEST).read_bytes())["files"][0]["name"]
+    return dev.folder / month_name(dev)
+
+
+def month_name(dev: Dev) -> str:
+    """The first month file ``dev``'s manifest lists."""
+    return json.loads(dev.side.read(dev.id, MANIFEST))["files"][0]["name"]
 
 
 def edit_manifest(dev: Dev) -> None:
-    path = dev.folder / MANIFEST
-    path.write_bytes(path.read_bytes().replace(b'"rows": 2', b'"rows": 20'))
+    data = dev.side.read(dev.id, MANIFEST)
+    dev.side.write(dev.id, MANIFEST, data.replace(b'"rows": 2', b'"rows": 20'))
 
 
 def swap_key(dev: Dev) -> None:
@@ -116,51 +128,45 @@ def swap_key(dev: Dev) -> None:
 
 def replay_older(dev: Dev, a: Dev) -> None:
     """a has accepted b's newer snapshot; then b's older (validly signed) manifest reappears."""
-    old = {p.name: p.read_bytes() for p in dev.folder.iterdir()}
+    old = {name: dev.side.read(dev.id, name) for name in dev.side.names(dev.id)}
     dev.turns("sb", 1, month=1, start=2)
     dev.ok("export")
     assert a.by_device()["b"]["turns"] == 3  # accepted the newer one
     for name, data in old.items():
-        (dev.folder / name).write_bytes(data)
+        dev.side.write(dev.id, name, data)
 
 
 def truncate_under_older_manifest(dev: Dev, a: Dev) -> None:
     """b exports again, but the folder ends up with the older (validly signed, last accepted here) manifest
     and that manifest's file cut short, as a sync tool that stopped half-way leaves it."""
-    old = {name: (dev.folder / name).read_bytes() for name in (MANIFEST, SIGNATURE)}
-    path = month_file(dev)
+    old = {name: dev.side.read(dev.id, name) for name in (MANIFEST, SIGNATURE)}
+    name = month_name(dev)
     dev.turns("sb", 1, month=1, start=2)
     dev.ok("export")
-    assert month_file(dev) != path and path.exists()  # the newer snapshot has its own file
-    for name, data in old.items():
-        (dev.folder / name).write_bytes(data)
-    path.write_bytes(path.read_bytes()[:100])
+    assert month_name(dev) != name and name in dev.side.names(dev.id)  # the newer snapshot has its own file
+    for manifest_name, data in old.items():
+        dev.side.write(dev.id, manifest_name, data)
+    dev.side.write(dev.id, name, dev.side.read(dev.id, name)[:100])
 
 
 def drop_signature(dev: Dev) -> None:
-    (dev.folder / SIGNATURE).unlink()
+    dev.side.delete(dev.id, SIGNATURE)
 
 
 def mismatched_signature(dev: Dev) -> None:
     """manifest.sig of the next export arrived, manifest.json not yet."""
-    old_manifest = (dev.folder / MANIFEST).read_bytes()
+    old_manifest = dev.side.read(dev.id, MANIFEST)
     dev.turns("sb", 1, month=1, start=2)
     dev.ok("export")
-    (dev.folder / MANIFEST).write_bytes(old_manifest)
+    dev.side.write(dev.id, MANIFEST, old_manifest)
 
 
 def missing_file(dev: Dev) -> None:
-    month_file(dev).unlink()
-
-
-def copied_into_other_folder(dev: Dev) -> None:
-    """b's snapshot copied under another id, which a then trusts: the manifest names b, not that folder."""
-    shutil.rmtree(dev.folder)
-    dev.ok("export")
+    dev.side.delete(dev.id, month_name(dev))
 
 
 REFUSALS = {
-    "flipped byte": (lambda b, a: flip_byte(month_file(b)), "tampered: events-"),
+    "flipped byte": (lambda b, a: flip_object(b, month_name(b)), "tampered: events-"),
     "edited manifest": (lambda b, a: edit_manifest(b), "tampered: the signature does not match"),
     "swapped key": (lambda b, a: swap_key(b), "impersonation: signed with key"),
     "older manifest replayed": (replay_older, "rolled back: sequence"),
@@ -171,8 +177,8 @@ REFUSALS = {
 
 
 @pytest.mark.parametrize("case", list(REFUSALS))
-def test_each_refusal_keeps_the_other_devices(tmp_path: Path, case: str) -> None:
-    a, b, c = trio(tmp_path)
+def test_each_refusal_keeps_the_other_devices(tmp_path: Path, case: str, side: Side) -> None:
+    a, b, c = trio(tmp_path, side)
     assert {k: v["turns"] for k, v in a.by_device().items()} == {"a": 1, "b": 2, "c": 3}
     damage, reason = REFUSALS[case]
     damage(b, a)
@@ -187,14 +193,14 @@ def test_each_refusal_keeps_the_other_devices(tmp_path: Path, case: str) -> None
     assert {d["id"]: d for d in a.json("devices")}[c.id]["status"] == "merged"
 
 
-def test_impersonating_this_device_is_refused(tmp_path: Path) -> None:
-    a, b, _c = trio(tmp_path)
+def test_impersonating_this_device_is_refused(tmp_path: Path, side: Side) -> None:
+    a, b, _c = trio(tmp_path, side)
     # someone writes a snapshot into a's folder with another key
-    shutil.rmtree(a.folder)
-    shutil.copytree(b.folder, a.folder)
-    manifest = json.loads((a.folder / MANIFEST).read_bytes())
+    side.remove_device(a.id)
+    side.copy_device(b.id, a.id)
+    manifest = json.loads(side.read(a.id, MANIFEST))
     manifest["device_id"] = a.id
-    (a.folder / MANIFEST).write_text(json.dumps(manifest))
+    side.write(a.id, MANIFEST, json.dumps(manifest).encode())
     listing = a.json("devices")
     assert listing[0]["status"] == "this device" and listing[0]["id"] == a.id
     refused = [d for d in listing if d["status"] == "refused"]
@@ -203,20 +209,20 @@ def test_impersonating_this_device_is_refused(tmp_path: Path) -> None:
     assert {k: v["turns"] for k, v in a.by_device().items()} == {"a": 1, "b": 2, "c": 3}
 
 
-def test_manifest_in_a_foreign_folder_is_refused(tmp_path: Path) -> None:
-    a, b, _c = trio(tmp_path)
-    stranger = tmp_path / "shared" / str(uuid.uuid4())
-    shutil.copytree(b.folder, stranger)
+def test_manifest_in_a_foreign_folder_is_refused(tmp_path: Path, side: Side) -> None:
+    a, b, _c = trio(tmp_path, side)
+    stranger = str(uuid.uuid4())
+    side.copy_device(b.id, stranger)
     statuses = {d["id"]: d for d in a.json("devices")}
-    assert statuses[stranger.name]["status"] == "refused"
-    assert "manifest names device" in statuses[stranger.name]["reason"]
-    code, _, err = a.cli("devices", "trust", stranger.name)
+    assert statuses[stranger]["status"] == "refused"
+    assert "manifest names device" in statuses[stranger]["reason"]
+    code, _, err = a.cli("devices", "trust", stranger)
     assert code == 1 and "manifest names device" in err
     assert {k: v["turns"] for k, v in a.by_device().items()} == {"a": 1, "b": 2, "c": 3}
 
 
-def test_untrusted_device_is_listed_not_merged(tmp_path: Path) -> None:
-    a, b, c = make_devices(tmp_path, "a", "b", "c")
+def test_untrusted_device_is_listed_not_merged(tmp_path: Path, side: Side) -> None:
+    a, b, c = make_devices(tmp_path, "a", "b", "c", side=side)
     b.turns("sb", 2)
     c.turns("sc", 3)
     b.ok("export")
@@ -284,8 +290,8 @@ def test_other_versions_columns_are_adapted(tmp_path: Path) -> None:
     assert row["turns"] == 2 and row["input"] == 2 * TURN_INPUT and row["reasoning"] == 0
 
 
-def test_untrusted_device_with_a_bad_signature_offers_no_key_to_pin(tmp_path: Path) -> None:
-    a, b = make_devices(tmp_path, "a", "b")
+def test_untrusted_device_with_a_bad_signature_offers_no_key_to_pin(tmp_path: Path, side: Side) -> None:
+    a, b = make_devices(tmp_path, "a", "b", side=side)
     b.turns("sb", 2)
     b.ok("export")
     edit_manifest(b)
@@ -315,27 +321,27 @@ def test_a_byte_flipped_behind_the_hash_cache_is_still_caught(tmp_path: Path) ->
     assert {r["device_name"]: r["turns"] for r in json.loads(out)["rows"]} == {"a": 1, "c": 3}
 
 
-def test_half_synced_newest_snapshot_falls_back_to_the_last_good_one(tmp_path: Path) -> None:
+def test_half_synced_newest_snapshot_falls_back_to_the_last_good_one(tmp_path: Path, side: Side) -> None:
     """A sync tool delivers files in any order: until the newest snapshot is whole, the last one merged stands in."""
-    a, b, _c = trio(tmp_path)
+    a, b, _c = trio(tmp_path, side)
     assert a.by_device()["b"]["turns"] == 2  # a has merged b's first snapshot
-    first = json.loads((b.folder / MANIFEST).read_bytes())["sequence"]
+    first = json.loads(side.read(b.id, MANIFEST))["sequence"]
     # the new manifest arrived, its new month file not yet
     b.turns("sb", 4, month=3, start=2)
     b.ok("export")
-    new_month = b.folder / json.loads((b.folder / MANIFEST).read_bytes())["files"][-1]["name"]
-    parked = tmp_path / new_month.name
-    new_month.rename(parked)
+    new_month = json.loads(side.read(b.id, MANIFEST))["files"][-1]["name"]
+    parked = side.read(b.id, new_month)
+    side.delete(b.id, new_month)
     code, out, err = a.cli("report", "--by", "device", "--period", "all", "--format", "json")
     assert code == 0
     assert {r["device_name"]: r["turns"] for r in json.loads(out)["rows"]} == {"a": 1, "b": 2, "c": 3}
     assert (
-        f"newest snapshot half-synced: {new_month.name} is missing; merged the last good one (sequence {first})" in err
+        f"newest snapshot half-synced: {new_month} is missing; merged the last good one (sequence {first})" in err
     )
     status = {d["name"]: d for d in a.json("devices")}["b"]
     assert status["status"] == "merged" and "last good" in status["reason"]
     # the file arrives: the newest snapshot is merged, no footnote
-    parked.rename(new_month)
+    side.write(b.id, new_month, parked)
     code, out, err = a.cli("report", "--by", "device", "--period", "all", "--format", "json")
     assert {r["device_name"]: r["turns"] for r in json.loads(out)["rows"]} == {"a": 1, "b": 6, "c": 3}  # 2 + 4
     assert err == ""
@@ -346,8 +352,8 @@ def test_half_synced_newest_snapshot_falls_back_to_the_last_good_one(tmp_path: P
     assert "half-synced: manifest.sig belongs to another export; merged the last good one" in err
 
 
-def test_no_fallback_without_a_good_snapshot_or_for_tampering(tmp_path: Path) -> None:
-    a, b = make_devices(tmp_path, "a", "b")
+def test_no_fallback_without_a_good_snapshot_or_for_tampering(tmp_path: Path, side: Side) -> None:
+    a, b = make_devices(tmp_path, "a", "b", side=side)
     b.turns("sb", 2)
     b.ok("export")
     a.ok("devices", "trust", "b")
@@ -356,6 +362,6 @@ def test_no_fallback_without_a_good_snapshot_or_for_tampering(tmp_path: Path) ->
     assert "not merged: half-synced" in err and json.loads(out)["rows"] == []
     b.ok("export")  # b restores its snapshot (its ledger still has the events)
     assert a.by_device()["b"]["turns"] == 2
-    flip_byte(month_file(b))  # tampering is refused even though a good snapshot was merged before
+    flip_object(b, month_name(b))  # tampering is refused even though a good snapshot was merged before
     code, out, err = a.cli("report", "--by", "device", "--period", "all", "--format", "json")
     assert code == 0 and "not merged: tampered" in err and json.loads(out)["rows"] == []

@@ -152,15 +152,15 @@ KILLER = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    from tokscope.sync import snapshot
-    real = snapshot._publish
+    from tokscope.sync import store
+    real = store._publish
     def dying(path, data):
         if path.name.startswith("events-"):
             tmp = path.with_name("." + path.name + ".dying.tmp")
             tmp.write_bytes(data[: len(data) // 2])  # half a file, then the process dies
             os._exit(9)
         real(path, data)
-    snapshot._publish = dying
+    store._publish = dying
     from tokscope.cli import main
     main(["export", "--no-scan"])
     """

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from tokscope import paths
+from tokscope.sync.location import S3Location, parse_shared
 from tokscope.timezone import valid_tz
 
 
@@ -19,8 +20,8 @@ class Config(NamedTuple):
     A NamedTuple, not a dataclass: the statusline reads it on every call, and ``dataclasses``
     imports ``inspect`` (about 8 ms)."""
 
-    shared_folder: Path | None = None
-    """Folder synced between devices (``TOKSCOPE_SHARED``, ``--shared``)."""
+    shared_folder: Path | S3Location | None = None
+    """Folder synced between devices, or an ``s3://bucket/prefix`` (``TOKSCOPE_SHARED``, ``--shared``)."""
     timezone: str | None = None
     """IANA zone for day buckets (``TOKSCOPE_TZ``, ``--tz``); local when unset."""
     readers: tuple[str, ...] = ()
@@ -59,7 +60,7 @@ def load(path: Path | None = None) -> Config:
             data = _parse(text)
         except ValueError as exc:  # tomllib.TOMLDecodeError
             errors.append(f"{path}: {exc}")
-    shared = _setting("TOKSCOPE_SHARED", data, "shared_folder", str, path, errors)
+    shared = _shared(_setting("TOKSCOPE_SHARED", data, "shared_folder", str, path, errors), path, errors)
     tz = _setting("TOKSCOPE_TZ", data, "timezone", str, path, errors)
     if tz and not valid_tz(tz):
         where = "TOKSCOPE_TZ" if os.environ.get("TOKSCOPE_TZ") else f"{path}: timezone"
@@ -70,7 +71,7 @@ def load(path: Path | None = None) -> Config:
     debounce = 30.0 if debounce is None or isinstance(debounce, bool) or debounce < 0 else debounce
     known = {"shared_folder", "timezone", "readers", "export_debounce"}
     return Config(
-        shared_folder=Path(shared).expanduser() if shared else None,
+        shared_folder=shared,
         timezone=tz if isinstance(tz, str) and tz else None,
         readers=readers,
         export_debounce=float(debounce),
@@ -113,6 +114,18 @@ def _setting(env: str | None, data: dict, key: str, kind: type | Any, path: Path
         errors.append(f"{path}: {key} = {value!r}: expected {wanted}, got {type(value).__name__}; ignored")
         return None
     return value
+
+
+def _shared(value: str | None, path: Path, errors: list[str]) -> Path | S3Location | None:
+    """The ``shared_folder`` setting: a folder, or ``s3://bucket/prefix``; a malformed one is reported and unset."""
+    if not value:
+        return None
+    try:
+        return parse_shared(value)
+    except ValueError as exc:
+        where = "TOKSCOPE_SHARED" if os.environ.get("TOKSCOPE_SHARED") else f"{path}: shared_folder"
+        errors.append(f"{where}: {exc}; no shared location used")
+        return None
 
 
 def _readers(value: str | list | None, path: Path, errors: list[str]) -> tuple[str, ...]:

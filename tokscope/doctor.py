@@ -139,9 +139,18 @@ def shared_section() -> dict[str, Any]:
     folder = settings.shared_folder
     if folder is None:
         return {"status": "ok", "path": None, "note": "no shared folder set: this device only (README: two machines)"}
-    exists = folder.is_dir()
-    writable = exists and os.access(folder, os.W_OK | os.X_OK)
+    if isinstance(folder, Path):
+        exists = folder.is_dir()
+        writable = exists and os.access(folder, os.W_OK | os.X_OK)
+    else:  # s3://: listed now; a write is tried by the next export, not here
+        from tokscope.sync.store import S3Store
+
+        bucket = S3Store(folder)
+        exists = bucket.reachable()
+        writable = exists
     out: dict[str, Any] = {"path": str(folder), "exists": exists, "writable": writable, "devices": []}
+    if not isinstance(folder, Path) and not exists:
+        out["error"] = bucket.offline
     if exists:
         from tokscope.usage import load_usage
 

@@ -26,6 +26,7 @@ from tokscope import paths
 from tokscope.format import age, countdown, iso_utc
 from tokscope.fsutil import atomic_write_with, locked
 from tokscope.readers.base import QuotaSample, same_reset
+from tokscope.sync.location import S3Location
 
 FILE_NAME = "quota.msgpack"
 #: The ledger's lock (``scan_state.LOCK_NAME``): the scan records under it, so a tidy never meets a write.
@@ -317,7 +318,7 @@ def from_manifest(entries: Any, device_id: str, now_us: int) -> list[QuotaSample
 
 
 def gather(
-    shared: Path | None = None, root: Path | None = None, from_config: bool = True
+    shared: Path | S3Location | None = None, root: Path | None = None, from_config: bool = True
 ) -> tuple[list[QuotaSample], dict[str, str]]:
     """This device's readings, and those of the trusted devices in the shared folder whose signed
     snapshot verifies, with those devices' names. Without ``shared``, the configured folder

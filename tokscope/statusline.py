@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tokscope import __version__, marshal_file, paths, scan_seal
+from tokscope.sync.location import S3Location, s3_cache_dir
 
 FILE_NAME = "statusline.msgpack"
 #: Answers kept (one per period / timezone / day asked for).
@@ -38,7 +39,7 @@ def ledger_mark() -> list[Any]:
     return [list(scan_seal.state_mark(ledger)), _files_in(ledger / "events")]
 
 
-def fingerprint(shared: Path | None) -> list[Any]:
+def fingerprint(shared: Path | S3Location | None) -> list[Any]:
     """What the report's answer depends on, as stats."""
     parts: list[Any] = [
         __version__,
@@ -47,7 +48,9 @@ def fingerprint(shared: Path | None) -> list[Any]:
         _files_in(paths.data_dir()),
         _files_in(paths.cache_dir()),
     ]
-    if shared is not None:
+    if isinstance(shared, S3Location):  # no network here: what the last listing of the bucket saw
+        parts.append(scan_seal.mark(s3_cache_dir(shared) / "index.json"))
+    elif shared is not None:
         parts.append(scan_seal.mark(shared))
         try:
             with os.scandir(shared) as entries:
@@ -84,7 +87,7 @@ def cached(key: str, current: list[Any]) -> dict[str, Any] | None:
     return None
 
 
-def store(key: str, mark: list[Any], totals: dict[str, Any], shared: Path | None) -> None:
+def store(key: str, mark: list[Any], totals: dict[str, Any], shared: Path | S3Location | None) -> None:
     """Keep ``totals`` for ``key`` with the fingerprint of now, unless a scan wrote while they were
     computed (``mark`` is ``ledger_mark()`` from before: another process may have scanned meanwhile).
     The fingerprint is taken after, as computing the answer may itself write trust or cache files."""

@@ -17,6 +17,7 @@ from tokscope.config import Config
 from tokscope.events import EVENT_SCHEMA
 from tokscope.ledger import Ledger
 from tokscope.sync.identity import Device, load_device
+from tokscope.sync.location import S3Location
 
 
 @dataclass
@@ -48,7 +49,7 @@ def load_usage(
     settings: Config,
     *,
     ledger: Ledger | None = None,
-    shared: Path | None = None,
+    shared: Path | S3Location | None = None,
     prices: Path | None = None,
 ) -> Usage:
     """This device's events, merged with trusted devices' snapshots, priced.

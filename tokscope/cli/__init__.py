@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tokscope import __version__
-from tokscope.cli.common import print_errors, run_scan
+from tokscope.cli.common import SHARED_METAVAR, print_errors, run_scan, shared_location
 
 if TYPE_CHECKING:
     from datetime import date
@@ -165,7 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-scan", action="store_true", help="report the ledger as it is, without scanning")
     p.add_argument("--prices", type=Path, metavar="FILE", help="price overrides (TOML, USD per million tokens)")
     p.add_argument("--device", type=_csv_list, default=[], help="only these devices: ids or names (comma list)")
-    p.add_argument("--shared", type=Path, metavar="DIR", help="the shared folder to merge (overrides config and env)")
+    p.add_argument(
+        "--shared",
+        type=shared_location,
+        metavar=SHARED_METAVAR,
+        help="the shared folder (or s3://bucket/prefix) to merge (overrides config and env)",
+    )
     p.add_argument(
         "--energy",
         action="store_true",

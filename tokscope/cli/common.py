@@ -91,3 +91,19 @@ def print_errors(summary: Any, limit: int = 20) -> None:
         print(f"tokscope: warning: {message}", file=sys.stderr)
     if len(summary.errors) > limit:
         print(f"tokscope: warning: … and {len(summary.errors) - limit} more", file=sys.stderr)
+
+
+def shared_location(text: str) -> Any:
+    """The ``--shared`` value: a folder path or ``s3://bucket/prefix`` (an argparse ``type``)."""
+    import argparse
+
+    from tokscope.sync.location import parse_shared
+
+    try:
+        return parse_shared(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+#: ``--shared``'s metavar wherever the flag is.
+SHARED_METAVAR = "DIR|s3://BUCKET/PREFIX"

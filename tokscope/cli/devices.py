@@ -8,18 +8,26 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tokscope.cli.common import SHARED_METAVAR, shared_location
+
 if TYPE_CHECKING:
     import polars as pl
 
+    from tokscope.sync.location import S3Location
     from tokscope.usage import Usage
 
-SHARED_HELP = "the folder synced between devices (overrides shared_folder in config.toml and TOKSCOPE_SHARED)"
+SHARED_HELP = (
+    "the folder synced between devices, or s3://bucket/prefix (overrides shared_folder in config.toml and "
+    "TOKSCOPE_SHARED)"
+)
 
 
 def shared_parent() -> argparse.ArgumentParser:
     """A parent parser adding ``--shared DIR`` (absent from the namespace unless given)."""
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--shared", type=Path, metavar="DIR", default=argparse.SUPPRESS, help=SHARED_HELP)
+    parent.add_argument(
+        "--shared", type=shared_location, metavar=SHARED_METAVAR, default=argparse.SUPPRESS, help=SHARED_HELP
+    )
     return parent
 
 
@@ -66,11 +74,11 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_export)
 
 
-def shared_folder(args: argparse.Namespace) -> Path | None:
+def shared_folder(args: argparse.Namespace) -> Path | S3Location | None:
     """``--shared`` if given, else the configured shared folder (config.toml / ``TOKSCOPE_SHARED``)."""
     given = getattr(args, "shared", None)
     if given is not None:
-        return Path(given).expanduser()
+        return given
     from tokscope import config
 
     return config.load().shared_folder
@@ -254,7 +262,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     shared = shared_folder(args)
     if shared is None:
         return _error(NO_SHARED)
-    if not shared.is_dir():
+    if isinstance(shared, Path) and not shared.is_dir():
         return _error(f"shared folder {shared} does not exist (create it, or point --shared at the synced folder)")
     if not args.no_scan:
         from tokscope.cli.common import print_errors, run_scan

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tokscope.cli.common import print_errors, run_scan
+from tokscope.cli.common import SHARED_METAVAR, print_errors, run_scan, shared_location
 
 #: CSV columns, in order (the JSON row's fields).
 CSV_FIELDS = (
@@ -40,7 +40,12 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--no-scan", action="store_true", help="do not scan first")
-    p.add_argument("--shared", type=Path, metavar="DIR", help="the shared folder to merge (overrides config and env)")
+    p.add_argument(
+        "--shared",
+        type=shared_location,
+        metavar=SHARED_METAVAR,
+        help="the shared folder (or s3://bucket/prefix) to merge (overrides config and env)",
+    )
     p.set_defaults(func=cmd_limits)
 
 

@@ -25,6 +25,10 @@ half-synced (a sync tool delivers files in any order), the last snapshot merged
 from it (manifest and signature kept in the data dir) is verified again and, if
 its files are still there, stands in, with a footnote.
 
+The device folders are read through ``store``: a shared folder, or an ``s3://`` bucket prefix
+listed once per merge, whose objects are fetched only when their ETag changed (a bucket that
+cannot be reached: the last listing and the cached copies, verified again, with a note).
+
 Events are concatenated (this device first, then the others by id) and
 duplicate ``(client, event_key)`` pairs are dropped, the first kept. Finding
 duplicates among 10 M keys is the costly part, so the sorted key hashes of the
@@ -42,7 +46,6 @@ import io
 import json
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -61,6 +64,7 @@ from tokscope.limits import MAX_SEQUENCE
 from tokscope.sync.identity import Device, decode_key, fingerprint, verify
 from tokscope.sync.snapshot import FORMAT, MANIFEST, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, SIGNATURE, is_month_file
 from tokscope.sync.snapshot_check import Checked, check_file
+from tokscope.sync.store import FolderStore, S3Store, Shared, Store, open_store
 from tokscope.sync.trust import (
     TrustedDevice,
     TrustError,
@@ -136,14 +140,16 @@ class DeviceStatus:
 
 @dataclass
 class Blob:
-    """One verified Parquet file, in memory."""
+    """One verified Parquet file: in memory, or (from a bucket) the verified copy in the local cache."""
 
     device_id: str
     name: str
     sha256: str
-    data: bytes
+    data: bytes | None
     schema: dict[str, pl.DataType] = field(default_factory=dict)
-    """The file's own Parquet schema."""
+    """The file's own Parquet schema (empty: not read yet)."""
+    path: Path | None = None
+    """The local copy standing for ``data`` when that is None (``store.S3Store``'s cache)."""
 
 
 @dataclass
@@ -182,61 +188,60 @@ class SnapshotRefused(Exception):
 # --- the shared folder ---------------------------------------------------------
 
 
+@dataclass
+class Source:
+    """One device's prefix in the shared location (a folder's ``<shared>/<id>``, or ``s3://…/<id>``)."""
+
+    store: Store
+    name: str
+    """The device id the prefix is named by."""
+
+    def read(self, file: str, limit: int) -> bytes:
+        return self.store.get(self.name, file, limit)
+
+    def exists(self, file: str) -> bool:
+        return file in self.store.listing(self.name)
+
+
+def device_sources(store: Store) -> list[Source]:
+    """The device prefixes of the shared location, sorted by id (conflict copies, hidden folders skipped)."""
+    return [Source(store, device_id) for device_id in store.device_ids()]
+
+
 def device_folders(shared: Path) -> list[Path]:
     """Folders of the shared folder named by a device UUID, sorted (conflict copies, hidden folders skipped)."""
-    try:
-        entries = list(shared.iterdir())
-    except OSError:
-        return []
-    out = []
-    for path in entries:
-        name = path.name
-        if name.startswith(".") or not _is_uuid(name):
-            continue
-        try:
-            if path.is_dir():
-                out.append(path)
-        except OSError:
-            continue
-    return sorted(out, key=lambda p: p.name)
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        return str(uuid.UUID(text)) == text.lower() and len(text) == 36
-    except ValueError:
-        return False
+    return [shared / device_id for device_id in FolderStore(shared).device_ids()]
 
 
 def _short(fp: str | None) -> str:
     return fp or "?"
 
 
-def _read_bounded(path: Path, limit: int) -> bytes:
+def _read_bounded(folder: Source, name: str, limit: int) -> bytes:
     """A file of the shared folder: regular files only, never more than ``limit`` bytes; raises SnapshotRefused."""
     try:
-        return read_regular(path, limit)
+        return folder.read(name, limit)
     except FileTooLarge:
-        raise SnapshotRefused(f"{path.name} is too large (over {limit:,} bytes): not a tokscope {path.name}") from None
+        raise SnapshotRefused(f"{name} is too large (over {limit:,} bytes): not a tokscope {name}") from None
     except NotRegularFile:
-        raise SnapshotRefused(f"{path.name} is not a regular file") from None
+        raise SnapshotRefused(f"{name} is not a regular file") from None
 
 
-def _read_raw(folder: Path, cached: tuple[bytes, bytes] | None = None) -> tuple[bytes, bytes | None]:
+def _read_raw(folder: Source, cached: tuple[bytes, bytes] | None = None) -> tuple[bytes, bytes | None]:
     """The bytes of manifest.json and of manifest.sig (None when absent), size-bounded, unparsed
     (from ``cached`` instead of the folder when given); raises SnapshotRefused."""
     if cached is not None:
         return cached
     try:
-        data = _read_bounded(folder / MANIFEST, MAX_MANIFEST_BYTES)
+        data = _read_bounded(folder, MANIFEST, MAX_MANIFEST_BYTES)
     except FileNotFoundError:
-        if (folder / SIGNATURE).exists():
+        if folder.exists(SIGNATURE):
             raise SnapshotRefused("half-synced: manifest.sig without manifest.json", transient=True) from None
         raise SnapshotRefused("no manifest.json (not a snapshot, or not synced yet)", transient=True) from None
     except OSError as exc:
         raise SnapshotRefused(f"cannot read manifest.json: {exc.strerror or exc}") from None
     try:
-        return data, _read_bounded(folder / SIGNATURE, MAX_SIGNATURE_BYTES)
+        return data, _read_bounded(folder, SIGNATURE, MAX_SIGNATURE_BYTES)
     except FileNotFoundError:
         return data, None
     except OSError as exc:
@@ -269,7 +274,7 @@ def _parse_signature(sig_data: bytes | None) -> tuple[dict[str, Any], bytes]:
 
 
 def _read_manifest(
-    folder: Path, cached: tuple[bytes, bytes] | None = None
+    folder: Source, cached: tuple[bytes, bytes] | None = None
 ) -> tuple[bytes, dict[str, Any], dict[str, Any], bytes, bytes]:
     """Manifest bytes and content, signature file content, raw signature and signature file bytes
     (from ``cached`` instead of the folder when given); raises SnapshotRefused."""
@@ -280,7 +285,7 @@ def _read_manifest(
     return data, manifest, sig, raw_sig, sig_data
 
 
-def _manifest_status(folder: Path, manifest: dict[str, Any]) -> DeviceStatus:
+def _manifest_status(folder: Source, manifest: dict[str, Any]) -> DeviceStatus:
     key = manifest.get("public_key")
     try:
         fp: str | None = fingerprint(decode_key(key))
@@ -302,7 +307,7 @@ def _manifest_status(folder: Path, manifest: dict[str, Any]) -> DeviceStatus:
     )
 
 
-def _own_key(folder: Path, manifest: dict[str, Any]) -> bytes:
+def _own_key(folder: Source, manifest: dict[str, Any]) -> bytes:
     """The public key a manifest carries, if it names its own folder's device (else refused)."""
     if manifest.get("device_id") != folder.name:
         raise SnapshotRefused(f"manifest names device {manifest.get('device_id')!r}, not its folder's")
@@ -323,7 +328,7 @@ def _check_signature(data: bytes, manifest: dict[str, Any], sig: dict[str, Any],
     raise SnapshotRefused("tampered: the signature does not match manifest.json")
 
 
-def read_signed_manifest(folder: Path) -> dict[str, Any]:
+def read_signed_manifest(folder: Source) -> dict[str, Any]:
     """The manifest of ``folder``, checked against its own key (no trust involved); raises ``SnapshotRefused``.
 
     What ``devices trust`` pins: a snapshot that its own key signed, naming its own folder.
@@ -477,12 +482,14 @@ def _pool() -> ThreadPoolExecutor:
 
 @dataclass
 class _Read:
-    """One listed file as read: its bytes (None when its size was wrong: it is not read at all)."""
+    """One listed file as read: its bytes (None when its size was wrong: it is not read at all; or
+    when ``path``, a verified local copy, stands for them)."""
 
     size: int
     data: bytes | None = None
     stat_key: list[int] = field(default_factory=list)
     intact: bool = False
+    path: Path | None = None
 
 
 def _read_one(path: Path, cached: list[Any] | None, want_sha: str, want_size: int) -> _Read | OSError:
@@ -519,11 +526,11 @@ class Verified:
         self.checked = Checked()
         """Files whose values passed the checks (``snapshot_check``)."""
 
-    def get(self, path: Path) -> list[Any] | None:
-        return self.new.get(str(path)) or self.old.get(str(path))
+    def get(self, key: str) -> list[Any] | None:
+        return self.new.get(key) or self.old.get(key)
 
-    def put(self, path: Path, entry: list[Any]) -> None:
-        self.new[str(path)] = entry
+    def put(self, key: str, entry: list[Any]) -> None:
+        self.new[key] = entry
 
     def save(self) -> None:
         self.checked.save()
@@ -559,13 +566,65 @@ def _wanted_files(manifest: dict[str, Any]) -> list[tuple[str, str, int]]:
     return wanted
 
 
-def _read_files(folder: Path, manifest: dict[str, Any], verified: Verified) -> list[Blob]:
+def _read_s3(folder: Source, name: str, cached: list[Any] | None, want_sha: str, want_size: int) -> _Read | OSError:
+    """A listed object of the listed size. When the verified cache vouches for the local copy (same
+    ETag as listed, same file since it was hashed) it is not read now (``path``); else it is read from
+    the local copy (or fetched, when its ETag changed) and hashed."""
+    store = folder.store
+    assert isinstance(store, S3Store)
+    info = store.listing(folder.name).get(name)
+    if info is None:
+        return FileNotFoundError(2, "not in the bucket", store.key(folder.name, name))
+    if info.size != want_size:
+        return _Read(size=info.size)
+    local = store.cached_path(folder.name, name)
+    if cached is not None and cached[-1] == want_sha and store.cached_etag(folder.name, name) == info.etag:
+        with contextlib.suppress(OSError):
+            st = local.stat()
+            stat_key = [*_stat_key(st), info.etag]
+            if st.st_size == want_size and cached[:-1] == stat_key:
+                return _Read(want_size, None, stat_key, True, path=local)
+    try:
+        data = store.get(folder.name, name, want_size)
+    except OSError as exc:
+        return exc
+    if len(data) != want_size:
+        return _Read(size=len(data))
+    try:
+        stat_key = [*_stat_key(local.stat()), info.etag]
+    except OSError:
+        stat_key = []  # no local copy: hashed every time
+    intact = hashlib.sha256(data).hexdigest() == want_sha
+    return _Read(want_size, data, stat_key, intact, path=local if stat_key else None)
+
+
+def _load_copy(path: Path, name: str, want_sha: str) -> bytes:
+    """The bytes of a verified local copy, hashed again as they are read; raises SnapshotRefused."""
+    try:
+        data = read_regular(path, MAX_FILE_BYTES)
+    except OSError as exc:
+        raise SnapshotRefused(f"cannot read the cached copy of {name}: {exc.strerror or exc}") from None
+    if hashlib.sha256(data).hexdigest() != want_sha:
+        raise SnapshotRefused(f"the cached copy of {name} changed since it was verified", transient=True)
+    return data
+
+
+def _read_listed(folder: Source, name: str, verified: Verified, want_sha: str, want_size: int) -> _Read | OSError:
+    key = folder.store.key(folder.name, name)
+    if isinstance(folder.store, S3Store):
+        return _read_s3(folder, name, verified.get(key), want_sha, want_size)
+    return _read_one(Path(key), verified.get(key), want_sha, want_size)
+
+
+def _read_files(folder: Source, manifest: dict[str, Any], verified: Verified) -> list[Blob]:
     wanted = _wanted_files(manifest)
     rows = {e["name"]: e.get("rows") for e in manifest["files"]}
     listed = sum(r for r in rows.values() if isinstance(r, int))
     if isinstance(manifest.get("rows"), int) and manifest["rows"] != listed:
         raise SnapshotRefused(f"invalid snapshot: manifest.json says {manifest['rows']:,} rows, its files {listed:,}")
-    results = list(_pool().map(lambda w: _read_one(folder / w[0], verified.get(folder / w[0]), w[1], w[2]), wanted))
+    if isinstance(folder.store, S3Store):  # over the network: many at a time
+        folder.store.prefetch([(folder.name, name, size) for name, _sha, size in wanted])
+    results = list(_pool().map(lambda w: _read_listed(folder, w[0], verified, w[1], w[2]), wanted))
     blobs: list[Blob] = []
     now_us = int(time.time() * 1_000_000)
     for (name, want_sha, want_size), result in zip(wanted, results, strict=True):
@@ -575,31 +634,42 @@ def _read_files(folder: Path, manifest: dict[str, Any], verified: Verified) -> l
             raise SnapshotRefused(f"{name} is not a regular file")
         if isinstance(result, OSError):
             raise SnapshotRefused(f"cannot read {name}: {result.strerror or result}")
-        if result.data is None and result.size < want_size:
+        if result.data is None and result.path is None and result.size < want_size:
             raise SnapshotRefused(f"half-synced: {name} has {result.size:,} of {want_size:,} bytes", transient=True)
-        if result.data is None:
+        if result.data is None and result.path is None:
             raise SnapshotRefused(f"tampered: {name} has {result.size:,} bytes, not the {want_size:,} listed")
         if not result.intact:
             raise SnapshotRefused(f"tampered: {name} does not match its SHA-256 in the manifest")
-        verified.put(folder / name, [*result.stat_key, want_sha])
+        if result.stat_key:
+            verified.put(folder.store.key(folder.name, name), [*result.stat_key, want_sha])
         data = result.data
+        schema: dict[str, pl.DataType] = {}
         try:
-            schema = dict(pl.read_parquet_schema(io.BytesIO(data)))
             if not verified.checked.passed(want_sha):
+                if data is None and result.path is not None:
+                    data = _load_copy(result.path, name, want_sha)
+                assert data is not None
+                schema = dict(pl.read_parquet_schema(io.BytesIO(data)))
                 problem = check_file(name, data, schema, rows.get(name), now_us)
                 if problem is not None:
                     raise SnapshotRefused(f"invalid snapshot: {problem}")
                 verified.checked.add(want_sha)
+            elif data is not None and result.path is None:
+                schema = dict(pl.read_parquet_schema(io.BytesIO(data)))
         except SnapshotRefused:
             raise
         except Exception as exc:  # polars raises several types for a bad file
             raise SnapshotRefused(f"unreadable {name}: {exc}") from None
-        blobs.append(Blob(device_id=folder.name, name=name, sha256=want_sha, data=data, schema=schema))
+        if result.path is not None:  # a bucket's object: its verified local copy stands in (not held in memory)
+            data = None
+        blobs.append(
+            Blob(device_id=folder.name, name=name, sha256=want_sha, data=data, schema=schema, path=result.path)
+        )
     return blobs
 
 
 def inspect_folder(
-    folder: Path,
+    folder: Source,
     local: Device,
     local_key: str | None,
     trusted: dict[str, TrustedDevice],
@@ -641,7 +711,7 @@ def inspect_folder(
 
 
 def _inspect(
-    folder: Path,
+    folder: Source,
     local: Device,
     local_key: str | None,
     pinned: TrustedDevice | None,
@@ -714,8 +784,28 @@ def _inspect(
         raise
 
 
+def store_notes(store: S3Store) -> list[str]:
+    """What to say about a bucket that could not be listed: the copy used instead, and its age."""
+    store.reachable()
+    if store.offline is None:
+        return []
+    if store.listed_at is None:
+        return [f"{OFFLINE_NOTE}{store.offline}; no copy verified before: showing this device only"]
+    from datetime import UTC, datetime
+
+    from tokscope.format import age, iso_utc
+
+    when = iso_utc(datetime.fromtimestamp(store.listed_at, UTC))
+    ago = age(max(0, int(time.time() - store.listed_at)))
+    return [f"{OFFLINE_NOTE}{store.offline}; showing the copy verified {ago} ({when})"]
+
+
+#: How the note about an unreachable bucket begins.
+OFFLINE_NOTE = "shared location offline: "
+
+
 def scan_shared(
-    shared: Path | None,
+    shared: Shared | Store | None,
     local: Device,
     *,
     read: bool = True,
@@ -734,7 +824,14 @@ def scan_shared(
     if warnings is not None:
         warnings.extend(stores.warnings)
     verified = Verified()
-    folders = device_folders(shared) if shared is not None else []
+    store = open_store(shared) if shared is not None else None
+    folders = device_sources(store) if store is not None else []
+    if isinstance(store, S3Store):
+        if warnings is not None:
+            warnings.extend(store_notes(store))
+        # every changed manifest and signature at once, not one device after the other
+        heads = ((MANIFEST, MAX_MANIFEST_BYTES), (SIGNATURE, MAX_SIGNATURE_BYTES))
+        store.prefetch([(f.name, name, limit) for f in folders for name, limit in heads])
     local_key: str | None = None
     if any(f.name == local.id for f in folders):
         from tokscope.sync.identity import IdentityError, load_identity
@@ -750,6 +847,10 @@ def scan_shared(
             snapshots.append(Snapshot(status=status))
     if read:
         verified.save()
+    if isinstance(store, S3Store):
+        if read:
+            store.forget_unlisted()
+        store.save()
     if stores.trust_problem is not None:
         for snap in snapshots:
             if snap.status.status == UNTRUSTED:
@@ -803,7 +904,7 @@ def local_status(local: Device, rows: int | None, snapshots: Iterable[Snapshot])
 
 
 def list_devices(
-    shared: Path | None = None,
+    shared: Shared | None = None,
     *,
     local: Device | None = None,
     rows: int | None = None,
@@ -851,8 +952,10 @@ def notes_for(statuses: Iterable[DeviceStatus]) -> list[str]:
 
 def _blob_frame(blob: Blob) -> pl.LazyFrame:
     """A verified file as a LazyFrame in the event schema (missing columns null, extra ones dropped)."""
-    schema = blob.schema or pl.read_parquet_schema(io.BytesIO(blob.data))
-    source = io.BytesIO(blob.data)
+    source: io.BytesIO | Path = io.BytesIO(blob.data) if blob.data is not None else blob.path  # type: ignore[assignment]
+    schema = blob.schema or pl.read_parquet_schema(source)
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
     if dict(schema) == dict(EVENT_SCHEMA):
         frame = pl.scan_parquet(source, schema=EVENT_SCHEMA)
     else:
@@ -969,6 +1072,7 @@ def _remote_index(
         drops = DROPS_SCHEMA.to_frame()
     _index_dir().mkdir(parents=True, exist_ok=True)
     keep = {f"keys-{b.sha256}-{_cache_tag()}.arrow" for b in blobs} | {path.name, drops_path.name}
+    keep.add(_remote_path(ident).name)
     _clean_cache(keep, min_age=60.0)
     _write_cache(path, sorted_h.to_frame())
     _write_cache(drops_path, drops)  # last: its presence says the index is complete
@@ -1006,42 +1110,95 @@ def merge_events(
     ``local_token`` identifies the content of ``local`` (e.g. the ledger's segment
     files); when given, which local keys also occur remotely is cached under it.
     ``local_keys`` may give ``local``'s (client, event_key) pairs more cheaply than
-    ``local`` itself (None: not now).
+    ``local`` itself (None: not now). The remote rows, de-duplicated among themselves, are
+    cached as one file under the files' SHA-256s: a warm merge reads that, not the files.
     """
     if not blobs:
         return local
-    frames = [_blob_frame(b) for b in blobs]
-    hashes = _Hashes(blobs, frames)
     ident = _remote_ident(blobs)
+    remote = _read_remote(ident)
+    frames: list[pl.LazyFrame] | None = None
+    hashes: _Hashes | None = None
     sorted_h: pl.Series | None = None
-    drops = _read_cache(_index_dir() / f"index-{ident}-drops.arrow")
-    if drops is None:
-        sorted_h, drops = _remote_index(ident, blobs, frames, hashes)
+    if remote is None:
+        frames = [_blob_frame(b) for b in blobs]
+        hashes = _Hashes(blobs, frames)
+        drops = _read_cache(_index_dir() / f"index-{ident}-drops.arrow")
+        if drops is None:
+            sorted_h, drops = _remote_index(ident, blobs, frames, hashes)
+        remote = _write_remote(ident, frames, drops)
     token_path = _index_dir() / f"index-{ident}-ledger-{local_token}.arrow" if local_token else None
     cached = _read_cache(token_path) if token_path is not None else None
     if cached is not None:
         shared = cached["_h"]
     else:
         if sorted_h is None:
-            sorted_h, drops = _remote_index(ident, blobs, frames, hashes)
+            sorted_h = _sorted_hashes(ident, blobs, frames, hashes)
         keys = _keys_of(local, local_keys)
         shared = _shared_keys(keys, sorted_h)
         if token_path is not None:
             _forget(f"index-{ident}-ledger-*.arrow")
             _write_cache(token_path, shared.to_frame("_h"))
-    if shared.len():
-        keys = _keys_of(local, local_keys)
-        drops = pl.concat([drops, _local_wins(keys, frames, hashes, shared, ident)]).unique()
+    if shared.len():  # remote rows whose key this device's ledger holds: this device's copy wins
+        wanted = shared.implode()
+        local_hits = _keys_of(local, local_keys).filter(_hash_expr().is_in(wanted)).select(KEY).unique().collect()
+        candidate = pl.col("_h").is_in(wanted)
+        remote = pl.concat(
+            [remote.filter(~candidate), remote.filter(candidate).join(local_hits.lazy(), on=KEY, how="anti")]
+        )
+    return pl.concat([local, remote.drop("_h")], how="vertical")
+
+
+def _remote_path(ident: str) -> Path:
+    return _index_dir() / f"remote-{ident}.arrow"
+
+
+def _read_remote(ident: str) -> pl.LazyFrame | None:
+    """The cached remote rows of this file set (event schema + ``_h``), if there."""
+    path = _remote_path(ident)
+    if not path.exists():
+        return None
+    try:
+        frame = pl.scan_ipc(path)
+        if list(frame.collect_schema()) != [*EVENT_SCHEMA, "_h"]:
+            return None
+    except (OSError, pl.exceptions.PolarsError):
+        return None
+    return frame
+
+
+def _write_remote(ident: str, frames: list[pl.LazyFrame], drops: pl.DataFrame) -> pl.LazyFrame:
+    """Every remote row but the repeats among remote files, with its key hash, written as one file."""
     by_file = (
         {int(f): part["_r"] for (f,), part in drops.partition_by("_f", as_dict=True).items()} if drops.height else {}
     )
-    out = [local]
+    parts = []
     for i, frame in enumerate(frames):
         rows = by_file.get(i)
         if rows is not None:
             frame = frame.with_row_index("_r").filter(~pl.col("_r").is_in(rows.implode())).drop("_r")
-        out.append(frame)
-    return pl.concat(out, how="vertical")
+        parts.append(frame.with_columns(_hash_expr()))
+    remote = pl.concat(parts, how="vertical")
+    _index_dir().mkdir(parents=True, exist_ok=True)
+    _forget("remote-*.arrow")  # earlier file sets
+    path = _remote_path(ident)
+    with contextlib.suppress(OSError, pl.exceptions.PolarsError):  # streamed: never all rows in memory at once
+        atomic_write_with(path, lambda tmp: remote.sink_ipc(tmp), durable=False)
+    written = _read_remote(ident)
+    return written if written is not None else remote
+
+
+def _sorted_hashes(
+    ident: str, blobs: list[Blob], frames: list[pl.LazyFrame] | None, hashes: _Hashes | None
+) -> pl.Series:
+    """The sorted key hashes of every remote row (cached with the remote index)."""
+    cached = _read_cache(_index_dir() / f"index-{ident}.arrow")
+    if cached is not None and "_h" in cached.columns:
+        return cached["_h"]
+    if frames is None or hashes is None:
+        frames = [_blob_frame(b) for b in blobs]
+        hashes = _Hashes(blobs, frames)
+    return _remote_index(ident, blobs, frames, hashes)[0]
 
 
 def _keys_of(local: pl.LazyFrame, local_keys: Callable[[], pl.LazyFrame | None] | None) -> pl.LazyFrame:
@@ -1068,40 +1225,8 @@ def _forget(pattern: str, min_age: float = 60.0) -> None:
                 old.unlink(missing_ok=True)
 
 
-def _local_wins(
-    keys: pl.LazyFrame, frames: list[pl.LazyFrame], hashes: _Hashes, shared: pl.Series, ident: str
-) -> pl.DataFrame:
-    """The remote rows (``_f``, ``_r``) whose key this device's ledger also holds.
-
-    Cached by the remote file set and the colliding hashes: in a synced-logs setup the
-    same keys collide run after run.
-    """
-    digest = hashlib.sha256(shared.cast(pl.String).str.join("|").item().encode()).hexdigest()[:16]
-    path = _index_dir() / f"index-{ident}-local-{digest}.arrow"
-    cached = _read_cache(path)
-    if cached is not None:
-        return cached
-    wanted = shared.implode()
-    local_keys = keys.filter(_hash_expr().is_in(wanted)).select(KEY).unique().collect().lazy()
-    parts = [DROPS_SCHEMA.to_frame()]
-    for i, (frame, h) in enumerate(zip(frames, hashes.get(), strict=True)):
-        rows = h.is_in(wanted).arg_true()
-        if rows.len():
-            parts.append(
-                frame.with_row_index("_r")
-                .filter(pl.col("_r").is_in(rows.implode()))
-                .join(local_keys, on=KEY, how="semi")
-                .select(pl.lit(i, pl.UInt32).alias("_f"), pl.col("_r").cast(pl.UInt32))
-                .collect()
-            )
-    hits = pl.concat(parts)
-    _forget(f"index-{ident}-local-*.arrow")  # earlier collision sets
-    _write_cache(path, hits)
-    return hits
-
-
 def merge_shared(
-    local_events: pl.LazyFrame, local: Device, shared: Path | None, *, ledger: Ledger | None = None
+    local_events: pl.LazyFrame, local: Device, shared: Shared | None, *, ledger: Ledger | None = None
 ) -> MergeResult:
     """Merge ``shared``'s trusted snapshots into ``local_events``: the merge step of ``load_usage``.
 
@@ -1116,7 +1241,8 @@ def merge_shared(
     snapshots = scan_shared(shared, local, read=True, record=True, warnings=warnings)
     blobs = [b for s in snapshots if s.status.status == MERGED for b in s.blobs]
     devices = [s.status for s in snapshots]
-    notes = [] if shared.is_dir() else [f"shared folder {shared} not found: showing this device only"]
+    missing = isinstance(shared, Path) and not shared.is_dir()
+    notes = [f"shared folder {shared} not found: showing this device only"] if missing else []
     notes += warnings
     if local.notice:
         notes.append(f"{IDENTITY_NOTE}{local.notice}")

@@ -23,6 +23,10 @@ writes through a symlink (``<shared>/<own id>`` a symlink is refused), reads
 nothing there that is not a regular file, and deletes only month files that it
 wrote itself (remembered in the export state) and no manifest still lists.
 
+The shared location may also be ``s3://bucket/prefix`` (``store.S3Store``): the same objects under
+``<prefix>/<device_id>/``, month files created with a conditional put (an object already there
+under a content-addressed name is never overwritten), the manifest put last.
+
 ``manifest.sig`` is a small JSON object: the signature (base64) plus the
 manifest's sequence and SHA-256, so a reader can tell a half-synced pair (the
 signature of another export) from an edited manifest.
@@ -30,7 +34,6 @@ signature of another export) from an edited manifest.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -47,11 +50,12 @@ from tokscope.readers.coerce import count
 
 from tokscope import paths, quota
 from tokscope.events import EVENT_SCHEMA
-from tokscope.fsutil import atomic_write, atomic_write_with, ensure_dir, locked
+from tokscope.fsutil import atomic_write, locked
 from tokscope.ledger import Ledger
 from tokscope.ledger_listing import parse_name
 from tokscope.limits import MAX_SEQUENCE
 from tokscope.sync.identity import Identity, load_identity, verify
+from tokscope.sync.store import ObjectInfo, Shared, Store, open_store
 
 FORMAT = "tokscope-snapshot"
 SIGNATURE_FORMAT = "tokscope-signature"
@@ -82,8 +86,8 @@ class ExportRefused(OSError):
 class ExportResult:
     """What an export did."""
 
-    folder: Path
-    """``<shared>/<device_id>``."""
+    folder: Path | str
+    """``<shared>/<device_id>`` (``s3://bucket/prefix/<device_id>`` on S3)."""
     sequence: int
     """The manifest's sequence number after the export."""
     rows: int
@@ -213,17 +217,6 @@ def build_signature(identity: Identity, manifest: bytes, sequence: int) -> bytes
     return (json.dumps(sig, indent=1, sort_keys=True) + "\n").encode()
 
 
-def _publish(path: Path, data: bytes) -> None:
-    """Write a file of the snapshot atomically, readable by the sync tool and other users (0644)."""
-
-    def write(tmp: Path) -> None:
-        tmp.write_bytes(data)
-        with contextlib.suppress(OSError):  # some synced or network filesystems have no modes
-            tmp.chmod(0o644)
-
-    atomic_write_with(path, write)
-
-
 def _load_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(read_regular(path))
@@ -232,8 +225,8 @@ def _load_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _own_manifest(folder: Path, identity: Identity) -> tuple[bytes | None, dict[str, Any]]:
-    """The manifest now in our folder (bytes, parsed) if our key signed it, else (None, {}).
+def _own_manifest(store: Store, device_id: str, identity: Identity) -> tuple[bytes | None, dict[str, Any]]:
+    """The manifest now in our prefix (bytes, parsed) if our key signed it, else (None, {}).
 
     Anyone can write to the shared folder: a manifest we did not sign must not set our
     next sequence (one near ``MAX_SEQUENCE`` would lock this device out) or what we delete.
@@ -241,8 +234,8 @@ def _own_manifest(folder: Path, identity: Identity) -> tuple[bytes | None, dict[
     import base64
 
     try:
-        data = read_regular(folder / MANIFEST, MAX_MANIFEST_BYTES)
-        sig = json.loads(read_regular(folder / SIGNATURE, MAX_SIGNATURE_BYTES))
+        data = store.get(device_id, MANIFEST, MAX_MANIFEST_BYTES)
+        sig = json.loads(store.get(device_id, SIGNATURE, MAX_SIGNATURE_BYTES))
         manifest = json.loads(data)
         raw_sig = base64.b64decode(sig["signature"], validate=True)
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
@@ -254,32 +247,26 @@ def _own_manifest(folder: Path, identity: Identity) -> tuple[bytes | None, dict[
     return data, manifest
 
 
-def _check_folder(shared: Path, folder: Path) -> None:
-    """Refuse to write into ``folder`` unless it is a real directory of ``shared`` (not a symlink)."""
-    if folder.is_symlink():
-        raise ExportRefused(f"{folder} is a symlink: refusing to export through it (remove it; export recreates it)")
-    if folder.exists() and not folder.is_dir():
-        raise ExportRefused(f"{folder} is not a directory: refusing to export (remove it; export recreates it)")
-
-
-def _files_intact(folder: Path, manifest: dict[str, Any]) -> bool:
+def _files_intact(listing: dict[str, ObjectInfo], manifest: dict[str, Any]) -> bool:
     for entry in manifest.get("files") or []:
         try:
-            if (folder / entry["name"]).stat().st_size != entry["bytes"]:
-                return False
-        except (OSError, KeyError, TypeError):
+            info = listing.get(entry["name"])
+        except (KeyError, TypeError):
+            return False
+        if info is None or info.size != entry.get("bytes"):
             return False
     return True
 
 
 def export(
-    shared: Path,
+    shared: Shared,
     *,
     ledger: Ledger | None = None,
     identity: Identity | None = None,
     redact_workspaces: bool | None = None,
 ) -> ExportResult:
-    """Write this device's ledger to ``<shared>/<device_id>/`` as a signed snapshot.
+    """Write this device's ledger to ``<shared>/<device_id>/`` (a folder or an ``s3://`` prefix) as a
+    signed snapshot.
 
     Only months whose content changed are written; when nothing changed
     (same ledger segments, same name, same redaction, our manifest and files
@@ -293,15 +280,19 @@ def export(
     ledger = ledger or Ledger()
     ledger.require_intact()  # a damaged ledger would export as if whole, and other devices count it so
     identity = identity or load_identity()
-    folder = device_folder(shared, identity.device.id)
+    device_id = identity.device.id
+    store = open_store(shared, offline_ok=False)
+    folder: Path | str = (
+        device_folder(shared, device_id) if isinstance(shared, Path) else f"{shared}/{device_id}"
+    )
     state_path = export_state_path()
     with locked(state_path.with_name(".export.lock")):
-        _check_folder(shared, folder)
+        store.prepare(device_id)
         states = _load_json(state_path)
-        key = str(folder.absolute())
+        key = str(folder.absolute()) if isinstance(folder, Path) else folder
         state = states.get(key) if isinstance(states.get(key), dict) else {}
         signature = _ledger_signature(ledger)
-        current, manifest = _own_manifest(folder, identity)
+        current, manifest = _own_manifest(store, device_id, identity)
         wanted = {
             "ledger": signature,
             "redact": redact_workspaces,
@@ -315,7 +306,7 @@ def export(
             current is not None
             and all(state.get(k) == v for k, v in wanted.items())
             and state.get("manifest_sha256") == hashlib.sha256(current).hexdigest()
-            and _files_intact(folder, manifest)
+            and _files_intact(store.listing(device_id), manifest)
         ):
             return ExportResult(
                 folder=folder,
@@ -329,18 +320,41 @@ def export(
             states[key] = {**state, **changes}
             atomic_write(state_path, (json.dumps(states, indent=1, sort_keys=True) + "\n").encode())
 
-        result = _write_snapshot(folder, ledger, identity, redact_workspaces, manifest, state, remember, readings)
+        result, written_manifest = _write_snapshot(
+            store, device_id, ledger, identity, redact_workspaces, manifest, state, remember, readings
+        )
+        result.folder = folder
         remember(
             **wanted,
             sequence=result.sequence,
-            manifest_sha256=hashlib.sha256(read_regular(folder / MANIFEST)).hexdigest(),
+            manifest_sha256=hashlib.sha256(written_manifest).hexdigest(),
             files=result.files,
         )
         return result
 
 
+def _put_month(store: Store, device_id: str, name: str, data: bytes) -> bool:
+    """Create a month file; True when written. An object already under its content-addressed name
+    is left alone when it holds these bytes, and refused when it does not (never overwritten)."""
+    if store.put_new(device_id, name, data):
+        return True
+    try:
+        there = store.get(device_id, name, len(data))
+    except FileNotFoundError:  # deleted between the two requests: create it again
+        return store.put_new(device_id, name, data)
+    except OSError:
+        there = b""
+    if hashlib.sha256(there).digest() != hashlib.sha256(data).digest():
+        raise ExportRefused(
+            f"{store.key(device_id, name)} exists with other bytes than its name says: not overwriting "
+            "another writer's object (remove it, then export again)"
+        )
+    return False
+
+
 def _write_snapshot(
-    folder: Path,
+    store: Store,
+    device_id: str,
     ledger: Ledger,
     identity: Identity,
     redact: bool,
@@ -348,11 +362,12 @@ def _write_snapshot(
     state: dict[str, Any],
     remember: Any,
     readings: list[dict[str, Any]] | None = None,
-) -> ExportResult:
-    events = events_for_export(ledger, identity.device.id, redact)
+) -> tuple[ExportResult, bytes]:
+    """Write the months that changed, then manifest.sig, then manifest.json, then remove what no
+    manifest in reach lists; the result and the manifest bytes written."""
+    events = events_for_export(ledger, device_id, redact)
     months = month_files(events)
-    ensure_dir(folder, 0o755)  # readable by the sync tool; never writable by others
-    _check_folder(folder.parent, folder)
+    listing = store.listing(device_id)
     old_by_sha = {e.get("sha256"): e for e in previous.get("files") or [] if isinstance(e, dict)}
     files: list[dict[str, Any]] = []
     for month, (_data, entry) in sorted(months.items()):
@@ -364,23 +379,22 @@ def _write_snapshot(
     written: list[str] = []
     for entry in files:
         name = entry["name"]
-        path = folder / name
         old = old_by_sha.get(entry["sha256"])
-        intact = old is not None and old.get("name") == name and _size(path) == entry["bytes"]
-        if not intact:
-            _publish(path, months[entry["month"]][0])
+        info = listing.get(name)
+        intact = old is not None and old.get("name") == name and info is not None and info.size == entry["bytes"]
+        if not intact and _put_month(store, device_id, name, months[entry["month"]][0]):
             written.append(name)
     # a sequence that only grows, even if this device lost its state or the folder its manifest
     last = max(min(count(state.get("sequence")), MAX_SEQUENCE - 1), count(previous.get("sequence")))
     sequence = min(max(last + 1, int(time.time() * 1000)), MAX_SEQUENCE)
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     manifest = build_manifest(identity, sequence, files, redact, created_at, readings)
-    _publish(folder / SIGNATURE, build_signature(identity, manifest, sequence))
-    _publish(folder / MANIFEST, manifest)  # last: it makes the new snapshot visible
+    store.put(device_id, SIGNATURE, build_signature(identity, manifest, sequence))
+    store.put(device_id, MANIFEST, manifest)  # last: it makes the new snapshot visible
     keep = {f["name"] for f in files} | previous_names
-    removed = _clean(folder, keep, ours | set(written))
-    return ExportResult(
-        folder=folder,
+    removed = _clean(store, device_id, listing, keep, ours | set(written))
+    result = ExportResult(
+        folder=device_id,
         sequence=sequence,
         rows=events.height,
         months=len(files),
@@ -388,35 +402,24 @@ def _write_snapshot(
         removed=removed,
         files=sorted(n for n in keep if is_month_file(n)),
     )
+    return result, manifest
 
 
 def _names(value: object) -> set[str]:
     return {n for n in value if isinstance(n, str)} if isinstance(value, list) else set()
 
 
-def _clean(folder: Path, keep: set[Any], ours: set[str]) -> list[str]:
+def _clean(
+    store: Store, device_id: str, listing: dict[str, ObjectInfo], keep: set[Any], ours: set[str]
+) -> list[str]:
     """Remove month files of ours no manifest in reach lists, and our temp files a killed export left."""
     removed: list[str] = []
-    now = time.time()
-    for path in folder.iterdir():
-        name = path.name
-        try:
-            if name in ours and name not in keep and is_month_file(name):
-                path.unlink()
-                removed.append(name)
-            elif (
-                name.startswith((".events-", f".{MANIFEST}.", f".{SIGNATURE}."))
-                and name.endswith(".tmp")
-                and now - path.stat().st_mtime > STALE_TEMP_SECONDS
-            ):
-                path.unlink()
-        except OSError:
-            continue
+    for name in sorted(listing):
+        if name in ours and name not in keep and is_month_file(name):
+            try:
+                store.delete(device_id, name)
+            except OSError:
+                continue
+            removed.append(name)
+    store.sweep(device_id, STALE_TEMP_SECONDS)
     return removed
-
-
-def _size(path: Path) -> int | None:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return None

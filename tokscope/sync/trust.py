@@ -35,6 +35,7 @@ from tokscope import paths
 from tokscope.fsutil import atomic_write, locked
 from tokscope.limits import MAX_SEQUENCE
 from tokscope.sync.identity import decode_key, fingerprint, load_device, normalize_fingerprint
+from tokscope.sync.location import Shared
 
 fingerprint_of = fingerprint  # ``trust`` has a parameter of that name
 
@@ -218,7 +219,7 @@ def trust(
     device: str,
     *,
     fingerprint: str | None = None,
-    shared: Path | None = None,
+    shared: Shared | None = None,
     confirm: Callable[[str, str, str], bool] | None = None,
 ) -> TrustedDevice:
     """Trust the device ``device`` (id, id prefix or name) of the shared folder; return its ``TrustedDevice``.
@@ -234,16 +235,21 @@ def trust(
     ``confirm(device_id, name, fingerprint)`` asks; without ``confirm`` the trust is refused.
     """
     from tokscope import config
-    from tokscope.sync.merge import SnapshotRefused, device_folders, read_signed_manifest  # merge imports this module
+    from tokscope.sync.merge import SnapshotRefused, device_sources, read_signed_manifest  # merge imports this module
+    from tokscope.sync.store import StoreError, open_store
 
     shared = shared if shared is not None else config.load().shared_folder
     if shared is None:
         raise TrustRefused(NO_SHARED)
-    if not shared.is_dir():
-        raise TrustRefused(f"shared folder {shared} does not exist")
+    store = open_store(shared, offline_ok=False)  # a key is pinned from what the location holds now
+    try:
+        if not store.reachable():
+            raise TrustRefused(f"shared folder {shared} does not exist")
+    except StoreError as exc:
+        raise TrustRefused(str(exc)) from None
     local = load_device()
     found: dict[str, tuple[str, Any]] = {}  # id -> (name, manifest or the refusal)
-    for folder in device_folders(shared):
+    for folder in device_sources(store):
         try:
             manifest = read_signed_manifest(folder)
             found[folder.name] = (str(manifest.get("name") or ""), manifest)
@@ -289,19 +295,19 @@ def trust(
     return pin(device_id, name, key)
 
 
-def _claimed_name(folder: Path) -> str:
+def _claimed_name(folder: Any) -> str:
     """The name a (refused, unverified) manifest gives its device: only to find it by name and say why."""
     from tokscope.sync.snapshot import MANIFEST, MAX_MANIFEST_BYTES
 
     try:
-        manifest = json.loads(read_regular(folder / MANIFEST, MAX_MANIFEST_BYTES))
+        manifest = json.loads(folder.read(MANIFEST, MAX_MANIFEST_BYTES))
         name = manifest.get("name") if isinstance(manifest, dict) else None
     except (OSError, ValueError, RecursionError):
         return ""
     return name if isinstance(name, str) else ""
 
 
-def untrust(device: str, *, shared: Path | None = None) -> str:
+def untrust(device: str, *, shared: Shared | None = None) -> str:
     """Stop trusting ``device`` (id, id prefix or name); return its id. Raises ``TrustRefused``."""
     try:
         pins = trusted_devices()

@@ -29,6 +29,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from tokscope.config import Config
 from tokscope.ledger import Ledger
 from tokscope.query import today_in
+from tokscope.sync.location import S3Location
 from tokscope.tui.commands import TokscopeProvider
 from tokscope.tui.loading import (
     CACHEABLE,
@@ -98,7 +99,7 @@ class TokscopeApp(App):
         settings: Config | None = None,
         *,
         ledger: Ledger | None = None,
-        shared: Path | None = None,
+        shared: Path | S3Location | None = None,
         readers: list[Any] | None = None,
         clock: Clock = utc_now,
         tz: str | None = None,
@@ -246,8 +247,10 @@ class TokscopeApp(App):
         from tokscope.sync.identity import load_device
 
         # our own exports land in <shared>/<our id>: not news to us
-        ignore = [self.shared / load_device().id] if self.shared else []
-        watcher = SourceWatcher(roots, self.shared, self._notify_change, ignore=ignore)
+        # a bucket is not watched: it is listed on a full refresh (r)
+        folder = self.shared if isinstance(self.shared, Path) else None
+        ignore = [folder / load_device().id] if folder else []
+        watcher = SourceWatcher(roots, folder, self._notify_change, ignore=ignore)
         watcher.start()
         self.watcher = watcher
         if self._unmounted:  # the app quit while we set up
@@ -561,7 +564,7 @@ class TokscopeApp(App):
             if not quiet:
                 self.notify("No shared folder configured (shared_folder in config.toml).", severity="warning")
             return False
-        if not self.shared.is_dir():
+        if isinstance(self.shared, Path) and not self.shared.is_dir():
             if not quiet:
                 self.notify(f"The shared folder {self.shared} does not exist.", severity="warning")
             return False
@@ -605,7 +608,7 @@ class TokscopeApp(App):
         self._export_timer = self.set_timer(self.settings.export_debounce, lambda: self.export_now(quiet=True))
 
 
-def call_export(fn: Callable[..., Any], settings: Config, ledger: Ledger, shared: Path | None) -> Any:
+def call_export(fn: Callable[..., Any], settings: Config, ledger: Ledger, shared: Path | S3Location | None) -> Any:
     """Export this device's ledger to ``shared`` (``settings`` is for exporters that want it)."""
     return fn(shared, ledger=ledger)
 
@@ -614,7 +617,7 @@ def make_app(
     settings: Config | None = None,
     *,
     ledger: Ledger | None = None,
-    shared: Path | None = None,
+    shared: Path | S3Location | None = None,
     clock: Clock = utc_now,
     tz: str | None = None,
     live: bool = True,

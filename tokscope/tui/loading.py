@@ -21,6 +21,7 @@ import polars as pl
 
 from tokscope.config import Config
 from tokscope.ledger import Ledger
+from tokscope.sync.location import S3Location, s3_cache_dir
 from tokscope.tui.tabs import all_tabs
 from tokscope.tui.view import VIEW_COLUMNS, Clock, Loaded, View, ViewState, utc_now
 
@@ -37,7 +38,7 @@ def load(
     settings: Config,
     *,
     ledger: Ledger | None = None,
-    shared: Path | None = None,
+    shared: Path | S3Location | None = None,
     clock: Clock = utc_now,
     generation: int = 0,
 ) -> Loaded:
@@ -92,7 +93,7 @@ def load(
     )
 
 
-def _readings(ledger: Ledger, shared: Path | None) -> tuple[list[Any], dict[str, str]]:
+def _readings(ledger: Ledger, shared: Path | S3Location | None) -> tuple[list[Any], dict[str, str]]:
     """The official limit readings (``tokscope.quota``); a damaged store or folder costs only them."""
     from tokscope import quota
 
@@ -202,7 +203,7 @@ def view_cache_path() -> Path:
     return paths.cache_dir() / "tui-view.json"
 
 
-def data_key(ledger: Ledger, shared: Path | None, state: ViewState, today: date, tz: str) -> str:
+def data_key(ledger: Ledger, shared: Path | S3Location | None, state: ViewState, today: date, tz: str) -> str:
     """What the start-up view depends on: the ledger's segments, the shared folder's manifests,
     the view state, the day and the timezone (and the price overrides file)."""
     import hashlib
@@ -230,7 +231,9 @@ def data_key(ledger: Ledger, shared: Path | None, state: ViewState, today: date,
         watched += [table_path(), user_overrides_path()]
     except (ImportError, OSError):  # pricing not installed or its files unreadable: the key just misses more often
         parts.append("pricing unknown")
-    if shared is not None and shared.is_dir():
+    if isinstance(shared, S3Location):  # what the last listing of the bucket saw
+        watched.append(s3_cache_dir(shared) / "index.json")
+    elif shared is not None and shared.is_dir():
         try:
             watched += sorted(d / "manifest.json" for d in shared.iterdir() if d.is_dir())
         except OSError:
@@ -351,7 +354,7 @@ def prefetch_first(
     settings: Config,
     *,
     ledger: Ledger | None = None,
-    shared: Path | None = None,
+    shared: Path | S3Location | None = None,
     clock: Clock = utc_now,
     tz: str | None = None,
     state: ViewState | None = None,
