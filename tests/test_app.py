@@ -346,9 +346,9 @@ async def test_auto_export_after_new_turns_is_debounced(home: Path, tmp_path: Pa
     paths = write_fixture(home)
     shared = tmp_path / "shared"
     shared.mkdir()
-    # settle must return within the debounce of the first scan's new turns: no alerts worker, and
-    # 1.5 s (0.3 s was often shorter than a settle on a loaded machine)
-    app = app_for(live=True, settings=Config(shared_folder=shared, export_debounce=1.5), alerts=False)
+    # settle must return within the debounce of the first scan's new turns: 1.5 s (0.3 s was often
+    # shorter than a settle on a loaded machine, with the alerts worker beside the load)
+    app = app_for(live=True, settings=Config(shared_folder=shared, export_debounce=1.5))
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         manifest = shared / DEVICE_ID / "manifest.json"
