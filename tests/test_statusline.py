@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.test_ledger_incremental import line, project
 
 CHECK = """
@@ -60,3 +62,27 @@ def test_a_damaged_summary_is_only_a_slower_answer(home: Path) -> None:
     (paths.ledger_dir() / summary.FILE_NAME).write_bytes(b"\xc1garbage")
     answer, imported = statusline()
     assert (answer["turns"], imported) == (1, True)
+
+
+def test_the_answer_key_is_the_day_in_its_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key's day without zoneinfo (UTC, or the system's own zone) is the day zoneinfo gives."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from tokscope import statusline
+    from tokscope.timezone import valid_tz
+
+    assert statusline.key_of("today", "UTC") == f"today|UTC|{datetime.now(UTC).date().isoformat()}"
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14: another day than UTC for 14 hours of each
+    import time
+
+    time.tzset()
+    try:
+        want = datetime.now(ZoneInfo("Pacific/Kiritimati")).date().isoformat()
+        assert statusline.key_of("today", "Pacific/Kiritimati", local=True).endswith(want)
+        assert statusline.key_of("today", "Pacific/Kiritimati").endswith(want)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert valid_tz("Europe/Berlin") and valid_tz("Etc/GMT+5")
+    assert not any(valid_tz(n) for n in ("Mars/Base", "../../etc/passwd", "/etc/localtime", "", "Europe/"))

@@ -64,12 +64,19 @@ def fingerprint(shared: Path | S3Location | None) -> list[Any]:
     return parts
 
 
-def key_of(period: str, tz: str) -> str:
-    """The answer's key: a relative period means another answer on another day."""
-    from datetime import datetime  # here: the guard reads only the fingerprint
-    from zoneinfo import ZoneInfo
+def key_of(period: str, tz: str, local: bool = False) -> str:
+    """The answer's key: a relative period means another answer on another day. ``local``: ``tz`` is
+    this system's own zone (``timezone.local_tz``), whose date the C library gives without zoneinfo."""
+    import time
 
-    return f"{period}|{tz}|{datetime.now(ZoneInfo(tz)).date().isoformat()}"
+    if tz == "UTC" or local:
+        day = time.strftime("%Y-%m-%d", time.gmtime() if tz == "UTC" else time.localtime())
+    else:
+        from datetime import datetime  # here: the guard reads only the fingerprint
+        from zoneinfo import ZoneInfo
+
+        day = datetime.now(ZoneInfo(tz)).date().isoformat()
+    return f"{period}|{tz}|{day}"
 
 
 def _entries() -> list[tuple[str, list[Any], dict[str, Any]]]:

@@ -41,9 +41,24 @@ def local_tz() -> str:
     return "UTC"
 
 
+#: Where the system's zone files usually are (``zoneinfo.TZPATH``'s default on Linux and macOS).
+_SYSTEM_ZONES = ("/usr/share/zoneinfo", "/usr/lib/zoneinfo", "/usr/share/lib/zoneinfo", "/etc/zoneinfo")
+
+
 def valid_tz(name: str) -> bool:
-    """True if ``name`` is a known IANA zone."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # here: config is read on every statusline
+    """True if ``name`` is a known IANA zone.
+
+    A plain name whose zone file is on the system is one without importing ``zoneinfo`` (~5 ms on
+    every statusline); anything else asks ``zoneinfo`` (its tzdata package, its name rules)."""
+    if name and name[0] != "/" and ".." not in name and "\\" not in name:
+        for folder in _SYSTEM_ZONES:
+            try:
+                with open(os.path.join(folder, name), "rb") as fh:  # noqa: PTH118, PTH123
+                    if fh.read(4) == b"TZif":
+                        return True
+            except OSError:
+                continue
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         ZoneInfo(name)

@@ -559,7 +559,11 @@ def _statusline_totals(args: argparse.Namespace) -> dict[str, Any]:
         run_scan(check_ledger=False)  # its errors are not shown: one line only, and fast
     settings = config_mod.load()
     tz = args.tz or settings.timezone or local_tz()
-    key = statusline.key_of(args.period, tz)
+    import os
+
+    # the system's zone, as the C library's local time also has it (no POSIX TZ string of its own)
+    local = not (args.tz or settings.timezone) and os.environ.get("TZ", "").lstrip(":") in ("", tz)
+    key = statusline.key_of(args.period, tz, local=local)
     totals = statusline.cached(key, statusline.fingerprint(settings.shared_folder))
     if totals is None:
         from tokscope.usage import load_usage
