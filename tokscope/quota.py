@@ -14,7 +14,6 @@ and device, the latest of each always kept. No Polars here: the statusline recor
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,13 +60,12 @@ _decoder = msgspec.msgpack.Decoder(_File)
 
 
 def account_key(client: str, account: str) -> str:
-    """The account a reading belongs to. The hook for account rules (config, auth plan): for now the
-    client's home or config dir as given, written with ``~`` for HOME, so one account's readings on
-    two devices meet."""
-    home = os.environ.get("HOME", "").rstrip("/")
-    if home and (account == home or account.startswith(home + "/")):
-        return "~" + account[len(home) :]
-    return account
+    """The account a reading belongs to: the key its client's turns carry (``tokscope.accounts``: the
+    home or config dir written with ``~`` for HOME, a Codex login's e-mail), so one account's readings
+    on two devices meet and match its turns. ``[[account]]`` rules rename it when shown."""
+    from tokscope.accounts import quota_key
+
+    return quota_key(client, account)
 
 
 def file_path(root: Path | None = None) -> Path:
