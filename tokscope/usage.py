@@ -30,6 +30,10 @@ class Usage:
     """Status of every device seen in the shared folder (filled by the merge)."""
     notes: list[str] = field(default_factory=list)
     """Footnotes for every report: refused devices, unreadable files …"""
+    plans: list[Any] = field(default_factory=list)
+    """The ``[[plan]]`` entries of config.toml (``tokscope.plans.Plan``)."""
+    account_rules: list[Any] = field(default_factory=list)
+    """The ``[[account]]`` rules of config.toml (``tokscope.accounts.AccountRule``)."""
 
     def device_names(self) -> dict[str, str]:
         """Device id -> name: this device and every device the merge saw."""
@@ -65,4 +69,21 @@ def load_usage(
 
     usage.events, price_notes = apply_pricing(usage.events, prices)
     usage.notes.extend(price_notes)
+    return with_accounts_and_kinds(usage, settings)
+
+
+def with_accounts_and_kinds(usage: Usage, settings: Config) -> Usage:
+    """``usage`` with each event's account as shown (``[[account]]`` rules) and its five cost kinds
+    (``[[plan]]``; ``tokscope.pricing.kinds``); bad config entries become notes."""
+    from tokscope import accounts, plans
+    from tokscope.config import config_path
+    from tokscope.events import CLIENTS
+    from tokscope.pricing.kinds import estimated_clients, with_cost_kinds
+
+    where = str(config_path())
+    usage.account_rules, errors = accounts.parse_rules(settings.extra.get("account"), where)
+    usage.plans, plan_errors = plans.parse(settings.extra.get("plan"), where)
+    usage.notes.extend([*errors, *plan_errors])
+    events = accounts.with_accounts(usage.events, usage.account_rules, usage.device_names())
+    usage.events = with_cost_kinds(events, usage.plans, estimated_clients(CLIENTS))
     return usage

@@ -350,7 +350,7 @@ def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
 
     from tokscope import config as config_mod
     from tokscope.format import COST_DECIMALS, round_cost
-    from tokscope.query import Query, aggregate, today_in
+    from tokscope.query import KIND_COUNTERS, Query, aggregate, plan_values, today_in
     from tokscope.timezone import local_tz
     from tokscope.usage import load_usage
 
@@ -379,9 +379,9 @@ def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     notes = list(usage.notes)
     if rows.is_empty():
         notes.append(empty_hint(usage.events, query, today))
-    if "cost" in rows.columns:
-        rows = rows.with_columns(pl.col("cost").round(COST_DECIMALS))
-    totals = {k: round_cost(v) if k == "cost" else v for k, v in totals.items()}
+    money_keys = ["cost", *KIND_COUNTERS[:-1]]
+    rows = rows.with_columns(pl.col(c).round(COST_DECIMALS) for c in money_keys if c in rows.columns)
+    totals = {k: round_cost(v) if k in money_keys else v for k, v in totals.items()}
     since, until = query.bounds(today)
     return {
         "period": {
@@ -392,6 +392,7 @@ def report_data(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         "by": list(query.by),
         "rows": rows.to_dicts(),
         "totals": totals,
+        "plans": plan_values(usage.events, usage.plans, query, today),
     }, notes
 
 
