@@ -228,6 +228,7 @@ def plan_values(events: pl.LazyFrame, plans: list, query: Query, today: date) ->
         .agg(
             pl.len().alias("turns"),
             pl.col("subscription").sum().alias("value"),
+            pl.col("unknown").sum().alias("unknown"),
             pl.col("day").min().alias("first"),
         )
         .collect()
@@ -251,6 +252,7 @@ def plan_values(events: pl.LazyFrame, plans: list, query: Query, today: date) ->
                 "providers": list(plan.providers),
                 "windows": list(plan.windows),
                 "turns": int(seen.get("turns") or 0),
+                "unknown": int(seen.get("unknown") or 0),
                 "paid": round(paid, 2),
                 "api_equivalent": round(value, 2),
                 "value_ratio": round(value / paid, 2) if paid > 0 else None,

@@ -206,15 +206,22 @@ def _window_rank(window: str) -> tuple[int, str]:
 
 
 def limit_rows(
-    samples: Sequence[QuotaSample], now_us: int, this_device: str = "", names: dict[str, str] | None = None
+    samples: Sequence[QuotaSample],
+    now_us: int,
+    this_device: str = "",
+    names: dict[str, str] | None = None,
+    rules: Sequence[Any] = (),
 ) -> list[dict[str, Any]]:
     """One row per account and window: the JSON contract of ``tokscope limits`` (README).
 
     ``reset`` is true when the reading's reset time has passed (the window restarted since: its
     used percentage is history). ``runs_out_at`` is when the burn rate reaches 100 %, given only
-    when that comes before the reset.
+    when that comes before the reset. ``rules`` (``accounts.AccountRule``) name the accounts as the
+    report does.
     """
     names = names or {}
+    if rules:
+        from tokscope.accounts import resolve
     rows = []
     for current in latest(samples).values():
         device = current.device or this_device
@@ -228,7 +235,9 @@ def limit_rows(
         rows.append(
             {
                 "client": current.client,
-                "account": current.account,
+                "account": resolve(current.client, current.account, device, list(rules), names)
+                if rules
+                else current.account,
                 "limit": current.limit,
                 "window": current.window,
                 "window_minutes": current.window_minutes,
