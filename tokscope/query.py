@@ -153,14 +153,14 @@ def _counters(schema: pl.Schema) -> list[pl.Expr]:
     else:
         exprs.append(pl.lit(None, pl.Float64).alias("cost"))
         exprs.append(pl.len().alias("unpriced_turns"))
-    if "cost_kind" in schema:
-        exprs.append(_null_sum("api_equivalent"))
-        exprs += [pl.col(c).sum().alias(c) for c in ("metered", "subscription", "estimated")]
-        exprs.append(pl.col("unknown").sum().cast(pl.UInt32).alias("unknown"))
-    else:  # not priced: every turn's kind is unknown
-        exprs.append(pl.lit(None, pl.Float64).alias("api_equivalent"))
-        exprs += [pl.lit(0.0, pl.Float64).alias(c) for c in ("metered", "subscription", "estimated")]
-        exprs.append(pl.len().cast(pl.UInt32).alias("unknown"))
+    # api_equivalent is the list price (``cost``) and unknown the turns without one, by definition
+    exprs.append(cost_sum().alias("api_equivalent") if priced else pl.lit(None, pl.Float64).alias("api_equivalent"))
+    kinds = ("metered", "subscription", "estimated")
+    if "metered" in schema:
+        exprs += [pl.col(c).sum().alias(c) for c in kinds]
+    else:  # before the kinds are known (a frame priced without plans): nothing paid is known
+        exprs += [pl.lit(0.0, pl.Float64).alias(c) for c in kinds]
+    exprs.append((pl.col("cost").is_null().sum() if priced else pl.len()).cast(pl.UInt32).alias("unknown"))
     exprs += [_null_sum(c) for c in ENERGY_COUNTERS if c in schema]
     return exprs
 

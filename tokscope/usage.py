@@ -77,13 +77,21 @@ def with_accounts_and_kinds(usage: Usage, settings: Config) -> Usage:
     (``[[plan]]``; ``tokscope.pricing.kinds``); bad config entries become notes."""
     from tokscope import accounts, plans
     from tokscope.config import config_path
-    from tokscope.events import CLIENTS
-    from tokscope.pricing.kinds import estimated_clients, with_cost_kinds
 
     where = str(config_path())
     usage.account_rules, errors = accounts.parse_rules(settings.extra.get("account"), where)
     usage.plans, plan_errors = plans.parse(settings.extra.get("plan"), where)
     usage.notes.extend([*errors, *plan_errors])
-    events = accounts.with_accounts(usage.events, usage.account_rules, usage.device_names())
-    usage.events = with_cost_kinds(events, usage.plans, estimated_clients(CLIENTS))
+    usage.events = accounts_and_kinds(usage.events, usage.account_rules, usage.plans, usage.device_names())
     return usage
+
+
+def accounts_and_kinds(
+    events: pl.LazyFrame, rules: list[Any], plans: list[Any], device_names: dict[str, str]
+) -> pl.LazyFrame:
+    """Priced ``events`` with ``account`` as shown and the five cost kinds (``with_accounts_and_kinds``)."""
+    from tokscope.accounts import with_accounts
+    from tokscope.events import CLIENTS
+    from tokscope.pricing.kinds import estimated_clients, with_cost_kinds
+
+    return with_cost_kinds(with_accounts(events, rules, device_names), plans, estimated_clients(CLIENTS))

@@ -89,6 +89,8 @@ def load(
         segments=segments,
         energy=settings.extra.get("energy") is True,
         readings=readings,
+        plans=usage.plans,
+        account_rules=usage.account_rules,
     )
 
 
@@ -147,8 +149,10 @@ def apply_new_segments(loaded: Loaded, ledger: Ledger, clock: Clock, generation:
     )
     if loaded.priced:
         from tokscope.pricing import apply_pricing
+        from tokscope.usage import accounts_and_kinds
 
         fresh, _notes = apply_pricing(fresh)
+        fresh = accounts_and_kinds(fresh, loaded.account_rules, loaded.plans, loaded.names)
     schema = fresh.collect_schema()
     fresh_frame = fresh.select([c for c in VIEW_COLUMNS if c in schema]).collect()
     kept = loaded.events.join(touched, on=KEY, how="anti")
