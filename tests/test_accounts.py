@@ -363,3 +363,15 @@ def test_an_older_snapshot_without_the_account_column_merges_as_default() -> Non
     merged = _blob_frame(blob).collect()
     assert merged.schema == EVENT_SCHEMA
     assert accounts.with_accounts(merged.lazy(), []).collect()["account"].cast(pl.String).to_list() == ["~/.codex"]
+
+
+def test_a_budget_scoped_to_an_account_counts_only_its_turns() -> None:
+    from tokscope.budgets import _in_scope, parse
+
+    (budget,), errors = parse([{"name": "work", "amount": 5, "account": "work"}])
+    assert not errors
+    rules, _ = accounts.parse_rules([{"name": "work", "path": "~/.claude-work"}])
+    events = accounts.with_accounts(
+        frame({"account": None, "output": 1}, {"account": "~/.claude-work", "output": 2}), rules
+    )
+    assert _in_scope(events, budget, {}).collect()["output"].to_list() == [2]
