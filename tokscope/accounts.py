@@ -251,25 +251,35 @@ def resolve(
 def with_accounts(
     events: pl.LazyFrame, rules: list[AccountRule], device_names: dict[str, str] | None = None
 ) -> pl.LazyFrame:
-    """``events`` with ``account`` as shown (``resolve``). Without rules, a column expression (the key,
-    else the client's default label); with rules, each distinct (client, key, device) is resolved once
-    in Python and joined back."""
+    """``events`` with ``account`` as shown (``resolve``): each distinct (client, stored key[, device])
+    is resolved once in Python, then a short when-chain of categorical comparisons names the rows
+    (no per-row string work)."""
     import polars as pl
 
-    stored = pl.col("account").cast(pl.String)
-    default = pl.col("client").cast(pl.String).replace_strict(DEFAULT_HOMES, default=DEFAULT, return_dtype=pl.String)
-    shown = pl.when(stored.is_null() | (stored == "")).then(default).otherwise(stored)
-    if not rules:
-        return events.with_columns(shown.cast(pl.Categorical()).alias("account"))
-    keys = ["client", "account", "device_id"]
+    by_device = any(r.devices for r in rules)
+    keys = ["client", "account", *(["device_id"] if by_device else [])]
     combos = events.select(keys).unique().collect()
     names = device_names or {}
-    mapping = combos.with_columns(
-        pl.Series(
-            "_account",
-            [resolve(str(c), k, str(d or ""), rules, names) for c, k, d in combos.iter_rows()],
-            dtype=pl.String,
-        ).cast(pl.Categorical())
-    )
-    joined = events.join(mapping.lazy(), on=keys, how="left", nulls_equal=True, maintain_order="left")
-    return joined.with_columns(pl.col("_account").alias("account")).drop("_account")
+    shown: dict[str, list[tuple[Any, ...]]] = {}
+    for combo in combos.iter_rows():
+        client, stored = str(combo[0]), combo[1]
+        device = str(combo[2] or "") if by_device else ""
+        shown.setdefault(resolve(client, stored, device, rules, names), []).append(combo)
+    if not shown:
+        return events.with_columns(pl.lit(None, pl.Categorical()).alias("account"))
+
+    def matches(combo: tuple[Any, ...]) -> pl.Expr:
+        stored = pl.col("account")
+        cond = pl.col("client") == combo[0]
+        cond = cond & (stored.is_null() if combo[1] is None else stored == combo[1])
+        if by_device:
+            device = pl.col("device_id")
+            cond = cond & (device.is_null() if combo[2] is None else device == combo[2])
+        return cond
+
+    items = sorted(shown.items(), key=lambda item: -len(item[1]))
+    cat = pl.Categorical()
+    expr: Any = pl.lit(items[0][0], cat)  # the name with the most combinations needs no test
+    for name, members in items[1:]:
+        expr = pl.when(pl.any_horizontal([matches(m) for m in members])).then(pl.lit(name, cat)).otherwise(expr)
+    return events.with_columns(expr.alias("account"))

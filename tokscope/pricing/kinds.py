@@ -46,11 +46,11 @@ def plan_covers(plan: Plan) -> pl.Expr:
     """Whether a turn is ``plan``'s (every list the plan gives matches)."""
     cond = pl.lit(True)
     if plan.accounts:
-        cond = cond & pl.col("account").cast(pl.String).is_in(list(plan.accounts))
+        cond = cond & pl.col("account").is_in(list(plan.accounts))
     if plan.clients:
-        cond = cond & pl.col("client").cast(pl.String).is_in(list(plan.clients))
+        cond = cond & pl.col("client").is_in(list(plan.clients))
     if plan.providers:
-        cond = cond & pl.col("provider").cast(pl.String).is_in(list(plan.providers))
+        cond = cond & pl.col("provider").is_in(list(plan.providers))
     if plan.since is not None:
         cond = cond & (pl.col("ts") >= pl.lit(plan.since).cast(pl.Datetime("us", "UTC")))
     return cond
@@ -62,25 +62,29 @@ def with_cost_kinds(events: pl.LazyFrame, plans: Sequence[Plan], estimated: Sequ
     schema = events.collect_schema()
     cost = pl.col("cost")
     source = pl.col("source_cost") if "source_cost" in schema else pl.lit(None, pl.Float64)
-    state = pl.col("price_state").cast(pl.String) if "price_state" in schema else pl.lit("priced")
-    plan: pl.Expr = pl.lit(None, pl.String)
+    state = pl.col("price_state") if "price_state" in schema else pl.lit("priced")
+    plan_enum = pl.Enum(list(dict.fromkeys(p.name for p in plans)))
+    plan: pl.Expr = pl.lit(None, plan_enum)
     for p in reversed(plans):  # the first listed wins
-        plan = pl.when(plan_covers(p)).then(pl.lit(p.name)).otherwise(plan)
-    frame = events.with_columns(plan.cast(pl.Categorical()).alias("plan"))
+        plan = pl.when(plan_covers(p)).then(pl.lit(p.name, plan_enum)).otherwise(plan)
+    frame = events.with_columns(plan.alias("plan"))
     tokens = pl.col("input") + pl.col("output") + pl.col("cache_read") + pl.col("cache_write_5m") + pl.col(
         "cache_write_1h"
     )
     free_route = (source == 0) & (tokens > 0) & (state == "priced")
-    guessed = pl.col("client").cast(pl.String).is_in(list(estimated)) | (state == "source")
+    guessed = pl.col("client").is_in(list(estimated)) | (state == "source")
+
+    def lit(kind: str) -> pl.Expr:
+        return pl.lit(kind, KIND_ENUM)
+
     kind = (
         pl.when(cost.is_null())
-        .then(pl.lit("unknown"))
+        .then(lit("unknown"))
         .when(pl.col("plan").is_not_null() | free_route)
-        .then(pl.lit("subscription"))
+        .then(lit("subscription"))
         .when(guessed)
-        .then(pl.lit("estimated"))
-        .otherwise(pl.lit("metered"))
-        .cast(KIND_ENUM)
+        .then(lit("estimated"))
+        .otherwise(lit("metered"))
     )
     frame = frame.with_columns(api_equivalent=cost, cost_kind=kind)
     k = pl.col("cost_kind")
