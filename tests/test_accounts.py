@@ -375,3 +375,10 @@ def test_a_budget_scoped_to_an_account_counts_only_its_turns() -> None:
         frame({"account": None, "output": 1}, {"account": "~/.claude-work", "output": 2}), rules
     )
     assert _in_scope(events, budget, {}).collect()["output"].to_list() == [2]
+
+
+def test_a_model_inferred_from_the_date_is_estimated(table) -> None:
+    events = frame({**EX2, "model": "codex-auto-review"}, {**EX2})
+    got = with_cost_kinds(price(accounts.with_accounts(events, []), table), []).collect()
+    assert got["cost_kind"].cast(pl.String).to_list() == ["estimated", "metered"]
+    assert got["estimated"][0] == pytest.approx(got["api_equivalent"][0]) and got["estimated"][0] > 0

@@ -13,7 +13,8 @@ Columns added to priced events (``cost`` / ``price_state`` already there, ``acco
      amount is the API-equivalent value the plan covered, and the plan's fee is shown per period.
   3. ``estimated``: the amount is an estimate: the client's reader only knows session totals or
      its own guessed counts (``readers.fidelity_of``), or only the client's logged cost or
-     converted credits are known (``price_state == "source"``).
+     converted credits are known (``price_state == "source"``), or the model is inferred from the
+     turn's date (a pseudo-model such as ``codex-auto-review``: ``pricing.DATED_ALIASES``).
   4. ``metered``: paid per token (API-key usage): the client's logged cost where it logs a charge
      (> 0), else the list price.
 
@@ -72,7 +73,10 @@ def with_cost_kinds(events: pl.LazyFrame, plans: Sequence[Plan], estimated: Sequ
         "cache_write_1h"
     )
     free_route = (source == 0) & (tokens > 0) & (state == "priced")
-    guessed = pl.col("client").is_in(list(estimated)) | (state == "source")
+    from tokscope.pricing import DATED_ALIASES
+
+    inferred = pl.col("model").is_in(list(DATED_ALIASES))  # the model is inferred from the turn's date
+    guessed = pl.col("client").is_in(list(estimated)) | (state == "source") | inferred
 
     def lit(kind: str) -> pl.Expr:
         return pl.lit(kind, KIND_ENUM)
