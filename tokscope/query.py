@@ -228,7 +228,7 @@ def plan_values(events: pl.LazyFrame, plans: list, query: Query, today: date) ->
         .agg(
             pl.len().alias("turns"),
             pl.col("subscription").sum().alias("value"),
-            pl.col("unknown").sum().alias("unknown"),
+            pl.col("cost").is_null().sum().alias("unknown"),
             pl.col("day").min().alias("first"),
         )
         .collect()

@@ -999,6 +999,7 @@ GROUP_PRESETS: tuple[tuple[str, str, str | None], ...] = (
     ("device + client", "devices", "client"),
     ("model + client", "models", "client"),
     ("day + model", "daily", "model"),
+    ("client + account", "clients", "account"),
 )
 
 
