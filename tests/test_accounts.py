@@ -382,3 +382,19 @@ def test_a_model_inferred_from_the_date_is_estimated(table) -> None:
     got = with_cost_kinds(price(accounts.with_accounts(events, []), table), []).collect()
     assert got["cost_kind"].cast(pl.String).to_list() == ["estimated", "metered"]
     assert got["estimated"][0] == pytest.approx(got["api_equivalent"][0]) and got["estimated"][0] > 0
+
+
+def test_doctor_names_bad_account_and_plan_entries(home: Path) -> None:
+    from tokscope.config import config_path
+    from tokscope.doctor import config_section
+
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('[[account]]\nname = "x"\n\n[[plan]]\nname = "Mystery"\n')
+    section = config_section()
+    assert section["status"] == "warning"
+    assert section["errors"] == [
+        f"{path}: account 'x': give at least one of client, path or device to match; ignored",
+        f"{path}: plan 'Mystery': price_per_month is missing (a plan tokscope has no built-in entry for needs one); "
+        "ignored",
+    ]

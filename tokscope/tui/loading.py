@@ -279,6 +279,7 @@ def save_view_cache(key: str, loaded: Loaded, view: View) -> None:
             "cache_hit": view.cache_hit,
             "since": view.since.isoformat() if view.since else None,
             "until": view.until.isoformat() if view.until else None,
+            "plans": view.plans,
         }
         atomic_write(view_cache_path(), json.dumps(data, default=str).encode())
     except Exception:  # a cache must never break the app
@@ -320,6 +321,7 @@ def load_view_cache(key: str, state: ViewState) -> tuple[Loaded, View] | None:
             daily=[],
             devices=[],
             row_count=int(data["row_count"]),
+            plans=list(data.get("plans") or []),
         )
         return loaded, view
     except Exception:  # missing, stale or damaged: compute instead

@@ -350,7 +350,7 @@ class MainScreen(Screen):
                 sessions=f"{view.sessions:,}",
                 top_model=short_model(view.top_model) or "—",
                 energy=energy_text(*view.energy) if view.energy else "",
-                paid=_paid(t) if priced and loaded is not None and loaded.plans else "",
+                paid=_paid(t) if priced and loaded is not None and (loaded.plans or view.plans) else "",
                 plans=" · ".join(_plan_text(p) for p in view.plans),
             )
         )
