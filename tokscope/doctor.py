@@ -77,7 +77,6 @@ def sources_section(health: Health) -> dict[str, Any]:
 def config_section() -> dict[str, Any]:
     """config.toml: where it is, whether it exists, and every problem in it or in the environment."""
     from tokscope import config as config_mod
-
     from tokscope.accounts import parse_rules
     from tokscope.plans import parse as parse_plans
 
