@@ -304,7 +304,7 @@ class MainScreen(Screen):
             readings = [r for r in readings if r.client == self.app.state.client]
         if self.app.state.device:
             readings = [r for r in readings if (r.device or loaded.device_id) == self.app.state.device]
-        rows = quota.limit_rows(readings, now_us, loaded.device_id, loaded.names)
+        rows = quota.limit_rows(readings, now_us, loaded.device_id, loaded.names, loaded.account_rules)
         self.query_one(LimitsPanel).show(rows, self.size.width)
 
     def _empty_text(self) -> Text:
