@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--by",
         type=_keys,
         default=["client", "model"],
-        help="comma list of: client, provider, model, workspace, session, device, day, hour (default client,model)",
+        help="comma list of: client, provider, model, workspace, session, device, account, day, hour "
+        "(default client,model)",
     )
     p.add_argument("--period", choices=("today", "yesterday", "7d", "30d", "month", "all"), default="30d")
     p.add_argument("--since", type=_date, help="first day, YYYY-MM-DD (overrides the period's)")
