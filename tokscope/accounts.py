@@ -12,7 +12,7 @@ Keys are written with ``~`` for HOME, so one account on two devices has one key.
 default home is stored as ``""`` (most rows: nothing to stamp) and shown as its label
 (``~/.claude``, ``~/.codex``, else ``default``); a ledger or snapshot written before accounts were
 recorded has null there, shown the same way. ``[[account]]`` rules in config.toml rename keys
-at query time (``label_expr``), so a change of rules needs no rescan. Official limit readings
+at query time (``with_accounts``), so a change of rules needs no rescan. Official limit readings
 (``tokscope.quota``) go through the same keys and rules.
 
 No Polars at import: ``source_account`` runs in scan workers.
