@@ -44,6 +44,9 @@ class Row(msgspec.Struct, frozen=True, gc=False):
     """``"fast"`` / ``"priority"`` where the log says so, None when standard."""
     rank: int = 0
     """Among rows with one (client, event_key) the highest rank wins (ties: the later row)."""
+    account: str = ""
+    """The account key of the source (``tokscope.accounts.source_account``: the client's config dir or
+    login, ``""`` for the client's default home). Readers leave it; the scan worker sets it per source."""
 
 
 #: The fields of one row, in order (the ledger schema minus device_id, plus rank).

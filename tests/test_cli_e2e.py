@@ -23,6 +23,12 @@ COUNTERS = [
     "total_tokens",
     "cost",
     "unpriced_turns",
+    # the five cost kinds (issue 15), after the older counters
+    "api_equivalent",
+    "metered",
+    "subscription",
+    "estimated",
+    "unknown",
 ]
 
 
@@ -109,7 +115,8 @@ def test_scan_prints_a_summary_and_is_incremental(logs: Path) -> None:
 def test_report_json_contract(logs: Path) -> None:
     out = tokscope(logs, "report", "--period", "all", "--by", "client", "--format", "json").stdout
     data = json.loads(out)
-    assert set(data) == {"period", "by", "rows", "totals"}
+    assert set(data) == {"period", "by", "rows", "totals", "plans"}
+    assert data["plans"] == []  # no [[plan]] in config.toml
     assert data["period"] == {"since": None, "until": None, "tz": "UTC"}
     assert data["by"] == ["client"]
     for row in data["rows"]:

@@ -45,7 +45,7 @@ def test_two_devices_merge_both_ways(tmp_path: Path, side: Side) -> None:
         assert data["totals"]["turns"] == 7 and data["totals"]["total_tokens"] == 7 * TURN_TOTAL == 805
         assert data["totals"]["input"] == 7 * TURN_INPUT and data["totals"]["output"] == 7 * TURN_OUTPUT
         assert data["totals"]["cache_read"] == 7 * TURN_CACHE_READ
-        assert list(data) == ["period", "by", "rows", "totals"]
+        assert list(data) == ["period", "by", "rows", "totals", "plans"]
     # grouping by something else still counts every device's turns
     months = {r["day"]: r["turns"] for r in a.json("report", "--by", "day", "--period", "all")["rows"]}
     assert months == {"2026-01-15": 4, "2026-02-15": 3}

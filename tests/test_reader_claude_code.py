@@ -420,4 +420,5 @@ def test_every_field_of_a_row_by_name(home: Path) -> None:
         "source_cost": 0.25,
         "service_tier": "fast",
         "rank": 1 + 2 + 3 + 4 + 5 + MAIN_RANK + NATIVE_RANK,
+        "account": "",  # the scan worker stamps it per source (tokscope.accounts)
     }

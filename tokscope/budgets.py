@@ -1,7 +1,7 @@
 """Budgets: ``[[budget]]`` tables in config.toml, checked against the merged, priced usage.
 
 A budget is an amount (USD of API-equivalent cost, or tokens) over a period (``day``, ``week`` from
-Monday, ``month``, or each ``session``), within a scope (devices, clients, workspaces, models), with
+Monday, ``month``, or each ``session``), within a scope (devices, clients, workspaces, models, accounts), with
 thresholds in percent (default 50, 80, 100). ``evaluate`` gives, per budget, what was spent in the
 current period, its share, a straight-line forecast to the period's end and the thresholds crossed.
 Every figure is a sum of recorded usage fields (the provider's usage of each turn, priced from the
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 Period = Literal["day", "week", "month", "session"]
 PERIODS: tuple[str, ...] = ("day", "week", "month", "session")
-SCOPES: tuple[str, ...] = ("device", "client", "workspace", "model")
+SCOPES: tuple[str, ...] = ("device", "client", "workspace", "model", "account")
 DEFAULT_THRESHOLDS: tuple[float, ...] = (50.0, 80.0, 100.0)
 #: The forecast's elapsed time is at least this much of the period (no x1000 after one minute).
 MIN_ELAPSED = timedelta(hours=1)
@@ -143,9 +143,6 @@ def parse(tables: Any) -> tuple[list[Budget], list[str]]:
                 bad_scope = True
                 break
             scope[key] = tuple(values)
-        if "account" in table:
-            errors.append(f"{where}: account scopes need the account dimension (not recorded yet); ignored")
-            bad_scope = True
         if bad_scope:
             continue
         raw = table.get("thresholds", list(DEFAULT_THRESHOLDS))

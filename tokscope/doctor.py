@@ -77,17 +77,24 @@ def sources_section(health: Health) -> dict[str, Any]:
 def config_section() -> dict[str, Any]:
     """config.toml: where it is, whether it exists, and every problem in it or in the environment."""
     from tokscope import config as config_mod
+    from tokscope.accounts import parse_rules
+    from tokscope.plans import parse as parse_plans
 
     settings = config_mod.load()
     path = config_mod.config_path()
+    errors = [
+        *settings.errors,
+        *parse_rules(settings.extra.get("account"), str(path))[1],
+        *parse_plans(settings.extra.get("plan"), str(path))[1],
+    ]
     return {
-        "status": "warning" if settings.errors else "ok",
+        "status": "warning" if errors else "ok",
         "path": str(path),
         "exists": path.is_file(),
         "shared_folder": str(settings.shared_folder) if settings.shared_folder else None,
         "timezone": settings.timezone,
         "readers": list(settings.readers),
-        "errors": list(settings.errors),
+        "errors": errors,
     }
 
 

@@ -99,12 +99,18 @@ EVENT_SCHEMA: pl.Schema = pl.Schema(
         "cache_write_1h": pl.Int64(),
         "source_cost": pl.Float64(),
         "service_tier": pl.Categorical(),
+        "account": pl.Categorical(),
     }
 )
 
-#: The ledger's stored schema: the event minus device_id, plus rank.
+#: The ledger's stored schema: the event minus device_id, plus rank; columns added later
+#: (``account``) come after rank, so reader rows built positionally keep their order.
 LEDGER_SCHEMA: pl.Schema = pl.Schema(
-    {**{c: t for c, t in EVENT_SCHEMA.items() if c != "device_id"}, "rank": pl.Int64()}
+    {
+        **{c: t for c, t in EVENT_SCHEMA.items() if c not in ("device_id", "account")},
+        "rank": pl.Int64(),
+        "account": pl.Categorical(),
+    }
 )
 
 

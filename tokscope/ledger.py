@@ -162,12 +162,21 @@ def _check(path: Path, want: str) -> str | None:
 def scan_parquet(path: Path) -> pl.LazyFrame:
     """A Parquet segment in the ledger schema. One written before clients were added has a shorter
     client Enum (today's is the same list with new names appended), which Polars will not read as
-    today's: it is read as written and widened."""
-    client = pl.read_parquet_schema(path).get("client")  # the footer only
-    if client is None or client == CLIENT_ENUM:
+    today's: it is read as written and widened. One written before a column was added (``account``)
+    has it filled with null (the client's default account)."""
+    written = pl.read_parquet_schema(path)  # the footer only
+    client = written.get("client")
+    if (client is None or client == CLIENT_ENUM) and len(written) == len(LEDGER_SCHEMA):
         return pl.scan_parquet(path, schema=LEDGER_SCHEMA)
-    return pl.scan_parquet(path, schema={**LEDGER_SCHEMA, "client": client}).with_columns(
-        pl.col("client").cast(CLIENT_ENUM)
+    schema = {c: t for c, t in LEDGER_SCHEMA.items() if c in written}
+    if client is not None:
+        schema["client"] = client
+    frame = pl.scan_parquet(path, schema=schema)
+    return frame.select(
+        [
+            (pl.col(c).cast(t) if c == "client" else pl.col(c)) if c in schema else pl.lit(None, t).alias(c)
+            for c, t in LEDGER_SCHEMA.items()
+        ]
     )
 
 

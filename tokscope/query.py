@@ -24,6 +24,7 @@ GROUP_KEYS: dict[str, str] = {
     "workspace": "workspace",
     "session": "session_id",
     "device": "device_id",
+    "account": "account",
     "day": "day",
     "hour": "hour",
 }
@@ -40,7 +41,15 @@ COUNTERS: tuple[str, ...] = (
     "total_tokens",
     "cost",
     "unpriced_turns",
+    "api_equivalent",
+    "metered",
+    "subscription",
+    "estimated",
+    "unknown",
 )
+
+#: The five cost kinds (``tokscope.pricing.kinds``): USD sums but ``unknown``, a count of turns.
+KIND_COUNTERS: tuple[str, ...] = ("api_equivalent", "metered", "subscription", "estimated", "unknown")
 
 
 @dataclass
@@ -144,6 +153,14 @@ def _counters(schema: pl.Schema) -> list[pl.Expr]:
     else:
         exprs.append(pl.lit(None, pl.Float64).alias("cost"))
         exprs.append(pl.len().alias("unpriced_turns"))
+    # api_equivalent is the list price (``cost``) and unknown the turns without one, by definition
+    exprs.append(cost_sum().alias("api_equivalent") if priced else pl.lit(None, pl.Float64).alias("api_equivalent"))
+    kinds = ("metered", "subscription", "estimated")
+    if "metered" in schema:
+        exprs += [pl.col(c).sum().alias(c) for c in kinds]
+    else:  # before the kinds are known (a frame priced without plans): nothing paid is known
+        exprs += [pl.lit(0.0, pl.Float64).alias(c) for c in kinds]
+    exprs.append((pl.col("cost").is_null().sum() if priced else pl.len()).cast(pl.UInt32).alias("unknown"))
     exprs += [_null_sum(c) for c in ENERGY_COUNTERS if c in schema]
     return exprs
 
@@ -185,8 +202,62 @@ def totals_of(rows: pl.DataFrame) -> dict:
     """The counters summed over grouped rows (the groups partition the events, so no second pass)."""
     extra = [c for c in ENERGY_COUNTERS if c in rows.columns]
     sums = rows.select(
-        *[pl.col(c).sum() for c in COUNTERS if c != "cost"],
+        *[pl.col(c).sum() for c in COUNTERS if c not in ("cost", "api_equivalent")],
         cost_sum(),
+        _null_sum("api_equivalent"),
         *[_null_sum(c) for c in extra],
     ).row(0, named=True)
     return {c: sums[c] for c in (*COUNTERS, *extra)}
+
+
+def plan_values(events: pl.LazyFrame, plans: list, query: Query, today: date) -> list[dict]:
+    """Per ``[[plan]]``: its fee over the query's period (``plans.fee_for``; an open start begins at
+    the plan's first covered turn), the API-equivalent value of the turns it covered, and their ratio
+    (the README's ``plans`` contract of ``report --format json``)."""
+    from tokscope.plans import fee_for
+
+    if not plans:
+        return []
+    frame = filtered(events, query, today)
+    if "plan" not in frame.collect_schema():
+        return []
+    got = {
+        r["plan"]: r
+        for r in frame.filter(pl.col("plan").is_not_null())
+        .group_by(pl.col("plan").cast(pl.String))
+        .agg(
+            pl.len().alias("turns"),
+            pl.col("subscription").sum().alias("value"),
+            pl.col("cost").is_null().sum().alias("unknown"),
+            pl.col("day").min().alias("first"),
+        )
+        .collect()
+        .to_dicts()
+    }
+    since, until = query.bounds(today)
+    out = []
+    for plan in plans:
+        seen = got.get(plan.name, {})
+        first = since or seen.get("first") or plan.since
+        last = until or today
+        paid = fee_for(plan, first, last) if first is not None else 0.0
+        value = float(seen.get("value") or 0.0)
+        out.append(
+            {
+                "name": plan.name,
+                "price_per_month": plan.price_per_month,
+                "billing_day": plan.billing_day,
+                "accounts": list(plan.accounts),
+                "clients": list(plan.clients),
+                "providers": list(plan.providers),
+                "windows": list(plan.windows),
+                "turns": int(seen.get("turns") or 0),
+                "unknown": int(seen.get("unknown") or 0),
+                "paid": round(paid, 2),
+                "api_equivalent": round(value, 2),
+                "value_ratio": round(value / paid, 2) if paid > 0 else None,
+                "source": plan.source,
+                "as_of": plan.as_of,
+            }
+        )
+    return out

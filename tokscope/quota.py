@@ -14,7 +14,6 @@ and device, the latest of each always kept. No Polars here: the statusline recor
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,13 +61,12 @@ _decoder = msgspec.msgpack.Decoder(_File)
 
 
 def account_key(client: str, account: str) -> str:
-    """The account a reading belongs to. The hook for account rules (config, auth plan): for now the
-    client's home or config dir as given, written with ``~`` for HOME, so one account's readings on
-    two devices meet."""
-    home = os.environ.get("HOME", "").rstrip("/")
-    if home and (account == home or account.startswith(home + "/")):
-        return "~" + account[len(home) :]
-    return account
+    """The account a reading belongs to: the key its client's turns carry (``tokscope.accounts``: the
+    home or config dir written with ``~`` for HOME, a Codex login's e-mail), so one account's readings
+    on two devices meet and match its turns. ``[[account]]`` rules rename it when shown."""
+    from tokscope.accounts import quota_key
+
+    return quota_key(client, account)
 
 
 def file_path(root: Path | None = None) -> Path:
@@ -209,15 +207,22 @@ def _window_rank(window: str) -> tuple[int, str]:
 
 
 def limit_rows(
-    samples: Sequence[QuotaSample], now_us: int, this_device: str = "", names: dict[str, str] | None = None
+    samples: Sequence[QuotaSample],
+    now_us: int,
+    this_device: str = "",
+    names: dict[str, str] | None = None,
+    rules: Sequence[Any] = (),
 ) -> list[dict[str, Any]]:
     """One row per account and window: the JSON contract of ``tokscope limits`` (README).
 
     ``reset`` is true when the reading's reset time has passed (the window restarted since: its
     used percentage is history). ``runs_out_at`` is when the burn rate reaches 100 %, given only
-    when that comes before the reset.
+    when that comes before the reset. ``rules`` (``accounts.AccountRule``) name the accounts as the
+    report does.
     """
     names = names or {}
+    if rules:
+        from tokscope.accounts import resolve
     rows = []
     for current in latest(samples).values():
         device = current.device or this_device
@@ -231,7 +236,9 @@ def limit_rows(
         rows.append(
             {
                 "client": current.client,
-                "account": current.account,
+                "account": resolve(current.client, current.account, device, list(rules), names)
+                if rules
+                else current.account,
                 "limit": current.limit,
                 "window": current.window,
                 "window_minutes": current.window_minutes,

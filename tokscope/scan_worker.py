@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 
+from tokscope.accounts import source_account
 from tokscope.limits import MAX_COST, MAX_SESSION_TOKENS, MAX_TURN_TOKENS, MIN_TS_US, max_ts_us
 from tokscope.readers import ReadResult, Source, get_reader
 from tokscope.readers.base import COUNT_FIELDS, Rewound, Row
@@ -47,6 +48,8 @@ def read_job(client: str, path: str, mode: str, companions: tuple[str, ...], off
             result = reader.read(source, 0, {})
         check_limits(result, reader.session_totals, int(time.time() * 1_000_000))
         result.rows = best_per_key(result.rows)  # after the check: an implausible copy must not outrank a real one
+        if result.rows and (account := source_account(client, source.path)):  # "": the default, nothing to stamp
+            result.rows = [msgspec.structs.replace(row, account=account) for row in result.rows]
         return result
     except OSError as exc:
         return ReadResult(offset=offset, state=state, errors=[f"{path}: {exc.strerror or exc}"])

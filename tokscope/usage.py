@@ -32,6 +32,10 @@ class Usage:
     """Status of every device seen in the shared folder (filled by the merge)."""
     notes: list[str] = field(default_factory=list)
     """Footnotes for every report: refused devices, unreadable files …"""
+    plans: list[Any] = field(default_factory=list)
+    """The ``[[plan]]`` entries of config.toml (``tokscope.plans.Plan``)."""
+    account_rules: list[Any] = field(default_factory=list)
+    """The ``[[account]]`` rules of config.toml (``tokscope.accounts.AccountRule``)."""
 
     def device_names(self) -> dict[str, str]:
         """Device id -> name: this device and every device the merge saw."""
@@ -67,6 +71,20 @@ def load_usage(
 
     usage.events, price_notes = apply_pricing(usage.events, prices)
     usage.notes.extend(price_notes)
+    return with_accounts_and_kinds(usage, settings)
+
+
+def with_accounts_and_kinds(usage: Usage, settings: Config) -> Usage:
+    """``usage`` with each event's account as shown (``[[account]]`` rules) and its five cost kinds
+    (``[[plan]]``; ``tokscope.pricing.kinds``); bad config entries become notes."""
+    from tokscope import accounts, plans
+    from tokscope.config import config_path
+
+    where = str(config_path())
+    usage.account_rules, errors = accounts.parse_rules(settings.extra.get("account"), where)
+    usage.plans, plan_errors = plans.parse(settings.extra.get("plan"), where)
+    usage.notes.extend([*errors, *plan_errors])
+    usage.events = accounts_and_kinds(usage.events, usage.account_rules, usage.plans, usage.device_names())
     return usage
 
 
@@ -87,3 +105,14 @@ def duplicate_reasons(
         where = ", ".join(names.get(d, d[:8]) for d in dict.fromkeys(winners)) or "devices merged before it"
         out[device_id] = f"all {rows:,} turns also on {where}"
     return out
+
+
+def accounts_and_kinds(
+    events: pl.LazyFrame, rules: list[Any], plans: list[Any], device_names: dict[str, str]
+) -> pl.LazyFrame:
+    """Priced ``events`` with ``account`` as shown and the five cost kinds (``with_accounts_and_kinds``)."""
+    from tokscope.accounts import with_accounts
+    from tokscope.events import CLIENTS
+    from tokscope.pricing.kinds import estimated_clients, with_cost_kinds
+
+    return with_cost_kinds(with_accounts(events, rules, device_names), plans, estimated_clients(CLIENTS))

@@ -26,6 +26,10 @@ class SummaryData:
     top_model: str
     energy: str = ""
     """``"≈ 1.2–2.4 kWh"`` when the estimate is on, else ``""``."""
+    paid: str = ""
+    """What was paid per token (metered, ``≈`` estimated) when plans are configured, else ``""``."""
+    plans: str = ""
+    """Each plan's value: ``Claude Max 20x: $200 paid, $1,430 at API prices, 7.2×``."""
 
 
 class Summary(Static):
@@ -44,10 +48,13 @@ class Summary(Static):
     def show(self, data: SummaryData) -> None:
         """Render the figures on two lines (the most important first; the rest may be cut)."""
         text = Text()
-        text.append("Cost ", style="dim")
+        text.append("API equiv. " if data.paid else "Cost ", style="dim")
         text.append(data.cost, style="bold")
         if data.unpriced:
             text.append(f" {data.unpriced}", style="yellow")
+        if data.paid:
+            text.append("  Paid ", style="dim")
+            text.append(data.paid, style="bold")
         text.append("  Tokens ", style="dim")
         text.append(data.total, style="bold")
         text.append("  Cache hit ", style="dim")
@@ -71,4 +78,7 @@ class Summary(Static):
             text.append("  Energy ", style="dim")
             text.append(data.energy)
             text.append(" (order of magnitude)", style="dim")
+        if data.plans:
+            text.append("  ")
+            text.append(data.plans)
         self.update(text)

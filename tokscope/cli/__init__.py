@@ -153,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--by",
         type=_keys,
         default=["client", "model"],
-        help="comma list of: client, provider, model, workspace, session, device, day, hour (default client,model)",
+        help="comma list of: client, provider, model, workspace, session, device, account, day, hour "
+        "(default client,model)",
     )
     p.add_argument("--period", choices=("today", "yesterday", "7d", "30d", "month", "all"), default="30d")
     p.add_argument("--since", type=_date, help="first day, YYYY-MM-DD (overrides the period's)")
@@ -403,7 +404,7 @@ def report_data(args: argparse.Namespace, usage: Any = None) -> tuple[dict[str, 
 
     from tokscope import config as config_mod
     from tokscope.format import COST_DECIMALS, round_cost
-    from tokscope.query import Query, aggregate, today_in
+    from tokscope.query import KIND_COUNTERS, Query, aggregate, plan_values, today_in
     from tokscope.timezone import local_tz
     from tokscope.usage import load_usage
 
@@ -435,9 +436,9 @@ def report_data(args: argparse.Namespace, usage: Any = None) -> tuple[dict[str, 
         notes.extend(duplicate_notes(usage))
     if rows.is_empty():
         notes.append(empty_hint(usage.events, query, today))
-    if "cost" in rows.columns:
-        rows = rows.with_columns(pl.col("cost").round(COST_DECIMALS))
-    totals = {k: round_cost(v) if k == "cost" else v for k, v in totals.items()}
+    money_keys = ["cost", *KIND_COUNTERS[:-1]]
+    rows = rows.with_columns(pl.col(c).round(COST_DECIMALS) for c in money_keys if c in rows.columns)
+    totals = {k: round_cost(v) if k in money_keys else v for k, v in totals.items()}
     since, until = query.bounds(today)
     return {
         "period": {
@@ -448,6 +449,7 @@ def report_data(args: argparse.Namespace, usage: Any = None) -> tuple[dict[str, 
         "by": list(query.by),
         "rows": rows.to_dicts(),
         "totals": totals,
+        "plans": plan_values(usage.events, usage.plans, query, today),
     }, notes
 
 
@@ -637,6 +639,23 @@ def _csv(data: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+def paid_text(row: dict[str, Any]) -> str:
+    """What a report row paid per token: metered, plus estimated amounts marked ``≈``."""
+    from tokscope.format import money
+
+    metered, estimated = row.get("metered") or 0.0, row.get("estimated") or 0.0
+    text = money(metered + estimated)
+    return f"≈ {text}" if estimated else text
+
+
+def plan_line(plan: dict[str, Any]) -> str:
+    """``Claude Max 20x: $200.00 paid, $1,430.00 at API prices, 7.2×`` (a plan's value over the period)."""
+    from tokscope.format import money
+
+    ratio = f", {plan['value_ratio']:.1f}×" if plan.get("value_ratio") is not None else ""
+    return f"{plan['name']}: {money(plan['paid'])} paid, {money(plan['api_equivalent'])} at API prices{ratio}"
+
+
 #: Numeric report columns, most important first; narrow terminals drop from the end.
 _TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("Total", "total_tokens"),
@@ -676,7 +695,9 @@ def _print_table(data: dict[str, Any]) -> None:
     key_widths = [max([len(k), 5, *(min(len(c[i]), 48) for c in key_cells)]) for i, k in enumerate(data["by"])]
     cost_cells = [money(r["cost"], r["unpriced_turns"] or 0) for r in rows]
     cost_total = money_total(totals["cost"], totals["unpriced_turns"] or 0)
-    cost_width = max([4, len(cost_total), *map(len, cost_cells)])
+    cost_width = max([10, len(cost_total), *map(len, cost_cells)])
+    paid_cells = [paid_text(r) for r in [*rows, totals]]
+    cost_width += max([4, *map(len, paid_cells)]) + 3
 
     def width(columns: list[tuple[str, str]], fmt: Any) -> int:
         numbers = sum(max(len(label), *(len(fmt(r[k])) for r in [*rows, totals])) + 3 for label, k in columns)
@@ -698,10 +719,16 @@ def _print_table(data: dict[str, Any]) -> None:
         table.add_column(key.capitalize(), footer="Total" if i == 0 else "", overflow="ellipsis", max_width=48)
     for label, key in order:
         table.add_column(label, justify="right", footer=fmt(totals[key]), no_wrap=True)
-    table.add_column("Cost", justify="right", footer=cost_total, no_wrap=True)
-    for row, keys, cost in zip(rows, key_cells, cost_cells, strict=True):
-        table.add_row(*keys, *(fmt(row[k]) for _, k in order), cost)
+    table.add_column("Paid", justify="right", footer=paid_cells[-1], no_wrap=True)
+    table.add_column("API equiv.", justify="right", footer=cost_total, no_wrap=True)
+    for row, keys, paid, cost in zip(rows, key_cells, paid_cells, cost_cells, strict=False):
+        table.add_row(*keys, *(fmt(row[k]) for _, k in order), paid, cost)
     console.print(table)
+    console.print(
+        "Paid: per token (metered, ≈ estimated); turns a plan covers cost $0 each, the plan's fee is below."
+    )
+    for plan in data.get("plans", []):
+        console.print(escape(plan_line(plan)))
     if totals["unpriced_turns"]:
         console.print(
             f"[yellow]{totals['unpriced_turns']:,} turns unpriced[/yellow]: cost is a lower bound or unknown."

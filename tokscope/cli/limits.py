@@ -51,14 +51,18 @@ def register(subparsers: Any) -> None:
 
 def limits_data(shared: Path | None = None, now_us: int | None = None) -> dict[str, Any]:
     """The JSON contract: ``{"now": ISO, "limits": [row, ...]}`` (rows: ``quota.limit_rows``)."""
-    from tokscope import quota
+    from tokscope import config, quota
+    from tokscope.accounts import parse_rules
     from tokscope.sync.identity import load_device
 
     now = now_us if now_us is not None else int(time.time() * 1_000_000)
     device = load_device()
     readings, names = quota.gather(shared)
     names = {device.id: device.name, **names}
-    return {"now": quota.iso(now), "limits": quota.limit_rows(readings, now, device.id, names)}
+    rules, errors = parse_rules(config.load().extra.get("account"), str(config.config_path()))
+    for error in errors:
+        print(f"tokscope: {error}", file=sys.stderr)
+    return {"now": quota.iso(now), "limits": quota.limit_rows(readings, now, device.id, names, rules)}
 
 
 def cmd_limits(args: argparse.Namespace) -> int:

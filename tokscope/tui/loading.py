@@ -90,6 +90,8 @@ def load(
         segments=segments,
         energy=settings.extra.get("energy") is True,
         readings=readings,
+        plans=usage.plans,
+        account_rules=usage.account_rules,
     )
 
 
@@ -148,8 +150,10 @@ def apply_new_segments(loaded: Loaded, ledger: Ledger, clock: Clock, generation:
     )
     if loaded.priced:
         from tokscope.pricing import apply_pricing
+        from tokscope.usage import accounts_and_kinds
 
         fresh, _notes = apply_pricing(fresh)
+        fresh = accounts_and_kinds(fresh, loaded.account_rules, loaded.plans, loaded.names)
     schema = fresh.collect_schema()
     fresh_frame = fresh.select([c for c in VIEW_COLUMNS if c in schema]).collect()
     kept = loaded.events.join(touched, on=KEY, how="anti")
@@ -278,6 +282,7 @@ def save_view_cache(key: str, loaded: Loaded, view: View) -> None:
             "cache_hit": view.cache_hit,
             "since": view.since.isoformat() if view.since else None,
             "until": view.until.isoformat() if view.until else None,
+            "plans": view.plans,
         }
         atomic_write(view_cache_path(), json.dumps(data, default=str).encode())
     except Exception:  # a cache must never break the app
@@ -319,6 +324,7 @@ def load_view_cache(key: str, state: ViewState) -> tuple[Loaded, View] | None:
             daily=[],
             devices=[],
             row_count=int(data["row_count"]),
+            plans=list(data.get("plans") or []),
         )
         return loaded, view
     except Exception:  # missing, stale or damaged: compute instead

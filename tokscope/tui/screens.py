@@ -402,7 +402,7 @@ class MainScreen(Screen):
             readings = [r for r in readings if r.client == self.app.state.client]
         if self.app.state.device:
             readings = [r for r in readings if (r.device or loaded.device_id) == self.app.state.device]
-        rows = quota.limit_rows(readings, now_us, loaded.device_id, loaded.names)
+        rows = quota.limit_rows(readings, now_us, loaded.device_id, loaded.names, loaded.account_rules)
         self.query_one(LimitsPanel).show(rows, self.size.width)
 
     def _empty_text(self) -> Text:
@@ -448,6 +448,8 @@ class MainScreen(Screen):
                 sessions=f"{view.sessions:,}",
                 top_model=short_model(view.top_model) or "—",
                 energy=energy_text(*view.energy) if view.energy else "",
+                paid=_paid(t) if priced and loaded is not None and (loaded.plans or view.plans) else "",
+                plans=" · ".join(_plan_text(p) for p in view.plans),
             )
         )
 
@@ -1114,6 +1116,7 @@ GROUP_PRESETS: tuple[tuple[str, str, str | None], ...] = (
     ("device + client", "devices", "client"),
     ("model + client", "models", "client"),
     ("day + model", "daily", "model"),
+    ("client + account", "clients", "account"),
 )
 
 
@@ -1182,3 +1185,16 @@ class GroupScreen(ModalScreen[tuple[str, str | None] | None]):
     def _picked(self, event: OptionList.OptionSelected) -> None:
         tab, _sep, key = str(event.option.id).partition(":")
         self.dismiss((tab, key or None))
+
+
+def _paid(totals: dict[str, Any]) -> str:
+    """Paid per token in the summary: metered plus estimated (``≈`` when some is estimated)."""
+    metered, estimated = float(totals.get("metered") or 0.0), float(totals.get("estimated") or 0.0)
+    return ("≈ " if estimated else "") + money_short(metered + estimated)
+
+
+def _plan_text(plan: dict[str, Any]) -> str:
+    """``Claude Max 20x: $200 paid, $1.4K at API prices, 7.2×``."""
+    ratio = f", {plan['value_ratio']:.1f}×" if plan.get("value_ratio") is not None else ""
+    value = money_short(plan["api_equivalent"])
+    return f"{plan['name']}: {money_short(plan['paid'])} paid, {value} at API prices{ratio}"

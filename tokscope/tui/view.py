@@ -16,14 +16,14 @@ from typing import Any
 import polars as pl
 
 from tokscope.events import TOTAL_FIELDS
-from tokscope.query import GROUP_KEYS, Query, aggregate, cost_sum, filtered, period_bounds
+from tokscope.query import GROUP_KEYS, Query, aggregate, cost_sum, filtered, period_bounds, plan_values
 from tokscope.timezone import canonical_tz
 from tokscope.tui.tabs import tab as tab_spec
 
 #: Periods ``p`` cycles through.
 PERIOD_CYCLE: tuple[str, ...] = ("today", "7d", "30d", "month", "all")
 #: Second group-by keys ``g`` cycles through (those equal to the tab's own key are skipped).
-SECOND_KEYS: tuple[str, ...] = ("model", "client", "workspace", "device", "provider")
+SECOND_KEYS: tuple[str, ...] = ("model", "client", "workspace", "device", "provider", "account")
 #: Sort columns ``s`` cycles through; ``key`` is the tab's own key column.
 SORT_CYCLE: tuple[str, ...] = (
     "cost",
@@ -65,6 +65,11 @@ VIEW_COLUMNS: tuple[str, ...] = (
     "cache_write_5m",
     "cache_write_1h",
     "cost",
+    "account",
+    "plan",
+    "metered",
+    "subscription",
+    "estimated",
 )
 
 
@@ -137,6 +142,10 @@ class Loaded:
     """Show the energy estimate (``energy = true`` in config.toml)."""
     readings: list[Any] = field(default_factory=list)
     """Official usage-limit readings of this device and the trusted ones (``tokscope.quota``)."""
+    plans: list[Any] = field(default_factory=list)
+    """The ``[[plan]]`` entries (``tokscope.plans.Plan``): the summary shows their value."""
+    account_rules: list[Any] = field(default_factory=list)
+    """The ``[[account]]`` rules (``tokscope.accounts.AccountRule``), for rows added live."""
 
     def size(self) -> int:
         """How many events are loaded."""
@@ -171,6 +180,8 @@ class View:
     """``hours[weekday][hour]`` = (cost, tokens) over the period, Monday = 0 (calendar tabs only)."""
     row_count: int = 0
     """Rows before the ``ROW_LIMIT`` cut."""
+    plans: list[dict[str, Any]] = field(default_factory=list)
+    """Each ``[[plan]]``'s value over the period (``query.plan_values``)."""
 
 
 def _cost_sum(priced: bool) -> pl.Expr:
@@ -303,6 +314,7 @@ def compute_view(loaded: Loaded, state: ViewState, today: date, tz: str) -> View
         hours=hours,
         latest=latest,
         energy=energy,
+        plans=plan_values(events, loaded.plans, query, today) if loaded.plans and loaded.priced else [],
     )
 
 
