@@ -10,14 +10,13 @@ Nothing outside the temporary directory is read or written.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
 import signal
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -386,24 +385,34 @@ def demo_app(
     )
 
 
-@contextlib.contextmanager
-def _exit_on_hangup() -> Iterator[None]:
-    """SIGTERM and SIGHUP (a closed tmux pane) end the demo like q does: its temporary directory is removed."""
+class _Hangup:
+    """SIGTERM and SIGHUP (a closed tmux pane) end the demo like q does, so its temporary directory is
+    removed: the running app is asked to exit (an exception raised inside Textual's loop may be
+    swallowed there), and before or after it, ``SystemExit``. The exit status is 128 + the signal."""
 
-    def leave(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
+    def __init__(self) -> None:
+        self.app: Any = None
+        self.code: int | None = None
 
-    previous = {sig: signal.signal(sig, leave) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
+    def __enter__(self) -> _Hangup:
+        self.previous = {sig: signal.signal(sig, self.leave) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+
+    def leave(self, signum: int, _frame: object) -> None:
+        self.code = 128 + signum
+        if self.app is not None and self.app.is_running:
+            self.app.exit(return_code=self.code)
+        else:
+            raise SystemExit(self.code)
 
 
 def run_demo(days: int = 60, interval: float = 3.0) -> int:
     """``tokscope demo``: build the demo in a temporary directory and run the app on it."""
-    with tempfile.TemporaryDirectory(prefix="tokscope-demo-") as tmp, _exit_on_hangup():
+    with tempfile.TemporaryDirectory(prefix="tokscope-demo-") as tmp, _Hangup() as hangup:
         root = Path(tmp)
         old = demo_env(root)
         try:
@@ -411,11 +420,13 @@ def run_demo(days: int = 60, interval: float = 3.0) -> int:
             demo = build_demo(root / "home", root / "shared", now.date(), days=days, until=now)
             app = demo_app(demo)
             app.tick_interval = interval
+            hangup.app = app
             app.run()
+            hangup.app = None
         finally:
             for key, value in old.items():
                 if value:
                     os.environ[key] = value
                 else:
                     os.environ.pop(key, None)
-    return 0
+    return hangup.code or 0
