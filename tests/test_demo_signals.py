@@ -13,14 +13,17 @@ from pathlib import Path
 import pytest
 
 
-def _drain(fd: int) -> None:
-    """Read what the app wrote, without blocking (a full pty would stall it)."""
+def _drain(fd: int, seen: bytearray | None = None) -> None:
+    """Read what the app wrote, without blocking (a full pty would stall it); keep the last 4 KB in ``seen``."""
     while select.select([fd], [], [], 0.05)[0]:
         try:
-            if not os.read(fd, 65536):
-                return
+            data = os.read(fd, 65536)
         except OSError:
             return
+        if not data:
+            return
+        if seen is not None:
+            seen[:] = (seen + data)[-4096:]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
@@ -31,12 +34,13 @@ def test_killed_demo_leaves_no_temporary_directory(tmp_path: Path, sig: signal.S
     pid, fd = pty.fork()
     if pid == 0:  # the child: the demo on a pseudo-terminal
         os.execve(sys.executable, [sys.executable, "-m", "tokscope", "demo"], env)
+    seen = bytearray()
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not any(tmp.glob("tokscope-demo-*/home/.local")):
-            _drain(fd)
+            _drain(fd, seen)
         assert any(tmp.glob("tokscope-demo-*")), "the demo did not start"
-        _drain(fd)
+        _drain(fd, seen)
         os.kill(pid, sig)
         deadline = time.monotonic() + 15
         status = None
@@ -44,9 +48,10 @@ def test_killed_demo_leaves_no_temporary_directory(tmp_path: Path, sig: signal.S
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 break
-            _drain(fd)
+            _drain(fd, seen)
+        _drain(fd, seen)
         assert status is not None and os.WIFEXITED(status), "the demo did not exit"
-        assert os.WEXITSTATUS(status) == 128 + sig
+        assert os.WEXITSTATUS(status) == 128 + sig, seen.decode(errors="replace")[-1500:]
         assert not list(tmp.glob("tokscope-demo-*"))
     finally:
         try:

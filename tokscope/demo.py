@@ -405,9 +405,12 @@ class _Hangup:
     def leave(self, signum: int, _frame: object) -> None:
         self.code = 128 + signum
         if self.app is not None and self.app.is_running:
-            self.app.exit(return_code=self.code)
-        else:
-            raise SystemExit(self.code)
+            try:
+                self.app.exit(return_code=self.code)
+                return
+            except Exception:  # the app is between states (starting, closing): leave the hard way
+                pass
+        raise SystemExit(self.code)
 
 
 def run_demo(days: int = 60, interval: float = 3.0) -> int:
