@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tokscope.config import names_of, tables_of
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -174,22 +176,13 @@ class AccountRule:
         return not self.devices or device in self.devices or device_names.get(device, "\0") in self.devices
 
 
-def _names(value: object) -> tuple[str, ...] | None:
-    values = [value] if isinstance(value, str) else value
-    if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
-        return None
-    return tuple(values)
-
-
 def parse_rules(tables: object, where: str = "config.toml") -> tuple[list[AccountRule], list[str]]:
     """The ``account`` array of config.toml as rules, in order; a bad entry is named and left out."""
-    if tables is None:
-        return [], []
-    if isinstance(tables, dict):
-        tables = [tables]
-    if not isinstance(tables, list):
-        return [], [f"{where}: account must be an array of tables ([[account]]); ignored"]
     from tokscope.events import CLIENTS
+
+    tables, problems = tables_of(tables, "account", where)
+    if problems:
+        return [], problems
 
     rules: list[AccountRule] = []
     errors: list[str] = []
@@ -211,7 +204,7 @@ def parse_rules(tables: object, where: str = "config.toml") -> tuple[list[Accoun
         bad = False
         for key, field_name in (("client", "clients"), ("device", "devices")):
             if key in table:
-                names = _names(table[key])
+                names = names_of(table[key])
                 if names is None:
                     errors.append(f"{at}: {key} must be a name or a list of names; ignored")
                     bad = True

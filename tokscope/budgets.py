@@ -102,12 +102,11 @@ class Status:
 
 def parse(tables: Any) -> tuple[list[Budget], list[str]]:
     """The ``budget`` array of config.toml as budgets; a bad entry is named and left out."""
-    if tables is None:
-        return [], []
-    if isinstance(tables, dict):
-        tables = [tables]
-    if not isinstance(tables, list):
-        return [], ["config.toml: budget must be an array of tables ([[budget]]); ignored"]
+    from tokscope.config import names_of, tables_of
+
+    tables, problems = tables_of(tables, "budget")
+    if problems:
+        return [], problems
     budgets: list[Budget] = []
     errors: list[str] = []
     for i, table in enumerate(tables, 1):
@@ -137,12 +136,12 @@ def parse(tables: Any) -> tuple[list[Budget], list[str]]:
             value = table.get(key)
             if value is None:
                 continue
-            values = [value] if isinstance(value, str) else value
-            if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
+            values = names_of(value)
+            if values is None:
                 errors.append(f"{where}: {key} must be a name or a list of names; ignored")
                 bad_scope = True
                 break
-            scope[key] = tuple(values)
+            scope[key] = values
         if bad_scope:
             continue
         raw = table.get("thresholds", list(DEFAULT_THRESHOLDS))

@@ -101,6 +101,28 @@ def _parse(text: str) -> dict[str, Any]:
     return data
 
 
+def tables_of(value: object, key: str, where: str = "config.toml") -> tuple[list[Any], list[str]]:
+    """An array of tables of config.toml (``[[key]]``; one ``[key]`` table counts as one): the
+    entries, or an error naming the key when it is something else. Entries are checked by the caller."""
+    if value is None:
+        return [], []
+    if isinstance(value, dict):
+        return [value], []
+    if not isinstance(value, list):
+        return [], [f"{where}: {key} must be an array of tables ([[{key}]]); ignored"]
+    return value, []
+
+
+def names_of(value: object, allow_empty: bool = False) -> tuple[str, ...] | None:
+    """A name or a list of non-empty names as a tuple; None when it is neither."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not (values or allow_empty):
+        return None
+    if not all(isinstance(v, str) and v for v in values):
+        return None
+    return tuple(values)
+
+
 def _setting(env: str | None, data: dict, key: str, kind: type | Any, path: Path, errors: list[str]) -> Any:
     """A setting from the environment variable ``env`` (text) or config.toml's ``key``; a value of the
     wrong type is reported with the file, the key and the cause, and left unset."""

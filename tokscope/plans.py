@@ -19,6 +19,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from tokscope.config import names_of, tables_of
+
 DATA = Path(__file__).parent / "data" / "plans.toml"
 WINDOWS = ("five_hour", "weekly")
 
@@ -60,20 +62,10 @@ def parse(tables: Any, where: str = "config.toml") -> tuple[list[Plan], list[str
 _KNOWN = {"name", "price_per_month", "billing_day", "accounts", "clients", "providers", "windows", "since"}
 
 
-def _names(value: object) -> tuple[str, ...] | None:
-    values = [value] if isinstance(value, str) else value
-    if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
-        return None
-    return tuple(values)
-
-
 def _parse(tables: Any, base: dict[str, Plan], where: str, *, builtin_file: bool) -> tuple[list[Plan], list[str]]:
-    if tables is None:
-        return [], []
-    if isinstance(tables, dict):
-        tables = [tables]
-    if not isinstance(tables, list):
-        return [], [f"{where}: plan must be an array of tables ([[plan]]); ignored"]
+    tables, problems = tables_of(tables, "plan", where)
+    if problems:
+        return [], problems
     plans: list[Plan] = []
     errors: list[str] = []
     seen: set[str] = set()
@@ -117,7 +109,7 @@ def _one(table: dict[str, Any], template: Plan | None, name: str) -> tuple[str |
     fields: dict[str, Any] = {}
     for key in ("accounts", "clients", "providers", "windows"):
         if key in table:
-            names = _names(table[key])
+            names = names_of(table[key], allow_empty=True)
             if names is None:
                 return f"{key} must be a name or a list of names", None
             fields[key] = names

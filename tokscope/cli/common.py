@@ -107,3 +107,13 @@ def shared_location(text: str) -> Any:
 
 #: ``--shared``'s metavar wherever the flag is.
 SHARED_METAVAR = "DIR|s3://BUCKET/PREFIX"
+
+
+def write_csv(rows: list[dict[str, Any]], fields: tuple[str, ...] | list[str]) -> None:
+    """``rows`` as CSV on stdout, a header of ``fields`` first (None as an empty cell)."""
+    import csv
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(fields)
+    for row in rows:
+        writer.writerow(["" if row[k] is None else row[k] for k in fields])

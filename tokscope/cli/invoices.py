@@ -189,12 +189,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
         print(json.dumps(data, indent=2))
     elif args.format == "csv":
-        import csv
+        from tokscope.cli.common import write_csv
 
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(CSV_FIELDS)
-        for row in data["rows"]:
-            writer.writerow(["" if row[k] is None else row[k] for k in CSV_FIELDS])
+        write_csv(data["rows"], CSV_FIELDS)
     else:
         _table(data)
     for note in notes:

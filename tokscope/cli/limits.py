@@ -75,12 +75,9 @@ def cmd_limits(args: argparse.Namespace) -> int:
 
         print(json.dumps(data, indent=2))
     elif args.format == "csv":
-        import csv
+        from tokscope.cli.common import write_csv
 
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(CSV_FIELDS)
-        for row in data["limits"]:
-            writer.writerow(["" if row[k] is None else row[k] for k in CSV_FIELDS])
+        write_csv(data["limits"], CSV_FIELDS)
     else:
         _table(data["limits"])
     return 0
