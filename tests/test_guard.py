@@ -237,3 +237,24 @@ def test_any_hook_input_gets_a_decision(home: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
     code, _out, err = cli("guard")
     assert code in (0, 1, 2) and "Traceback" not in err
+
+
+def test_the_hook_as_claude_code_runs_it(home: Path) -> None:
+    """``tokscope guard`` with no flags (the hooks block) decides before any parser is built; the
+    same answers as through the CLI, and no argparse or Polars imported."""
+    today_log(home)
+    config('[[budget]]\nname = "tokens today"\ntokens = 3000\n')
+    assert cli("budgets", "--refresh")[0] == 0
+    code = (
+        "import sys, runpy; sys.argv = ['tokscope', 'guard'];"
+        "exec('try:\\n runpy.run_module(\"tokscope\", run_name=\"__main__\")\\nexcept SystemExit as e:\\n"
+        " bad = [m for m in (\"argparse\", \"polars\") if m in sys.modules]\\n"
+        " sys.exit(9 if bad else e.code)')"
+    )
+    env = {**os.environ, "HOME": str(home)}
+    payload = json.dumps({"session_id": "s-main", "cwd": "/home/alice/my.app"})
+    done = subprocess.run([sys.executable, "-c", code], input=payload, env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and "'tokens today' is exhausted" in done.stderr
+    budget_state.state_path().write_bytes(b"damaged")
+    done = subprocess.run([sys.executable, "-c", code], input=payload, env=env, capture_output=True, text=True)
+    assert done.returncode == 1 and "passes" in done.stderr

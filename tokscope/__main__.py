@@ -5,6 +5,10 @@ import sys
 
 def main() -> None:
     """Run the CLI (and the TUI when no sub-command is given)."""
+    if sys.argv[1:] == ["guard"]:  # an agent's hook, on every tool call: decide before any parser is built
+        from tokscope.guard import hook_main
+
+        sys.exit(hook_main())
     from tokscope.cli import main as cli_main
 
     sys.exit(cli_main())

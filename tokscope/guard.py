@@ -15,15 +15,17 @@ command (SIGTERM, then SIGKILL) when a budget in scope is crossed.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tokscope import budget_state
 from tokscope.budget_state import Context, Stored, Verdict
+
+if TYPE_CHECKING:
+    import argparse
 
 #: Hook input larger than this is not an agent's hook input.
 MAX_INPUT = 1 << 20
@@ -46,6 +48,8 @@ def register(sub: Any) -> None:
     p.add_argument("--workspace", default=None, help="the workspace (default: the hook's cwd, or this directory)")
     p.add_argument("--interval", type=float, default=30.0, help="wrapper: seconds between checks (default 30)")
     p.add_argument("--grace", type=float, default=10.0, help="wrapper: seconds from SIGTERM to SIGKILL (default 10)")
+    import argparse
+
     p.add_argument("command", nargs=argparse.REMAINDER, help="wrapper: -- COMMAND [ARGS…]")
     p.set_defaults(func=cmd_guard)
 
@@ -155,7 +159,24 @@ def _refresh_in_background() -> None:
         pass  # only slower to notice: the next call tries again
 
 
-def hook(args: argparse.Namespace) -> int:
+class HookArgs(NamedTuple):
+    """``tokscope guard`` as a hook runs it: no flags."""
+
+    client: str | None = None
+    workspace: str | None = None
+
+
+def hook_main() -> int:
+    """``tokscope guard`` exactly as the hooks block runs it, before any parser is built (it runs on
+    every tool call: argparse and the CLI's module are ~20 ms). Never a traceback: fails open."""
+    try:
+        return hook(HookArgs())
+    except Exception as exc:
+        print(f"tokscope guard: {type(exc).__name__}: {exc}; this call passes", file=sys.stderr)
+        return WARN
+
+
+def hook(args: argparse.Namespace | HookArgs) -> int:
     """Decide one hook call: 0 pass, 2 block (reason on stderr), 1 pass with a warning."""
     from tokscope import config as config_mod
 
