@@ -180,17 +180,11 @@ def parse_rules(tables: object, where: str = "config.toml") -> tuple[list[Accoun
     """The ``account`` array of config.toml as rules, in order; a bad entry is named and left out."""
     from tokscope.events import CLIENTS
 
-    tables, problems = tables_of(tables, "account", where)
-    if problems:
-        return [], problems
 
     rules: list[AccountRule] = []
     errors: list[str] = []
-    for i, table in enumerate(tables, 1):
+    for i, table in tables_of(tables, "account", errors, where):
         at = f"{where}: account {i}"
-        if not isinstance(table, dict):
-            errors.append(f"{at}: not a table; ignored")
-            continue
         name = table.get("name")
         if not isinstance(name, str) or not name.strip():
             errors.append(f"{at}: name must be a non-empty string; ignored")

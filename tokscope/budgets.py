@@ -104,16 +104,10 @@ def parse(tables: Any) -> tuple[list[Budget], list[str]]:
     """The ``budget`` array of config.toml as budgets; a bad entry is named and left out."""
     from tokscope.config import names_of, tables_of
 
-    tables, problems = tables_of(tables, "budget")
-    if problems:
-        return [], problems
     budgets: list[Budget] = []
     errors: list[str] = []
-    for i, table in enumerate(tables, 1):
+    for i, table in tables_of(tables, "budget", errors):
         where = f"config.toml: budget {i}"
-        if not isinstance(table, dict):
-            errors.append(f"{where}: not a table; ignored")
-            continue
         name = table.get("name") if isinstance(table.get("name"), str) else f"budget {i}"
         where = f"config.toml: budget {name!r}"
         period = table.get("period", "day")

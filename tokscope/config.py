@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -101,16 +101,22 @@ def _parse(text: str) -> dict[str, Any]:
     return data
 
 
-def tables_of(value: object, key: str, where: str = "config.toml") -> tuple[list[Any], list[str]]:
-    """An array of tables of config.toml (``[[key]]``; one ``[key]`` table counts as one): the
-    entries, or an error naming the key when it is something else. Entries are checked by the caller."""
+def tables_of(value: object, key: str, errors: list[str], where: str = "config.toml") -> Iterator[tuple[int, dict]]:
+    """The tables of an array of tables of config.toml (``[[key]]``; one ``[key]`` table counts as
+    one), each with its 1-based number; what is not a table, or not an array, is named in ``errors``
+    (in order, as the entries are reached) and left out. Fields are checked by the caller."""
     if value is None:
-        return [], []
+        return
     if isinstance(value, dict):
-        return [value], []
+        value = [value]
     if not isinstance(value, list):
-        return [], [f"{where}: {key} must be an array of tables ([[{key}]]); ignored"]
-    return value, []
+        errors.append(f"{where}: {key} must be an array of tables ([[{key}]]); ignored")
+        return
+    for i, table in enumerate(value, 1):
+        if isinstance(table, dict):
+            yield i, table
+        else:
+            errors.append(f"{where}: {key} {i}: not a table; ignored")
 
 
 def names_of(value: object, allow_empty: bool = False) -> tuple[str, ...] | None:

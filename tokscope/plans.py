@@ -63,17 +63,11 @@ _KNOWN = {"name", "price_per_month", "billing_day", "accounts", "clients", "prov
 
 
 def _parse(tables: Any, base: dict[str, Plan], where: str, *, builtin_file: bool) -> tuple[list[Plan], list[str]]:
-    tables, problems = tables_of(tables, "plan", where)
-    if problems:
-        return [], problems
     plans: list[Plan] = []
     errors: list[str] = []
     seen: set[str] = set()
-    for i, table in enumerate(tables, 1):
+    for i, table in tables_of(tables, "plan", errors, where):
         at = f"{where}: plan {i}"
-        if not isinstance(table, dict):
-            errors.append(f"{at}: not a table; ignored")
-            continue
         name = table.get("name")
         if not isinstance(name, str) or not name.strip():
             errors.append(f"{at}: name must be a non-empty string; ignored")
