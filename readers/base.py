@@ -8,13 +8,15 @@ from __future__ import annotations
 import errno
 import os
 import re
-import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, NamedTuple, Protocol, TypeVar
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 import msgspec
+
+from tokscope.fsutil import NotRegularFile as NotRegularFile  # re-exported: readers and sync import it here
+from tokscope.fsutil import open_regular
 
 
 class Row(msgspec.Struct, frozen=True, gc=False):
@@ -223,26 +225,6 @@ def xdg(name: str, default: str) -> Path:
     """An XDG base directory (``XDG_DATA_HOME`` etc.) with its default under HOME."""
     value = os.environ.get(name)
     return Path(value) if value else home() / default
-
-
-class NotRegularFile(OSError):
-    """A path that should be a regular file is a FIFO, a device, a socket or a directory."""
-
-
-def open_regular(path: Path) -> BinaryIO:
-    """Open ``path`` for binary reading, only if it is a regular file.
-
-    The open never blocks (``O_NONBLOCK``: a FIFO in place of a log cannot hang a scan) and
-    follows no symlink to something that is not a regular file.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise NotRegularFile(errno.EINVAL, "not a regular file", str(path))
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 def read_regular(path: Path, max_bytes: int | None = None) -> bytes:

@@ -90,6 +90,9 @@ def test_the_session_model_is_read_from_the_transcript_tail(tmp_path: Path) -> N
     assert session_model(str(path)) == SONNET
     assert path.read_bytes() == before
     assert session_model(str(tmp_path / "missing.jsonl")) is None
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    assert session_model(str(fifo)) is None  # no writer ever comes: a plain open would hang here
     assert session_model(None) is None
 
 

@@ -7,10 +7,13 @@ cache hold a private key, trust decisions and usage history.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 #: Mode of the directories tokscope creates for itself.
 PRIVATE_DIR = 0o700
@@ -101,3 +104,23 @@ def locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class NotRegularFile(OSError):
+    """A path that should be a regular file is a FIFO, a device, a socket or a directory."""
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open ``path`` for binary reading, only if it is a regular file.
+
+    The open never blocks (``O_NONBLOCK``: a FIFO in place of a log cannot hang a scan) and
+    follows no symlink to something that is not a regular file.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file", str(path))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

@@ -95,8 +95,10 @@ def session_model(transcript: str | None) -> str | None:
         return None
     import re
 
+    from tokscope.fsutil import open_regular
+
     try:
-        with open(transcript, "rb") as fh:  # noqa: PTH123
+        with open_regular(Path(transcript)) as fh:  # a FIFO or a device in its place cannot hang the hook
             size = os.fstat(fh.fileno()).st_size
             fh.seek(max(0, size - TAIL_BYTES))
             tail = fh.read(TAIL_BYTES)
