@@ -131,6 +131,23 @@ def test_temp_files_of_killed_writes_are_removed_under_the_next_lock(two_segment
     assert report() == (3, 307)
 
 
+def test_a_write_in_progress_outside_the_ledger_lock_is_left_alone(two_segments: Ledger) -> None:
+    """alerts.json, the statusline cache and the guard's figures are written under locks of their own:
+    a fresh temp file of one may be a write under way (a scan's tidy removed it mid-write once, and
+    the TUI's alerts check failed with FileNotFoundError); an old one is a killed write."""
+    import os
+
+    fresh = two_segments.root / ".alerts.json.abc123.tmp"
+    old = two_segments.root / ".statusline.msgpack.def456.tmp"
+    for path in (fresh, old):
+        path.write_bytes(b"{")
+    os.utime(old, (1, 1))
+    assert [f.path for f in two_segments.layout().findings if f.kind == "temp"] == [old]
+    with two_segments.lock():
+        pass
+    assert fresh.exists() and not old.exists()
+
+
 def test_a_ledger_from_before_digests_is_read_and_then_named(two_segments: Ledger) -> None:
     for path in two_segments.segments():
         kind, seq, _digest = parse_name(path.name)  # type: ignore[misc]

@@ -76,6 +76,24 @@ _TEMP = re.compile(r"\.(.+)\.[a-z0-9_]+\.tmp")
 _PROVISIONAL = re.compile(r"(?:base|delta)-\d{8,}\.(?:parquet|msgpack)")
 
 
+#: Root files written under a lock of their own (or none), not the ledger's: a temp file of one may be
+#: a write in progress while this process holds the ledger lock, so only an old one is a killed write.
+_UNLOCKED_ROOT_FILES = frozenset({"alerts.json", "statusline.msgpack", "budgets.msgpack"})
+#: Seconds after which such a temp file is surely a killed write (they are written in milliseconds).
+_IN_PROGRESS_S = 120.0
+
+
+def _in_progress(entry: os.DirEntry) -> bool:
+    """A root temp file that may belong to a write under way in another process or thread."""
+    match = _TEMP.fullmatch(entry.name)
+    if match is None or match[1] not in _UNLOCKED_ROOT_FILES:
+        return False
+    try:
+        return time.time() - entry.stat(follow_symlinks=False).st_mtime < _IN_PROGRESS_S
+    except OSError:
+        return True  # gone already: its write finished
+
+
 def _is_temp(name: str) -> bool:
     """``name`` is the temp file of a write of one of the ledger's own files (a segment or a root file)."""
     match = _TEMP.fullmatch(name)
@@ -259,6 +277,8 @@ class Ledger:
                 found.findings.append(Finding(path, "unknown", "not a ledger file (a sync tool's copy?): ignored"))
         try:
             for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
+                if _is_temp(entry.name) and _in_progress(entry):
+                    continue  # another writer's: neither a finding nor removed
                 if _is_temp(entry.name):
                     found.findings.append(Finding(Path(entry.path), "temp", "left by an interrupted write"))
                 elif entry.name not in _ROOT_FILES:
